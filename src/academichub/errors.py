@@ -1,0 +1,41 @@
+"""The one error hierarchy: everything AcademicHub raises on purpose derives from AcademicHubError,
+so the CLI can print one clean line and exit non-zero instead of a traceback."""
+
+from __future__ import annotations
+
+
+class AcademicHubError(Exception):
+    """Base class of every error AcademicHub raises on purpose."""
+
+
+class ConfigError(AcademicHubError):
+    """A setting is missing or malformed."""
+
+
+class StoreError(AcademicHubError):
+    """The database cannot be opened, migrated or written."""
+
+
+class SourceError(AcademicHubError):
+    """An upstream could not be fetched or refused the request. Names the URL."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
+        self.url = url
+        self.status = status
+        super().__init__(f"{url}: {message}" if url else message)
+
+
+class ParseError(AcademicHubError):
+    """A file or response is not what its format promises. Names the file or URL and line."""
+
+    def __init__(self, message: str, *, location: str | None = None, line: int | None = None):
+        self.location = location
+        self.line = line
+        where = location or "<input>"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+class FeedError(SourceError):
+    """The upstream answered, but with an error document (arXiv's 'Bad archive' feed, an API error entry)."""

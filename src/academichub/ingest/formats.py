@@ -1,0 +1,75 @@
+"""Format detection: look at the first bytes, pick the one adapter that parses them (miniflux's
+way). Nothing is guessed from file names; a wrong file type is named as such."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from ..errors import ParseError
+
+
+class Format(StrEnum):
+    ARXIV_RSS = "arxiv-rss"
+    ARXIV_API = "arxiv-api"
+    ARXIV_OAI = "arxiv-oai"
+    ARXIV_SNAPSHOT = "arxiv-snapshot"
+
+
+_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s>/]")
+_SIGNATURES = {
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive",
+    b"\x1f\x8b": "a gzip archive (decompress it first)",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+}
+_ROOTS = {
+    b"rss": Format.ARXIV_RSS,
+    b"feed": Format.ARXIV_API,
+    b"OAI-PMH": Format.ARXIV_OAI,
+    b"ListRecords": Format.ARXIV_OAI,
+    b"GetRecord": Format.ARXIV_OAI,
+    b"record": Format.ARXIV_OAI,
+}
+
+
+def _skip_prolog(head: bytes) -> bytes:
+    """Drop the XML declaration, comments and DOCTYPE so the root tag comes first."""
+    rest = head.lstrip()
+    while rest.startswith(b"<?") or rest.startswith(b"<!"):
+        if rest.startswith(b"<!--"):
+            end = rest.find(b"-->")
+            end = end + 3 if end >= 0 else len(rest)
+        else:
+            end = rest.find(b">")
+            end = end + 1 if end >= 0 else len(rest)
+        rest = rest[end:].lstrip()
+    return rest
+
+
+def detect_format(head: bytes, location: str) -> Format:
+    for signature, what in _SIGNATURES.items():
+        if head.startswith(signature):
+            raise ParseError(f"unsupported file type: this is {what}", location=location, line=1)
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise ParseError("empty input", location=location, line=1)
+    if text.startswith(b"{"):
+        return Format.ARXIV_SNAPSHOT
+    if text.startswith(b"<"):
+        body = _skip_prolog(text)
+        match = _ROOT.match(body)
+        if match and match.group(1) in _ROOTS:
+            return _ROOTS[match.group(1)]
+        root = match.group(1).decode(errors="replace") if match else "?"
+        raise ParseError(
+            f"unsupported XML document (root <{root}>): expected arXiv RSS, arXiv API Atom or OAI-PMH",
+            location=location,
+            line=1,
+        )
+    if b"\x00" in text[:512]:
+        raise ParseError("unsupported file type: binary data", location=location, line=1)
+    raise ParseError(
+        "unsupported format: expected arXiv RSS/Atom/OAI-PMH XML or snapshot JSON lines", location=location, line=1
+    )

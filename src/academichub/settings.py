@@ -1,0 +1,102 @@
+"""One settings object. Sources, in order of precedence: CLI flags (same names), environment
+(`ACADEMICHUB_<NAME>`), an optional TOML file (`ACADEMICHUB_CONFIG` or `--config`), defaults.
+Every field is documented in docs/settings.md; a test fails when one is not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from .errors import ConfigError
+
+APP_NAME = "academichub"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACADEMICHUB_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the SQLite database and caches live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file `academichub.db` in data_dir."
+    )
+    contact_email: str | None = Field(
+        default=None, description="Contact address sent in the User-Agent to upstreams (arXiv asks for one)."
+    )
+    user_agent: str = Field(
+        default="AcademicHub/0.1 (+https://github.com/academichub/academichub)",
+        description="User-Agent for every upstream request; the contact e-mail is appended.",
+    )
+    http_timeout: float = Field(default=30.0, description="Seconds before an upstream request times out.")
+    http_retries: int = Field(default=4, description="Retries on 429/5xx/connection errors, with backoff.")
+    http_max_backoff: float = Field(default=120.0, description="Longest single wait between retries, seconds.")
+    arxiv_min_interval: float = Field(default=3.0, description="Seconds between two requests to arXiv (arXiv asks for 3).")
+    arxiv_rss_url: str = Field(default="https://rss.arxiv.org/rss/", description="Base URL of arXiv's RSS feeds.")
+    arxiv_api_url: str = Field(
+        default="https://export.arxiv.org/api/query", description="arXiv query API endpoint."
+    )
+    arxiv_oai_url: str = Field(default="https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
+    ingest_batch_size: int = Field(default=2000, description="Records written per transaction in bulk imports.")
+    load_sample: bool = Field(
+        default=True, description="Load the bundled sample day into an empty database when the server starts."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8000, description="Port `serve` listens on.")
+    batch_size: int = Field(default=10, description="Cards per batch on the feed page.")
+    default_language: str = Field(default="zh", description="UI language when the browser states none (zh or en).")
+    llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint (never logged).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("ACADEMICHUB_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'academichub.db'}"
+
+    @property
+    def full_user_agent(self) -> str:
+        if self.contact_email:
+            return f"{self.user_agent} mailto:{self.contact_email}"
+        return self.user_agent
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; overrides are CLI flags (None means 'not given')."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        os.environ["ACADEMICHUB_CONFIG"] = str(path)
+    elif (env_file := os.environ.get("ACADEMICHUB_CONFIG")) and not Path(env_file).is_file():
+        raise ConfigError(f"{env_file}: config file not found (ACADEMICHUB_CONFIG)")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {name}: {first['msg']}") from exc
+    except Exception as exc:  # a TOML syntax error
+        raise ConfigError(f"cannot read settings: {exc}") from exc

@@ -1,0 +1,155 @@
+"""arXiv's daily announcement feeds (rss.arxiv.org/rss/<archives or categories joined by +>).
+
+Each item's description carries `arXiv:ID vN Announce Type: new|cross|replace|replace-cross` and
+the abstract; the channel's pubDate is the announcement day; an empty channel is a day without
+announcement, and a channel titled "Feed error for query" names a bad archive."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from email.utils import parsedate_to_datetime
+
+from ..cleantext import clean_text
+from ..errors import FeedError, ParseError
+from ..model import FeedInfo, ParsedBatch, PaperData, VersionData
+from ..names import split_author_list, tex_to_unicode
+from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url
+from .xmlsafe import parse_xml
+
+SOURCE = "arxiv-rss"
+_ARXIV_NS = "http://arxiv.org/schemas/atom"
+_DC_NS = "http://purl.org/dc/elements/1.1/"
+_DESCRIPTION = re.compile(
+    r"^\s*arXiv:(?P<id>\S+?)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*(?P<abstract>.*))?$", re.S
+)
+_ARCHIVE_OK = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z\-]+)?$")
+
+_TAG_TITLE = "title"
+_TAG_LINK = "link"
+_TAG_DESCRIPTION = "description"
+_TAG_CATEGORY = "category"
+_TAG_GUID = "guid"
+_TAG_ANNOUNCE = f"{{{_ARXIV_NS}}}announce_type"
+_TAG_RIGHTS = f"{{{_DC_NS}}}rights"
+_TAG_CREATOR = f"{{{_DC_NS}}}creator"
+_TAG_DOI = f"{{{_ARXIV_NS}}}DOI"
+_TAG_JOURNAL_REF = f"{{{_ARXIV_NS}}}journal_reference"
+
+
+def feed_url(base_url: str, archives: list[str]) -> str:
+    """The feed URL for archives/categories; a malformed name is refused before any request."""
+    if not archives:
+        raise FeedError("no archive or category given")
+    for name in archives:
+        if not _ARCHIVE_OK.match(name):
+            raise FeedError(f"bad archive or category name {name!r}")
+    return base_url.rstrip("/") + "/" + "+".join(archives)
+
+
+def _rfc822_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return parsedate_to_datetime(text.strip()).date()
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_rss(content: bytes, location: str) -> ParsedBatch:
+    root = parse_xml(content, location)
+    channel = root.find("channel")
+    if root.tag != "rss" or channel is None:
+        raise ParseError(f"not an RSS feed (root <{root.tag}>)", location=location, line=root.sourceline)
+
+    title = channel.findtext("title") or ""
+    description = clean_text(channel.findtext("description"))
+    if title.startswith("Feed error for query"):
+        bad = re.search(r"Bad archive '([^']*)'", description)
+        what = f"bad archive {bad.group(1)!r}" if bad else "feed error"
+        raise FeedError(f"arXiv RSS: {what}: {description}", url=channel.findtext("link") or location)
+
+    announced = _rfc822_date(channel.findtext("pubDate"))
+    feed = FeedInfo(
+        title=title,
+        link=channel.findtext("link"),
+        announced=announced,
+        skip_days=[d.text.strip() for d in channel.iterfind("skipDays/day") if d.text],
+    )
+    papers = [_parse_item(item, announced, location) for item in channel.iterfind("item")]
+    return ParsedBatch(papers=papers, feed=feed)
+
+
+def _parse_item(item, announced: date | None, location: str) -> PaperData:
+    title = link = desc = guid = rights = creator = doi = journal_ref = announce_tag = None
+    categories: list[str] = []
+    for child in item:
+        tag = child.tag
+        if tag == _TAG_CATEGORY:
+            if child.text:
+                categories.append(child.text.strip())
+        elif tag == _TAG_TITLE:
+            title = child.text
+        elif tag == _TAG_DESCRIPTION:
+            desc = child.text
+        elif tag == _TAG_LINK:
+            link = child.text
+        elif tag == _TAG_GUID:
+            guid = child.text
+        elif tag == _TAG_CREATOR:
+            creator = child.text
+        elif tag == _TAG_RIGHTS:
+            rights = child.text
+        elif tag == _TAG_ANNOUNCE:
+            announce_tag = child.text
+        elif tag == _TAG_DOI:
+            doi = child.text
+        elif tag == _TAG_JOURNAL_REF:
+            journal_ref = child.text
+
+    match = _DESCRIPTION.match(desc or "")
+    if not match:
+        raise ParseError(
+            f"item description lacks 'arXiv:ID Announce Type:' ({(desc or '')[:60]!r})",
+            location=location,
+            line=item.sourceline,
+        )
+    try:
+        arxiv_id, version = parse_arxiv_id(match.group("id"))
+    except ParseError as exc:
+        raise ParseError(str(exc), location=location, line=item.sourceline) from exc
+    announce_type = (announce_tag or match.group("type")).strip()
+    abstract = clean_text(match.group("abstract"))
+    versioned = f"{arxiv_id}v{version}" if version else arxiv_id
+    raw = {
+        "guid": guid,
+        "title": title,
+        "description": desc,
+        "categories": categories,
+        "creator": creator,
+        "rights": rights,
+        "doi": doi,
+        "journal_reference": journal_ref,
+        "announce_type": announce_type,
+        "announced": announced.isoformat() if announced else None,
+    }
+    return PaperData(
+        source=SOURCE,
+        source_id=versioned,
+        title=clean_text(title),
+        abstract=abstract,
+        authors=split_author_list(creator or ""),
+        arxiv_id=arxiv_id,
+        arxiv_version=version,
+        doi=clean_text(doi) or None,
+        categories=categories,
+        journal_ref=clean_text(journal_ref) or None,
+        license=clean_text(rights) or None,
+        url_abs=(link or abs_url(arxiv_id)).strip(),
+        url_pdf=pdf_url(arxiv_id, version),
+        announced=announced,
+        updated=datetime.combine(announced, time()) if announced and announce_type.startswith("replace") else None,
+        versions=[VersionData(version=version)] if version else [],
+        announce_type=announce_type,
+        raw=raw,
+    )

@@ -1,0 +1,166 @@
+"""The polite HTTP client every source uses: one connection, a minimum interval between requests,
+a User-Agent naming the project and a contact, conditional GET, timeouts, and retries with
+backoff on 429/5xx that honour Retry-After. Retries are tenacity's; the waiting rule is ours."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from ..errors import SourceError
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class ValidatorCache(Protocol):
+    """Where ETag/Last-Modified live between runs (the store implements it)."""
+
+    def get_validators(self, url: str) -> tuple[str | None, str | None]: ...
+
+    def set_validators(self, url: str, etag: str | None, last_modified: str | None) -> None: ...
+
+
+@dataclass(slots=True)
+class Fetched:
+    url: str
+    status: int
+    content: bytes
+    headers: httpx.Headers
+    not_modified: bool = False
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: httpx.Response):
+        self.response = response
+        super().__init__(f"HTTP {response.status_code}")
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class PoliteClient:
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        min_interval: float = 0.0,
+        timeout: float = 30.0,
+        retries: int = 4,
+        max_backoff: float = 120.0,
+        backoff_base: float = 1.0,
+        max_bytes: int | None = None,
+        cache: ValidatorCache | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep=time.sleep,
+    ):
+        self.min_interval = min_interval
+        self.retries = retries
+        self.max_backoff = max_backoff
+        self.backoff_base = backoff_base
+        self.max_bytes = max_bytes
+        self.cache = cache
+        self._sleep = sleep
+        self._last_request = 0.0
+        self._lock = threading.Lock()
+        self._client = httpx.Client(
+            headers={"User-Agent": user_agent},
+            timeout=timeout,
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> PoliteClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _wait_turn(self) -> None:
+        if self.min_interval <= 0:
+            return
+        delay = self._last_request + self.min_interval - time.monotonic()
+        if delay > 0:
+            self._sleep(delay)
+
+    def _backoff(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableStatus):
+            hinted = retry_after_seconds(exc.response.headers.get("Retry-After"))
+            if hinted is not None:
+                return min(hinted, self.max_backoff)
+        return min(self.backoff_base * (2 ** (state.attempt_number - 1)), self.max_backoff)
+
+    def get(self, url: str, params: dict | None = None, *, conditional: bool = True) -> Fetched:
+        """GET with politeness and retries. A 304 comes back as `not_modified=True` with no body."""
+        headers: dict[str, str] = {}
+        cache_key = str(httpx.URL(url, params=params))
+        if conditional and self.cache is not None:
+            etag, last_modified = self.cache.get_validators(cache_key)
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+
+        def attempt() -> httpx.Response:
+            with self._lock:
+                self._wait_turn()
+                try:
+                    response = self._client.get(url, params=params, headers=headers)
+                    if self.max_bytes is not None and len(response.content) > self.max_bytes:
+                        raise SourceError(f"response larger than {self.max_bytes} bytes", url=cache_key)
+                finally:
+                    self._last_request = time.monotonic()
+            if response.status_code in RETRY_STATUSES:
+                raise _RetryableStatus(response)
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=self._backoff,
+            retry=retry_if_exception(lambda e: isinstance(e, (_RetryableStatus, httpx.TransportError))),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            response = retrying(attempt)
+        except _RetryableStatus as exc:
+            raise SourceError(
+                f"HTTP {exc.response.status_code} after {self.retries + 1} attempts",
+                url=cache_key,
+                status=exc.response.status_code,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise SourceError(f"{type(exc).__name__}: {exc}", url=cache_key) from exc
+
+        if response.status_code == 304:
+            return Fetched(cache_key, 304, b"", response.headers, not_modified=True)
+        if response.status_code >= 400:
+            snippet = response.text[:200].strip().replace("\n", " ")
+            raise SourceError(f"HTTP {response.status_code}: {snippet}", url=cache_key, status=response.status_code)
+        if conditional and self.cache is not None:
+            etag = response.headers.get("ETag")
+            last_modified = response.headers.get("Last-Modified")
+            if etag or last_modified:
+                self.cache.set_validators(cache_key, etag, last_modified)
+        return Fetched(cache_key, response.status_code, response.content, response.headers)

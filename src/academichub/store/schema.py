@@ -1,0 +1,140 @@
+"""The tables, as SQLAlchemy Core metadata. Migrations in `migrations/` create exactly this;
+`academichub db check` compares the two."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("arxiv_id", String(40), unique=True),
+    Column("arxiv_version", Integer),
+    Column("doi", String(255), unique=True),
+    Column("pmid", String(20), unique=True),
+    Column("pmcid", String(20), unique=True),
+    Column("openalex_id", String(40), unique=True),
+    Column("s2_id", String(64), unique=True),
+    Column("title", Text, nullable=False),
+    Column("abstract", Text, nullable=False, default=""),
+    Column("authors_text", Text, nullable=False, default=""),
+    Column("primary_category", String(64), index=True),
+    Column("venue", Text),
+    Column("journal_ref", Text),
+    Column("license", Text),
+    Column("comments", Text),
+    Column("url_abs", Text),
+    Column("url_pdf", Text),
+    Column("submitted_at", DateTime),
+    Column("announced_on", Date, index=True),
+    Column("updated_at", DateTime),
+    Column("published_on", Date),
+    Column("versions", JSON, nullable=False, default=list),
+    Column("provenance", JSON, nullable=False, default=dict),
+    Column("content_hash", String(40), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("modified_at", DateTime, nullable=False),
+)
+
+paper_authors = Table(
+    "paper_authors",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("name_norm", String(255), nullable=False, index=True),
+    Column("name_key", String(255), nullable=False, index=True),
+    Column("affiliation", Text),
+    Column("orcid", String(32)),
+)
+
+paper_subjects = Table(
+    "paper_subjects",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("scheme", String(16), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("is_primary", Boolean, nullable=False, default=False),
+    Index("ix_paper_subjects_scheme_code", "scheme", "code"),
+)
+
+source_records = Table(
+    "source_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source", String(32), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("announce_type", String(32)),
+    Column("raw", JSON, nullable=False),
+    Column("fetched_at", DateTime, nullable=False),
+    UniqueConstraint("source", "source_id", name="uq_source_records_source_source_id"),
+)
+
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("feed", Text, nullable=False),
+    Column("announced_on", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # announced | empty
+    Column("items", Integer, nullable=False, default=0),
+    Column("skip_days", JSON, nullable=False, default=list),
+    Column("checked_at", DateTime, nullable=False),
+    UniqueConstraint("source", "feed", "announced_on", name="uq_announcements_source_feed_day"),
+)
+
+http_validators = Table(
+    "http_validators",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+harvests = Table(
+    "harvests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("params_key", String(512), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("resumption_token", Text),
+    Column("records_done", Integer, nullable=False, default=0),
+    Column("complete_list_size", Integer),
+    Column("status", String(16), nullable=False),  # running | complete | failed
+    Column("error", Text),
+    Column("started_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("source", "params_key", name="uq_harvests_source_params_key"),
+)
+
+# Objects the migrations add per dialect and the metadata does not describe.
+UNMODELLED_TABLES = frozenset({"papers_fts", "papers_fts_data", "papers_fts_idx", "papers_fts_docsize", "papers_fts_config", "papers_fts_content"})
+UNMODELLED_COLUMNS = frozenset({("papers", "search_vector")})

@@ -1,0 +1,76 @@
+"""Shared fixtures. The database is never mocked: each test gets a real, migrated, empty store,
+SQLite by default, PostgreSQL when ACADEMICHUB_TEST_DATABASE_URL names a server (the suite's
+second pass; scripts/test starts a throw-away server for it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from academichub.store.database import make_engine, open_store
+from academichub.store.schema import metadata
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ACADEMICHUB_SHARED_DATA", REPO.parent / "shared" / "data"))
+PG_URL = os.environ.get("ACADEMICHUB_TEST_DATABASE_URL")
+
+
+def pytest_report_header(config):
+    return f"academichub store: {'PostgreSQL ' + make_url(PG_URL).render_as_string(hide_password=True) if PG_URL else 'SQLite'}; shared data: {SHARED_DATA}"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "SOURCES.md").is_file():
+        pytest.fail(f"recorded data not found at {SHARED_DATA} (set ACADEMICHUB_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def _template_store(tmp_path_factory, worker_id):
+    """Migrate once per session; tests then get a copy (SQLite) or a truncated database (PostgreSQL)."""
+    if PG_URL:
+        admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+        name = f"ah_test_{worker_id}_{uuid.uuid4().hex[:6]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        engine = open_store(url)
+        yield ("postgresql", url, engine)
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        engine = open_store(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        yield ("sqlite", path, None)
+
+
+@pytest.fixture
+def database_url(_template_store, tmp_path) -> str:
+    kind, where, engine = _template_store
+    if kind == "postgresql":
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        return where
+    target = tmp_path / "academichub.db"
+    shutil.copy(where, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = open_store(database_url)
+    yield engine
+    engine.dispose()
