@@ -74,3 +74,13 @@ def engine(database_url):
     engine = open_store(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def local_server():
+    """A real HTTP server on 127.0.0.1 (see tests/localserver.py)."""
+    from localserver import LocalServer
+
+    server = LocalServer().start()
+    yield server
+    server.stop()
