@@ -4,7 +4,6 @@ Pure functions over dicts and PaperData, so every rule is testable without a dat
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -82,17 +81,14 @@ def _merge_versions(old: list[dict], new: list[dict]) -> list[dict]:
 
 
 def content_hash(values: dict, authors: list[dict], categories: list[str]) -> str:
-    payload = [values.get(k) for k in _HASHED]
-    payload.append([(a["name"], a["affiliation"], a["orcid"]) for a in authors])
-    payload.append(categories)
-    blob = json.dumps(payload, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
-
-
-def _json_default(value):
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+    """A fingerprint of what a reader sees; equal fingerprints mean 'unchanged'. repr() of plain
+    values (str, int, date, datetime, lists, dicts built in a fixed order) is stable and cheap."""
+    payload = (
+        [values.get(k) for k in _HASHED],
+        [(a["name"], a["affiliation"], a["orcid"]) for a in authors],
+        categories,
+    )
+    return hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
 
 
 def new_row(record: PaperData, now: datetime) -> PaperRow:

@@ -95,9 +95,10 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
                 summary.unchanged += 1
         source_rows.extend((row, record) for record in group)
 
-    new_ids = paper_store.insert_papers(conn, [r.values for r in inserts])
-    for row, new_id in zip(inserts, new_ids):
-        row.id = new_id
+    for column in ("arxiv_id", "doi"):
+        batch = [r for r in inserts if _key_column(r) == column]
+        for row, new_id in zip(batch, paper_store.insert_papers(conn, [r.values for r in batch], column)):
+            row.id = new_id
     paper_store.update_papers(conn, [(r.id, r.values) for r in updates])
     paper_store.replace_authors(conn, [(r.id, r.authors) for r in inserts], fresh=True)
     paper_store.replace_categories(conn, [(r.id, r.categories) for r in inserts], fresh=True)
@@ -120,6 +121,10 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
     summary.added = len(inserts)
     summary.updated = len(updates)
     return summary
+
+
+def _key_column(row: merge.PaperRow) -> str:
+    return "arxiv_id" if row.values.get("arxiv_id") else "doi"
 
 
 def _dedupe_sources(pairs: list[tuple[merge.PaperRow, PaperData]]) -> list[tuple[merge.PaperRow, PaperData]]:

@@ -35,6 +35,15 @@ class Fetched:
     not_modified: bool = False
 
 
+class HTTPStatusError(SourceError):
+    """An error status that retries did not cure. Keeps the body: some upstreams explain the
+    refusal there (arXiv's API answers a bad query with 400 and an Atom error feed)."""
+
+    def __init__(self, message: str, *, url: str, status: int, body: bytes):
+        self.body = body
+        super().__init__(message, url=url, status=status)
+
+
 class _RetryableStatus(Exception):
     def __init__(self, response: httpx.Response):
         self.response = response
@@ -69,6 +78,7 @@ class PoliteClient:
         cache: ValidatorCache | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
+        clock=time.monotonic,
     ):
         self.min_interval = min_interval
         self.retries = retries
@@ -77,7 +87,8 @@ class PoliteClient:
         self.max_bytes = max_bytes
         self.cache = cache
         self._sleep = sleep
-        self._last_request = 0.0
+        self._clock = clock
+        self._last_request = float("-inf")
         self._lock = threading.Lock()
         self._client = httpx.Client(
             headers={"User-Agent": user_agent},
@@ -99,7 +110,7 @@ class PoliteClient:
     def _wait_turn(self) -> None:
         if self.min_interval <= 0:
             return
-        delay = self._last_request + self.min_interval - time.monotonic()
+        delay = self._last_request + self.min_interval - self._clock()
         if delay > 0:
             self._sleep(delay)
 
@@ -130,7 +141,7 @@ class PoliteClient:
                     if self.max_bytes is not None and len(response.content) > self.max_bytes:
                         raise SourceError(f"response larger than {self.max_bytes} bytes", url=cache_key)
                 finally:
-                    self._last_request = time.monotonic()
+                    self._last_request = self._clock()
             if response.status_code in RETRY_STATUSES:
                 raise _RetryableStatus(response)
             return response
@@ -145,10 +156,11 @@ class PoliteClient:
         try:
             response = retrying(attempt)
         except _RetryableStatus as exc:
-            raise SourceError(
+            raise HTTPStatusError(
                 f"HTTP {exc.response.status_code} after {self.retries + 1} attempts",
                 url=cache_key,
                 status=exc.response.status_code,
+                body=exc.response.content,
             ) from exc
         except httpx.TransportError as exc:
             raise SourceError(f"{type(exc).__name__}: {exc}", url=cache_key) from exc
@@ -157,7 +169,9 @@ class PoliteClient:
             return Fetched(cache_key, 304, b"", response.headers, not_modified=True)
         if response.status_code >= 400:
             snippet = response.text[:200].strip().replace("\n", " ")
-            raise SourceError(f"HTTP {response.status_code}: {snippet}", url=cache_key, status=response.status_code)
+            raise HTTPStatusError(
+                f"HTTP {response.status_code}: {snippet}", url=cache_key, status=response.status_code, body=response.content
+            )
         if conditional and self.cache is not None:
             etag = response.headers.get("ETag")
             last_modified = response.headers.get("Last-Modified")

@@ -146,22 +146,12 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, authors_text, "
             "content='papers', content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
         )
-        op.execute(
-            "CREATE TRIGGER papers_fts_ai AFTER INSERT ON papers BEGIN "
-            "INSERT INTO papers_fts(rowid, title, abstract, authors_text) "
-            "VALUES (new.id, new.title, new.abstract, new.authors_text); END"
-        )
+        # Inserts and updates maintain the index in bulk (store/papers.py): a per-row trigger
+        # costs more than the rest of a bulk import. Deletes keep a trigger, being rare.
         op.execute(
             "CREATE TRIGGER papers_fts_ad AFTER DELETE ON papers BEGIN "
             "INSERT INTO papers_fts(papers_fts, rowid, title, abstract, authors_text) "
             "VALUES ('delete', old.id, old.title, old.abstract, old.authors_text); END"
-        )
-        op.execute(
-            "CREATE TRIGGER papers_fts_au AFTER UPDATE OF title, abstract, authors_text ON papers BEGIN "
-            "INSERT INTO papers_fts(papers_fts, rowid, title, abstract, authors_text) "
-            "VALUES ('delete', old.id, old.title, old.abstract, old.authors_text); "
-            "INSERT INTO papers_fts(rowid, title, abstract, authors_text) "
-            "VALUES (new.id, new.title, new.abstract, new.authors_text); END"
         )
     elif dialect == "postgresql":
         op.execute(
@@ -176,7 +166,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        for trigger in ("papers_fts_ai", "papers_fts_ad", "papers_fts_au"):
+        for trigger in ("papers_fts_ad",):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS papers_fts")
     for table in ("harvests", "http_validators", "announcements", "source_records", "paper_subjects", "paper_authors", "papers"):

@@ -1,0 +1,362 @@
+"""The read side of the feed page: filters (author, category, date, full text) that combine with
+AND, a seeded shuffle that is the same on SQLite and PostgreSQL, and batches that never repeat a
+paper until every matching paper has been shown.
+
+Every function takes an open Connection and only reads."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date
+from urllib.parse import quote, urlsplit
+
+from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, func, literal, or_, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..names import name_norm
+from .papers import load_authors, load_categories
+from .schema import announcements, paper_authors, paper_subjects, papers
+
+# The shuffle: key(id) = (id * m + c) mod P with P prime and 0 < m < P, a bijection on ids below P,
+# so ORDER BY key is a permutation of the ids. m and c both come from the seed, so two seeds give
+# genuinely different orders (with m fixed, another c would only rotate the same cycle).
+MODULUS = 2147483647  # 2**31 - 1, prime
+_ROOT = 48271  # a primitive root mod P (MINSTD): its powers are every m in 1..P-1
+SEED_MAX = MODULUS - 1  # seeds are 0..SEED_MAX
+
+MAX_FILTER_VALUES = 20  # per kind; more is a malformed link, not a search
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+
+
+@dataclass(slots=True)
+class FeedFilters:
+    """What the chips and the search box ask for. Every value must hold (AND): two authors mean
+    papers by both, two categories papers in both; a paper has one announcement day, so two
+    different dates match nothing."""
+
+    authors: list[str] = field(default_factory=list)  # display names, matched by names.name_norm
+    categories: list[str] = field(default_factory=list)  # arXiv codes, e.g. "cs.LG" (case-insensitive)
+    dates: list[date] = field(default_factory=list)  # papers.announced_on
+    q: str | None = None  # full text over title, abstract and authors
+
+    def normalized(self) -> FeedFilters:
+        """Blank values dropped, duplicates removed (first wins), order kept."""
+        authors = _dedupe(a for a in (" ".join(x.split()) for x in self.authors) if a)
+        categories = _dedupe(c for c in (x.strip() for x in self.categories) if c)
+        q = " ".join((self.q or "").split()) or None
+        return FeedFilters(authors=authors, categories=categories, dates=_dedupe(self.dates), q=q)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.authors or self.categories or self.dates or self.q)
+
+
+@dataclass(slots=True)
+class FeedPage:
+    items: list[dict]
+    total: int
+    batch: int
+    seed: int
+    size: int
+
+    @property
+    def batches(self) -> int:
+        """How many batches the matching papers fill."""
+        return -(-self.total // self.size) if self.size else 0
+
+    @property
+    def offset(self) -> int:
+        return self.batch * self.size
+
+    @property
+    def next_batch(self) -> int | None:
+        """The batch after this one, or None when this one shows the last papers (start over)."""
+        nxt = self.batch + 1
+        return nxt if nxt * self.size < self.total else None
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randint(1, SEED_MAX)
+
+
+def shuffle_key(seed: int) -> ColumnElement:
+    """The seeded order as an SQL expression, portable to SQLite and PostgreSQL (64-bit arithmetic)."""
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be in 0..{SEED_MAX}")
+    multiplier = pow(_ROOT, seed % (MODULUS - 1) + 1, MODULUS)
+    offset = (seed * 69621 + 1) % MODULUS
+    return (
+        cast(papers.c.id, BigInteger) * bindparam("shuffle_m", multiplier, type_=BigInteger)
+        + bindparam("shuffle_c", offset, type_=BigInteger)
+    ) % literal(MODULUS, BigInteger)
+
+
+def feed_page(conn: Connection, filters: FeedFilters, *, seed: int, batch: int, size: int) -> FeedPage:
+    """Batch `batch` (0-based) of `size` papers matching `filters`: newest announcement first, then
+    the seeded shuffle. Batches of one seed partition the matching papers: none repeats."""
+    if batch < 0:
+        raise ValueError("batch must be >= 0")
+    if size < 1:
+        raise ValueError("size must be >= 1")
+    filters = filters.normalized()
+    total = conn.execute(_where(select(func.count()).select_from(papers), conn, filters)).scalar_one()
+    items: list[dict] = []
+    if total and batch * size < total:
+        stmt = _where(select(papers), conn, filters).order_by(
+            papers.c.announced_on.desc().nulls_last(), shuffle_key(seed), papers.c.id
+        ).limit(size).offset(batch * size)
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        items = _with_people_and_subjects(conn, rows)
+    return FeedPage(items=items, total=total, batch=batch, seed=seed, size=size)
+
+
+def count_matching(conn: Connection, filters: FeedFilters) -> int:
+    return conn.execute(_where(select(func.count()).select_from(papers), conn, filters.normalized())).scalar_one()
+
+
+def get_paper(conn: Connection, id_or_arxiv_id: int | str) -> dict | None:
+    """One paper by store id (an int or digits) or arXiv id (with or without a version suffix)."""
+    key = str(id_or_arxiv_id).strip()
+    if key.isdigit() and len(key) <= 18:
+        cond = papers.c.id == int(key)
+    else:
+        key = re.sub(r"^(?:arxiv:)", "", key, flags=re.IGNORECASE)
+        key = re.sub(r"v\d+$", "", key)
+        if not key or len(key) > 40:
+            return None
+        cond = papers.c.arxiv_id == key
+    row = conn.execute(select(papers).where(cond)).mappings().first()
+    if row is None:
+        return None
+    return _with_people_and_subjects(conn, [dict(row)])[0]
+
+
+def latest_announcement(conn: Connection) -> date | None:
+    """The newest day an announcement brought papers; failing that, the newest paper's day."""
+    day = conn.execute(
+        select(func.max(announcements.c.announced_on)).where(announcements.c.status == "announced")
+    ).scalar()
+    if day is None:
+        day = conn.execute(select(func.max(papers.c.announced_on))).scalar()
+    return _as_date(day)
+
+
+def available_dates(conn: Connection, limit: int = 14) -> list[tuple[date, int]]:
+    """The most recent announcement days that have papers, newest first, with their paper counts."""
+    day = papers.c.announced_on
+    rows = conn.execute(
+        select(day, func.count()).where(day.is_not(None)).group_by(day).order_by(day.desc()).limit(limit)
+    ).all()
+    return [(_as_date(d), n) for d, n in rows]
+
+
+def category_facets(conn: Connection, filters: FeedFilters, limit: int = 12) -> list[tuple[str, int]]:
+    """The categories most common among the papers matching `filters`, with counts."""
+    filters = filters.normalized()
+    matching = _where(select(papers.c.id), conn, filters).scalar_subquery()
+    n = func.count().label("n")
+    rows = conn.execute(
+        select(paper_subjects.c.code, n)
+        .where(paper_subjects.c.scheme == "arxiv", paper_subjects.c.paper_id.in_(matching))
+        .group_by(paper_subjects.c.code)
+        .order_by(n.desc(), paper_subjects.c.code)
+        .limit(limit)
+    ).all()
+    taken = {c.lower() for c in filters.categories}
+    return [(code, count) for code, count in rows if code.lower() not in taken]
+
+
+def store_stats(conn: Connection) -> dict:
+    return {
+        "papers": conn.execute(select(func.count()).select_from(papers)).scalar_one(),
+        "authors": conn.execute(select(func.count(func.distinct(paper_authors.c.name_norm)))).scalar_one(),
+        "categories": conn.execute(
+            select(func.count(func.distinct(paper_subjects.c.code))).where(paper_subjects.c.scheme == "arxiv")
+        ).scalar_one(),
+        "days": conn.execute(select(func.count(func.distinct(papers.c.announced_on)))).scalar_one(),
+        "latest_announcement": latest_announcement(conn),
+    }
+
+
+# -- full text ------------------------------------------------------------------------------------
+
+
+def sqlite_match_query(user_text: str) -> tuple[str | None, str | None]:
+    """User input -> (FTS5 expression for the wanted terms, FTS5 expression for the excluded ones).
+
+    Only quoted strings, `*`, `OR` and parentheses that we write ever reach MATCH, so no input can
+    cause an FTS5 syntax error. Understood: words (AND), "exact phrases", prefix*, OR, -excluded."""
+    groups: list[list[str]] = [[]]
+    excluded: list[str] = []
+    for m in _CHUNK.finditer(user_text):
+        negated, quoted, bare = m.group(1), m.group(2), m.group(3)
+        if bare is not None:
+            if bare == "OR":
+                groups.append([])
+                continue
+            negated = "-" if bare.startswith("-") and len(bare) > 1 else ""
+            body = bare[1:] if negated else bare
+            words = _WORD.findall(body)
+            prefix = body.endswith("*") and bool(words)
+        else:
+            words = _WORD.findall(quoted)
+            prefix = False
+        if not words:
+            continue
+        phrase = '"' + " ".join(words) + '"' + ("*" if prefix else "")
+        (excluded if negated else groups[-1]).append(phrase)
+    wanted = [g for g in groups if g]
+    positive = " OR ".join("(" + " ".join(g) + ")" for g in wanted) if wanted else None
+    negative = " OR ".join(excluded) if excluded else None
+    return positive, negative
+
+
+def _search_condition(conn: Connection, q: str) -> ColumnElement:
+    if conn.dialect.name == "postgresql":
+        english = text("papers.search_vector @@ websearch_to_tsquery('english', :fts_q)").bindparams(fts_q=q)
+        if re.search(r"(^|\s)-\S", q):
+            return english
+        # author names sit in the vector unstemmed ('simple'); a second probe finds them. Not with
+        # an exclusion: an unstemmed "-networks" would not exclude the stemmed "network".
+        simple = text("papers.search_vector @@ websearch_to_tsquery('simple', :fts_q)").bindparams(fts_q=q)
+        return or_(english, simple)
+    positive, negative = sqlite_match_query(q)
+    conds = []
+    if positive:
+        conds.append(papers.c.id.in_(text("SELECT rowid FROM papers_fts WHERE papers_fts MATCH :fts_pos").bindparams(fts_pos=positive)))
+    if negative:
+        conds.append(papers.c.id.not_in(text("SELECT rowid FROM papers_fts WHERE papers_fts MATCH :fts_neg").bindparams(fts_neg=negative)))
+    if not conds:  # nothing searchable in the input (only punctuation): nothing matches
+        return literal(False)
+    return and_(*conds)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _where(stmt: Select, conn: Connection, filters: FeedFilters) -> Select:
+    for i, author in enumerate(filters.authors[:MAX_FILTER_VALUES]):
+        norm = name_norm(author)[:255]
+        stmt = stmt.where(
+            papers.c.id.in_(select(paper_authors.c.paper_id).where(paper_authors.c.name_norm == norm))
+        )
+    for code in filters.categories[:MAX_FILTER_VALUES]:
+        stmt = stmt.where(
+            papers.c.id.in_(
+                select(paper_subjects.c.paper_id).where(
+                    paper_subjects.c.scheme == "arxiv", paper_subjects.c.code.in_(category_variants(code))
+                )
+            )
+        )
+    for day in filters.dates[:MAX_FILTER_VALUES]:
+        stmt = stmt.where(papers.c.announced_on == day)
+    if filters.q:
+        stmt = stmt.where(_search_condition(conn, filters.q))
+    return stmt
+
+
+def category_variants(code: str) -> list[str]:
+    """The spellings an arXiv code may be stored in: archives are lower case, subject classes upper
+    case (cs.LG) or lower case (cond-mat.mes-hall)."""
+    code = code.strip()[:64]
+    variants = [code, code.lower()]
+    archive, dot, subject = code.partition(".")
+    if dot:
+        variants += [f"{archive.lower()}.{subject.upper()}", f"{archive.lower()}.{subject.lower()}"]
+    return _dedupe(variants)
+
+
+def _with_people_and_subjects(conn: Connection, rows: list[dict]) -> list[dict]:
+    ids = [r["id"] for r in rows]
+    authors = load_authors(conn, ids)
+    categories = load_categories(conn, ids)
+    return [_item(r, authors.get(r["id"], []), categories.get(r["id"], [])) for r in rows]
+
+
+def _item(row: dict, authors: list[dict], categories: list[str]) -> dict:
+    primary = row["primary_category"] or (categories[0] if categories else None)
+    if primary and primary not in categories:
+        categories = [primary, *categories]
+    elif primary:
+        categories = [primary, *(c for c in categories if c != primary)]
+    return {
+        "id": row["id"],
+        "arxiv_id": row["arxiv_id"],
+        "arxiv_version": row["arxiv_version"],
+        "source": "arXiv" if row["arxiv_id"] else (row["venue"] or None),
+        "title": row["title"],
+        "abstract": row["abstract"] or "",
+        "authors": [
+            {"name": a["name"], "name_norm": a["name_norm"], "affiliation": a["affiliation"], "orcid": a["orcid"]}
+            for a in authors
+        ],
+        "categories": categories,
+        "primary_category": primary,
+        "announced_on": _as_date(row["announced_on"]),
+        "submitted_at": row["submitted_at"],
+        "updated_at": row["updated_at"],
+        "published_on": _as_date(row["published_on"]),
+        "doi": row["doi"],
+        "journal_ref": row["journal_ref"],
+        "venue": row["venue"],
+        "comments": row["comments"],
+        "license": row["license"],
+        "versions": row["versions"] or [],
+        "links": _links(row),
+    }
+
+
+def _links(row: dict) -> dict:
+    """Only http(s) URLs: upstream text must never become a javascript: link."""
+    arxiv_id = row["arxiv_id"]
+    abs_url = _safe_url(row["url_abs"]) or (f"https://arxiv.org/abs/{quote(arxiv_id)}" if arxiv_id else None)
+    pdf_url = _safe_url(row["url_pdf"]) or (f"https://arxiv.org/pdf/{quote(arxiv_id)}" if arxiv_id else None)
+    doi = row["doi"]
+    return {
+        "abs": abs_url,
+        "pdf": pdf_url,
+        "doi": f"https://doi.org/{quote(doi, safe='/:;()._-<>[]')}" if doi else None,
+    }
+
+
+def _safe_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def _as_date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _dedupe(items) -> list:
+    return list(dict.fromkeys(items))
+
+
+__all__ = [
+    "FeedFilters",
+    "FeedPage",
+    "SEED_MAX",
+    "available_dates",
+    "category_facets",
+    "count_matching",
+    "feed_page",
+    "get_paper",
+    "latest_announcement",
+    "new_seed",
+    "shuffle_key",
+    "sqlite_match_query",
+    "store_stats",
+]
