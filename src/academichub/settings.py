@@ -5,6 +5,7 @@ Every field is documented in docs/settings.md; a test fails when one is not."""
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .errors import ConfigError
 
 APP_NAME = "academichub"
+_config_file: ContextVar[str | None] = ContextVar("academichub_config_file", default=None)
 
 
 def default_data_dir() -> Path:
@@ -64,7 +66,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("ACADEMICHUB_CONFIG")
+        config_file = _config_file.get() or os.environ.get("ACADEMICHUB_CONFIG")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
@@ -88,10 +90,10 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        os.environ["ACADEMICHUB_CONFIG"] = str(path)
     elif (env_file := os.environ.get("ACADEMICHUB_CONFIG")) and not Path(env_file).is_file():
         raise ConfigError(f"{env_file}: config file not found (ACADEMICHUB_CONFIG)")
     given = {k: v for k, v in overrides.items() if v is not None}
+    token = _config_file.set(str(config_file) if config_file is not None else None)
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -100,3 +102,5 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         raise ConfigError(f"setting {name}: {first['msg']}") from exc
     except Exception as exc:  # a TOML syntax error
         raise ConfigError(f"cannot read settings: {exc}") from exc
+    finally:
+        _config_file.reset(token)

@@ -43,6 +43,10 @@ def _skip_prolog(head: bytes) -> bytes:
             end = end + 3 if end >= 0 else len(rest)
         else:
             end = rest.find(b">")
+            bracket = rest.find(b"[")
+            if rest.startswith(b"<!DOCTYPE") and 0 <= bracket < end:  # internal subset
+                end = rest.find(b"]", bracket)
+                end = rest.find(b">", end) if end >= 0 else -1
             end = end + 1 if end >= 0 else len(rest)
         rest = rest[end:].lstrip()
     return rest

@@ -224,10 +224,34 @@ def ingest_bytes(
     return _ingest(engine, fmt, io.BytesIO(content), location, batch_size=batch_size, progress=progress, content=content)
 
 
+class _CountingReader(io.RawIOBase):
+    """A file wrapper that reports bytes read, so a progress bar can follow any parser."""
+
+    def __init__(self, raw: IO[bytes], on_bytes: Callable[[int], None]):
+        self._raw = raw
+        self._on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self._on_bytes(n)
+        return n
+
+
 def ingest_file(
-    engine: Engine, path: Path, *, batch_size: int = 2000, progress: Progress | None = None
+    engine: Engine,
+    path: Path,
+    *,
+    batch_size: int = 2000,
+    progress: Progress | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> IngestSummary:
     location = str(path)
+    if Path(path).is_dir():
+        raise ParseError("is a directory, not a file", location=location)
     try:
         handle = open(path, "rb")
     except OSError as exc:
@@ -235,7 +259,31 @@ def ingest_file(
     with handle:
         fmt = detect_format(handle.read(4096), location)
         handle.seek(0)
-        return _ingest(engine, fmt, handle, location, batch_size=batch_size, progress=progress)
+        source: IO[bytes] = handle
+        if on_bytes is not None:
+            source = io.BufferedReader(_CountingReader(handle, on_bytes), buffer_size=1 << 16)
+        return _ingest(engine, fmt, source, location, batch_size=batch_size, progress=progress)
+
+
+def ingest_url(
+    engine: Engine,
+    client,
+    url: str,
+    *,
+    batch_size: int = 2000,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Fetch (politely, conditionally) and ingest whatever format comes back."""
+    fetched = client.get(url)
+    if fetched.not_modified:
+        return IngestSummary(notes=[f"{url}: not modified since the last fetch"])
+    try:
+        return ingest_bytes(engine, fetched.content, url, batch_size=batch_size, progress=progress)
+    except Exception:
+        # Validators were saved on receipt; without this a failed ingest would be skipped as 304 forever.
+        if getattr(client, "cache", None) is not None:
+            client.cache.forget(fetched.url)
+        raise
 
 
 def _ingest(

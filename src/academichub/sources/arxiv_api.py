@@ -1,14 +1,16 @@
 """arXiv's query API (export.arxiv.org/api/query): Atom feeds of papers by id list or search.
 
-Two layouts are in the wild. The current one (2025 on) declares every namespace on <feed> and
-serves https links; the older one declared the arxiv and opensearch namespaces on each element,
-gave `arxiv:primary_category` a scheme, linked DOIs only through <link title="doi"> on some
-records, and padded summaries with whitespace. Both parse into the same PaperData.
+Two layouts are in the wild. The current one declares every namespace on <feed> and serves https
+links; the pre-2025 one declared the arxiv and opensearch namespaces on each element, gave
+`arxiv:primary_category` a scheme, linked the DOI with <link title="doi"> (used when arxiv:doi is
+missing), and padded summaries with whitespace. Both parse into the same PaperData.
 
 A refused query is not an HTTP error alone: arXiv answers 400 with a feed whose single entry has
 an id under /api/errors# and the reason in its summary; that becomes a FeedError with the reason.
-Author names and titles in recorded responses carry UTF-8 that was decoded as Latin-1 once too
-often ("WÃ¼bben"); such text is repaired, since no real name contains that pattern."""
+
+The recorded responses carry UTF-8 that was decoded as Latin-1 once too often ("WÃ¼bben" for
+"Wübben") in names, titles, abstracts and comments. It is repaired: real text practically never
+has "Ã" or "Â" followed by a C1 control or Latin-1 symbol, and a repair that fails changes nothing."""
 
 from __future__ import annotations
 
@@ -104,7 +106,10 @@ def parse_api(content: bytes, location: str) -> ParsedBatch:
     if message is not None:
         raise FeedError(f"arXiv API refused the query: {message}", url=location)
 
-    self_link = next((link.get("href") for link in root.iterfind(_ATOM + "link") if link.get("rel", "self") == "self"), None)
+    # the current layout gives the query link no rel; the old one said rel="self"
+    self_link = next(
+        (link.get("href") for link in root.iterfind(_ATOM + "link") if link.get("rel", "self") == "self"), None
+    )
     return ParsedBatch(
         papers=[_parse_entry(entry, location) for entry in root.iterfind(_ATOM + "entry")],
         feed=FeedInfo(title=clean_text(root.findtext(_ATOM + "title")), link=self_link),

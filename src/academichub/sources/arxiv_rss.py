@@ -24,6 +24,12 @@ _DESCRIPTION = re.compile(
     r"^\s*arXiv:(?P<id>\S+?)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*(?P<abstract>.*))?$", re.S
 )
 _ARCHIVE_OK = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z\-]+)?$")
+# The archives rss.arxiv.org accepts (as its own error feed lists them); categories are
+# "<archive>.<subject>" (cs.LG) or, for physics, an archive of their own (physics.optics).
+ARCHIVES = frozenset(
+    "astro-ph cond-mat cs econ eess gr-qc hep-ex hep-lat hep-ph hep-th math math-ph nlin "
+    "nucl-ex nucl-th physics q-bio q-fin quant-ph stat test".split()
+)
 
 _TAG_TITLE = "title"
 _TAG_LINK = "link"
@@ -42,8 +48,10 @@ def feed_url(base_url: str, archives: list[str]) -> str:
     if not archives:
         raise FeedError("no archive or category given")
     for name in archives:
-        if not _ARCHIVE_OK.match(name):
-            raise FeedError(f"bad archive or category name {name!r}")
+        if not _ARCHIVE_OK.match(name) or name.split(".", 1)[0] not in ARCHIVES:
+            raise FeedError(
+                f"bad archive or category name {name!r}; archives are: {', '.join(sorted(ARCHIVES))}"
+            )
     return base_url.rstrip("/") + "/" + "+".join(archives)
 
 

@@ -170,7 +170,10 @@ class PoliteClient:
         if response.status_code >= 400:
             snippet = response.text[:200].strip().replace("\n", " ")
             raise HTTPStatusError(
-                f"HTTP {response.status_code}: {snippet}", url=cache_key, status=response.status_code, body=response.content
+                f"HTTP {response.status_code}: {snippet}",
+                url=cache_key,
+                status=response.status_code,
+                body=response.content,
             )
         if conditional and self.cache is not None:
             etag = response.headers.get("ETag")

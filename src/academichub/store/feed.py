@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, func, literal, or_, select, text
+from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, column, func, literal, or_, select, table, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..names import name_norm
 from .papers import load_authors, load_categories
 from .schema import announcements, paper_authors, paper_subjects, papers
 
-# The shuffle: key(id) = (id * m + c) mod P with P prime and 0 < m < P, a bijection on ids below P,
-# so ORDER BY key is a permutation of the ids. m and c both come from the seed, so two seeds give
-# genuinely different orders (with m fixed, another c would only rotate the same cycle).
+# The shuffle: key(id) = ((id * m1 + c1) mod P)^5 * m2 + c2 mod P, with P prime. Each step is a
+# bijection on 0..P-1 (0 < m < P; x -> x^5 is one because gcd(5, P - 1) = 1), so ORDER BY key is a
+# permutation of the ids. The fifth power breaks the arithmetic progressions an affine map alone
+# leaves in consecutive ids; m1, c1, m2, c2 all come from the seed. 64-bit integer arithmetic only
+# (every product is below 2**62), so SQLite and PostgreSQL give the same order.
 MODULUS = 2147483647  # 2**31 - 1, prime
 _ROOT = 48271  # a primitive root mod P (MINSTD): its powers are every m in 1..P-1
 SEED_MAX = MODULUS - 1  # seeds are 0..SEED_MAX
 
 MAX_FILTER_VALUES = 20  # per kind; more is a malformed link, not a search
+_papers_fts = table("papers_fts", column("rowid"), column("papers_fts"))  # SQLite only, not in the metadata
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
@@ -82,16 +85,28 @@ def new_seed() -> int:
     return random.SystemRandom().randint(1, SEED_MAX)
 
 
-def shuffle_key(seed: int) -> ColumnElement:
-    """The seeded order as an SQL expression, portable to SQLite and PostgreSQL (64-bit arithmetic)."""
+def _shuffle_params(seed: int) -> tuple[int, int, int, int]:
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed must be in 0..{SEED_MAX}")
-    multiplier = pow(_ROOT, seed % (MODULUS - 1) + 1, MODULUS)
-    offset = (seed * 69621 + 1) % MODULUS
-    return (
-        cast(papers.c.id, BigInteger) * bindparam("shuffle_m", multiplier, type_=BigInteger)
-        + bindparam("shuffle_c", offset, type_=BigInteger)
-    ) % literal(MODULUS, BigInteger)
+    m1 = pow(_ROOT, seed % (MODULUS - 1) + 1, MODULUS)
+    m2 = pow(_ROOT, (seed * 7919 + 12345) % (MODULUS - 1) + 1, MODULUS)
+    return m1, (seed * 69621 + 1) % MODULUS, m2, (seed * 16807 + 7) % MODULUS
+
+
+def shuffle_key(seed: int) -> ColumnElement:
+    """The seeded order as an SQL expression, portable to SQLite and PostgreSQL."""
+    m1, c1, m2, c2 = (bindparam(f"shuffle_{i}", v, type_=BigInteger) for i, v in enumerate(_shuffle_params(seed)))
+    p = literal(MODULUS, BigInteger)
+    x = (cast(papers.c.id, BigInteger) * m1 + c1) % p
+    x2 = (x * x) % p
+    x4 = (x2 * x2) % p
+    return ((x4 * x) % p * m2 + c2) % p
+
+
+def shuffle_key_py(paper_id: int, seed: int) -> int:
+    """The same key computed in Python (tests check the SQL against it)."""
+    m1, c1, m2, c2 = _shuffle_params(seed)
+    return (pow((paper_id * m1 + c1) % MODULUS, 5, MODULUS) * m2 + c2) % MODULUS
 
 
 def feed_page(conn: Connection, filters: FeedFilters, *, seed: int, batch: int, size: int) -> FeedPage:
@@ -226,19 +241,23 @@ def _search_condition(conn: Connection, q: str) -> ColumnElement:
     positive, negative = sqlite_match_query(q)
     conds = []
     if positive:
-        conds.append(papers.c.id.in_(text("SELECT rowid FROM papers_fts WHERE papers_fts MATCH :fts_pos").bindparams(fts_pos=positive)))
+        conds.append(papers.c.id.in_(_fts_rowids(positive)))
     if negative:
-        conds.append(papers.c.id.not_in(text("SELECT rowid FROM papers_fts WHERE papers_fts MATCH :fts_neg").bindparams(fts_neg=negative)))
+        conds.append(papers.c.id.not_in(_fts_rowids(negative)))
     if not conds:  # nothing searchable in the input (only punctuation): nothing matches
         return literal(False)
     return and_(*conds)
+
+
+def _fts_rowids(expression: str) -> Select:
+    return select(_papers_fts.c.rowid).where(_papers_fts.c.papers_fts.op("MATCH")(bindparam(None, expression)))
 
 
 # -- helpers --------------------------------------------------------------------------------------
 
 
 def _where(stmt: Select, conn: Connection, filters: FeedFilters) -> Select:
-    for i, author in enumerate(filters.authors[:MAX_FILTER_VALUES]):
+    for author in filters.authors[:MAX_FILTER_VALUES]:
         norm = name_norm(author)[:255]
         stmt = stmt.where(
             papers.c.id.in_(select(paper_authors.c.paper_id).where(paper_authors.c.name_norm == norm))
@@ -318,7 +337,7 @@ def _links(row: dict) -> dict:
     return {
         "abs": abs_url,
         "pdf": pdf_url,
-        "doi": f"https://doi.org/{quote(doi, safe='/:;()._-<>[]')}" if doi else None,
+        "doi": f"https://doi.org/{quote(doi, safe='/:;()._-')}" if doi else None,
     }
 
 
@@ -357,6 +376,7 @@ __all__ = [
     "latest_announcement",
     "new_seed",
     "shuffle_key",
+    "shuffle_key_py",
     "sqlite_match_query",
     "store_stats",
 ]

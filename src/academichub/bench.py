@@ -1,0 +1,179 @@
+"""Ingest benchmarks. Each figure is printed next to its baseline measured in the same run on the
+same machine: feedparser for the RSS day, a bare lxml + sqlite3 executemany + FTS5 loader for
+bulk import (the floor to approach). Timings are best-of-N wall clock; memory is peak RSS and
+the Python heap peak under tracemalloc (a separate, untimed pass)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import sqlite3
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import AcademicHubError
+
+
+def default_shared_data() -> Path:
+    env = os.environ.get("ACADEMICHUB_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+def _best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _fresh_engine(folder: Path, name: str):
+    from .store.database import open_store
+
+    path = folder / f"{name}-{time.monotonic_ns()}.db"
+    return open_store(f"sqlite:///{path}")
+
+
+def _raw_floor(files: list[Path], folder: Path) -> int:
+    """The floor: lxml iterparse + sqlite3 executemany + an FTS5 index, nothing else."""
+    from lxml import etree
+
+    path = folder / f"floor-{time.monotonic_ns()}.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, ident TEXT UNIQUE, title TEXT, abstract TEXT, day TEXT)")
+    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, abstract, content='p', content_rowid='id')")
+    count = 0
+    for file in files:
+        rows = []
+        for _, el in etree.iterparse(str(file), tag="record", resolve_entities=False, no_network=True):
+            rows.append((el.findtext("header/identifier"), el.findtext("metadata/title"),
+                         el.findtext("metadata/description"), el.findtext("metadata/date")))
+            el.clear()
+        conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
+        count += len(rows)
+    conn.execute("INSERT INTO f(rowid, title, abstract) SELECT id, title, abstract FROM p")
+    conn.commit()
+    conn.close()
+    return count
+
+
+def run_ingest_bench(shared_data: Path | None, *, repeat: int = 3, console: Console | None = None) -> dict:
+    import feedparser
+
+    from .ingest.pipeline import ingest_file
+    from .names import tex_to_unicode
+    from .sources.arxiv_oai import iter_oai
+    from .sources.arxiv_rss import parse_rss
+
+    console = console or Console()
+    data = Path(shared_data) if shared_data else default_shared_data()
+    rss_file = data / "arxiv/rss/2024-11-28-all-archives.xml"
+    oai_files = sorted((data / "arxiv/oai-quant-ph").glob("*.xml"))
+    snapshot = data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl"
+    if not rss_file.is_file() or not oai_files or not snapshot.is_file():
+        raise AcademicHubError(f"recorded data not found under {data} (give --shared-data)")
+    figures: dict[str, float] = {}
+    rss_bytes = rss_file.read_bytes()
+
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-") as tmp:
+        folder = Path(tmp)
+
+        def ours():
+            tex_to_unicode.cache_clear()  # no help from earlier runs
+            return parse_rss(rss_bytes, str(rss_file))
+
+        t_ours, batch = _best(ours, repeat)
+        t_fp, parsed = _best(lambda: feedparser.parse(rss_bytes), repeat)
+        n_rss = len(batch.papers)
+        assert len(parsed.entries) == n_rss
+        figures.update(rss_parse_s=t_ours, feedparser_s=t_fp, rss_speedup=t_fp / t_ours)
+
+        def rss_store():
+            tex_to_unicode.cache_clear()
+            return ingest_file(_fresh_engine(folder, "rss"), rss_file)
+
+        t_rss_store, _ = _best(rss_store, repeat)
+        figures["rss_store_per_s"] = n_rss / t_rss_store
+
+        def oai_parse():
+            n = 0
+            for file in oai_files:
+                with open(file, "rb") as handle:
+                    n += sum(1 for _ in iter_oai(handle, str(file)))
+            return n
+
+        t_oai_parse, n_oai = _best(oai_parse, repeat)
+
+        def oai_import():
+            engine = _fresh_engine(folder, "oai")
+            total = 0
+            for file in oai_files:
+                total += ingest_file(engine, file).added
+            engine.dispose()
+            return total
+
+        t_oai, added = _best(oai_import, repeat)
+        assert added == n_oai, (added, n_oai)
+        t_floor, n_floor = _best(lambda: _raw_floor(oai_files, folder), repeat)
+        figures.update(oai_parse_per_s=n_oai / t_oai_parse, oai_import_per_s=n_oai / t_oai, floor_per_s=n_floor / t_floor)
+
+        def snapshot_import():
+            tex_to_unicode.cache_clear()
+            engine = _fresh_engine(folder, "snap")
+            summary = ingest_file(engine, snapshot)
+            engine.dispose()
+            return summary.added
+
+        t_snap, n_snap = _best(snapshot_import, repeat)
+        figures["snapshot_import_per_s"] = n_snap / t_snap
+
+        # Memory: a separate traced pass (tracemalloc slows code down, so it is never timed).
+        tracemalloc.start()
+        engine = _fresh_engine(folder, "mem")
+        for file in oai_files:
+            ingest_file(engine, file)
+        _, oai_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        ingest_file(engine, snapshot)
+        _, snap_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        engine.dispose()
+        figures.update(oai_heap_peak_mb=oai_peak / 2**20, snapshot_heap_peak_mb=snap_peak / 2**20)
+        figures["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    table = Table(title=f"academichub bench ingest (best of {repeat}, SQLite, {os.cpu_count()} CPUs)")
+    table.add_column("what")
+    table.add_column("ours", justify="right")
+    table.add_column("baseline (same run)", justify="right")
+    table.add_column("ratio", justify="right")
+    table.add_row(
+        f"RSS day parse ({n_rss} items, {len(rss_bytes) / 2**20:.1f} MiB)",
+        f"{t_ours * 1000:.0f} ms", f"feedparser {t_fp * 1000:.0f} ms", f"{t_fp / t_ours:.1f}× faster",
+    )
+    table.add_row(f"RSS day parse+store", f"{n_rss / t_rss_store:,.0f} papers/s", "", "")
+    table.add_row(
+        f"OAI quant-ph import ({n_oai} records, 5 files)",
+        f"{n_oai / t_oai:,.0f} rec/s", f"raw lxml+sqlite3+FTS5 {n_floor / t_floor:,.0f} rec/s",
+        f"{(n_oai / t_oai) / (n_floor / t_floor):.0%} of floor",
+    )
+    table.add_row("OAI parse only", f"{n_oai / t_oai_parse:,.0f} rec/s", "", "")
+    table.add_row(f"snapshot head import ({n_snap} records)", f"{n_snap / t_snap:,.0f} rec/s", "", "")
+    table.add_row("Python heap peak, OAI import", f"{oai_peak / 2**20:.1f} MiB", "", "")
+    table.add_row("Python heap peak, snapshot import", f"{snap_peak / 2**20:.1f} MiB", "", "")
+    table.add_row("peak RSS of this process", f"{figures['max_rss_mb']:.0f} MiB", "", "")
+    console.print(table)
+    return figures

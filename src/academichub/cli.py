@@ -1,0 +1,484 @@
+"""The `academichub` command. Every command takes the settings' names as flags; errors print one
+line and exit non-zero; long work shows a progress bar and ends with a one-line summary."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import AcademicHubError
+from .settings import Settings, load_settings
+
+app = typer.Typer(
+    name="academichub",
+    help="AcademicHub: new papers from preprint servers and journals, one clean record per work.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+papers_app = typer.Typer(help="List, show and search stored papers.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (figures printed with their baselines from the same run).", no_args_is_help=True)
+app.add_typer(papers_app, name="papers")
+app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (ACADEMICHUB_CONFIG).")]
+DatabaseOpt = Annotated[
+    Optional[str], typer.Option("--database-url", help="SQLAlchemy URL (ACADEMICHUB_DATABASE_URL).")
+]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (ACADEMICHUB_DATA_DIR).")]
+
+
+class _State:
+    config: Path | None = None
+    database_url: str | None = None
+    data_dir: Path | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def main(config: ConfigOpt = None, database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> None:
+    _state.config = config
+    _state.database_url = database_url
+    _state.data_dir = data_dir
+
+
+def _settings(**overrides) -> Settings:
+    return load_settings(_state.config, database_url=_state.database_url, data_dir=_state.data_dir, **overrides)
+
+
+def _fail(exc: BaseException) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _engine(settings: Settings):
+    from .store.database import open_store
+
+    return open_store(settings.effective_database_url)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+
+
+def _http_client(settings: Settings, *, arxiv: bool, engine=None):
+    from .sources.http import PoliteClient
+    from .store.state import StoreValidatorCache
+
+    return PoliteClient(
+        user_agent=settings.full_user_agent,
+        min_interval=settings.arxiv_min_interval if arxiv else 0.0,
+        timeout=settings.http_timeout,
+        retries=settings.http_retries,
+        max_backoff=settings.http_max_backoff,
+        cache=StoreValidatorCache(engine) if engine is not None else None,
+    )
+
+
+# ---------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Listen address (ACADEMICHUB_HOST).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (ACADEMICHUB_PORT).")] = None,
+    load_sample: Annotated[
+        Optional[bool], typer.Option("--load-sample/--no-load-sample", help="Load the bundled day into an empty store.")
+    ] = None,
+) -> None:
+    """Serve the feed page and the JSON API (migrates the store and loads the sample day if empty)."""
+    import uvicorn
+
+    try:
+        settings = _settings(host=host, port=port, load_sample=load_sample)
+        from .web.app import create_app
+
+        application = create_app(settings)
+    except AcademicHubError as exc:
+        _fail(exc)
+    console.print(f"AcademicHub on http://{settings.host}:{settings.port}/  (store: {_safe_url(settings)})")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Files or URLs (format is detected).", show_default=False)] = None,
+    feed: Annotated[
+        Optional[list[str]],
+        typer.Option("--feed", help="arXiv RSS archives/categories, e.g. cs.LG or 'cs+math' (repeatable)."),
+    ] = None,
+    arxiv_id: Annotated[
+        Optional[list[str]], typer.Option("--arxiv-id", help="Fetch these arXiv ids through the API (repeatable).")
+    ] = None,
+    ingest_batch_size: Annotated[Optional[int], typer.Option(help="Records per write batch.")] = None,
+) -> None:
+    """Ingest arXiv RSS, API Atom, OAI-PMH XML or snapshot JSON lines from files or URLs."""
+    from .ingest.pipeline import IngestSummary, ingest_file, ingest_url, store_records
+
+    try:
+        settings = _settings(ingest_batch_size=ingest_batch_size)
+        engine = _engine(settings)
+    except AcademicHubError as exc:
+        _fail(exc)
+    targets = list(inputs or [])
+    if feed:
+        from .sources.arxiv_rss import feed_url
+
+        for archives in feed:
+            try:
+                targets.append(feed_url(settings.arxiv_rss_url, archives.replace(" ", "+").split("+")))
+            except AcademicHubError as exc:
+                _fail(exc)
+    if not targets and not arxiv_id:
+        _fail(AcademicHubError("nothing to ingest: give files, URLs, --feed or --arxiv-id"))
+
+    total = IngestSummary()
+    failures = 0
+    client = None
+    with _progress() as progress:
+        for target in targets:
+            try:
+                if target.startswith(("http://", "https://")):
+                    if client is None:
+                        client = _http_client(settings, arxiv=True, engine=engine)
+                    task = progress.add_task(_short(target), total=None, unit="records")
+                    summary = ingest_url(
+                        engine, client, target, batch_size=settings.ingest_batch_size,
+                        progress=lambda n, t=task: progress.advance(t, n),
+                    )
+                else:
+                    path = Path(target)
+                    size = path.stat().st_size if path.is_file() else None
+                    task = progress.add_task(_short(target), total=size, unit="bytes")
+                    summary = ingest_file(
+                        engine, path, batch_size=settings.ingest_batch_size,
+                        on_bytes=lambda n, t=task: progress.advance(t, n),
+                    )
+                    progress.update(task, completed=size)
+            except AcademicHubError as exc:
+                failures += 1
+                total.failed += 1
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                continue
+            except FileNotFoundError as exc:
+                failures += 1
+                total.failed += 1
+                console.print(f"[bold red]error:[/] {target}: file not found ({exc.strerror})", highlight=False)
+                continue
+            for note in summary.notes:
+                console.print(f"{target}: {note}", highlight=False)
+            for error in summary.errors[:10]:
+                console.print(f"[yellow]warning:[/] {error}", highlight=False)
+            out.print(f"{target}: {summary.line()}", highlight=False, soft_wrap=True)
+            total.add(summary)
+        if arxiv_id:
+            try:
+                from .sources.arxiv_api import ArxivApiClient
+
+                if client is None:
+                    client = _http_client(settings, arxiv=True, engine=engine)
+                batch = ArxivApiClient(client, settings.arxiv_api_url).query(id_list=list(arxiv_id))
+                summary = store_records(engine, batch.papers)
+                out.print(f"arXiv API ({len(arxiv_id)} ids): {summary.line()}", highlight=False)
+                total.add(summary)
+            except AcademicHubError as exc:
+                failures += 1
+                total.failed += 1
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    if client is not None:
+        client.close()
+    out.print(f"total: {total.line()}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _short(target: str, width: int = 48) -> str:
+    return target if len(target) <= width else "…" + target[-(width - 1) :]
+
+
+# ---------------------------------------------------------------- backfill
+
+
+@app.command()
+def backfill(
+    set_spec: Annotated[Optional[str], typer.Option("--set", help="OAI-PMH set, e.g. physics:quant-ph or cs.")] = None,
+    category: Annotated[Optional[str], typer.Option(help="arXiv category for the API route, e.g. cs.LG.")] = None,
+    from_date: Annotated[Optional[str], typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    until_date: Annotated[Optional[str], typer.Option("--until", help="Last day, YYYY-MM-DD.")] = None,
+    via: Annotated[str, typer.Option(help="oai (bulk, resumable) or api (query by category and submitted date).")] = "oai",
+    metadata_prefix: Annotated[str, typer.Option("--prefix", help="OAI metadata format: arXiv or arXivRaw.")] = "arXiv",
+    limit: Annotated[Optional[int], typer.Option(help="API route: stop after this many records.")] = None,
+) -> None:
+    """Harvest a date range: OAI-PMH by set (resumes after interruption) or the query API by category."""
+    try:
+        start = _parse_day(from_date, "--from")
+        end = _parse_day(until_date, "--until")
+        if via not in ("oai", "api"):
+            raise AcademicHubError(f"--via must be oai or api, not {via!r}")
+        if metadata_prefix not in ("arXiv", "arXivRaw"):
+            raise AcademicHubError(f"--prefix must be arXiv or arXivRaw, not {metadata_prefix!r}")
+        settings = _settings()
+        engine = _engine(settings)
+        client = _http_client(settings, arxiv=True, engine=None)
+        with _progress() as progress:
+            task = progress.add_task(f"backfill via {via}", total=None, unit="records")
+            advance = lambda n: progress.advance(task, n)  # noqa: E731
+            if via == "oai":
+                from .ingest.harvest import harvest_oai
+                from .sources.arxiv_oai import OaiClient
+
+                summary = harvest_oai(
+                    engine, OaiClient(client, settings.arxiv_oai_url), metadata_prefix=metadata_prefix,
+                    set_spec=set_spec, from_date=start, until_date=end, progress=advance,
+                )
+            else:
+                if not category:
+                    raise AcademicHubError("--via api needs --category")
+                from .ingest.harvest import backfill_api
+                from .sources.arxiv_api import ArxivApiClient
+
+                summary = backfill_api(
+                    engine, ArxivApiClient(client, settings.arxiv_api_url), category=category,
+                    submitted_from=start, submitted_to=end, limit=limit, progress=advance,
+                )
+        client.close()
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"backfill: {summary.line()}", highlight=False)
+
+
+def _parse_day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise AcademicHubError(f"{flag}: {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+# ---------------------------------------------------------------- import-snapshot
+
+
+@app.command("import-snapshot")
+def import_snapshot(
+    file: Annotated[Path, typer.Argument(help="arxiv-metadata-oai-snapshot.json (JSON lines).")],
+    ingest_batch_size: Annotated[Optional[int], typer.Option(help="Records per committed batch.")] = None,
+) -> None:
+    """Stream the arXiv metadata snapshot into the store (constant memory, committed per batch)."""
+    from .ingest.formats import Format, detect_format
+    from .ingest.pipeline import ingest_file
+
+    try:
+        settings = _settings(ingest_batch_size=ingest_batch_size)
+        if not file.is_file():
+            raise AcademicHubError(f"{file}: file not found")
+        with open(file, "rb") as handle:
+            if detect_format(handle.read(4096), str(file)) is not Format.ARXIV_SNAPSHOT:
+                raise AcademicHubError(f"{file}: not a snapshot JSON-lines file (use `academichub ingest` for XML)")
+        engine = _engine(settings)
+        size = file.stat().st_size
+        with _progress() as progress:
+            task = progress.add_task(_short(str(file)), total=size, unit="bytes")
+            summary = ingest_file(
+                engine, file, batch_size=settings.ingest_batch_size, on_bytes=lambda n: progress.advance(task, n)
+            )
+            progress.update(task, completed=size)
+    except AcademicHubError as exc:
+        _fail(exc)
+    for error in summary.errors[:10]:
+        console.print(f"[yellow]warning:[/] {error}", highlight=False)
+    out.print(f"{file}: {summary.line()}", highlight=False)
+
+
+# ---------------------------------------------------------------- papers
+
+
+def _feed(filters, *, limit: int):
+    from .store.feed import feed_page
+
+    settings = _settings()
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        return feed_page(conn, filters, seed=0, batch=0, size=limit)
+
+
+def _print_papers(page, fmt: str) -> None:
+    if fmt == "json":
+        import json
+
+        out.print_json(json.dumps({"total": page.total, "items": page.items}, default=str, ensure_ascii=False))
+        return
+    table = Table(show_lines=False, title=f"{page.total} papers")
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("source")
+    table.add_column("date")
+    table.add_column("title", overflow="fold")
+    for i, item in enumerate(page.items, 1):
+        label = f"arXiv ({(item.get('primary_category') or '').upper()})"
+        table.add_row(f"{i:02d}.", str(item.get("arxiv_id") or item.get("id")), label, str(item.get("announced_on") or ""), item["title"])
+    out.print(table)
+
+
+FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
+
+
+@papers_app.command("list")
+def papers_list(
+    author: Annotated[Optional[list[str]], typer.Option(help="Author name (repeatable).")] = None,
+    category: Annotated[Optional[list[str]], typer.Option(help="arXiv category (repeatable).")] = None,
+    day: Annotated[Optional[list[str]], typer.Option("--date", help="Announcement day YYYY-MM-DD (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Newest papers, optionally filtered like the feed's chips."""
+    from .store.feed import FeedFilters
+
+    try:
+        filters = FeedFilters(
+            authors=list(author or []), categories=list(category or []),
+            dates=[_parse_day(d, "--date") for d in (day or [])],
+        )
+        _print_papers(_feed(filters, limit=limit), fmt)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
+@papers_app.command("search")
+def papers_search(
+    query: Annotated[str, typer.Argument(help="Full-text query over title, abstract and authors.")],
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Full-text search (FTS5 on SQLite, tsvector on PostgreSQL)."""
+    from .store.feed import FeedFilters
+
+    try:
+        _print_papers(_feed(FeedFilters(q=query), limit=limit), fmt)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
+@papers_app.command("show")
+def papers_show(
+    paper: Annotated[str, typer.Argument(help="Store id or arXiv id.")],
+    fmt: FormatOpt = "table",
+) -> None:
+    """One paper with everything the store knows, including what each source said."""
+    from .store.feed import get_paper
+
+    try:
+        settings = _settings()
+        engine = _engine(settings)
+        with engine.connect() as conn:
+            item = get_paper(conn, paper)
+        if item is None:
+            raise AcademicHubError(f"no paper {paper!r} in the store")
+    except AcademicHubError as exc:
+        _fail(exc)
+    if fmt == "json":
+        import json
+
+        out.print_json(json.dumps(item, default=str, ensure_ascii=False))
+        return
+    out.print(f"[bold]{item['title']}[/]", highlight=False)
+    label = f"arXiv ({(item.get('primary_category') or '').upper()})"
+    out.print(f"{label} · {item.get('announced_on') or ''} · {item.get('arxiv_id') or ''}", highlight=False)
+    out.print(", ".join(a["name"] for a in item.get("authors", [])), highlight=False)
+    out.print()
+    out.print(item.get("abstract") or "", highlight=False)
+
+
+# ---------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations (the server and every command also do this on open)."""
+    from .store.database import current_revision, migrate, make_engine
+
+    try:
+        settings = _settings()
+        engine = make_engine(settings.effective_database_url)
+        migrate(engine)
+        out.print(f"database at revision {current_revision(engine)} ({_safe_url(settings)})", highlight=False)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Exit 0 when the database is at the latest revision and matches the declared schema."""
+    from .store.database import current_revision, head_revision, make_engine, schema_differences
+
+    try:
+        settings = _settings()
+        engine = make_engine(settings.effective_database_url)
+        current, head = current_revision(engine), head_revision()
+        if current != head:
+            raise AcademicHubError(f"database at revision {current or 'none'}, latest is {head}: run `academichub db upgrade`")
+        diffs = schema_differences(engine)
+        if diffs:
+            raise AcademicHubError(f"schema differs from the declared one: {diffs}")
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"database at revision {head}, schema matches ({_safe_url(settings)})", highlight=False)
+
+
+# ---------------------------------------------------------------- bench
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    shared_data: Annotated[
+        Optional[Path], typer.Option(help="Folder with the recorded data (default ../shared/data or ACADEMICHUB_SHARED_DATA).")
+    ] = None,
+    repeat: Annotated[int, typer.Option(help="Runs per figure (best is reported).")] = 3,
+) -> None:
+    """RSS parse+store vs feedparser, OAI and snapshot bulk import rates, peak memory."""
+    from .bench import run_ingest_bench
+
+    try:
+        run_ingest_bench(shared_data, repeat=repeat, console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
+def run() -> None:  # pragma: no cover - console entry convenience
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

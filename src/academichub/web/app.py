@@ -1,0 +1,523 @@
+"""The web app: the feed page and paper pages (server-rendered, work without JavaScript), a small
+JSON API, and /healthz. Titles, abstracts and names are untrusted upstream text: templates
+autoescape everything, links are http(s) only, and a strict Content-Security-Policy forbids
+inline script."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..ingest.pipeline import load_sample_if_empty
+from ..settings import Settings, load_settings
+from ..store.database import open_store
+from ..store.feed import (
+    SEED_MAX,
+    FeedFilters,
+    FeedPage,
+    available_dates,
+    category_facets,
+    feed_page,
+    get_paper,
+    latest_announcement,
+    new_seed,
+    store_stats,
+)
+from ..store.papers import count_papers
+from . import i18n
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+MAX_VALUES = 20  # per filter kind
+MAX_AUTHOR_LEN = 200
+MAX_CATEGORY_LEN = 64
+MAX_QUERY_LEN = 300
+MAX_BATCH = 1_000_000
+MAX_SIZE = 100
+LONG_ABSTRACT = 320  # characters; longer abstracts get the "more" toggle
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# FastAPI's own /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script.
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+_DOCS_PATHS = ("/docs", "/redoc")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (streams untouched): security headers on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        csp = _DOCS_CSP if path.startswith(_DOCS_PATHS) else _CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                for name, value in (
+                    (b"content-security-policy", csp.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ):
+                    if name not in present:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- parameters -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FeedQuery:
+    filters: FeedFilters
+    batch: int
+    seed: int | None
+    size: int
+    size_given: bool = False
+
+
+def _invalid(field_name: str, message: str, value: Any) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field_name), "msg": message, "input": value}]
+    )
+
+
+def _parse_day(value: str) -> date:
+    value = value.strip()
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise _invalid("date", "date must be YYYY-MM-DD", value)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _invalid("date", "not a valid calendar date (YYYY-MM-DD)", value) from None
+
+
+def _feed_query_dependency(default_size: int):
+    def feed_query(
+        author: Annotated[
+            list[str], Query(description="Author display name (repeatable); matches the folded full name.")
+        ] = [],  # noqa: B006 - FastAPI copies defaults
+        category: Annotated[list[str], Query(description="arXiv category such as cs.LG (repeatable).")] = [],  # noqa: B006
+        date_: Annotated[list[str], Query(alias="date", description="Announcement day YYYY-MM-DD (repeatable).")] = [],  # noqa: B006
+        q: Annotated[str | None, Query(description="Full-text search over title, abstract and authors.")] = None,
+        batch: Annotated[int, Query(ge=0, le=MAX_BATCH, description="0-based batch of the seeded shuffle.")] = 0,
+        seed: Annotated[int | None, Query(ge=0, le=SEED_MAX, description="Shuffle seed; random when absent.")] = None,
+        size: Annotated[int | None, Query(ge=1, le=MAX_SIZE, description="Papers per batch.")] = None,
+    ) -> FeedQuery:
+        for name, values, longest in (
+            ("author", author, MAX_AUTHOR_LEN),
+            ("category", category, MAX_CATEGORY_LEN),
+            ("date", date_, 10),
+        ):
+            if len(values) > MAX_VALUES:
+                raise _invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
+            for value in values:
+                if len(value) > longest and name != "date":
+                    raise _invalid(name, f"longer than {longest} characters", value[:50])
+        if q is not None and len(q) > MAX_QUERY_LEN:
+            raise _invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
+        days = [_parse_day(v) for v in date_ if v.strip()]
+        filters = FeedFilters(authors=author, categories=category, dates=days, q=q).normalized()
+        return FeedQuery(
+            filters=filters, batch=batch, seed=seed, size=size or default_size, size_given=size is not None
+        )
+
+    return feed_query
+
+
+class FeedLinks:
+    """URLs for the chips, the cards and the "another batch" button: plain links carrying every
+    other parameter, so the page works without JavaScript."""
+
+    def __init__(self, path: str, filters: FeedFilters, *, seed: int, size: int | None, page: FeedPage | None = None):
+        self.path = path
+        self.filters = filters
+        self.seed = seed
+        self.size = size  # only when the request named one
+        self.page = page
+
+    def _url(self, filters: FeedFilters, *, batch: int = 0, seed: int | None = None, path: str | None = None) -> str:
+        params: list[tuple[str, str]] = [("author", a) for a in filters.authors]
+        params += [("category", c) for c in filters.categories]
+        params += [("date", d.isoformat()) for d in filters.dates]
+        if filters.q:
+            params.append(("q", filters.q))
+        if batch:
+            params.append(("batch", str(batch)))
+        if seed is not None:
+            params.append(("seed", str(seed)))
+        if self.size is not None:
+            params.append(("size", str(self.size)))
+        query = urlencode(params)
+        return f"{path or self.path}?{query}" if query else (path or self.path)
+
+    def _changed(self, kind: str, value: Any, *, add: bool) -> FeedFilters:
+        f = self.filters
+        lists = {"author": list(f.authors), "category": list(f.categories), "date": list(f.dates)}
+        q = f.q
+        if kind == "q":
+            q = value if add else None
+        else:
+            if kind == "date" and isinstance(value, str):
+                value = date.fromisoformat(value)
+            values = lists[kind]
+            if add and value not in values:
+                values.append(value)
+            elif not add:
+                values = [v for v in values if v != value]
+            lists[kind] = values
+        return FeedFilters(authors=lists["author"], categories=lists["category"], dates=lists["date"], q=q)
+
+    def add(self, kind: str, value: Any) -> str:
+        return self._url(self._changed(kind, value, add=True), seed=self.seed)
+
+    def remove(self, kind: str, value: Any = None) -> str:
+        return self._url(self._changed(kind, value, add=False), seed=self.seed)
+
+    def clear(self) -> str:
+        return self._url(FeedFilters())
+
+    def restart(self) -> str:
+        return self._url(self.filters, seed=new_seed())
+
+    def next(self) -> str:
+        """The next batch of this shuffle; after the last one, batch 0 of a new shuffle."""
+        assert self.page is not None
+        nxt = self.page.next_batch
+        if nxt is None:
+            return self._url(self.filters, seed=new_seed())
+        return self._url(self.filters, batch=nxt, seed=self.seed)
+
+    def api(self) -> str:
+        batch = self.page.batch if self.page else 0
+        return self._url(self.filters, batch=batch, seed=self.seed, path="/api/papers")
+
+
+def _lang_url(request: Request, lang: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    params.append(("lang", lang))
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+# -- API models -----------------------------------------------------------------------------------
+
+
+class AuthorOut(BaseModel):
+    name: str
+    name_norm: str
+    affiliation: str | None = None
+    orcid: str | None = None
+
+
+class LinksOut(BaseModel):
+    abs: str | None = None
+    pdf: str | None = None
+    doi: str | None = None
+
+
+class PaperOut(BaseModel):
+    id: int
+    arxiv_id: str | None = None
+    arxiv_version: int | None = None
+    source: str | None = None
+    title: str
+    abstract: str
+    authors: list[AuthorOut]
+    categories: list[str]
+    primary_category: str | None = None
+    announced_on: date | None = None
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    published_on: date | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    venue: str | None = None
+    comments: str | None = None
+    license: str | None = None
+    versions: list[dict] = Field(default_factory=list)
+    links: LinksOut
+
+
+class FeedOut(BaseModel):
+    items: list[PaperOut]
+    total: int = Field(description="Papers matching the filters.")
+    batch: int
+    seed: int
+    size: int
+    batches: int = Field(description="How many batches the matching papers fill.")
+    next_batch: str = Field(description="URL of the next batch; after the last one, batch 0 of a new shuffle.")
+    filters: dict
+
+
+class DayOut(BaseModel):
+    date: date
+    papers: int
+
+
+class StatsOut(BaseModel):
+    papers: int
+    authors: int = Field(description="Distinct folded author names.")
+    categories: int
+    days: int = Field(description="Distinct announcement days.")
+    latest_announcement: date | None = None
+    recent_days: list[DayOut]
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+
+def _make_env(translations, lang: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations, newstyle=True)
+    env.filters["day"] = lambda value: i18n.format_day(value, lang)
+    env.globals.update(
+        lang=lang,
+        html_lang=i18n.HTML_LANG[lang],
+        language_names=i18n.LANGUAGE_NAMES,
+        version=__version__,
+        long_abstract=LONG_ABSTRACT,
+    )
+    return env
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    owns_engine = engine is None
+    if engine is None:
+        engine = open_store(settings.effective_database_url)
+    translations = i18n.load_all()
+    envs = {lang: _make_env(translations[lang], lang) for lang in i18n.LANGUAGES}
+    default_language = i18n.normalize_language(settings.default_language) or i18n.FALLBACK
+    feed_query = _feed_query_dependency(max(1, min(settings.batch_size, MAX_SIZE)))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if settings.load_sample:
+            try:
+                summary = await run_in_threadpool(load_sample_if_empty, engine)
+                if summary is not None:
+                    log.info("loaded the bundled sample day: %s", summary.line())
+            except Exception:  # the server is still useful without the sample
+                log.exception("loading the bundled sample failed")
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="AcademicHub",
+        version=__version__,
+        description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def language_of(request: Request) -> str:
+        return i18n.negotiate(
+            query=request.query_params.get("lang"),
+            cookie=request.cookies.get(i18n.COOKIE),
+            accept_language=request.headers.get("accept-language"),
+            default=default_language,
+        )
+
+    def render(request: Request, template: str, context: dict, *, status_code: int = 200) -> HTMLResponse:
+        lang = language_of(request)
+        env = envs[lang]
+        body = env.get_template(template).render(
+            request_path=request.url.path,
+            lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
+            **context,
+        )
+        response = HTMLResponse(body, status_code=status_code)
+        response.headers["Vary"] = "Accept-Language, Cookie"
+        response.headers["Cache-Control"] = "no-cache"
+        chosen = i18n.normalize_language(request.query_params.get("lang"))
+        if chosen:
+            response.set_cookie(
+                i18n.COOKIE, chosen, max_age=i18n.COOKIE_MAX_AGE, httponly=True, samesite="lax", path="/"
+            )
+        return response
+
+    def wants_html(request: Request) -> bool:
+        path = request.url.path
+        return not (path.startswith(("/api/", "/static/", "/openapi")) or path in ("/api", "/healthz"))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_params(request: Request, exc: RequestValidationError):
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        if not wants_html(request):
+            return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc']}: {e['msg']}" for e in errors]
+        return render(request, "error.html", {"kind": "bad_params", "problems": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if not wants_html(request) or exc.status_code not in (404, 405):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return render(request, "error.html", {"kind": "not_found", "problems": []}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        if not wants_html(request):
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        return render(request, "error.html", {"kind": "server_error", "problems": []}, status_code=500)
+
+    def check_lang(lang: str | None) -> None:
+        if lang is not None and i18n.normalize_language(lang) is None:
+            raise _invalid("lang", "lang must be zh or en", lang)
+
+    # -- pages --
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def feed(
+        request: Request,
+        params: Annotated[FeedQuery, Depends(feed_query)],
+        lang: Annotated[str | None, Query()] = None,
+    ):
+        check_lang(lang)
+        seed = params.seed if params.seed is not None else new_seed()
+        with engine.connect() as conn:
+            page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
+            store_empty = page.total == 0 and count_papers(conn) == 0
+            facets = category_facets(conn, params.filters, 12) if page.total else []
+            days = available_dates(conn, 7)
+            latest = latest_announcement(conn)
+        links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
+        return render(
+            request,
+            "feed.html",
+            {
+                "page": page,
+                "filters": params.filters,
+                "links": links,
+                "store_empty": store_empty,
+                "past_end": page.total > 0 and not page.items,
+                "facets": facets,
+                "days": days,
+                "latest": latest,
+            },
+        )
+
+    @app.get("/papers/{key:path}", response_class=HTMLResponse, include_in_schema=False)
+    def paper_page(request: Request, key: str, lang: Annotated[str | None, Query()] = None):
+        check_lang(lang)
+        with engine.connect() as conn:
+            paper = get_paper(conn, key)
+        if paper is None:
+            raise HTTPException(status_code=404, detail="paper not found")
+        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
+        return render(request, "paper.html", {"paper": paper, "links": links})
+
+    # -- API --
+
+    @app.get("/api/papers", response_model=FeedOut, tags=["papers"], summary="One batch of the feed")
+    def api_papers(params: Annotated[FeedQuery, Depends(feed_query)]):
+        """Papers matching every filter (AND), newest announcement first, then a seeded shuffle.
+        Batches of one seed never repeat a paper; `next_batch` walks them and then reshuffles."""
+        seed = params.seed if params.seed is not None else new_seed()
+        with engine.connect() as conn:
+            page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
+        links = FeedLinks("/api/papers", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
+        f = params.filters
+        return {
+            "items": page.items,
+            "total": page.total,
+            "batch": page.batch,
+            "seed": page.seed,
+            "size": page.size,
+            "batches": page.batches,
+            "next_batch": links.next(),
+            "filters": {
+                "authors": f.authors,
+                "categories": f.categories,
+                "dates": [d.isoformat() for d in f.dates],
+                "q": f.q,
+            },
+        }
+
+    @app.get(
+        "/api/papers/{key:path}",
+        response_model=PaperOut,
+        tags=["papers"],
+        summary="One paper by id or arXiv id",
+        responses={404: {"description": "No such paper"}},
+    )
+    def api_paper(key: str):
+        with engine.connect() as conn:
+            paper = get_paper(conn, key)
+        if paper is None:
+            raise HTTPException(status_code=404, detail="paper not found")
+        return paper
+
+    @app.get("/api/stats", response_model=StatsOut, tags=["store"], summary="What the store holds")
+    def api_stats():
+        with engine.connect() as conn:
+            stats = store_stats(conn)
+            stats["recent_days"] = [{"date": d, "papers": n} for d, n in available_dates(conn, 14)]
+        return stats
+
+    @app.get("/healthz", tags=["store"], summary="Liveness and database check")
+    def healthz():
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+            log.warning("health check failed: %s", exc)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return {"status": "ok", "database": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,263 @@
+"""PoliteClient against a real local server: identification, spacing between requests, retries that
+honour Retry-After, broken connections, conditional GET, timeouts. Waits go to an injected sleep
+(and the interval to an injected clock), so nothing here really waits or measures time."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from localserver import LocalServer, Reply
+
+from academichub.errors import SourceError
+from academichub.settings import Settings
+from academichub.sources.http import HTTPStatusError, PoliteClient, retry_after_seconds
+from academichub.store.state import StoreValidatorCache
+
+ETAG = '"rss-2024-11-28"'
+LAST_MODIFIED = "Thu, 28 Nov 2024 05:00:00 GMT"
+
+
+class FakeClock:
+    """A monotonic clock that only moves when told to, or when the client 'sleeps' on it."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class MemoryValidatorCache:
+    def __init__(self):
+        self.saved: dict[str, tuple[str | None, str | None]] = {}
+
+    def get_validators(self, url: str) -> tuple[str | None, str | None]:
+        return self.saved.get(url, (None, None))
+
+    def set_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        self.saved[url] = (etag, last_modified)
+
+
+def header(headers: dict[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+
+
+@pytest.fixture(scope="module")
+def module_server():
+    """One real local server for the module: stopping one costs its half-second poll interval."""
+    server = LocalServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(module_server):
+    module_server.routes.clear()
+    module_server.requests.clear()
+    return module_server
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def make_client(clock):
+    clients: list[PoliteClient] = []
+
+    def make(**options) -> PoliteClient:
+        options.setdefault("user_agent", "AcademicHub-tests")
+        options.setdefault("sleep", clock.sleep)
+        options.setdefault("clock", clock)
+        client = PoliteClient(**options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def feed_body(shared_data) -> bytes:
+    return (shared_data / "arxiv" / "rss" / "empty.xml").read_bytes()
+
+
+def test_user_agent_names_the_project_and_the_contact(server, make_client, monkeypatch, tmp_path):
+    monkeypatch.delenv("ACADEMICHUB_USER_AGENT", raising=False)
+    settings = Settings(contact_email="radar@example.org", data_dir=tmp_path)
+    server.route("/ua", body=b"ok")
+    make_client(user_agent=settings.full_user_agent).get(server.url("/ua"))
+    sent = header(server.requests[0][1], "User-Agent")
+    assert sent == settings.full_user_agent
+    assert "AcademicHub" in sent and "radar@example.org" in sent
+
+
+def test_min_interval_spaces_requests(server, make_client, clock):
+    server.route("/rss/cs", body=b"ok")
+    client = make_client(min_interval=3.0)
+    client.get(server.url("/rss/cs"))  # the first request never waits
+    client.get(server.url("/rss/cs"))  # immediately after: waits the whole interval
+    clock.now += 1.0  # one second of other work
+    client.get(server.url("/rss/cs"))  # waits what is left of it
+    clock.now += 5.0
+    client.get(server.url("/rss/cs"))  # interval already over
+    assert clock.sleeps == [3.0, 2.0]
+    assert server.hits("/rss/cs") == 4
+
+
+def test_429_with_retry_after_seconds_is_retried_after_that_wait(server, make_client, clock):
+    server.route("/busy", responses=[Reply(429, headers={"Retry-After": "7"}), Reply(200, b"ok")])
+    fetched = make_client(retries=2, backoff_base=5.0).get(server.url("/busy"))
+    assert (fetched.status, fetched.content) == (200, b"ok")
+    assert clock.sleeps == [7.0]
+    assert server.hits("/busy") == 2
+
+
+def test_503_with_retry_after_http_date_is_retried_after_that_wait(server, make_client, clock):
+    # A date in the past means "now"; one far ahead is capped at max_backoff. Without the header the
+    # waits would be the exponential backoff (5.0, 10.0), so these values prove the dates were read.
+    server.route(
+        "/maintenance",
+        responses=[
+            Reply(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+            Reply(503, headers={"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"}),
+            Reply(200, b"back"),
+        ],
+    )
+    fetched = make_client(retries=3, backoff_base=5.0, max_backoff=120.0).get(server.url("/maintenance"))
+    assert fetched.content == b"back"
+    assert clock.sleeps == [0.0, 120.0]
+
+
+def test_retry_after_forms():
+    now = datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc)
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=now.timestamp()) == 30.0
+    assert retry_after_seconds(format_datetime(now, usegmt=True), now=now.timestamp()) == 0.0
+    assert retry_after_seconds(" 120 ") == 120.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+def test_retries_exhausted_names_url_and_status(server, make_client, clock):
+    server.route("/down", status=503, body=b"Service Unavailable")
+    with pytest.raises(SourceError) as caught:
+        make_client(retries=2, backoff_base=1.0).get(server.url("/down"), params={"page": "2"})
+    error = caught.value
+    assert error.status == 503
+    assert error.url == server.url("/down?page=2")
+    assert str(error) == f"{server.url('/down?page=2')}: HTTP 503 after 3 attempts"
+    assert isinstance(error, HTTPStatusError) and error.body == b"Service Unavailable"
+    assert clock.sleeps == [1.0, 2.0]  # exponential backoff when no Retry-After is given
+    assert server.hits("/down") == 3
+
+
+def test_client_errors_are_not_retried_and_keep_the_body(server, make_client, clock):
+    server.route("/missing", status=404, body=b"Resource not found.")
+    with pytest.raises(HTTPStatusError, match="HTTP 404: Resource not found.") as caught:
+        make_client(retries=3).get(server.url("/missing"))
+    assert (caught.value.status, caught.value.body) == (404, b"Resource not found.")
+    assert server.hits("/missing") == 1
+    assert clock.sleeps == []
+
+
+def test_connection_reset_is_retried(server, make_client, clock):
+    server.route("/reset", responses=[Reply(reset=True), Reply(200, b"ok")])
+    fetched = make_client(retries=2, backoff_base=1.0).get(server.url("/reset"))
+    assert fetched.content == b"ok"
+    assert server.hits("/reset") == 2
+    assert clock.sleeps == [1.0]
+
+
+def test_truncated_body_is_retried(server, make_client, feed_body):
+    server.route("/cut", responses=[Reply(200, feed_body, truncate_to=100), Reply(200, feed_body)])
+    fetched = make_client(retries=2).get(server.url("/cut"))
+    assert fetched.content == feed_body
+    assert server.hits("/cut") == 2
+
+
+def test_truncated_body_every_time_is_a_source_error(server, make_client, feed_body):
+    server.route("/cut", responses=[Reply(200, feed_body, truncate_to=100)])
+    with pytest.raises(SourceError, match="RemoteProtocolError") as caught:
+        make_client(retries=2).get(server.url("/cut"))
+    assert caught.value.url == server.url("/cut") and caught.value.status is None
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+    assert server.hits("/cut") == 3
+
+
+def _conditional_route(server, path: str, body: bytes) -> None:
+    """Like a real feed server: 304 when the request's validators match, else the body with them."""
+
+    def answer(raw_path: str, headers: dict) -> Reply:
+        if header(headers, "If-None-Match") == ETAG or header(headers, "If-Modified-Since") == LAST_MODIFIED:
+            return Reply(304, headers={"ETag": ETAG})
+        return Reply(200, body, {"ETag": ETAG, "Last-Modified": LAST_MODIFIED})
+
+    server.route(path, handler=answer)
+
+
+def _second_request_is_not_modified(server, first: PoliteClient, second: PoliteClient, body: bytes) -> None:
+    url = server.url("/rss/cs")
+    fetched = first.get(url)
+    assert (fetched.status, fetched.content, fetched.not_modified) == (200, body, False)
+    again = second.get(url)
+    assert (again.status, again.content, again.not_modified) == (304, b"", True)
+    (_, sent_first), (_, sent_again) = server.requests
+    assert header(sent_first, "If-None-Match") is None and header(sent_first, "If-Modified-Since") is None
+    assert header(sent_again, "If-None-Match") == ETAG
+    assert header(sent_again, "If-Modified-Since") == LAST_MODIFIED
+
+
+def test_conditional_get_sends_validators_and_reports_not_modified(server, make_client, feed_body):
+    _conditional_route(server, "/rss/cs", feed_body)
+    cache = MemoryValidatorCache()
+    client = make_client(cache=cache)
+    _second_request_is_not_modified(server, client, client, feed_body)
+    assert cache.saved == {server.url("/rss/cs"): (ETAG, LAST_MODIFIED)}
+
+
+def test_unconditional_get_sends_no_validators(server, make_client, feed_body):
+    _conditional_route(server, "/rss/cs", feed_body)
+    cache = MemoryValidatorCache()
+    cache.set_validators(server.url("/rss/cs"), ETAG, LAST_MODIFIED)
+    fetched = make_client(cache=cache).get(server.url("/rss/cs"), conditional=False)
+    assert (fetched.status, fetched.content) == (200, feed_body)
+    assert header(server.requests[0][1], "If-None-Match") is None
+
+
+def test_validators_kept_in_the_store_survive_a_new_client(server, make_client, engine, feed_body):
+    _conditional_route(server, "/rss/cs", feed_body)
+    # two clients on one database: the second run of the fetcher sees the first run's validators
+    first = make_client(cache=StoreValidatorCache(engine))
+    second = make_client(cache=StoreValidatorCache(engine))
+    _second_request_is_not_modified(server, first, second, feed_body)
+    assert StoreValidatorCache(engine).get_validators(server.url("/rss/cs")) == (ETAG, LAST_MODIFIED)
+
+
+def test_timeout_is_a_source_error(local_server, make_client, clock):
+    # Its own server: the stalled handler holds the server's lock until released below.
+    release = threading.Event()
+
+    def stall(raw_path: str, headers: dict) -> Reply:
+        release.wait(5)
+        return Reply(reset=True)  # the client is long gone; nothing to write to
+
+    local_server.route("/slow", handler=stall)
+    try:
+        with pytest.raises(SourceError, match="ReadTimeout") as caught:
+            make_client(timeout=0.2, retries=1, backoff_base=1.0).get(local_server.url("/slow"))
+        assert caught.value.url == local_server.url("/slow")
+        assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+        assert clock.sleeps == [1.0]  # timed out once, retried once
+    finally:
+        release.set()
