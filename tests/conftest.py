@@ -21,6 +21,15 @@ SHARED_DATA = Path(os.environ.get("ACADEMICHUB_SHARED_DATA", REPO.parent / "shar
 PG_URL = os.environ.get("ACADEMICHUB_TEST_DATABASE_URL")
 
 
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path):
+    """A developer's own ACADEMICHUB_* variables (config file, data dir, keys) never leak into tests."""
+    for name in list(os.environ):
+        if name.startswith("ACADEMICHUB_") and name not in ("ACADEMICHUB_TEST_DATABASE_URL", "ACADEMICHUB_SHARED_DATA"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "academichub-data"))
+
+
 def pytest_report_header(config):
     return f"academichub store: {'PostgreSQL ' + make_url(PG_URL).render_as_string(hide_password=True) if PG_URL else 'SQLite'}; shared data: {SHARED_DATA}"
 

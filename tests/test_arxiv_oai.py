@@ -515,7 +515,7 @@ def test_harvest_interrupted_by_503_resumes_from_saved_token(engine, local_serve
 def test_bad_resumption_token_fails_the_harvest(engine, local_server, snapshot_records):
     def serve(raw_path: str, headers: dict) -> Reply:
         if "resumptionToken" in parse_qs(urlsplit(raw_path).query):
-            return Reply(200, _oai_error("badResumptionToken", "The value of the resumptionToken argument is invalid or expired."))
+            return Reply(200, _oai_error("badResumptionToken", "The resumptionToken is invalid or expired."))
         return Reply(200, _arxiv_page(snapshot_records[:10], token="7001|10", cursor=0, size=20))
 
     local_server.route("/oai", handler=serve)
@@ -526,3 +526,48 @@ def test_bad_resumption_token_fails_the_harvest(engine, local_server, snapshot_r
     assert "badResumptionToken" in row["error"]
     with engine.connect() as conn:
         assert table_counts(conn)["papers"] == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# backfill_api lives with the harvests: the same one-transaction-per-page rule, over the search API.
+
+def test_api_backfill_keeps_finished_pages_when_cut_off(engine, local_server, shared_data):
+    from academichub.ingest.harvest import backfill_api
+    from academichub.sources.arxiv_api import ArxivApiClient
+
+    # Real recorded API pages (search_query=testing, 10 per page, see arxiv/api/urls.tsv). They
+    # answer another query than the backfill's, so the server serves them by `start` alone.
+    recorded = {
+        start: next((shared_data / "arxiv/api").glob(f"q_testing_s{start}_m10_*.xml")).read_bytes()
+        for start in (0, 10, 20)
+    }
+    outage = {"left": 1}
+
+    def serve(raw_path: str, headers: dict) -> Reply:
+        start = int(parse_qs(urlsplit(raw_path).query)["start"][0])
+        if start == 20 and outage["left"]:
+            outage["left"] -= 1
+            return Reply(503, b"Service Unavailable")
+        return Reply(200, recorded[start], {"Content-Type": "application/atom+xml"})
+
+    local_server.route("/api/query", handler=serve)
+    http = PoliteClient(user_agent="academichub-tests (mailto:tests@example.org)", retries=0, sleep=lambda s: None)
+    client = ArxivApiClient(http, local_server.url("/api/query"))
+    args = dict(
+        category="cs.SE", submitted_from=date(2020, 1, 1), submitted_to=date(2020, 12, 31), page_size=10, limit=30
+    )
+
+    with pytest.raises(SourceError):
+        backfill_api(engine, client, **args)
+    queries = [parse_qs(urlsplit(path).query) for path, _ in local_server.requests]
+    assert [q["start"] for q in queries] == [["0"], ["10"], ["20"]]
+    assert {q["search_query"][0] for q in queries} == {"cat:cs.SE AND submittedDate:[202001010000 TO 202012312359]"}
+    with engine.connect() as conn:
+        assert table_counts(conn)["papers"] == 20  # the two finished pages stay
+
+    progress: list[int] = []
+    summary = backfill_api(engine, client, progress=progress.append, **args)
+    assert (summary.records, summary.added, summary.unchanged, summary.failed) == (30, 10, 20, 0)
+    assert progress == [10, 10, 10]
+    with engine.connect() as conn:
+        assert table_counts(conn)["papers"] == 30

@@ -134,7 +134,12 @@ def test_records_without_id_or_title_are_counted_as_failed(engine, snapshot_line
     third = {k: v for k, v in json.loads(snapshot_lines[2]).items() if k != "title"}
     path = tmp_path / "partial.jsonl"
     path.write_bytes(
-        snapshot_lines[0] + json.dumps(second).encode() + b"\n\n" + json.dumps(third).encode() + b"\n" + snapshot_lines[3]
+        snapshot_lines[0]
+        + json.dumps(second).encode()
+        + b"\n\n"  # a blank line is no record and no error
+        + json.dumps(third).encode()
+        + b"\n"
+        + snapshot_lines[3]
     )
     summary = ingest_file(engine, path)
     assert (summary.records, summary.added, summary.failed) == (4, 2, 2)

@@ -125,19 +125,19 @@ def test_429_with_retry_after_seconds_is_retried_after_that_wait(server, make_cl
 
 
 def test_503_with_retry_after_http_date_is_retried_after_that_wait(server, make_client, clock):
-    # A date in the past means "now"; one far ahead is capped at max_backoff. Without the header the
-    # waits would be the exponential backoff (5.0, 10.0), so these values prove the dates were read.
+    # A date in the past means "now". Without the header the wait would be the exponential
+    # backoff (5.0), so 0.0 proves the date was read. A date beyond max_backoff is not cut short:
+    # see test_retry_after_longer_than_the_limit_is_not_cut_short.
     server.route(
         "/maintenance",
         responses=[
             Reply(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
-            Reply(503, headers={"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"}),
             Reply(200, b"back"),
         ],
     )
     fetched = make_client(retries=3, backoff_base=5.0, max_backoff=120.0).get(server.url("/maintenance"))
     assert fetched.content == b"back"
-    assert clock.sleeps == [0.0, 120.0]
+    assert clock.sleeps == [0.0]
 
 
 def test_retry_after_forms():
@@ -261,3 +261,18 @@ def test_timeout_is_a_source_error(local_server, make_client, clock):
         assert clock.sleeps == [1.0]  # timed out once, retried once
     finally:
         release.set()
+
+
+def test_retry_after_longer_than_the_limit_is_not_cut_short(local_server):
+    from localserver import Reply
+
+    from academichub.errors import SourceError
+    from academichub.sources.http import PoliteClient
+
+    local_server.route("/slow", responses=[Reply(503, b"busy", {"Retry-After": "600"}), Reply(200, b"ok")])
+    waits: list[float] = []
+    with PoliteClient(user_agent="AcademicHub-test", retries=3, max_backoff=120, sleep=waits.append) as client:
+        with pytest.raises(SourceError, match="asked to come back in 600 s"):
+            client.get(local_server.url("/slow"))
+    assert local_server.hits("/slow") == 1
+    assert waits == []

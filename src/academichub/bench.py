@@ -25,7 +25,7 @@ def default_shared_data() -> Path:
     env = os.environ.get("ACADEMICHUB_SHARED_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:

@@ -3,12 +3,9 @@ LaTeX math is kept exactly as written (a reader of arXiv expects $\\alpha$, not 
 
 from __future__ import annotations
 
-import re
-
-_SPACE = re.compile(r"\s+")
-
 
 def clean_text(text: str | None) -> str:
+    """Collapse every run of whitespace to one space (str.split is several times faster than a regex)."""
     if not text:
         return ""
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())

@@ -30,8 +30,8 @@ app.add_typer(papers_app, name="papers")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (ACADEMICHUB_CONFIG).")]
 DatabaseOpt = Annotated[
@@ -42,22 +42,39 @@ DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data dir
 
 class _State:
     config: Path | None = None
-    database_url: str | None = None
-    data_dir: Path | None = None
+    overrides: dict = {}
 
 
 _state = _State()
 
 
 @app.callback()
-def main(config: ConfigOpt = None, database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> None:
+def main(
+    config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+    contact_email: Annotated[
+        Optional[str], typer.Option(help="Contact e-mail sent to upstreams (ACADEMICHUB_CONTACT_EMAIL).")
+    ] = None,
+    http_timeout: Annotated[Optional[float], typer.Option(help="Seconds per request (ACADEMICHUB_HTTP_TIMEOUT).")] = None,
+    http_retries: Annotated[Optional[int], typer.Option(help="Retries on 429/5xx (ACADEMICHUB_HTTP_RETRIES).")] = None,
+    arxiv_min_interval: Annotated[
+        Optional[float], typer.Option(help="Seconds between arXiv requests (ACADEMICHUB_ARXIV_MIN_INTERVAL).")
+    ] = None,
+) -> None:
     _state.config = config
-    _state.database_url = database_url
-    _state.data_dir = data_dir
+    _state.overrides = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "contact_email": contact_email,
+        "http_timeout": http_timeout,
+        "http_retries": http_retries,
+        "arxiv_min_interval": arxiv_min_interval,
+    }
 
 
 def _settings(**overrides) -> Settings:
-    return load_settings(_state.config, database_url=_state.database_url, data_dir=_state.data_dir, **overrides)
+    return load_settings(_state.config, **{**_state.overrides, **overrides})
 
 
 def _fail(exc: BaseException) -> None:

@@ -16,16 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ParseError, SourceError, StoreError
 from ..sources.arxiv_oai import SOURCE as OAI_SOURCE
-from ..sources.arxiv_oai import OaiClient
+from ..sources.arxiv_oai import OaiClient, oai_day
 from ..store.state import mark_harvest_failed, save_harvest_progress, start_or_resume_harvest
 from .pipeline import IngestSummary, Progress, write_records
 
 if TYPE_CHECKING:  # arxiv_api is imported only by those who use it
     from ..sources.arxiv_api import ArxivApiClient
-
-
-def _day(value: date | str | None) -> str | None:
-    return value.isoformat()[:10] if isinstance(value, date) else value
 
 
 def harvest_oai(
@@ -43,8 +39,8 @@ def harvest_oai(
         "endpoint": client.base_url,
         "metadataPrefix": metadata_prefix,
         "set": set_spec,
-        "from": _day(from_date),
-        "until": _day(until_date),
+        "from": oai_day(from_date),
+        "until": oai_day(until_date),
     }
     with engine.begin() as conn:
         harvest = start_or_resume_harvest(conn, OAI_SOURCE, params)

@@ -16,8 +16,6 @@ from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import IO, Iterator
 
-from lxml import etree
-
 from ..cleantext import clean_text
 from ..errors import FeedError, ParseError
 from ..model import AuthorData, PaperData, ParsedBatch, VersionData
@@ -79,7 +77,7 @@ _RAW_FIELDS = {
 # The stripped files: oai_dc's elements without a namespace.
 _DC_FIELDS = {"title": "title", "description": "description", "date": "date"}
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 
 
 def rfc822_utc(text: str | None) -> datetime | None:
@@ -225,7 +223,9 @@ def _record(element, location: str) -> PaperData | None:
             head[name] = child.text
     if metadata is None or not len(metadata):
         raise ParseError(
-            f"record {head['identifier']!r} is neither deleted nor has metadata", location=location, line=element.sourceline
+            f"record {head['identifier']!r} is neither deleted nor has metadata",
+            location=location,
+            line=element.sourceline,
         )
     container = metadata[0]
     tag = container.tag
@@ -383,7 +383,7 @@ def _from_arxiv_raw(container, head: dict, location: str) -> PaperData:
     )
 
 
-def _day_param(value: date | str | None) -> str | None:
+def oai_day(value: date | str | None) -> str | None:
     """OAI-PMH's from/until at arXiv's granularity (YYYY-MM-DD)."""
     if value is None:
         return None
@@ -416,8 +416,8 @@ class OaiClient:
             if set_spec:
                 params["set"] = set_spec
             if from_date:
-                params["from"] = _day_param(from_date)
+                params["from"] = oai_day(from_date)
             if until_date:
-                params["until"] = _day_param(until_date)
+                params["until"] = oai_day(until_date)
         fetched = self.http.get(self.base_url, params=params, conditional=False)
         return parse_oai_page(fetched.content, fetched.url)

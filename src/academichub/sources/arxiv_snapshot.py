@@ -72,7 +72,7 @@ def _paper(record: dict, location: str, number: int) -> PaperData:
         doi=doi.split()[0] if doi and doi.strip() else None,  # several DOIs, space-separated: the first is the paper's
         categories=categories.split() if categories else [],
         journal_ref=clean_text(record.get("journal-ref")) or None,
-        license=clean_text(record.get("license")) or None,
+        license=record.get("license") or None,  # a URL from arXiv's fixed list: nothing to clean
         comments=clean_text(record.get("comments")) or None,
         url_abs=abs_url(arxiv_id) if arxiv_id else None,
         url_pdf=pdf_url(arxiv_id, version) if arxiv_id else None,
@@ -87,12 +87,18 @@ def _authors(parsed: list) -> list[AuthorData]:
     """[last, first, suffix, affiliation...] -> "First Last Suffix", affiliations joined by "; "."""
     authors = []
     for entry in parsed:
-        last = entry[0] if len(entry) > 0 else ""
-        first = entry[1] if len(entry) > 1 else ""
-        suffix = entry[2] if len(entry) > 2 else ""
-        name = " ".join(part.strip() for part in (first, last, suffix) if part and part.strip())
+        count = len(entry)
+        last = entry[0] if count > 0 else ""
+        first = entry[1] if count > 1 else ""
+        suffix = entry[2] if count > 2 else ""
+        # one split/join both drops empty parts and undoes hard wraps inside a name
+        name = " ".join(f"{first or ''} {last or ''} {suffix or ''}".split())
         if not name:
             continue
-        affiliation = "; ".join(clean_text(a) for a in entry[3:] if a) or None
-        authors.append(AuthorData(name=tex_to_unicode(name), affiliation=tex_to_unicode(affiliation) if affiliation else None))
+        affiliation = None
+        if count > 3:
+            affiliation = "; ".join(clean_text(a) for a in entry[3:] if a) or None
+        if affiliation:
+            affiliation = tex_to_unicode(affiliation)
+        authors.append(AuthorData(name=tex_to_unicode(name), affiliation=affiliation))
     return authors

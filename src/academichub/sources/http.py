@@ -114,6 +114,19 @@ class PoliteClient:
         if delay > 0:
             self._sleep(delay)
 
+    def _retry_after_beyond_limit(self, exc: BaseException) -> float | None:
+        """Retry-After longer than we are willing to wait: coming back early would be impolite."""
+        if isinstance(exc, _RetryableStatus):
+            hinted = retry_after_seconds(exc.response.headers.get("Retry-After"))
+            if hinted is not None and hinted > self.max_backoff:
+                return hinted
+        return None
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        if not isinstance(exc, (_RetryableStatus, httpx.TransportError)):
+            return False
+        return self._retry_after_beyond_limit(exc) is None
+
     def _backoff(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _RetryableStatus):
@@ -149,13 +162,22 @@ class PoliteClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=self._backoff,
-            retry=retry_if_exception(lambda e: isinstance(e, (_RetryableStatus, httpx.TransportError))),
+            retry=retry_if_exception(self._should_retry),
             sleep=self._sleep,
             reraise=True,
         )
         try:
             response = retrying(attempt)
         except _RetryableStatus as exc:
+            asked = self._retry_after_beyond_limit(exc)
+            if asked is not None:
+                raise HTTPStatusError(
+                    f"HTTP {exc.response.status_code}: asked to come back in {asked:.0f} s, "
+                    f"longer than http_max_backoff ({self.max_backoff:.0f} s); not retrying early",
+                    url=cache_key,
+                    status=exc.response.status_code,
+                    body=exc.response.content,
+                ) from exc
             raise HTTPStatusError(
                 f"HTTP {exc.response.status_code} after {self.retries + 1} attempts",
                 url=cache_key,

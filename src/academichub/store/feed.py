@@ -31,6 +31,7 @@ SEED_MAX = MODULUS - 1  # seeds are 0..SEED_MAX
 MAX_FILTER_VALUES = 20  # per kind; more is a malformed link, not a search
 _papers_fts = table("papers_fts", column("rowid"), column("papers_fts"))  # SQLite only, not in the metadata
 _WORD = re.compile(r"\w+", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 
@@ -47,9 +48,9 @@ class FeedFilters:
 
     def normalized(self) -> FeedFilters:
         """Blank values dropped, duplicates removed (first wins), order kept."""
-        authors = _dedupe(a for a in (" ".join(x.split()) for x in self.authors) if a)
-        categories = _dedupe(c for c in (x.strip() for x in self.categories) if c)
-        q = " ".join((self.q or "").split()) or None
+        authors = _dedupe(a for a in (_clean(x) for x in self.authors) if a)
+        categories = _dedupe(c for c in (_clean(x) for x in self.categories) if c)
+        q = _clean(self.q or "") or None
         return FeedFilters(authors=authors, categories=categories, dates=_dedupe(self.dates), q=q)
 
     @property
@@ -358,6 +359,12 @@ def _as_date(value) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+def _clean(value: str) -> str:
+    """Control characters (NUL included, which PostgreSQL refuses in text) become spaces; runs of
+    white space collapse."""
+    return " ".join(_CONTROL.sub(" ", value).split())
 
 
 def _dedupe(items) -> list:

@@ -3,7 +3,6 @@ JSON API, and /healthz. Titles, abstracts and names are untrusted upstream text:
 autoescape everything, links are http(s) only, and a strict Content-Security-Policy forbids
 inline script."""
 
-from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
@@ -177,6 +176,7 @@ class FeedLinks:
         self.seed = seed
         self.size = size  # only when the request named one
         self.page = page
+        self._next: str | None = None
 
     def _url(self, filters: FeedFilters, *, batch: int = 0, seed: int | None = None, path: str | None = None) -> str:
         params: list[tuple[str, str]] = [("author", a) for a in filters.authors]
@@ -223,12 +223,16 @@ class FeedLinks:
         return self._url(self.filters, seed=new_seed())
 
     def next(self) -> str:
-        """The next batch of this shuffle; after the last one, batch 0 of a new shuffle."""
+        """The next batch of this shuffle; after the last one, batch 0 of a new shuffle (the same
+        new seed however often a template asks)."""
         assert self.page is not None
-        nxt = self.page.next_batch
-        if nxt is None:
-            return self._url(self.filters, seed=new_seed())
-        return self._url(self.filters, batch=nxt, seed=self.seed)
+        if self._next is None:
+            nxt = self.page.next_batch
+            if nxt is None:
+                self._next = self._url(self.filters, seed=new_seed())
+            else:
+                self._next = self._url(self.filters, batch=nxt, seed=self.seed)
+        return self._next
 
     def api(self) -> str:
         batch = self.page.batch if self.page else 0

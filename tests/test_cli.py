@@ -1,0 +1,96 @@
+"""The `academichub` command end to end (Typer's runner, a real store per test)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from academichub.cli import app
+
+
+@pytest.fixture
+def run(database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ACADEMICHUB_CONFIG", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_every_command_has_help(run):
+    for command in (
+        [], ["serve"], ["ingest"], ["backfill"], ["import-snapshot"], ["papers"], ["papers", "list"],
+        ["papers", "show"], ["papers", "search"], ["db"], ["db", "upgrade"], ["db", "check"], ["bench"], ["bench", "ingest"],
+    ):
+        result = run(*command, "--help")
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage:" in result.output
+
+
+def test_ingest_reports_one_line_per_input_and_a_total(run, shared_data):
+    day = str(shared_data / "arxiv/rss/2024-11-28-all-archives.xml")
+    result = run("ingest", day)
+    assert result.exit_code == 0, result.output
+    assert f"{day}: 1504 records: 1504 added, 0 updated, 0 unchanged, 0 failed" in result.output
+    assert "total: 1504 records: 1504 added, 0 updated, 0 unchanged, 0 failed" in result.output
+    again = run("ingest", day)
+    assert "total: 1504 records: 0 added, 0 updated, 1504 unchanged, 0 failed" in again.output
+
+
+def test_a_bad_input_fails_the_run_but_not_the_others(run, shared_data, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a feed\n")
+    good = str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml")
+    result = run("ingest", str(bad), good)
+    assert result.exit_code == 1
+    assert f"error: {bad}:1: unsupported format" in result.output
+    assert f"{good}: 436 records: 436 added" in result.output
+    assert "total: 436 records: 436 added, 0 updated, 0 unchanged, 1 failed" in result.output
+
+
+def test_bad_category_is_refused_before_any_request(run):
+    result = run("ingest", "--feed", "astroph")
+    assert result.exit_code == 1
+    assert "bad archive or category name 'astroph'" in result.output
+
+
+def test_import_snapshot_and_papers_commands(run, shared_data):
+    result = run("import-snapshot", str(shared_data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert "200 records: 200 added" in result.output
+    shown = run("papers", "show", "0704.0001", "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    paper = json.loads(shown.output)
+    assert paper["title"].startswith("Calculation of prompt diphoton production cross sections")
+    assert paper["authors"][0]["name"] == "C. Balázs"
+    listed = run("papers", "list", "--author", "C. Balázs", "--format", "json")
+    assert [p["arxiv_id"] for p in json.loads(listed.output)["items"]] == ["0704.0001"]
+    found = run("papers", "search", "diphoton", "--format", "json")
+    assert "0704.0001" in [p["arxiv_id"] for p in json.loads(found.output)["items"]]
+    missing = run("papers", "show", "9999.99999")
+    assert missing.exit_code == 1 and "no paper '9999.99999'" in missing.output
+
+
+def test_import_snapshot_refuses_xml(run, shared_data):
+    result = run("import-snapshot", str(shared_data / "arxiv/rss/empty.xml"))
+    assert result.exit_code == 1
+    assert "not a snapshot JSON-lines file" in result.output
+
+
+def test_db_upgrade_and_check(run):
+    assert "database at revision 0001" in run("db", "upgrade").output
+    check = run("db", "check")
+    assert check.exit_code == 0 and "schema matches" in check.output
+
+
+def test_bad_database_url_is_one_line(run, monkeypatch):
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", "mysql://nobody@localhost/x")
+    result = run("db", "check")
+    assert result.exit_code == 1
+    assert "error:" in result.output
