@@ -522,10 +522,15 @@ def test_bad_resumption_token_fails_the_harvest(engine, local_server, snapshot_r
     with pytest.raises(FeedError, match="badResumptionToken"):
         harvest_oai(engine, _client(local_server), metadata_prefix="arXiv", set_spec="cs")
     row = _harvest_row(engine)
-    assert (row["status"], row["resumption_token"], row["records_done"]) == ("failed", "7001|10", 10)
+    # The dead token is forgotten, so the next run starts the list over instead of failing forever.
+    assert (row["status"], row["resumption_token"], row["records_done"]) == ("failed", None, 0)
     assert "badResumptionToken" in row["error"]
     with engine.connect() as conn:
         assert table_counts(conn)["papers"] == 10
+    with pytest.raises(FeedError, match="badResumptionToken"):
+        harvest_oai(engine, _client(local_server), metadata_prefix="arXiv", set_spec="cs")
+    first_requests = [path for path, _ in local_server.requests if "resumptionToken" not in path]
+    assert len(first_requests) == 2  # the second run asked for the first page again
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,15 @@ class VersionData:
 
 
 @dataclass(slots=True)
+class RelationData:
+    """A link to another version of the same work, as a source states it."""
+
+    relation: str  # "preprint-of" (this is the preprint of …) | "published-as" (… was published as)
+    scheme: str  # "doi" | "arxiv" | "pmid"
+    value: str
+
+
+@dataclass(slots=True)
 class PaperData:
     """What one source said about one work, already cleaned (Unicode names, clean abstract)."""
 
@@ -50,6 +59,15 @@ class PaperData:
     published: date | None = None
     versions: list[VersionData] = field(default_factory=list)
     announce_type: str | None = None  # arXiv RSS: new | cross | replace | replace-cross
+    work_type: str | None = None  # journal-article | preprint | proceedings-article | review | ...
+    publisher: str | None = None
+    issns: list[str] = field(default_factory=list)
+    subjects: list[tuple[str, str]] = field(default_factory=list)  # other taxonomies: ("mesh", "Humans")
+    keywords: list[str] = field(default_factory=list)
+    relations: list[RelationData] = field(default_factory=list)
+    server: str | None = None  # the preprint server for non-arXiv preprints: "biorxiv" | "medrxiv"
+    tldr: str | None = None
+    citation_count: int | None = None
     raw: dict = field(default_factory=dict)  # what is needed to re-derive this record
 
     @property

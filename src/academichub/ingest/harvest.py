@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import ParseError, SourceError, StoreError
+from ..errors import FeedError, ParseError, SourceError, StoreError
 from ..sources.arxiv_oai import SOURCE as OAI_SOURCE
 from ..sources.arxiv_oai import OaiClient, oai_day
 from ..store.state import mark_harvest_failed, save_harvest_progress, start_or_resume_harvest
@@ -83,10 +83,13 @@ def harvest_oai(
 
 
 def _mark_failed(engine: Engine, harvest_id: int, exc: Exception) -> None:
-    """Record the failure in its own transaction; the saved token stays, so the next run resumes."""
+    """Record the failure in its own transaction; the saved token stays, so the next run resumes.
+    An expired token (badResumptionToken) is forgotten instead: the next run starts over, and the
+    pages already stored merge as unchanged."""
+    dead_token = isinstance(exc, FeedError) and "badResumptionToken" in str(exc)
     try:
         with engine.begin() as conn:
-            mark_harvest_failed(conn, harvest_id, str(exc))
+            mark_harvest_failed(conn, harvest_id, str(exc), forget_token=dead_token)
     except SQLAlchemyError:
         pass  # the store itself is failing: the original error is the one worth raising
 

@@ -22,7 +22,7 @@ def parse_xml(content: bytes, location: str) -> etree._Element:
     try:
         return etree.fromstring(content, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
-        line = exc.position[0] if exc.position else None
+        line = max(exc.position[0], 1) if exc.position else None
         raise ParseError(f"malformed XML: {exc.msg}", location=location, line=line) from exc
 
 
@@ -35,5 +35,5 @@ def iterparse_safe(source: IO[bytes], tags: tuple[str, ...], location: str) -> I
         for _event, element in context:
             yield element
     except etree.XMLSyntaxError as exc:
-        line = exc.position[0] if exc.position else None
+        line = max(exc.position[0], 1) if exc.position else None  # lxml says 0 for an empty input
         raise ParseError(f"malformed XML: {exc.msg}", location=location, line=line) from exc

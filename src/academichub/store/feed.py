@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, column, func, literal, or_, select, table, text
+from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, column, false, func, literal, or_, select, table, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..names import name_norm
@@ -246,7 +246,7 @@ def _search_condition(conn: Connection, q: str) -> ColumnElement:
     if negative:
         conds.append(papers.c.id.not_in(_fts_rowids(negative)))
     if not conds:  # nothing searchable in the input (only punctuation): nothing matches
-        return literal(False)
+        return false()
     return and_(*conds)
 
 
@@ -377,6 +377,7 @@ __all__ = [
     "SEED_MAX",
     "available_dates",
     "category_facets",
+    "category_variants",
     "count_matching",
     "feed_page",
     "get_paper",

@@ -100,10 +100,12 @@ def save_harvest_progress(
     )
 
 
-def mark_harvest_failed(conn: Connection, harvest_id: int, error: str) -> None:
-    conn.execute(
-        update(harvests).where(harvests.c.id == harvest_id).values(status="failed", error=error[:2000], updated_at=utcnow())
-    )
+def mark_harvest_failed(conn: Connection, harvest_id: int, error: str, *, forget_token: bool = False) -> None:
+    """A failed harvest keeps its token so the next run resumes, unless the token itself is dead."""
+    values = {"status": "failed", "error": error[:2000], "updated_at": utcnow()}
+    if forget_token:
+        values.update(resumption_token=None, records_done=0)
+    conn.execute(update(harvests).where(harvests.c.id == harvest_id).values(values))
 
 
 def list_harvests(conn: Connection) -> list[dict]:
