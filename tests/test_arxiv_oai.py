@@ -145,6 +145,7 @@ def test_all_five_files_ingest_into_the_store(engine, shared_data):
         "paper_subjects": 0,  # ... and no categories
         "source_records": 13453,
         "announcements": 0,
+        "paper_identifiers": 13453,  # the arXiv id of each
     }
     assert row["title"] == "Quantum algorithm for solving linear systems of equations"
     assert row["submitted_at"] == datetime(2008, 11, 19)
@@ -498,6 +499,7 @@ def test_harvest_interrupted_by_503_resumes_from_saved_token(engine, local_serve
             "paper_subjects": 190,
             "source_records": 120,
             "announcements": 0,
+            "paper_identifiers": 181,  # 120 arXiv ids and the 61 DOIs these records carry
         }
         evans = conn.execute(
             select(paper_authors.c.name).join(papers, papers.c.id == paper_authors.c.paper_id).where(

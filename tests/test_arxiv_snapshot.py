@@ -144,8 +144,8 @@ def test_records_without_id_or_title_are_counted_as_failed(engine, snapshot_line
     summary = ingest_file(engine, path)
     assert (summary.records, summary.added, summary.failed) == (4, 2, 2)
     assert summary.errors == [
-        f"arxiv-snapshot:{path}:2: no identifier or title, skipped",
-        "arxiv-snapshot:0704.0003v3: no identifier or title, skipped",
+        f"arxiv-snapshot:{path}:2: no identifier, skipped",
+        "arxiv-snapshot:0704.0003v3: no title, skipped",
     ]
     with engine.connect() as conn:
         assert sorted(conn.execute(select(papers.c.arxiv_id)).scalars()) == ["0704.0001", "0704.0004"]
@@ -166,6 +166,7 @@ def test_ingest_twice_changes_nothing(engine, snapshot_path):
         "paper_subjects": 305,
         "source_records": 200,
         "announcements": 0,
+        "paper_identifiers": 200 + 117,  # every arXiv id and the 117 records' DOIs
     }
     assert names == ["C. Balázs", "E. L. Berger", "P. M. Nadolsky", "C. -P. Yuan"]
     assert (row["arxiv_version"], row["doi"], row["primary_category"]) == (2, "10.1103/physrevd.76.013009", "hep-ph")

@@ -27,6 +27,7 @@ def test_rss_day_stores_each_paper_once_and_rerun_changes_nothing(engine, shared
         "paper_subjects": 2882,
         "source_records": 1504,
         "announcements": 1,
+        "paper_identifiers": 1504 + 111,  # every arXiv id, and the 111 DOIs the day lists
     }
     second = ingest_file(engine, path)
     assert (second.added, second.updated, second.unchanged) == (0, 0, 1504)

@@ -78,7 +78,7 @@ def test_replace_then_same_day_again_in_one_batch_is_one_paper(engine, day):
 
 
 def test_record_without_identifier_is_counted_failed_not_stored(engine, day):
-    nameless = dataclasses.replace(day["2411.17700"], arxiv_id=None, doi=None)  # derived: stripped of ids
+    nameless = dataclasses.replace(day["2411.17700"], arxiv_id=None, doi=None, url_abs=None)  # derived: stripped of ids
     summary = store_records(engine, [nameless, day["2411.17701"]])
     assert (summary.added, summary.failed) == (1, 1)
     assert "no identifier" in summary.errors[0]

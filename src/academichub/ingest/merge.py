@@ -1,51 +1,149 @@
-"""The decider: given what is stored and what a source now says, what should the paper row be?
-Pure functions over dicts and PaperData, so every rule is testable without a database."""
+"""The decider: what is one work, and what should its row say? Pure functions over dicts and
+PaperData, so every rule is testable without a database.
+
+- Same work: records that share an identifier (arXiv id — arXiv's DOIs 10.48550/arXiv.* count as
+  the arXiv id —, DOI, PMID, PMCID, OpenAlex, Semantic Scholar) or that one of them links to as its
+  preprint / published version; failing that, a conservative fuzzy match (same normalized title,
+  same first-author family name, years at most one apart) that never joins two records carrying
+  different identifiers of the same kind.
+- Best value per field: each field remembers the source that set it (provenance). Within one
+  source family the newer version wins (arXiv v4 over v3); across families a per-field ranking
+  decides (the journal's title and venue over the preprint's, PubMed's structured abstract over
+  Crossref's, ...); an empty field always takes a value."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from ..model import AuthorData, PaperData
-from ..names import name_key, name_norm
+from ..names import fold, name_key, name_norm, split_name, tex_to_unicode
 
-# Scalar fields that a newer (or equal) version of a record may overwrite.
-_SCALARS = (
-    "title",
-    "abstract",
-    "venue",
-    "journal_ref",
-    "license",
-    "comments",
-    "url_abs",
-    "url_pdf",
-)
+SCALARS = ("title", "abstract", "venue", "venue_abbrev", "journal_ref", "license", "comments", "url_abs", "url_pdf",
+           "publisher", "work_type", "issn", "server", "tldr", "published_on")
 _IDS = ("doi", "pmid", "pmcid", "openalex_id", "s2_id")
 _HASHED = (
-    "arxiv_id", "arxiv_version", *_IDS, *_SCALARS, "authors_text", "primary_category",
-    "submitted_at", "announced_on", "updated_at", "published_on", "versions",
+    "arxiv_id", "arxiv_version", *_IDS, *SCALARS, "authors_text", "primary_category",
+    "submitted_at", "announced_on", "updated_at", "versions", "citation_count",
 )
+PREPRINT_DOI_PREFIXES = ("10.48550/", "10.1101/")  # arXiv, bioRxiv/medRxiv
+
+FAMILY = {
+    "arxiv-rss": "arxiv", "arxiv-api": "arxiv", "arxiv-oai": "arxiv", "arxiv-snapshot": "arxiv",
+    "crossref": "crossref", "pubmed": "pubmed", "pmc": "pubmed", "openalex": "openalex",
+    "biorxiv": "biorxiv", "medrxiv": "biorxiv", "feed": "feed", "semanticscholar": "s2",
+}
+_DEFAULT_RANK = {"crossref": 6, "pubmed": 6, "openalex": 4, "arxiv": 5, "biorxiv": 5, "feed": 3, "s2": 2}
+_RANK = {
+    "title": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "arxiv": 3, "biorxiv": 3, "s2": 1},
+    "abstract": {"pubmed": 7, "arxiv": 6, "biorxiv": 6, "crossref": 5, "feed": 4, "openalex": 3, "s2": 1},
+    "authors": {"crossref": 7, "pubmed": 6, "openalex": 5, "arxiv": 4, "biorxiv": 4, "feed": 3, "s2": 1},
+    "venue": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "s2": 2, "arxiv": 1, "biorxiv": 1},
+    "published_on": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "biorxiv": 2, "arxiv": 2, "s2": 1},
+    "work_type": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "biorxiv": 2, "arxiv": 2, "s2": 1},
+    "url_abs": {"arxiv": 7, "biorxiv": 6, "crossref": 5, "pubmed": 4, "feed": 4, "openalex": 3, "s2": 1},
+    "tldr": {"s2": 7},
+}
+
+
+def family(source: str) -> str:
+    return FAMILY.get(source, source)
+
+
+def rank(field_name: str, source: str) -> int:
+    fam = family(source)
+    return _RANK.get(field_name, _DEFAULT_RANK).get(fam, _DEFAULT_RANK.get(fam, 0))
 
 
 @dataclass(slots=True)
 class PaperRow:
-    """A paper as the store holds it: the columns, plus its authors and subjects."""
+    """A paper as the store holds it: the columns, plus authors, subjects, identifiers, relations."""
 
     values: dict
     authors: list[dict]
-    categories: list[str]
+    categories: list[str]  # arXiv categories, primary first
+    subjects: list[tuple[str, str]] = field(default_factory=list)  # other taxonomies and keywords
+    identifiers: dict[tuple[str, str], str] = field(default_factory=dict)  # (scheme, value) -> source
+    relations: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (relation, scheme, value) -> source
     id: int | None = None
 
 
-def _norm_doi(doi: str | None) -> str | None:
+# ----------------------------------------------------------------------------- identifiers
+
+
+def norm_doi(doi: str | None) -> str | None:
     if not doi:
         return None
     doi = doi.strip()
+    lowered = doi.lower()
     for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:"):
-        if doi.lower().startswith(prefix):
+        if lowered.startswith(prefix):
             doi = doi[len(prefix):]
-    return doi.lower() or None
+            break
+    doi = doi.strip().lower()
+    return doi if doi.startswith("10.") else None
+
+
+def norm_identifier(scheme: str, value: str | None) -> tuple[str, str] | None:
+    """One spelling per identifier; an arXiv DOI becomes the arXiv id it names."""
+    if not value:
+        return None
+    value = str(value).strip()
+    if scheme == "doi":
+        doi = norm_doi(value)
+        if doi is None:
+            return None
+        if doi.startswith("10.48550/arxiv."):
+            return ("arxiv", _strip_version(doi[len("10.48550/arxiv."):]))
+        return ("doi", doi)
+    if scheme == "arxiv":
+        return ("arxiv", _strip_version(value.lower().removeprefix("arxiv:")))
+    if scheme == "pmcid":
+        value = value.upper()
+        return ("pmcid", value if value.startswith("PMC") else f"PMC{value}")
+    if scheme == "openalex":
+        return ("openalex", value.rsplit("/", 1)[-1].upper())
+    if scheme in ("pmid", "s2"):
+        return (scheme, value)
+    if scheme == "url" and value.startswith(("http://", "https://")):
+        return ("url", value[:255])
+    return None
+
+
+def _strip_version(arxiv_id: str) -> str:
+    head, sep, tail = arxiv_id.rpartition("v")
+    if sep and head and tail.isdigit() and (head[-1].isdigit()):
+        return head
+    return arxiv_id
+
+
+def record_identifiers(record: PaperData) -> list[tuple[str, str]]:
+    found = [
+        norm_identifier("arxiv", record.arxiv_id),
+        norm_identifier("doi", record.doi),
+        norm_identifier("pmid", record.pmid),
+        norm_identifier("pmcid", record.pmcid),
+        norm_identifier("openalex", record.openalex_id),
+        norm_identifier("s2", record.s2_id),
+    ]
+    keys = list(dict.fromkeys(k for k in found if k))
+    if not keys and record.url_abs:  # a publisher feed entry without DOI: its link is all it has
+        url = norm_identifier("url", record.url_abs)
+        keys = [url] if url else []
+    return keys
+
+
+def relation_keys(record: PaperData) -> list[tuple[str, str, str]]:
+    keys = []
+    for rel in record.relations:
+        ident = norm_identifier(rel.scheme, rel.value)
+        if ident:
+            keys.append((rel.relation, *ident))
+    return keys
+
+
+# ----------------------------------------------------------------------------- rows
 
 
 def author_rows(authors: list[AuthorData]) -> list[dict]:
@@ -61,6 +159,25 @@ def author_rows(authors: list[AuthorData]) -> list[dict]:
         for i, a in enumerate(authors)
         if a.name
     ]
+
+
+def title_key(title: str) -> str:
+    return "".join(ch for ch in fold(tex_to_unicode(title)) if ch.isalnum())[:255]
+
+
+def first_author_key(authors: list[dict]) -> str | None:
+    if not authors:
+        return None
+    _given, family_name = split_name(tex_to_unicode(authors[0]["name"]))
+    return fold(family_name).replace(" ", "")[:255] or None
+
+
+def _year(values: dict) -> int | None:
+    for name in ("published_on", "submitted_at", "announced_on"):
+        value = values.get(name)
+        if value is not None:
+            return value.year
+    return None
 
 
 def _versions(record: PaperData) -> list[dict]:
@@ -80,109 +197,188 @@ def _merge_versions(old: list[dict], new: list[dict]) -> list[dict]:
     return [by_version[k] for k in sorted(by_version)]
 
 
-def content_hash(values: dict, authors: list[dict], categories: list[str]) -> str:
+def content_hash(row: PaperRow) -> str:
     """A fingerprint of what a reader sees; equal fingerprints mean 'unchanged'. repr() of plain
-    values (str, int, date, datetime, lists, dicts built in a fixed order) is stable and cheap."""
+    values (str, int, date, datetime, lists, tuples) is stable and cheap."""
+    values = row.values
     payload = (
         [values.get(k) for k in _HASHED],
-        [(a["name"], a["affiliation"], a["orcid"]) for a in authors],
-        categories,
+        [(a["name"], a["affiliation"], a["orcid"]) for a in row.authors],
+        row.categories,
+        sorted(row.subjects),
+        sorted(row.identifiers),
+        sorted(row.relations),
     )
     return hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
 
 
+def _record_version(record: PaperData) -> int | None:
+    if record.arxiv_version is not None:
+        return record.arxiv_version
+    if record.versions:
+        return max(v.version for v in record.versions)
+    return None
+
+
 def new_row(record: PaperData, now: datetime) -> PaperRow:
     authors = author_rows(record.authors)
+    source = record.source
+    doi = norm_doi(record.doi)
+    if doi and doi.startswith("10.48550/arxiv."):
+        doi = None  # the arXiv DOI is the arXiv id, kept in identifiers
     values = {
         "arxiv_id": record.arxiv_id,
         "arxiv_version": record.arxiv_version,
-        "doi": _norm_doi(record.doi),
+        "doi": doi,
         "pmid": record.pmid,
-        "pmcid": record.pmcid,
-        "openalex_id": record.openalex_id,
+        "pmcid": (norm_identifier("pmcid", record.pmcid) or (None, None))[1],
+        "openalex_id": (norm_identifier("openalex", record.openalex_id) or (None, None))[1],
         "s2_id": record.s2_id,
         "title": record.title,
         "abstract": record.abstract or "",
         "authors_text": ", ".join(a["name"] for a in authors),
         "primary_category": record.primary_category,
         "venue": record.venue,
+        "venue_abbrev": (record.raw.get("iso_abbreviation") if isinstance(record.raw, dict) else None),
         "journal_ref": record.journal_ref,
         "license": record.license,
         "comments": record.comments,
         "url_abs": record.url_abs,
         "url_pdf": record.url_pdf,
+        "publisher": record.publisher,
+        "work_type": record.work_type,
+        "issn": record.issns[0] if record.issns else None,
+        "server": record.server,
+        "tldr": record.tldr,
+        "citation_count": record.citation_count,
         "submitted_at": record.submitted,
         "announced_on": record.announced,
         "updated_at": record.updated,
         "published_on": record.published,
         "versions": _versions(record),
-        "provenance": {
-            f: record.source
-            for f in (*_SCALARS, *_IDS, "authors", "categories")
-            if (getattr(record, f) if f not in ("authors", "categories") else getattr(record, f))
-        },
+        "origin": source,
         "created_at": now,
         "modified_at": now,
     }
-    categories = list(dict.fromkeys(record.categories))
-    values["content_hash"] = content_hash(values, authors, categories)
-    return PaperRow(values=values, authors=authors, categories=categories)
+    provenance = {name: source for name in (*SCALARS, *_IDS) if values.get(name)}
+    if authors:
+        provenance["authors"] = source
+    version = _record_version(record)
+    if version is not None:
+        provenance[f"_v:{family(source)}"] = version
+    values["provenance"] = provenance
+    values["title_key"] = title_key(record.title or "")
+    values["first_author_key"] = first_author_key(authors)
+    values["pub_year"] = _year(values)
+    subjects = list(dict.fromkeys([*record.subjects, *(("keyword", k) for k in record.keywords)]))
+    row = PaperRow(
+        values=values,
+        authors=authors,
+        categories=list(dict.fromkeys(record.categories)),
+        subjects=[(scheme[:16], code[:255]) for scheme, code in subjects if code],
+        identifiers={key: source for key in record_identifiers(record)},
+        relations={key: source for key in relation_keys(record)},
+    )
+    values["content_hash"] = content_hash(row)
+    return row
 
 
-def _is_newer_or_same(stored_version: int | None, incoming_version: int | None) -> bool:
-    if incoming_version is None:
-        return stored_version is None
-    return stored_version is None or incoming_version >= stored_version
+def _takes(name: str, old: PaperRow, new: PaperRow) -> bool:
+    """Does `new`'s value of field `name` replace `old`'s?"""
+    old_value = old.values.get(name) if name != "authors" else old.authors
+    if not old_value:
+        return True
+    old_source = old.values["provenance"].get(name)
+    new_source = new.values["provenance"].get(name)
+    if new_source is None:
+        return False
+    if old_source is None:
+        return True
+    old_family, new_family = family(old_source), family(new_source)
+    if old_family == new_family:
+        old_version = old.values["provenance"].get(f"_v:{old_family}")
+        new_version = new.values["provenance"].get(f"_v:{new_family}")
+        if new_version is None:
+            return old_version is None
+        return old_version is None or new_version >= old_version
+    return rank(name, new_source) > rank(name, old_source)
+
+
+def merge_rows(old: PaperRow, new: PaperRow, now: datetime) -> PaperRow:
+    """Fold `new` (a fresh record, or another stored paper of the same work) into `old`."""
+    values = dict(old.values)
+    provenance = dict(old.values.get("provenance") or {})
+    fresh = new.values
+    fresh_provenance = fresh.get("provenance") or {}
+
+    for name in SCALARS:
+        if fresh.get(name) and fresh[name] != values.get(name) and _takes(name, old, new):
+            values[name] = fresh[name]
+            provenance[name] = fresh_provenance.get(name, fresh.get("origin"))
+
+    # Identifier columns: fill gaps; a journal DOI replaces a preprint DOI as the one shown.
+    for name in ("pmid", "pmcid", "openalex_id", "s2_id", "arxiv_id"):
+        if fresh.get(name) and not values.get(name):
+            values[name] = fresh[name]
+            provenance[name] = fresh_provenance.get(name, fresh.get("origin"))
+    if fresh.get("doi") and fresh["doi"] != values.get("doi"):
+        if not values.get("doi") or (
+            values["doi"].startswith(PREPRINT_DOI_PREFIXES) and not fresh["doi"].startswith(PREPRINT_DOI_PREFIXES)
+        ):
+            values["doi"] = fresh["doi"]
+            provenance["doi"] = fresh_provenance.get("doi", fresh.get("origin"))
+
+    authors = old.authors
+    if new.authors and _takes("authors", old, new):
+        if [(a["name"], a["affiliation"], a["orcid"]) for a in new.authors] != [
+            (a["name"], a["affiliation"], a["orcid"]) for a in old.authors
+        ]:
+            authors = new.authors
+            provenance["authors"] = fresh_provenance.get("authors", fresh.get("origin"))
+    values["authors_text"] = ", ".join(a["name"] for a in authors)
+
+    arxiv_newer = (fresh.get("arxiv_version") or 0) >= (values.get("arxiv_version") or 0)
+    if arxiv_newer and new.categories:
+        categories = list(dict.fromkeys(new.categories + old.categories))
+    else:
+        categories = list(dict.fromkeys(old.categories + new.categories))
+    values["primary_category"] = categories[0] if categories else None
+    if fresh.get("arxiv_version") is not None:
+        values["arxiv_version"] = max(values.get("arxiv_version") or 0, fresh["arxiv_version"])
+
+    for key, version in fresh_provenance.items():
+        if key.startswith("_v:") and version is not None:
+            provenance[key] = max(provenance.get(key) or 0, version)
+    if fresh.get("citation_count") is not None:
+        values["citation_count"] = max(values.get("citation_count") or 0, fresh["citation_count"])
+    values["submitted_at"] = _earliest(values.get("submitted_at"), fresh.get("submitted_at"))
+    values["announced_on"] = _earliest(values.get("announced_on"), fresh.get("announced_on"))
+    values["updated_at"] = _latest(values.get("updated_at"), fresh.get("updated_at"))
+    values["versions"] = _merge_versions(values.get("versions") or [], fresh.get("versions") or [])
+    if not values.get("origin"):
+        values["origin"] = fresh.get("origin")
+    values["provenance"] = provenance
+    values["title_key"] = title_key(values["title"] or "")
+    values["first_author_key"] = first_author_key(authors)
+    values["pub_year"] = _year(values)
+
+    merged = PaperRow(
+        values=values,
+        authors=authors,
+        categories=categories,
+        subjects=list(dict.fromkeys([*old.subjects, *new.subjects])),
+        identifiers={**new.identifiers, **old.identifiers},
+        relations={**new.relations, **old.relations},
+        id=old.id if old.id is not None else new.id,
+    )
+    values["content_hash"] = content_hash(merged)
+    if values["content_hash"] != old.values.get("content_hash"):
+        values["modified_at"] = now
+    return merged
 
 
 def merge_into(stored: PaperRow, record: PaperData, now: datetime) -> PaperRow:
-    """Fold one source record into a stored paper. Newer versions win scalar fields; older ones
-    only fill gaps; categories and versions accumulate; first announcement and submission stay."""
-    old = stored.values
-    values = dict(old)
-    provenance = dict(old.get("provenance") or {})
-    incoming = new_row(record, now)
-    fresh = incoming.values
-    newer = _is_newer_or_same(old.get("arxiv_version"), record.arxiv_version)
-
-    for field in _SCALARS:
-        value = fresh[field]
-        if value and (newer or not old.get(field)):
-            if value != old.get(field):
-                provenance[field] = record.source
-            values[field] = value
-    for field in _IDS:
-        if fresh[field] and not old.get(field):
-            values[field] = fresh[field]
-            provenance[field] = record.source
-
-    authors = stored.authors
-    if incoming.authors and (newer or not stored.authors):
-        if [a["name"] for a in incoming.authors] != [a["name"] for a in stored.authors] or any(
-            (a["affiliation"] or a["orcid"]) for a in incoming.authors
-        ):
-            authors = incoming.authors
-            provenance["authors"] = record.source
-    values["authors_text"] = ", ".join(a["name"] for a in authors)
-
-    if newer and incoming.categories:
-        categories = list(dict.fromkeys(incoming.categories + stored.categories))
-    else:
-        categories = list(dict.fromkeys(stored.categories + incoming.categories))
-    values["primary_category"] = categories[0] if categories else None
-
-    if record.arxiv_version is not None:
-        values["arxiv_version"] = max(old.get("arxiv_version") or 0, record.arxiv_version)
-    values["submitted_at"] = _earliest(old.get("submitted_at"), fresh["submitted_at"])
-    values["announced_on"] = _earliest(old.get("announced_on"), fresh["announced_on"])
-    values["published_on"] = _earliest(old.get("published_on"), fresh["published_on"])
-    values["updated_at"] = _latest(old.get("updated_at"), fresh["updated_at"])
-    values["versions"] = _merge_versions(old.get("versions") or [], fresh["versions"])
-    values["provenance"] = provenance
-    values["content_hash"] = content_hash(values, authors, categories)
-    if values["content_hash"] != old.get("content_hash"):
-        values["modified_at"] = now
-    return PaperRow(values=values, authors=authors, categories=categories, id=stored.id)
+    return merge_rows(stored, new_row(record, now), now)
 
 
 def _earliest(a, b):
@@ -201,11 +397,31 @@ def _latest(a, b):
     return max(a, b)
 
 
-def merge_key(record: PaperData) -> tuple[str, str] | None:
-    """The identifier that decides 'same work' within the arXiv family (more keys come with more sources)."""
-    if record.arxiv_id:
-        return ("arxiv_id", record.arxiv_id)
-    doi = _norm_doi(record.doi)
-    if doi:
-        return ("doi", doi)
-    return None
+# ----------------------------------------------------------------------------- fuzzy fallback
+
+FUZZY_MIN_TITLE = 24  # characters of normalized title; "Editorial" or "Reply" never match
+
+
+def fuzzy_compatible(a: PaperRow, b: PaperRow) -> bool:
+    """Same work by the fallback rule: same normalized title (long enough), same first-author family
+    name, years at most one apart, and no identifier scheme on which the two disagree."""
+    va, vb = a.values, b.values
+    if not va.get("title_key") or len(va["title_key"]) < FUZZY_MIN_TITLE or va["title_key"] != vb.get("title_key"):
+        return False
+    if not va.get("first_author_key") or va["first_author_key"] != vb.get("first_author_key"):
+        return False
+    ya, yb = va.get("pub_year"), vb.get("pub_year")
+    if ya is not None and yb is not None and abs(ya - yb) > 1:
+        return False
+    return not conflicting_identifiers(a, b)
+
+
+def conflicting_identifiers(a: PaperRow, b: PaperRow) -> bool:
+    """Both carry an identifier of the same kind with different values (two DOIs, two arXiv ids)."""
+    schemes_a: dict[str, set[str]] = {}
+    for scheme, value in a.identifiers:
+        schemes_a.setdefault(scheme, set()).add(value)
+    for scheme, value in b.identifiers:
+        if scheme in schemes_a and value not in schemes_a[scheme]:
+            return True
+    return False

@@ -54,56 +54,130 @@ class IngestSummary:
         )
 
 
+class _Groups:
+    """Union-find over batch positions: records sharing any key (identifier or linked version) are one work."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _stored_row(stored: paper_store.StoredPaper) -> merge.PaperRow:
+    return merge.PaperRow(
+        values=stored.values, authors=stored.authors, categories=stored.categories, subjects=stored.subjects,
+        identifiers=stored.identifiers, relations=stored.relations, id=stored.id,
+    )
+
+
+def _keys(row: merge.PaperRow) -> list[tuple[str, str]]:
+    return list(row.identifiers) + [(scheme, value) for _rel, scheme, value in row.relations]
+
+
 def write_records(conn: Connection, records: list[PaperData], now: datetime | None = None) -> IngestSummary:
-    """Merge records into the store inside the caller's transaction."""
+    """Merge records into the store inside the caller's transaction: one paper per work."""
     now = now or utcnow()
     summary = IngestSummary(records=len(records))
-    grouped: dict[tuple[str, str], list[PaperData]] = {}
+    rows: list[merge.PaperRow] = []
+    kept: list[PaperData] = []
     for record in records:
-        key = merge.merge_key(record)
-        if key is None or not record.title:
+        if not record.title:
             summary.failed += 1
-            summary.errors.append(f"{record.source}:{record.source_id}: no identifier or title, skipped")
+            summary.errors.append(f"{record.source}:{record.source_id}: no title, skipped")
             continue
-        grouped.setdefault(key, []).append(record)
+        row = merge.new_row(record, now)
+        if not row.identifiers:
+            summary.failed += 1
+            summary.errors.append(f"{record.source}:{record.source_id}: no identifier, skipped")
+            continue
+        rows.append(row)
+        kept.append(record)
 
-    existing: dict[tuple[str, str], paper_store.StoredPaper] = {}
-    for column in ("arxiv_id", "doi"):
-        keys = [k[1] for k in grouped if k[0] == column]
-        if keys:
-            for value, stored in paper_store.find_by_identifiers(conn, column, keys).items():
-                existing[(column, value)] = stored
+    # 1. Same work within the batch: shared identifiers, or one names the other as its version.
+    groups = _Groups(len(rows))
+    owner: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        for key in _keys(row):
+            if key in owner:
+                groups.union(owner[key], i)
+            else:
+                owner[key] = i
+    members: dict[int, list[int]] = {}
+    for i in range(len(rows)):
+        members.setdefault(groups.find(i), []).append(i)
+
+    # 2. Same work already stored: by identifier, then by the conservative fuzzy rule.
+    known = paper_store.find_by_identifiers(conn, owner)
+    matched: dict[int, set[int]] = {}
+    unmatched: list[int] = []
+    for root, positions in members.items():
+        ids = {known[key] for i in positions for key in _keys(rows[i]) if key in known}
+        if ids:
+            matched[root] = ids
+        else:
+            unmatched.append(root)
+    title_hits = paper_store.find_by_title_keys(
+        conn,
+        [rows[r].values["title_key"] for r in unmatched if len(rows[r].values["title_key"]) >= merge.FUZZY_MIN_TITLE],
+    )
+    candidates = {pid for root in unmatched for pid in title_hits.get(rows[root].values["title_key"], [])}
+    stored = paper_store.load_papers(conn, {pid for ids in matched.values() for pid in ids} | candidates)
 
     inserts: list[merge.PaperRow] = []
     updates: list[merge.PaperRow] = []
+    absorbed: list[tuple[int, list[int]]] = []
     source_rows: list[tuple[merge.PaperRow, PaperData]] = []
-    for key, group in grouped.items():
-        stored = existing.get(key)
-        if stored is None:
-            row = merge.new_row(group[0], now)
-            for record in group[1:]:
-                row = merge.merge_into(row, record, now)
-            inserts.append(row)
+    for root, positions in members.items():
+        incoming = rows[positions[0]]
+        for i in positions[1:]:
+            incoming = merge.merge_rows(incoming, rows[i], now)
+        ids = matched.get(root)
+        if ids is None:
+            fuzzy = [
+                pid
+                for pid in title_hits.get(incoming.values["title_key"], [])
+                if pid in stored and merge.fuzzy_compatible(_stored_row(stored[pid]), incoming)
+            ]
+            ids = {min(fuzzy)} if fuzzy else None
+        if not ids:
+            inserts.append(incoming)
+            merged = incoming
         else:
-            base = merge.PaperRow(values=stored.values, authors=stored.authors, categories=stored.categories, id=stored.id)
-            row = base
-            for record in group:
-                row = merge.merge_into(row, record, now)
-            if row.values["content_hash"] != stored.values["content_hash"]:
-                updates.append(row)
+            target, *others = sorted(ids)
+            merged = _stored_row(stored[target])
+            before = merged.values["content_hash"]
+            for other in others:
+                merged = merge.merge_rows(merged, _stored_row(stored[other]), now)
+            merged = merge.merge_rows(merged, incoming, now)
+            if others:
+                absorbed.append((target, others))
+            if others or merged.values["content_hash"] != before:
+                updates.append(merged)
             else:
                 summary.unchanged += 1
-        source_rows.extend((row, record) for record in group)
+        source_rows.extend((merged, kept[i]) for i in positions)
 
-    for column in ("arxiv_id", "doi"):
-        batch = [r for r in inserts if _key_column(r) == column]
-        for row, new_id in zip(batch, paper_store.insert_papers(conn, [r.values for r in batch], column)):
-            row.id = new_id
+    for target, others in absorbed:
+        paper_store.absorb_papers(conn, target, others)
+    for row, new_id in zip(inserts, paper_store.insert_papers(conn, [r.values for r in inserts])):
+        row.id = new_id
     paper_store.update_papers(conn, [(r.id, r.values) for r in updates])
     paper_store.replace_authors(conn, [(r.id, r.authors) for r in inserts], fresh=True)
-    paper_store.replace_categories(conn, [(r.id, r.categories) for r in inserts], fresh=True)
     paper_store.replace_authors(conn, [(r.id, r.authors) for r in updates], fresh=False)
-    paper_store.replace_categories(conn, [(r.id, r.categories) for r in updates], fresh=False)
+    paper_store.replace_subjects(conn, [(r.id, r.categories, r.subjects) for r in inserts], fresh=True)
+    paper_store.replace_subjects(conn, [(r.id, r.categories, r.subjects) for r in updates], fresh=False)
+    changed = [*inserts, *updates]
+    paper_store.upsert_identifiers(conn, [(r.id, r.identifiers) for r in changed])
+    paper_store.add_relations(conn, [(r.id, r.relations) for r in changed if r.relations])
     paper_store.upsert_source_records(
         conn,
         [
@@ -121,10 +195,6 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
     summary.added = len(inserts)
     summary.updated = len(updates)
     return summary
-
-
-def _key_column(row: merge.PaperRow) -> str:
-    return "arxiv_id" if row.values.get("arxiv_id") else "doi"
 
 
 def _dedupe_sources(pairs: list[tuple[merge.PaperRow, PaperData]]) -> list[tuple[merge.PaperRow, PaperData]]:

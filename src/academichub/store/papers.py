@@ -13,7 +13,16 @@ from functools import lru_cache
 
 from sqlalchemy import JSON, Connection, Date, DateTime, bindparam, delete, func, insert, select, text, update
 
-from .schema import announcements, metadata, paper_authors, paper_subjects, papers, source_records
+from .schema import (
+    announcements,
+    metadata,
+    paper_authors,
+    paper_identifiers,
+    paper_relations,
+    paper_subjects,
+    papers,
+    source_records,
+)
 
 LOOKUP_CHUNK = 900
 _PAPER_COLUMNS = [c for c in papers.c if c.name != "id"]
@@ -29,24 +38,75 @@ def _chunks(items: list, size: int = LOOKUP_CHUNK) -> Iterable[list]:
 class StoredPaper:
     id: int
     values: dict
-    authors: list[dict]
-    categories: list[str]
+    authors: list[dict] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    subjects: list[tuple[str, str]] = field(default_factory=list)
+    identifiers: dict[tuple[str, str], str] = field(default_factory=dict)
+    relations: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
-def find_by_identifiers(conn: Connection, column: str, keys: list[str]) -> dict[str, StoredPaper]:
-    """Stored papers whose `column` (arxiv_id, doi, ...) is one of keys, with authors and subjects."""
-    found: dict[str, StoredPaper] = {}
-    col = papers.c[column]
-    for chunk in _chunks(sorted(set(keys))):
-        for row in conn.execute(select(papers).where(col.in_(chunk))).mappings():
+def find_by_identifiers(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(scheme, value) -> paper id, for the keys the store knows. One indexed query per scheme and chunk."""
+    by_scheme: dict[str, list[str]] = defaultdict(list)
+    for scheme, value in set(keys):
+        by_scheme[scheme].append(value)
+    found: dict[tuple[str, str], int] = {}
+    for scheme, values in by_scheme.items():
+        for chunk in _chunks(sorted(values)):
+            rows = conn.execute(
+                select(paper_identifiers.c.value, paper_identifiers.c.paper_id).where(
+                    paper_identifiers.c.scheme == scheme, paper_identifiers.c.value.in_(chunk)
+                )
+            )
+            found.update({(scheme, value): paper_id for value, paper_id in rows})
+    return found
+
+
+def find_by_title_keys(conn: Connection, title_keys: Iterable[str]) -> dict[str, list[int]]:
+    """Candidates for the fuzzy fallback: papers with exactly this normalized title (indexed)."""
+    found: dict[str, list[int]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(k for k in title_keys if k))):
+        for paper_id, key in conn.execute(select(papers.c.id, papers.c.title_key).where(papers.c.title_key.in_(chunk))):
+            found[key].append(paper_id)
+    return found
+
+
+def load_papers(conn: Connection, paper_ids: Iterable[int]) -> dict[int, StoredPaper]:
+    """Full stored papers (columns, authors, subjects, identifiers, relations) by id."""
+    ids = sorted(set(paper_ids))
+    found: dict[int, StoredPaper] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings():
             values = dict(row)
-            found[values[column]] = StoredPaper(id=values.pop("id"), values=values, authors=[], categories=[])
-    if found:
-        by_id = {p.id: p for p in found.values()}
-        for paper_id, authors in load_authors(conn, list(by_id)).items():
-            by_id[paper_id].authors = authors
-        for paper_id, cats in load_categories(conn, list(by_id)).items():
-            by_id[paper_id].categories = cats
+            paper_id = values.pop("id")
+            found[paper_id] = StoredPaper(id=paper_id, values=values)
+    if not found:
+        return found
+    ids = list(found)
+    for paper_id, authors in load_authors(conn, ids).items():
+        found[paper_id].authors = authors
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(paper_subjects.c.paper_id, paper_subjects.c.scheme, paper_subjects.c.code, paper_subjects.c.is_primary)
+            .where(paper_subjects.c.paper_id.in_(chunk))
+            .order_by(paper_subjects.c.paper_id, paper_subjects.c.is_primary.desc(), paper_subjects.c.scheme, paper_subjects.c.code)
+        )
+        for paper_id, scheme, code, _primary in rows:
+            if scheme == "arxiv":
+                found[paper_id].categories.append(code)
+            else:
+                found[paper_id].subjects.append((scheme, code))
+        for paper_id, scheme, value, source in conn.execute(
+            select(paper_identifiers.c.paper_id, paper_identifiers.c.scheme, paper_identifiers.c.value, paper_identifiers.c.source)
+            .where(paper_identifiers.c.paper_id.in_(chunk))
+        ):
+            found[paper_id].identifiers[(scheme, value)] = source
+        for paper_id, relation, scheme, value, source in conn.execute(
+            select(paper_relations.c.paper_id, paper_relations.c.relation, paper_relations.c.scheme,
+                   paper_relations.c.value, paper_relations.c.source)
+            .where(paper_relations.c.paper_id.in_(chunk))
+        ):
+            found[paper_id].relations[(relation, scheme, value)] = source
     return found
 
 
@@ -122,19 +182,36 @@ def bulk_insert(
 _PAPER_INSERT_COLUMNS = tuple(c.name for c in _PAPER_COLUMNS)
 
 
-def insert_papers(conn: Connection, rows: list[dict], key_column: str) -> list[int]:
+_KEY_COLUMNS = ("arxiv_id", "doi", "pmid", "pmcid", "openalex_id", "s2_id")
+
+
+def insert_papers(conn: Connection, rows: list[dict]) -> list[int]:
     """Insert paper rows; returns their new ids in the same order.
 
-    A plain executemany followed by one look-up by identifier: RETURNING over many rows makes
-    SQLite's driver go row by row, which is several times slower for bulk imports."""
+    Rows are grouped by their first unique identifier column and inserted with a plain
+    executemany followed by one look-up per group: RETURNING over many rows makes SQLite's driver
+    go row by row, several times slower on bulk imports. Rows with no such column (a feed entry
+    known only by its link) are few and go one by one with RETURNING."""
     if not rows:
         return []
-    bulk_insert(conn, "papers", _PAPER_INSERT_COLUMNS, rows)
-    keys = [row[key_column] for row in rows]
-    ids = ids_by_identifier(conn, key_column, keys)
-    new_ids = [ids[k] for k in keys]
-    _fts_add(conn, new_ids)
-    return new_ids
+    new_ids: list[int | None] = [None] * len(rows)
+    groups: dict[str | None, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        groups[next((c for c in _KEY_COLUMNS if row.get(c)), None)].append(i)
+    for column, positions in groups.items():
+        batch = [rows[i] for i in positions]
+        if column is None:
+            for i, row in zip(positions, batch):
+                new_ids[i] = conn.execute(insert(papers).returning(papers.c.id), row).scalar_one()
+            continue
+        bulk_insert(conn, "papers", _PAPER_INSERT_COLUMNS, batch)
+        keys = [row[column] for row in batch]
+        ids = ids_by_identifier(conn, column, keys)
+        for i, key in zip(positions, keys):
+            new_ids[i] = ids[key]
+    result = [i for i in new_ids if i is not None]
+    _fts_add(conn, result)
+    return result
 
 
 _FTS_ADD = text(
@@ -195,20 +272,61 @@ def replace_authors(conn: Connection, items: list[tuple[int, list[dict]]], *, fr
     bulk_insert(conn, "paper_authors", ("paper_id", *_AUTHOR_COLUMNS), rows)
 
 
-def replace_categories(conn: Connection, items: list[tuple[int, list[str]]], *, fresh: bool) -> None:
+def replace_subjects(
+    conn: Connection, items: list[tuple[int, list[str], list[tuple[str, str]]]], *, fresh: bool
+) -> None:
+    """arXiv categories (primary first) and every other taxonomy's subjects of each paper."""
     if not items:
         return
     if not fresh:
-        for chunk in _chunks([pid for pid, _ in items]):
-            conn.execute(
-                delete(paper_subjects).where(paper_subjects.c.paper_id.in_(chunk), paper_subjects.c.scheme == "arxiv")
-            )
+        for chunk in _chunks([pid for pid, _, _ in items]):
+            conn.execute(delete(paper_subjects).where(paper_subjects.c.paper_id.in_(chunk)))
+    rows = []
+    for pid, categories, subjects in items:
+        rows.extend({"paper_id": pid, "scheme": "arxiv", "code": code, "is_primary": i == 0} for i, code in enumerate(categories))
+        rows.extend({"paper_id": pid, "scheme": scheme, "code": code, "is_primary": False} for scheme, code in subjects)
+    bulk_insert(conn, "paper_subjects", ("paper_id", "scheme", "code", "is_primary"), rows, suffix=" ON CONFLICT DO NOTHING")
+
+
+_IDENTIFIER_UPSERT = " ON CONFLICT (scheme, value) DO UPDATE SET paper_id = excluded.paper_id"
+
+
+def upsert_identifiers(conn: Connection, items: list[tuple[int, dict[tuple[str, str], str]]]) -> None:
     rows = [
-        {"paper_id": pid, "scheme": "arxiv", "code": code, "is_primary": i == 0}
-        for pid, codes in items
-        for i, code in enumerate(codes)
+        {"scheme": scheme, "value": value, "paper_id": pid, "source": source}
+        for pid, identifiers in items
+        for (scheme, value), source in identifiers.items()
     ]
-    bulk_insert(conn, "paper_subjects", ("paper_id", "scheme", "code", "is_primary"), rows)
+    bulk_insert(conn, "paper_identifiers", ("scheme", "value", "paper_id", "source"), rows, suffix=_IDENTIFIER_UPSERT)
+
+
+def add_relations(conn: Connection, items: list[tuple[int, dict[tuple[str, str, str], str]]]) -> None:
+    rows = [
+        {"paper_id": pid, "relation": relation, "scheme": scheme, "value": value, "source": source}
+        for pid, relations in items
+        for (relation, scheme, value), source in relations.items()
+    ]
+    bulk_insert(
+        conn, "paper_relations", ("paper_id", "relation", "scheme", "value", "source"), rows,
+        suffix=" ON CONFLICT DO NOTHING",
+    )
+
+
+# Tables whose rows follow a paper when it is absorbed into another (later features add theirs).
+REPOINTED_ON_ABSORB: list = []
+
+
+def absorb_papers(conn: Connection, target_id: int, other_ids: list[int]) -> None:
+    """Two stored papers turned out to be one work: move what belongs to the others onto the
+    target, then delete them (their authors, subjects and identifiers go with them; the merged
+    row rewrites what the target keeps)."""
+    if not other_ids:
+        return
+    conn.execute(update(source_records).where(source_records.c.paper_id.in_(other_ids)).values(paper_id=target_id))
+    for table in REPOINTED_ON_ABSORB:
+        conn.execute(update(table).where(table.c.paper_id.in_(other_ids)).values(paper_id=target_id))
+    conn.execute(delete(paper_identifiers).where(paper_identifiers.c.paper_id.in_(other_ids)))
+    conn.execute(delete(papers).where(papers.c.id.in_(other_ids)))
 
 
 _SOURCE_COLUMNS = ("paper_id", "source", "source_id", "announce_type", "raw", "fetched_at")
@@ -246,5 +364,5 @@ def count_papers(conn: Connection) -> int:
 def table_counts(conn: Connection) -> dict[str, int]:
     return {
         t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-        for t in (papers, paper_authors, paper_subjects, source_records, announcements)
+        for t in (papers, paper_authors, paper_subjects, source_records, announcements, paper_identifiers)
     }

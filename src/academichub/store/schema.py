@@ -58,6 +58,59 @@ papers = Table(
     Column("content_hash", String(40), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("modified_at", DateTime, nullable=False),
+    # Cross-source fields: where the paper came from first, the journal side, and the keys of the
+    # conservative fuzzy match (normalized title + first author's family name + year).
+    Column("origin", String(32)),
+    Column("work_type", String(64)),
+    Column("publisher", Text),
+    Column("venue_abbrev", String(255)),
+    Column("issn", String(16)),
+    Column("server", String(16)),
+    Column("title_key", String(255), index=True),
+    Column("first_author_key", String(255)),
+    Column("pub_year", Integer),
+    Column("tldr", Text),
+    Column("citation_count", Integer),
+)
+
+paper_identifiers = Table(
+    "paper_identifiers",
+    metadata,
+    Column("scheme", String(16), primary_key=True),  # arxiv | doi | pmid | pmcid | openalex | s2
+    Column("value", String(255), primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source", String(32), nullable=False),
+)
+
+paper_relations = Table(
+    "paper_relations",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("relation", String(32), primary_key=True),  # preprint-of | has-preprint | published-as
+    Column("scheme", String(16), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("source", String(32), nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),  # arxiv | crossref | pubmed | biorxiv | medrxiv | openalex | feed | semanticscholar
+    Column("label", Text),
+    Column("params", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("last_run_at", DateTime),
+    Column("last_success_at", DateTime),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime),
+    Column("failing_since", DateTime),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("last_added", Integer, nullable=False),
+    Column("last_updated", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 paper_authors = Table(
@@ -77,7 +130,7 @@ paper_subjects = Table(
     metadata,
     Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("scheme", String(16), primary_key=True),
-    Column("code", String(64), primary_key=True),
+    Column("code", String(255), primary_key=True),
     Column("is_primary", Boolean, nullable=False, default=False),
     Index("ix_paper_subjects_scheme_code", "scheme", "code"),
 )

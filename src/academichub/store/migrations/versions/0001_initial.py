@@ -44,6 +44,17 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(40), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("modified_at", sa.DateTime, nullable=False),
+        sa.Column("origin", sa.String(32)),
+        sa.Column("work_type", sa.String(64)),
+        sa.Column("publisher", sa.Text),
+        sa.Column("venue_abbrev", sa.String(255)),
+        sa.Column("issn", sa.String(16)),
+        sa.Column("server", sa.String(16)),
+        sa.Column("title_key", sa.String(255)),
+        sa.Column("first_author_key", sa.String(255)),
+        sa.Column("pub_year", sa.Integer),
+        sa.Column("tldr", sa.Text),
+        sa.Column("citation_count", sa.Integer),
         sa.PrimaryKeyConstraint("id", name="pk_papers"),
         *[
             sa.UniqueConstraint(col, name=f"uq_papers_{col}")
@@ -52,6 +63,55 @@ def upgrade() -> None:
     )
     op.create_index("ix_papers_primary_category", "papers", ["primary_category"])
     op.create_index("ix_papers_announced_on", "papers", ["announced_on"])
+    op.create_index("ix_papers_title_key", "papers", ["title_key"])
+
+    op.create_table(
+        "paper_identifiers",
+        sa.Column("scheme", sa.String(16), nullable=False),
+        sa.Column("value", sa.String(255), nullable=False),
+        sa.Column("paper_id", sa.Integer, nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("scheme", "value", name="pk_paper_identifiers"),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name="fk_paper_identifiers_paper_id_papers", ondelete="CASCADE"
+        ),
+    )
+    op.create_index("ix_paper_identifiers_paper_id", "paper_identifiers", ["paper_id"])
+
+    op.create_table(
+        "paper_relations",
+        sa.Column("paper_id", sa.Integer, nullable=False),
+        sa.Column("relation", sa.String(32), nullable=False),
+        sa.Column("scheme", sa.String(16), nullable=False),
+        sa.Column("value", sa.String(255), nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("paper_id", "relation", "scheme", "value", name="pk_paper_relations"),
+        sa.ForeignKeyConstraint(
+            ["paper_id"], ["papers.id"], name="fk_paper_relations_paper_id_papers", ondelete="CASCADE"
+        ),
+    )
+
+    op.create_table(
+        "sources",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("label", sa.Text),
+        sa.Column("params", sa.JSON, nullable=False),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("interval_minutes", sa.Integer, nullable=False),
+        sa.Column("last_run_at", sa.DateTime),
+        sa.Column("last_success_at", sa.DateTime),
+        sa.Column("last_error", sa.Text),
+        sa.Column("last_error_at", sa.DateTime),
+        sa.Column("failing_since", sa.DateTime),
+        sa.Column("consecutive_failures", sa.Integer, nullable=False),
+        sa.Column("last_added", sa.Integer, nullable=False),
+        sa.Column("last_updated", sa.Integer, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_sources"),
+        sa.UniqueConstraint("name", name="uq_sources_name"),
+    )
 
     op.create_table(
         "paper_authors",
@@ -74,7 +134,7 @@ def upgrade() -> None:
         "paper_subjects",
         sa.Column("paper_id", sa.Integer, nullable=False),
         sa.Column("scheme", sa.String(16), nullable=False),
-        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("code", sa.String(255), nullable=False),
         sa.Column("is_primary", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("paper_id", "scheme", "code", name="pk_paper_subjects"),
         sa.ForeignKeyConstraint(
@@ -169,5 +229,8 @@ def downgrade() -> None:
         for trigger in ("papers_fts_ad",):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS papers_fts")
-    for table in ("harvests", "http_validators", "announcements", "source_records", "paper_subjects", "paper_authors", "papers"):
+    for table in (
+        "sources", "paper_relations", "paper_identifiers", "harvests", "http_validators", "announcements",
+        "source_records", "paper_subjects", "paper_authors", "papers",
+    ):
         op.drop_table(table)

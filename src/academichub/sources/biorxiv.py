@@ -1,0 +1,281 @@
+"""bioRxiv and medRxiv (api.biorxiv.org): preprints posted in a date range, one record per version,
+and the preprint -> journal article links.
+
+Every answer is `{"messages": [{status, cursor, count, total, …}], "collection": [...]}`, and a
+refusal is not an HTTP error: it comes with status 200 and a status other than "ok". "no posts
+found" (or "no articles found …" from /pubs) just means an empty range. Numbers in messages come as
+numbers or as strings, depending on the endpoint and the day. The page size is the server's choice
+(100 when documented, 30 lately), so paging advances by what a page held.
+
+Authors come as one string, "Family, G.; Family2, H."; the corresponding author and institution
+come apart, with the full name. Abstracts carry the markers of bioRxiv's JATS flattening (list items
+as O_LI…C_LI, small capitals as O_SCPCAP…C_SCPCAP, graphical abstracts as O_FIG…C_FIG); they are
+taken out."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterator
+
+from ..cleantext import clean_text
+from ..errors import FeedError, ParseError
+from ..model import AuthorData, ParsedBatch, PaperData, RelationData, VersionData
+from ..names import name_key, split_name
+from .http import PoliteClient
+
+DEFAULT_BASE_URL = "https://api.biorxiv.org"
+SERVERS = ("biorxiv", "medrxiv")
+_EMPTY_STATUS = re.compile(r"^no \w+ found", re.I)
+_FIGURE = re.compile(r"O_FIG.*?C_FIG", re.S)
+_SMALL_CAPS = re.compile(r"[OC]_SCPCAP")
+_LIST_ITEM = re.compile(r"[OC]_LI")
+_LETTERS = re.compile(r"[A-Za-z]+")
+# How the sites spell category names: small words stay lower case, acronyms upper case.
+_LOWER_WORDS = frozenset({"and", "of", "or", "in", "the", "for", "to", "with", "except", "including"})
+_ACRONYMS = frozenset({"hiv", "aids"})
+
+
+@dataclass(slots=True, frozen=True)
+class PreprintLink:
+    """A preprint and the journal article it became, as /pubs states it."""
+
+    preprint_doi: str
+    published_doi: str
+    journal: str | None
+    published_date: date | None
+
+
+def category_title(category: str) -> str:
+    """"animal behavior and cognition" -> "Animal Behavior and Cognition", as on the sites; a name
+    that already has capitals is left as it is."""
+    text = clean_text(category)
+    if text != text.lower():
+        return text
+
+    def spell(match: re.Match) -> str:
+        word = match.group(0)
+        if word in _ACRONYMS:
+            return word.upper()
+        if word in _LOWER_WORDS and match.start() > 0:
+            return word
+        return word[0].upper() + word[1:]
+
+    return _LETTERS.sub(spell, text)
+
+
+def clean_abstract(text: str | None) -> str:
+    text = _FIGURE.sub(" ", text or "")
+    text = _SMALL_CAPS.sub("", text)
+    return clean_text(_LIST_ITEM.sub(" ", text))
+
+
+def _check_server(server: str) -> str:
+    if server not in SERVERS:
+        raise FeedError(f"server must be one of {', '.join(SERVERS)}, not {server!r}")
+    return server
+
+
+def _load(payload: bytes, location: str) -> tuple[dict, list]:
+    """(messages[0], collection); an empty range is an empty collection, a refusal a FeedError."""
+    if not payload.strip():
+        # The API has been seen to answer 200 with no body at all: a failure, not an empty range.
+        raise ParseError("empty response", location=location, line=1)
+    try:
+        document = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
+    messages = document.get("messages") if isinstance(document, dict) else None
+    if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
+        raise ParseError("no 'messages' in the response", location=location)
+    message = messages[0]
+    status = clean_text(str(message.get("status") or ""))
+    if status != "ok":
+        if _EMPTY_STATUS.match(status):
+            return message, []
+        raise FeedError(f"bioRxiv API refused the request: {status or 'no status'}", url=location)
+    collection = document.get("collection")
+    if not isinstance(collection, list):
+        raise ParseError("'collection' is not a list", location=location)
+    return message, collection
+
+
+def _number(message: dict, key: str, location: str) -> int | None:
+    value = message.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"messages[0].{key} is not a number: {value!r}", location=location) from exc
+
+
+def _date(value, what: str, location: str) -> date | None:
+    if not value or value == "NA":
+        return None
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ParseError(f"bad {what} {value!r}", location=location) from exc
+
+
+def _authors(text: str | None, corresponding: str | None, institution: str | None) -> list[AuthorData]:
+    """"Family, G.; Family2, H." in order, each as "G. Family". The corresponding institution goes to
+    the one author whose family name and initial match the corresponding author's."""
+    authors = []
+    for piece in (text or "").split(";"):
+        piece = clean_text(piece)
+        if not piece:
+            continue
+        if "," in piece:
+            given, family = split_name(piece)
+            piece = f"{given} {family}".strip()
+        authors.append(AuthorData(name=piece))
+    institution = clean_text(institution) or None
+    if corresponding and institution and institution != "NA":
+        key = name_key(corresponding)
+        matches = [a for a in authors if name_key(a.name) == key]
+        if len(matches) == 1:
+            matches[0].affiliation = institution
+    return authors
+
+
+def _parse_item(item: dict, server: str, location: str) -> PaperData:
+    if not isinstance(item, dict):
+        raise ParseError(f"expected a collection item object, got {type(item).__name__}", location=location)
+    doi = clean_text(item.get("doi")).lower()
+    if not doi:
+        raise ParseError(f"collection item without a doi: {json.dumps(item)[:80]}", location=location)
+    try:
+        version = int(item.get("version"))
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"{doi}: version is not a number: {item.get('version')!r}", location=location) from exc
+    item_server = clean_text(item.get("server")).lower()
+    server = item_server if item_server in SERVERS else server
+    versioned = f"{doi}v{version}"
+    published_doi = clean_text(item.get("published"))
+    category = clean_text(item.get("category"))
+    url_abs = f"https://www.{server}.org/content/{versioned}"
+    return PaperData(
+        source=server,
+        source_id=versioned,
+        title=clean_text(item.get("title")),
+        abstract=clean_abstract(item.get("abstract")),
+        authors=_authors(item.get("authors"), item.get("author_corresponding"), item.get("author_corresponding_institution")),
+        doi=doi,
+        license=clean_text(item.get("license")) or None,
+        url_abs=url_abs,
+        url_pdf=f"{url_abs}.full.pdf",
+        published=_date(item.get("date"), f"{doi}: date", location),
+        versions=[VersionData(version)],
+        work_type="preprint",
+        subjects=[(server, category_title(category))] if category else [],
+        relations=[RelationData("preprint-of", "doi", published_doi.lower())] if published_doi not in ("", "NA") else [],
+        server=server,
+        raw=dict(item),
+    )
+
+
+def parse_details(payload: bytes, location: str, server: str) -> ParsedBatch:
+    """A /details page. total_results is the range's total, start_index the page's cursor."""
+    _check_server(server)
+    message, collection = _load(payload, location)
+    total = _number(message, "total", location)
+    return ParsedBatch(
+        papers=[_parse_item(item, server, location) for item in collection],
+        total_results=0 if total is None and not collection else total,
+        start_index=_number(message, "cursor", location),
+    )
+
+
+def _parse_link(item: dict, location: str) -> PreprintLink:
+    if not isinstance(item, dict):
+        raise ParseError(f"expected a collection item object, got {type(item).__name__}", location=location)
+    # "preprint_doi" today; the API's documentation still names it "biorxiv_doi".
+    preprint = clean_text(item.get("preprint_doi") or item.get("biorxiv_doi")).lower()
+    published = clean_text(item.get("published_doi")).lower()
+    if not preprint or not published:
+        raise ParseError(f"/pubs item without both DOIs: {json.dumps(item)[:80]}", location=location)
+    return PreprintLink(
+        preprint_doi=preprint,
+        published_doi=published,
+        journal=clean_text(item.get("published_journal")) or None,
+        published_date=_date(item.get("published_date"), f"{preprint}: published_date", location),
+    )
+
+
+def parse_pubs(payload: bytes, location: str) -> tuple[list[PreprintLink], int | None]:
+    """A /pubs page: (links, the range's total)."""
+    message, collection = _load(payload, location)
+    total = _number(message, "total", location)
+    return [_parse_link(item, location) for item in collection], 0 if total is None and not collection else total
+
+
+def _day(value: date | str) -> str:
+    try:
+        return (value if isinstance(value, date) else date.fromisoformat(str(value))).isoformat()
+    except ValueError as exc:
+        raise FeedError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+@dataclass(slots=True)
+class BiorxivClient:
+    """Date-range queries through the shared PoliteClient."""
+
+    http: PoliteClient
+    base_url: str = DEFAULT_BASE_URL
+
+    def _get(self, endpoint: str, server: str, from_date: date | str, to_date: date | str, cursor: int,
+             params: dict | None = None) -> tuple[bytes, str]:
+        _check_server(server)
+        first, last = _day(from_date), _day(to_date)
+        if first > last:
+            raise FeedError(f"from_date {first} is after to_date {last}")
+        if cursor < 0:
+            raise FeedError(f"cursor must be >= 0, not {cursor}")
+        url = f"{self.base_url.rstrip('/')}/{endpoint}/{server}/{first}/{last}/{cursor}"
+        # A range's answer grows until the day is over: never a conditional GET.
+        fetched = self.http.get(url, params=params or None, conditional=False)
+        return fetched.content, fetched.url
+
+    def details(
+        self, server: str, from_date: date | str, to_date: date | str, cursor: int = 0, *, category: str | None = None
+    ) -> ParsedBatch:
+        """One page of the preprints posted in [from_date, to_date], optionally of one category."""
+        params = {"category": clean_text(category).lower().replace(" ", "_")} if category else None
+        content, url = self._get("details", server, from_date, to_date, cursor, params)
+        return parse_details(content, url, server)
+
+    def iter_details(
+        self, server: str, from_date: date | str, to_date: date | str, *, category: str | None = None
+    ) -> Iterator[ParsedBatch]:
+        """Every page of the range: the cursor advances by what each page held, until the total."""
+        cursor = 0
+        while True:
+            batch = self.details(server, from_date, to_date, cursor, category=category)
+            if not batch.papers:
+                return
+            yield batch
+            cursor += len(batch.papers)
+            if batch.total_results is None or cursor >= batch.total_results:
+                return
+
+    def pubs(self, server: str, from_date: date | str, to_date: date | str, cursor: int = 0) -> list[PreprintLink]:
+        """One page of the preprints of the range that have been published in a journal."""
+        content, url = self._get("pubs", server, from_date, to_date, cursor)
+        return parse_pubs(content, url)[0]
+
+    def iter_pubs(self, server: str, from_date: date | str, to_date: date | str) -> Iterator[PreprintLink]:
+        """Every link of the range, page after page, until the total."""
+        cursor = 0
+        while True:
+            content, url = self._get("pubs", server, from_date, to_date, cursor)
+            links, total = parse_pubs(content, url)
+            yield from links
+            cursor += len(links)
+            if not links or total is None or cursor >= total:
+                return
