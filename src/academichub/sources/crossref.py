@@ -305,7 +305,7 @@ class CrossrefClient:
         until_pub_date: date | str | None = None,
         filter: dict | None = None,  # noqa: A002 - Crossref's own name
         query: str | None = None,
-        rows: int = 100,
+        rows: int | None = 100,
         select: list[str] | str | None = None,
         cursor: str | None = "*",
     ) -> ParsedBatch:
@@ -324,7 +324,7 @@ class CrossrefClient:
         until_pub_date: date | str | None = None,
         filter: dict | None = None,  # noqa: A002
         query: str | None = None,
-        rows: int = 100,
+        rows: int | None = 100,
         select: list[str] | str | None = None,
         cursor: str | None = "*",
     ) -> ParsedBatch:
@@ -344,7 +344,7 @@ class CrossrefClient:
         until_pub_date: date | str | None = None,
         filter: dict | None = None,  # noqa: A002
         query: str | None = None,
-        rows: int = 100,
+        rows: int | None = 100,
         select: list[str] | str | None = None,
         cursor: str | None = "*",
     ) -> ParsedBatch:
@@ -362,7 +362,7 @@ class CrossrefClient:
         from_index_date: date | str | None = None,
         from_pub_date: date | str | None = None,
         until_pub_date: date | str | None = None,
-        rows: int = 100,
+        rows: int | None = 100,
         select: list[str] | str | None = None,
         cursor: str | None = "*",
     ) -> ParsedBatch:
@@ -431,19 +431,21 @@ class CrossrefClient:
         path: str,
         query: str | None,
         filters: str | None,
-        rows: int,
+        rows: int | None,
         select: list[str] | str | None,
         cursor: str | None,
         not_found: str,
     ) -> ParsedBatch:
-        if rows < 0:
+        """`rows=None` leaves the page size to Crossref (20); `cursor=None` asks for no cursor."""
+        if rows is not None and rows < 0:
             raise SourceError(f"rows must not be negative, not {rows}")
         params: dict[str, str | int] = {}
         if query:
             params["query"] = query
         if filters:
             params["filter"] = filters
-        params["rows"] = min(rows, MAX_ROWS)
+        if rows is not None:
+            params["rows"] = min(rows, MAX_ROWS)
         if select:
             fields = [select] if isinstance(select, str) else list(select)
             fields = [f.strip() for part in fields for f in part.split(",") if f.strip()]

@@ -1,6 +1,8 @@
 """The polite HTTP client every source uses: one connection, a minimum interval between requests,
 a User-Agent naming the project and a contact, conditional GET, timeouts, and retries with
-backoff on 429/5xx that honour Retry-After. Retries are tenacity's; the waiting rule is ours."""
+backoff on 429/5xx that honour Retry-After. Retries are tenacity's; the waiting rule is ours.
+Bodies are streamed, so `max_bytes` stops a runaway (or decompression-bomb) response part-way
+instead of after it has filled memory."""
 
 from __future__ import annotations
 
@@ -44,8 +46,25 @@ class HTTPStatusError(SourceError):
         super().__init__(message, url=url, status=status)
 
 
+@dataclass(slots=True)
+class _Reply:
+    """A response read in full (within max_bytes) while the connection was still open."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    encoding: str
+
+    @property
+    def text(self) -> str:
+        try:
+            return self.content.decode(self.encoding, errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.content.decode("utf-8", errors="replace")
+
+
 class _RetryableStatus(Exception):
-    def __init__(self, response: httpx.Response):
+    def __init__(self, response: _Reply):
         self.response = response
         super().__init__(f"HTTP {response.status_code}")
 
@@ -145,19 +164,36 @@ class PoliteClient:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
+        reply = self._send("GET", url, cache_key, params=params, headers=headers)
+        if reply.status_code == 304:
+            return Fetched(cache_key, 304, b"", reply.headers, not_modified=True)
+        if conditional and self.cache is not None:
+            etag = reply.headers.get("ETag")
+            last_modified = reply.headers.get("Last-Modified")
+            if etag or last_modified:
+                self.cache.set_validators(cache_key, etag, last_modified)
+        return Fetched(cache_key, reply.status_code, reply.content, reply.headers)
 
-        def attempt() -> httpx.Response:
+    def post_json(self, url: str, json: dict, headers: dict | None = None) -> Fetched:
+        """POST a JSON body (batch lookups: Semantic Scholar's /paper/batch) with the same spacing,
+        retries and errors as get(); nothing is conditional or cached."""
+        reply = self._send("POST", url, url, json=json, headers=dict(headers or {}))
+        return Fetched(url, reply.status_code, reply.content, reply.headers)
+
+    def _send(self, method: str, url: str, cache_key: str, **request) -> _Reply:
+        """One request with politeness and retries; an error status retries did not cure raises."""
+
+        def attempt() -> _Reply:
             with self._lock:
                 self._wait_turn()
                 try:
-                    response = self._client.get(url, params=params, headers=headers)
-                    if self.max_bytes is not None and len(response.content) > self.max_bytes:
-                        raise SourceError(f"response larger than {self.max_bytes} bytes", url=cache_key)
+                    with self._client.stream(method, url, **request) as response:
+                        reply = self._read_capped(response, cache_key)
                 finally:
                     self._last_request = self._clock()
-            if response.status_code in RETRY_STATUSES:
-                raise _RetryableStatus(response)
-            return response
+            if reply.status_code in RETRY_STATUSES:
+                raise _RetryableStatus(reply)
+            return reply
 
         retrying = Retrying(
             stop=stop_after_attempt(self.retries + 1),
@@ -167,7 +203,7 @@ class PoliteClient:
             reraise=True,
         )
         try:
-            response = retrying(attempt)
+            reply = retrying(attempt)
         except _RetryableStatus as exc:
             asked = self._retry_after_beyond_limit(exc)
             if asked is not None:
@@ -187,19 +223,29 @@ class PoliteClient:
         except httpx.TransportError as exc:
             raise SourceError(f"{type(exc).__name__}: {exc}", url=cache_key) from exc
 
-        if response.status_code == 304:
-            return Fetched(cache_key, 304, b"", response.headers, not_modified=True)
-        if response.status_code >= 400:
-            snippet = response.text[:200].strip().replace("\n", " ")
+        if reply.status_code >= 400:
+            snippet = reply.text[:200].strip().replace("\n", " ")
             raise HTTPStatusError(
-                f"HTTP {response.status_code}: {snippet}",
+                f"HTTP {reply.status_code}: {snippet}",
                 url=cache_key,
-                status=response.status_code,
-                body=response.content,
+                status=reply.status_code,
+                body=reply.content,
             )
-        if conditional and self.cache is not None:
-            etag = response.headers.get("ETag")
-            last_modified = response.headers.get("Last-Modified")
-            if etag or last_modified:
-                self.cache.set_validators(cache_key, etag, last_modified)
-        return Fetched(cache_key, response.status_code, response.content, response.headers)
+        return reply
+
+    def _read_capped(self, response: httpx.Response, cache_key: str) -> _Reply:
+        """Read the body, but stop as soon as it passes max_bytes (counted after decompression, so a
+        small gzip bomb is stopped too): a runaway upstream must not fill memory."""
+        cap = self.max_bytes
+        if cap is not None:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap and not response.headers.get("Content-Encoding"):
+                raise SourceError(f"response larger than {cap} bytes (Content-Length {declared})", url=cache_key)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if cap is not None and size > cap:
+                raise SourceError(f"response larger than {cap} bytes; stopped reading", url=cache_key)
+            chunks.append(chunk)
+        return _Reply(response.status_code, response.headers, b"".join(chunks), response.encoding or "utf-8")

@@ -62,7 +62,7 @@ def markup_to_text(text: str, *, drop_abstract_heading: bool = True) -> str:
         try:
             blocks = _blocks(text)
         except Exception:  # lxml is lenient, but an abstract must never abort an ingest
-            blocks = [(False, _stripped(text))]
+            blocks = _stripped_blocks(text)
     # "Abstract" alone, as a heading or as the first paragraph, announces the text: it is not part of it
     if drop_abstract_heading and blocks and _ABSTRACT_HEADING.match(blocks[0][1]):
         blocks = blocks[1:]
@@ -89,10 +89,10 @@ def _joined(blocks: list[tuple[bool, str]]) -> str:
     return " ".join(out)
 
 
-def _stripped(text: str) -> str:
-    """The fallback: block tags become spaces, other tags vanish, entities are decoded."""
-    text = _BLOCK_TAG.sub(" ", _PROLOG.sub("", text))
-    return clean_text(html.unescape(_ANY_TAG.sub("", text)))
+def _stripped_blocks(text: str) -> list[tuple[bool, str]]:
+    """The fallback: block tags cut paragraphs, other tags vanish, entities are decoded."""
+    pieces = (clean_text(html.unescape(_ANY_TAG.sub("", piece))) for piece in _BLOCK_TAG.split(_PROLOG.sub("", text)))
+    return [(False, piece) for piece in pieces if piece]
 
 
 def _local_name(element: etree._Element) -> str:

@@ -296,7 +296,7 @@ class OpenAlexClient:
         except HTTPStatusError as exc:
             if not_found_ok and exc.status == 404:
                 return None, exc.url
-            message = _error_body_message(exc.body)
+            message = _refusal_message(exc)
             if message is None:
                 raise
             raise FeedError(f"OpenAlex refused the query: {message}", url=exc.url, status=exc.status) from exc
@@ -353,8 +353,12 @@ class OpenAlexClient:
         return parse_source(document, url)
 
 
-def _error_body_message(body: bytes) -> str | None:
+def _refusal_message(exc: HTTPStatusError) -> str | None:
+    """The upstream's reason for refusing a request (4xx with an error object). Rate limiting and
+    server errors stay HTTP errors: the query itself was fine."""
+    if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
+        return None
     try:
-        return api_error_message(json.loads(body))
+        return api_error_message(json.loads(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None

@@ -247,7 +247,7 @@ class SemanticScholarClient:
             else:
                 fetched = self.http.get(url, params=params, conditional=False)
         except HTTPStatusError as exc:
-            message = _error_body_message(exc.body)
+            message = _refusal_message(exc)
             if message is None:
                 raise
             raise FeedError(f"Semantic Scholar refused the request: {message}", url=exc.url, status=exc.status) from exc
@@ -309,14 +309,18 @@ class SemanticScholarClient:
         try:
             return self.http.post_json(url, json=body, headers=self._headers())
         except HTTPStatusError as exc:
-            message = _error_body_message(exc.body)
+            message = _refusal_message(exc)
             if message is None:
                 raise
             raise FeedError(f"Semantic Scholar refused the request: {message}", url=exc.url, status=exc.status) from exc
 
 
-def _error_body_message(body: bytes) -> str | None:
+def _refusal_message(exc: HTTPStatusError) -> str | None:
+    """The upstream's reason for refusing a request (4xx with an error object). Rate limiting and
+    server errors stay HTTP errors: the query itself was fine."""
+    if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
+        return None
     try:
-        return api_error_message(json.loads(body))
+        return api_error_message(json.loads(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None

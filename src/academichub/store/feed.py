@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..names import name_norm
 from .papers import load_authors, load_categories
-from .schema import announcements, paper_authors, paper_subjects, papers
+from .schema import announcements, paper_authors, paper_identifiers, paper_subjects, papers
 
 # The shuffle: key(id) = ((id * m1 + c1) mod P)^5 * m2 + c2 mod P, with P prime. Each step is a
 # bijection on 0..P-1 (0 < m < P; x -> x^5 is one because gcd(5, P - 1) = 1), so ORDER BY key is a
@@ -148,6 +148,34 @@ def get_paper(conn: Connection, id_or_arxiv_id: int | str) -> dict | None:
     if row is None:
         return None
     return _with_people_and_subjects(conn, [dict(row)])[0]
+
+
+def feed_notices(conn: Connection, day: date | None) -> list[dict]:
+    """Why a day may look empty: arXiv did not announce (an empty feed was recorded, or it is a
+    day the feed lists in skipDays — weekends), and which sources are failing, since when."""
+    from .sources import failing_sources
+
+    notices: list[dict] = []
+    if day is not None:
+        rows = conn.execute(
+            select(announcements.c.status, announcements.c.skip_days).where(announcements.c.announced_on == day)
+        ).all()
+        skip_days = {d for _status, days in conn.execute(select(announcements.c.status, announcements.c.skip_days)).all() for d in (days or [])}
+        if rows and all(status == "empty" for status, _ in rows):
+            notices.append({"kind": "no_announcement", "day": day})
+        elif not rows and day.strftime("%A") in (skip_days or {"Saturday", "Sunday"}):
+            notices.append({"kind": "weekend", "day": day})
+    for source in failing_sources(conn):
+        notices.append(
+            {
+                "kind": "failing",
+                "name": source["label"] or source["name"],
+                "since": source["failing_since"],
+                "failures": source["consecutive_failures"],
+                "error": (source["last_error"] or "")[:300],
+            }
+        )
+    return notices
 
 
 def latest_announcement(conn: Connection) -> date | None:
@@ -293,7 +321,85 @@ def _with_people_and_subjects(conn: Connection, rows: list[dict]) -> list[dict]:
     ids = [r["id"] for r in rows]
     authors = load_authors(conn, ids)
     categories = load_categories(conn, ids)
-    return [_item(r, authors.get(r["id"], []), categories.get(r["id"], [])) for r in rows]
+    subjects = load_subjects(conn, ids)
+    identifiers = load_identifiers(conn, ids)
+    items = []
+    for r in rows:
+        item = _item(r, authors.get(r["id"], []), categories.get(r["id"], []))
+        item["subjects"] = subjects.get(r["id"], [])
+        item["source_label"] = source_label(r, item["subjects"])
+        item["versions_of_work"] = versions_of_work(r, identifiers.get(r["id"], []))
+        items.append(item)
+    return items
+
+
+_SERVER_NAMES = {"biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
+_ORIGIN_NAMES = {
+    "crossref": "Crossref", "pubmed": "PubMed", "pmc": "PubMed Central", "openalex": "OpenAlex",
+    "biorxiv": "bioRxiv", "medrxiv": "medRxiv", "feed": "Journal feed", "semanticscholar": "Semantic Scholar",
+}
+
+
+def source_label(row: dict, subjects: list[tuple[str, str]]) -> str:
+    """The card's source, as on the reference screen: "arXiv (CS.LG)", "bioRxiv (Neuroscience)",
+    "Nature", "PubMed (Cell)". A work with a journal version is labelled by its journal; the
+    journal name alone when a publisher or index says so, "PubMed (…)" when only PubMed does."""
+    provenance = row.get("provenance") or {}
+    venue = row.get("venue")
+    published = venue and (row.get("work_type") or "") not in ("preprint", "posted-content")
+    if published:
+        if str(provenance.get("venue", "")).startswith(("pubmed", "pmc")):
+            return f"PubMed ({row.get('venue_abbrev') or venue})"
+        return venue
+    if row.get("arxiv_id"):
+        primary = row.get("primary_category")
+        return f"arXiv ({primary.upper()})" if primary else "arXiv"
+    server = row.get("server")
+    if server:
+        category = next((code for scheme, code in subjects if scheme == server), None)
+        name = _SERVER_NAMES.get(server, server)
+        return f"{name} ({category})" if category else name
+    if venue:
+        return venue
+    return _ORIGIN_NAMES.get(row.get("origin") or "", row.get("origin") or "")
+
+
+def versions_of_work(row: dict, identifiers: list[tuple[str, str]]) -> dict:
+    """"Preprint of / published as": the preprint identifiers and the journal DOI of one merged work."""
+    preprints = [f"arXiv:{value}" for scheme, value in identifiers if scheme == "arxiv"]
+    preprints += [f"doi:{value}" for scheme, value in identifiers if scheme == "doi" and value.startswith("10.1101/")]
+    journal = [value for scheme, value in identifiers if scheme == "doi" and not value.startswith(("10.1101/", "10.48550/"))]
+    if not preprints or not journal:
+        return {}
+    return {"preprints": preprints, "published": journal, "venue": row.get("venue")}
+
+
+def load_subjects(conn: Connection, paper_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    result: dict[int, list[tuple[str, str]]] = {}
+    if not paper_ids:
+        return result
+    rows = conn.execute(
+        select(paper_subjects.c.paper_id, paper_subjects.c.scheme, paper_subjects.c.code)
+        .where(paper_subjects.c.paper_id.in_(paper_ids), paper_subjects.c.scheme != "arxiv")
+        .order_by(paper_subjects.c.paper_id, paper_subjects.c.scheme, paper_subjects.c.code)
+    )
+    for paper_id, scheme, code in rows:
+        result.setdefault(paper_id, []).append((scheme, code))
+    return result
+
+
+def load_identifiers(conn: Connection, paper_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    result: dict[int, list[tuple[str, str]]] = {}
+    if not paper_ids:
+        return result
+    rows = conn.execute(
+        select(paper_identifiers.c.paper_id, paper_identifiers.c.scheme, paper_identifiers.c.value)
+        .where(paper_identifiers.c.paper_id.in_(paper_ids))
+        .order_by(paper_identifiers.c.paper_id, paper_identifiers.c.scheme, paper_identifiers.c.value)
+    )
+    for paper_id, scheme, value in rows:
+        result.setdefault(paper_id, []).append((scheme, value))
+    return result
 
 
 def _item(row: dict, authors: list[dict], categories: list[str]) -> dict:

@@ -37,6 +37,7 @@ from ..store.feed import (
     category_facets,
     feed_page,
     get_paper,
+    feed_notices,
     latest_announcement,
     new_seed,
     store_stats,
@@ -440,6 +441,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             facets = category_facets(conn, params.filters, 12) if page.total else []
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
+            notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
         return render(
             request,
@@ -453,6 +455,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 "facets": facets,
                 "days": days,
                 "latest": latest,
+                "notices": notices,
             },
         )
 
