@@ -296,6 +296,19 @@ def test_doi_falls_back_to_elocation_id(pubmed_dir):
     assert paper.doi == "10.3389/fphys.2018.01034"  # from <ELocationID EIdType="doi">
 
 
+def test_ids_of_cited_works_never_become_the_records_own(pubmed_dir):
+    # Without its own ArticleIdList, pubmed7's only ArticleIds are those of 49 of its references.
+    content = (pubmed_dir / "pubmed7.xml").read_bytes()
+    own = re.search(rb"<ArticleIdList>\s*<ArticleId IdType=\"pubmed\">29963580</ArticleId>.*?</ArticleIdList>",
+                    content, re.S)
+    edited = content.replace(own.group(0), b"")
+    assert edited.count(b"<ArticleId ") == 49
+    paper = parse_efetch(edited, "edited.xml").papers[0]
+    assert paper.raw["article_ids"] == {}
+    assert (paper.pmid, paper.pmcid) == ("29963580", None)
+    assert paper.doi == "10.1117/1.jmi.5.2.026002"  # from ELocationID
+
+
 def test_orcid_without_hyphens_and_invalid_orcid(pubmed_dir):
     content = (pubmed_dir / "pubmed7.xml").read_bytes()
     edited = content.replace(b"https://orcid.org/0000-0002-4590-7461", b"0000000245907461").replace(

@@ -1,7 +1,7 @@
 """Semantic Scholar: every recorded response (two search pages and a recommendation list, asked for
 the title alone) parsed with exact expectations; the client's requests compared with the recorded
 ones; search paging, error bodies, 429 with Retry-After; the POST endpoints (batch lookup and
-recommendations) through a tiny httpx adapter, since PoliteClient has no POST yet.
+recommendations) through PoliteClient.post_json.
 
 Full paper objects and the batch answer were not recorded: those fixtures are written from the
 API's documentation (https://api.semanticscholar.org/api-docs/graph), and say so."""
@@ -234,33 +234,19 @@ def test_lookup_id_prefers_arxiv_then_doi_then_pmid():
 # --- the client against the local server ------------------------------------------------------------
 
 
-class HttpxPoster:
-    """The small adapter the client needs until PoliteClient can POST and send headers: POSTs (and
-    GETs with headers) go straight through httpx; plain GETs through PoliteClient."""
+class GetWithHeaders:
+    """What PoliteClient.get lacks for a keyed search: a get() that sends headers (here straight
+    through httpx, no retries); POSTs go through PoliteClient."""
 
     def __init__(self, polite: PoliteClient):
         self.polite = polite
-        self.client = httpx.Client(timeout=5)
 
     def get(self, url: str, params: dict | None = None, *, conditional: bool = True, headers: dict | None = None):
-        if not headers:
-            return self.polite.get(url, params=params, conditional=conditional)
-        response = self.client.get(url, params=params, headers=headers)
-        return Fetched(str(response.url), response.status_code, self._checked(response), response.headers)
+        response = httpx.get(url, params=params, headers=headers, timeout=5)
+        return Fetched(str(response.url), response.status_code, response.content, response.headers)
 
-    def post_json(self, url: str, json: dict, headers: dict) -> bytes:
-        return self._checked(self.client.post(url, json=json, headers=headers))
-
-    @staticmethod
-    def _checked(response: httpx.Response) -> bytes:
-        if response.status_code >= 400:
-            raise HTTPStatusError(f"HTTP {response.status_code}", url=str(response.url),
-                                  status=response.status_code, body=response.content)
-        return response.content
-
-    def close(self) -> None:
-        self.client.close()
-        self.polite.close()
+    def post_json(self, url: str, json: dict, headers: dict | None = None) -> Fetched:
+        return self.polite.post_json(url, json, headers)
 
 
 def accept_posts(server: LocalServer) -> None:
@@ -314,9 +300,9 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def http(sleeps):
-    poster = HttpxPoster(PoliteClient(user_agent="AcademicHub-tests", retries=2, sleep=sleeps.append))
-    yield poster
-    poster.close()
+    polite = PoliteClient(user_agent="AcademicHub-tests", retries=2, sleep=sleeps.append)
+    yield polite
+    polite.close()
 
 
 @pytest.fixture
@@ -446,19 +432,37 @@ def test_recommendations_send_the_recorded_request(s2_dir, server, client):
     assert [p.s2_id for p in batch.papers] == [p.s2_id for p in parse(s2_dir, RECOMMENDED).papers]
 
 
-def test_api_key_goes_in_a_header_and_nowhere_else(s2_dir, server, http):
+def test_papers_batch_429_is_retried_after_retry_after(server, client, sleeps):
+    server.route(BATCH_PATH, responses=[
+        Reply(429, b'{"message": "Too Many Requests"}', {"Retry-After": "6", **JSON}),
+        Reply(200, json.dumps([DOCUMENTED_PAPER]).encode(), JSON),
+    ])
+    [paper] = client.papers_batch(["ARXIV:1805.02262"])
+    assert paper.arxiv_id == "1805.02262" and sleeps == [6.0]
+    assert server.bodies == [{"ids": ["ARXIV:1805.02262"]}] * 2
+
+
+def api_keys_sent(server) -> list[str | None]:
+    return [{k.lower(): v for k, v in headers.items()}.get("x-api-key") for _path, headers in server.requests]
+
+
+def test_api_key_goes_in_a_header_and_nowhere_else(server, http):
     client = SemanticScholarClient(http, base_url=server.url(""), api_key="s3cret-key")
     assert "s3cret-key" not in repr(client)
     server.route(BATCH_PATH, body=b"[null]", headers=JSON)
     assert client.papers_batch(["DOI:10.1/x"]) == [None]
-    client.search("turing", fields="title")
-    for path, headers in server.requests:
-        assert {k.lower(): v for k, v in headers.items()}["x-api-key"] == "s3cret-key"
-        assert "s3cret" not in path
+    server.route(RECOMMEND_PATH, body=b'{"recommendedPapers": []}', headers=JSON)
+    assert client.recommendations(["649def34f8be52c8b66281af98ae884c09aef38b"]).papers == []
+    assert api_keys_sent(server) == ["s3cret-key"] * 2
+    assert not any("s3cret" in path for path, _headers in server.requests)
 
 
-def test_api_key_with_a_client_that_cannot_send_headers_is_refused(sleeps):
-    with PoliteClient(user_agent="AcademicHub-tests", sleep=sleeps.append) as polite:
-        with pytest.raises(ConfigError, match="API key needs an HTTP client"):
-            SemanticScholarClient(polite, api_key="s3cret-key")
-        SemanticScholarClient(polite)  # without a key PoliteClient will do for search
+def test_keyed_search_needs_a_get_that_sends_headers(server, http):
+    keyed = SemanticScholarClient(http, base_url=server.url(""), api_key="s3cret-key")
+    with pytest.raises(ConfigError, match="needs an HTTP client whose get\\(\\) can send headers"):
+        keyed.search("turing", fields="title")  # PoliteClient.get cannot
+    assert server.requests == []
+    batch = SemanticScholarClient(GetWithHeaders(http), base_url=server.url(""), api_key="s3cret-key").search(
+        "turing", fields="title")
+    assert len(batch.papers) == 100 and api_keys_sent(server) == ["s3cret-key"]
+    assert "s3cret" not in server.requests[0][0]

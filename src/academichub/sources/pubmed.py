@@ -836,7 +836,7 @@ class PubMedClient:
         tool: str = "academichub",
     ):
         needed = pubmed_min_interval(api_key)
-        if False:
+        if http.min_interval < needed:
             raise ValueError(
                 f"PoliteClient min_interval {http.min_interval:g} s is below NCBI's limit of "
                 f"{needed:.3g} s {'with' if api_key else 'without'} an API key"

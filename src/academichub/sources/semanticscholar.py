@@ -3,9 +3,9 @@ other sources lack (a TLDR, citation counts, fields of study) to works found els
 batches by DOI, arXiv id or PMID; relevance search and recommendations come along.
 
 The API returns only the fields asked for, so every field may be missing (the recorded responses
-asked for the title alone). The batch and recommendation endpoints are POSTs; PoliteClient only
-GETs, so the client takes any `http` that also has `post_json(url, json, headers) -> bytes`. The API
-key travels in the x-api-key header, never in a URL, so it cannot end up in an error message."""
+asked for the title alone). The batch and recommendation endpoints are POSTs (PoliteClient.post_json).
+The API key travels in the x-api-key header, never in a URL, so it cannot end up in an error
+message; a search with a key needs an `http` whose get() can send headers."""
 
 from __future__ import annotations
 
@@ -46,12 +46,12 @@ _PMCID = re.compile(r"^(?:PMC)?(?P<id>\d+)$", re.I)
 _ORCID = re.compile(r"(?P<id>\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
 
 
-class JsonPoster(Protocol):
-    """What the client needs from its HTTP object besides PoliteClient.get."""
+class JsonHttp(Protocol):
+    """What the client needs from its HTTP object: PoliteClient's get() and post_json()."""
 
     def get(self, url: str, params: dict | None = None, *, conditional: bool = True) -> Fetched: ...
 
-    def post_json(self, url: str, json: dict, headers: dict) -> bytes: ...
+    def post_json(self, url: str, json: dict, headers: dict | None = None) -> Fetched: ...
 
 
 def _load_json(payload: bytes, location: str):
@@ -214,16 +214,9 @@ class SemanticScholarClient:
     """Search (GET, through PoliteClient's retries) and batch lookups and recommendations (POST,
     through `http.post_json`)."""
 
-    http: JsonPoster
+    http: JsonHttp
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.api_key and "headers" not in inspect.signature(self.http.get).parameters:
-            raise ConfigError(
-                "a Semantic Scholar API key needs an HTTP client whose get() can send headers "
-                "(PoliteClient.get cannot yet); leave the key unset to use the shared rate limit"
-            )
 
     def _headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key} if self.api_key else {}
@@ -241,6 +234,11 @@ class SemanticScholarClient:
             raise FeedError(f"offset must be >= 0 and limit 1..{MAX_SEARCH_LIMIT} (got {offset}, {limit})")
         params = {"query": query, "fields": _fields(fields), "offset": offset, "limit": limit}
         url = self._url("/graph/v1/paper/search")
+        if self.api_key and "headers" not in inspect.signature(self.http.get).parameters:
+            raise ConfigError(
+                "a Semantic Scholar search with an API key needs an HTTP client whose get() can send "
+                "headers (PoliteClient.get cannot yet); batch lookups send the key already"
+            )
         try:
             if self.api_key:
                 fetched = self.http.get(url, params=params, conditional=False, headers=self._headers())
@@ -284,8 +282,8 @@ class SemanticScholarClient:
         papers: list[PaperData | None] = []
         for start in range(0, len(ids), MAX_BATCH_IDS):
             chunk = [i.strip() for i in ids[start : start + MAX_BATCH_IDS]]
-            payload = self._post(url, {"ids": chunk})
-            papers.extend(parse_batch(payload, url, expected=len(chunk)))
+            fetched = self._post(url, {"ids": chunk})
+            papers.extend(parse_batch(fetched.content, fetched.url, expected=len(chunk)))
         return papers
 
     def recommendations(
@@ -303,9 +301,10 @@ class SemanticScholarClient:
             raise FeedError(f"limit must be 1..500, not {limit}")
         url = str(httpx.URL(self._url("/recommendations/v1/papers/"), params={"fields": _fields(fields), "limit": limit}))
         body = {"positivePaperIds": list(positive_paper_ids), "negativePaperIds": list(negative_paper_ids or [])}
-        return parse_response(self._post(url, body), url)
+        fetched = self._post(url, body)
+        return parse_response(fetched.content, fetched.url)
 
-    def _post(self, url: str, body: dict) -> bytes:
+    def _post(self, url: str, body: dict) -> Fetched:
         try:
             return self.http.post_json(url, json=body, headers=self._headers())
         except HTTPStatusError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Boolean,
+    LargeBinary,
     Column,
     Date,
     DateTime,
@@ -186,6 +187,81 @@ harvests = Table(
     Column("started_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     UniqueConstraint("source", "params_key", name="uq_harvests_source_params_key"),
+)
+
+# ----------------------------------------------------------------------------- the radar
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("email", String(255)),
+    Column("password_hash", Text),
+    Column("locale", String(16)),
+    Column("created_at", DateTime, nullable=False),
+)
+
+radars = Table(
+    "radars",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("interest", Text),  # the free-text interest statement, any language
+    Column("settings", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("user_id", "name", name="uq_radars_user_id_name"),
+)
+
+radar_rules = Table(
+    "radar_rules",
+    metadata,
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # author | mute_author | keyword | exclude | category | venue
+    Column("value_key", String(255), primary_key=True),  # what matching uses (name key, folded phrase, code)
+    Column("value", Text, nullable=False),  # as the user wrote it
+    Column("orcid", String(32)),
+)
+
+radar_seeds = Table(
+    "radar_seeds",
+    metadata,
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("origin", String(64)),  # the file or list it came from
+    Column("added_at", DateTime, nullable=False),
+)
+
+radar_feedback = Table(
+    "radar_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), index=True),
+    Column("action", String(16), nullable=False),  # like | save | dismiss | less_author | less_topic
+    Column("value", Text),  # the author or topic for less_*
+    Column("created_at", DateTime, nullable=False),
+)
+
+radar_shown = Table(
+    "radar_shown",
+    metadata,
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("batch", Integer, nullable=False),
+)
+
+paper_embeddings = Table(
+    "paper_embeddings",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float16 little-endian, L2-normalised
+    Column("created_at", DateTime, nullable=False),
 )
 
 # Objects the migrations add per dialect and the metadata does not describe.
