@@ -81,8 +81,9 @@ FLATTENED = item(
     category="animal behavior and cognition",
     license="cc_no",
     date="2024-11-02",
-    abstract="AO_SCPCAPBSTRACTC_SCPCAP Shapes and sounds match.\n\nHighlightsO_LIFirst point.\nC_LIO_LISecond point.\nC_LI"
-             "\n\nO_FIG O_LINKSMALLFIG WIDTH=200 HEIGHT=72 SRC=\"FIGDIR/small/000002v1_ufig1.gif\" ALT=\"Figure 1\">"
+    abstract="AO_SCPCAPBSTRACTC_SCPCAP Shapes and sounds match.\n\nHighlightsO_LIFirst point.\nC_LIO_LISecond point."
+             "\nC_LI\n\nO_FIG O_LINKSMALLFIG WIDTH=200 HEIGHT=72 SRC=\"FIGDIR/small/000002v1_ufig1.gif\""
+             " ALT=\"Figure 1\">"
              "\nView larger version (22K):\norg.highwire.dtl.DTLVardef@f10d08\nC_FIG Closing sentence.",
 )
 PAGE_0 = page([V1, V2, FLATTENED], cursor=0, total="5")
@@ -172,7 +173,8 @@ def test_authors_in_order_with_the_corresponding_institution(first_page):
 
 def test_raw_keeps_the_corresponding_author_and_rederives_nothing_lost(first_page):
     raw = first_page.papers[0].raw
-    assert (raw["author_corresponding"], raw["author_corresponding_institution"]) == ("Jane A. Smith", "University of Nowhere")
+    corresponding = (raw["author_corresponding"], raw["author_corresponding_institution"])
+    assert corresponding == ("Jane A. Smith", "University of Nowhere")
     assert raw["jatsxml"].endswith("000001.source.xml") and raw["type"] == "new results"
     for paper in first_page.papers:
         assert json.loads(json.dumps(paper.raw)) == paper.raw

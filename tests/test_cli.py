@@ -84,7 +84,9 @@ def test_import_snapshot_refuses_xml(run, shared_data):
 
 
 def test_db_upgrade_and_check(run):
-    assert "database at revision 0001" in run("db", "upgrade").output
+    from academichub.store.database import head_revision
+
+    assert f"database at revision {head_revision()}" in run("db", "upgrade").output
     check = run("db", "check")
     assert check.exit_code == 0 and "schema matches" in check.output
 

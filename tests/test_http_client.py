@@ -276,3 +276,94 @@ def test_retry_after_longer_than_the_limit_is_not_cut_short(local_server):
             client.get(local_server.url("/slow"))
     assert local_server.hits("/slow") == 1
     assert waits == []
+
+
+class _LengthHidingTransport(httpx.BaseTransport):
+    """The real transport, but the response loses its Content-Length (as a chunked one would have
+    none) and counts the bytes the client pulls from the connection."""
+
+    def __init__(self):
+        self._inner = httpx.HTTPTransport()
+        self.bytes_read = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-length"]
+        return httpx.Response(response.status_code, headers=headers, stream=_Counting(response.stream, self))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _Counting(httpx.SyncByteStream):
+    def __init__(self, inner, owner: _LengthHidingTransport):
+        self._inner, self._owner = inner, owner
+
+    def __iter__(self):
+        for chunk in self._inner:
+            self._owner.bytes_read += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_max_bytes_stops_reading_a_large_body_part_way(server, make_client):
+    big = b"x" * (8 * 1024 * 1024)
+    server.route("/huge", body=big)
+    transport = _LengthHidingTransport()
+    client = make_client(max_bytes=100_000, transport=transport)
+    with pytest.raises(SourceError, match=r"larger than 100000 bytes; stopped reading") as caught:
+        client.get(server.url("/huge"))
+    assert caught.value.url == server.url("/huge")
+    assert transport.bytes_read < 1024 * 1024  # not the 8 MiB a read-then-check would have pulled
+    assert server.hits("/huge") == 1  # too large is not retried
+
+
+def test_max_bytes_refuses_a_declared_length_before_reading(server, make_client):
+    server.route("/huge", body=b"x" * 300_000)
+    with pytest.raises(SourceError, match=r"larger than 100000 bytes \(Content-Length 300000\)"):
+        make_client(max_bytes=100_000).get(server.url("/huge"))
+    server.route("/fits", body=b"x" * 100_000)
+    assert len(make_client(max_bytes=100_000).get(server.url("/fits")).content) == 100_000
+
+
+def test_max_bytes_counts_decompressed_bytes(server, make_client):
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (16 * 1024 * 1024))  # some 16 KB on the wire
+    server.route("/bomb", body=bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(SourceError, match="larger than 1000000 bytes; stopped reading"):
+        make_client(max_bytes=1_000_000).get(server.url("/bomb"))
+
+
+def test_post_json_sends_json_with_the_same_retries_and_no_validators(clock):
+    # The local server answers GET only, so a mock transport stands in for the upstream here.
+    seen: list[httpx.Request] = []
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "2"}),
+        httpx.Response(200, json=[{"paperId": "abc"}]),
+        httpx.Response(400, text='{"error": "bad ids"}'),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers[len(seen) - 1]
+
+    cache = MemoryValidatorCache()
+    cache.set_validators("https://api.example.org/paper/batch", ETAG, LAST_MODIFIED)
+    with PoliteClient(
+        user_agent="AcademicHub-tests", transport=httpx.MockTransport(answer), sleep=clock.sleep, clock=clock, cache=cache
+    ) as client:
+        fetched = client.post_json("https://api.example.org/paper/batch", {"ids": ["abc"]}, headers={"x-api-key": "k"})
+        assert (fetched.status, fetched.url) == (200, "https://api.example.org/paper/batch")
+        assert fetched.content == b'[{"paperId":"abc"}]'
+        with pytest.raises(HTTPStatusError, match="HTTP 400") as caught:
+            client.post_json("https://api.example.org/paper/batch", {"ids": ["?"]})
+    assert caught.value.body == b'{"error": "bad ids"}' and caught.value.status == 400
+    assert clock.sleeps == [2.0]  # the 429 was retried after its Retry-After
+    first = seen[0]
+    assert first.method == "POST" and first.content == b'{"ids":["abc"]}'
+    assert first.headers["Content-Type"] == "application/json"
+    assert first.headers["x-api-key"] == "k" and first.headers["User-Agent"] == "AcademicHub-tests"
+    assert "If-None-Match" not in first.headers and "If-Modified-Since" not in first.headers

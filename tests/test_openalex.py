@@ -320,6 +320,9 @@ def test_iter_pages_follows_the_cursor_to_the_end(server, client, paged_works):
 def test_iter_pages_stops_at_the_limit(server, client, paged_works):
     pages = list(client.iter_pages({"topics.id": "T10102"}, per_page=1, limit=2))
     assert len(pages) == 2 and len(server.requests) == 2
+    server.requests.clear()
+    list(client.iter_pages({"topics.id": "T10102"}, per_page=200, limit=3))
+    assert [q["per-page"] for q in sent(server)] == ["3", "2", "1"]  # never more than is still wanted
 
 
 def test_iter_pages_stops_at_an_empty_page_and_a_repeated_cursor(server, client, work_json):

@@ -16,7 +16,7 @@ import pytest
 from localserver import LocalServer, Reply
 
 from academichub.errors import FeedError, ParseError, SourceError
-from academichub.model import AuthorData
+from academichub.model import AuthorData, RelationData
 from academichub.sources.http import HTTPStatusError, PoliteClient
 from academichub.sources.pubmed import (
     MAX_EFETCH_BATCH,
@@ -84,6 +84,7 @@ def test_recorded_file_records_and_invariants(pubmed_dir, name):
         assert paper.published is not None and paper.announced is not None
         assert paper.raw["language"] == ["eng"]
         assert all(scheme == "mesh" for scheme, _ in paper.subjects)
+        assert (paper.relations, paper.server) == ([], None)  # no preprint among them
         json.dumps(paper.raw)  # raw goes into a JSON column
 
 
@@ -111,10 +112,12 @@ def test_season_pubdate_review_without_abstract(pubmed_dir):
 
 def test_doi_from_article_ids_and_month_name_pubdate(pubmed_dir):
     paper = record(pubmed_dir, "9997")
-    assert paper.title == "Magnetic studies of Chromatium flavocytochrome C552. A mechanism for heme-flavin interaction."
+    assert paper.title == (
+        "Magnetic studies of Chromatium flavocytochrome C552. A mechanism for heme-flavin interaction."
+    )
     assert paper.authors == [AuthorData("T C Strekas")]
     assert paper.doi == "10.1016/0005-2795(76)90109-4"
-    assert paper.abstract.startswith("Electron paramagnetic resonance and magnetic susceptibility studies of Chromatium")
+    assert paper.abstract.startswith("Electron paramagnetic resonance and magnetic susceptibility studies of")
     assert paper.raw["iso_abbreviation"] == "Biochim Biophys Acta"
     assert paper.published == date(1976, 9, 28)  # <Month>Sep</Month>
     assert len(paper.subjects) == 13
@@ -192,13 +195,17 @@ def test_structured_abstract_markup_and_electronic_date(pubmed_dir):
     assert len(paper.subjects) == 21
     assert paper.subjects[0] == ("mesh", "Adenocarcinoma")
     assert paper.keywords == ["PANCREATIC CANCER"]
+    # the 48 "Cites" are references, not linked records
+    assert paper.raw["linked_records"] == [{"type": "CommentIn", "pmid": "27920200", "source": "Gut. 2017 Jun;66(6):1"}]
     assert paper.work_type == "journal article"  # "Observational Study" is a design, not a kind of work
     assert len(paper.raw["publication_types"]) == 5
 
 
 def test_structured_abstract_with_categories_and_keywords(pubmed_dir):
     paper = record(pubmed_dir, "28775130")
-    assert paper.title == "Occupational pesticide exposure and subclinical hypothyroidism among male pesticide applicators."
+    assert paper.title == (
+        "Occupational pesticide exposure and subclinical hypothyroidism among male pesticide applicators."
+    )
     assert paper.abstract.startswith("OBJECTIVES: Animal studies suggest that exposure to pesticides may alter thyroid")
     assert " METHODS: Self-reported lifetime pesticide use" in paper.abstract
     assert "(TSH >4.5 mIU/L)" in paper.abstract and "ORQ3=4.15" in paper.abstract
@@ -236,7 +243,9 @@ def test_mathml_and_quotes_inside_markup(pubmed_dir):
 
 def test_orcid_collective_author_and_reference_ids_ignored(pubmed_dir):
     paper = record(pubmed_dir, "29963580")
-    assert paper.title == "Development of a pulmonary imaging biomarker pipeline for phenotyping of chronic lung disease."
+    assert paper.title == (
+        "Development of a pulmonary imaging biomarker pipeline for phenotyping of chronic lung disease."
+    )
     assert paper.abstract.startswith("We designed and generated pulmonary imaging biomarker pipelines")
     assert "(1) inhaled 3He/129Xe MRI ventilation" in paper.abstract  # MathML prescripts before their base
     assert "(3) ultrashort echo-time 1H MRI proton density" in paper.abstract
@@ -307,6 +316,46 @@ def test_ids_of_cited_works_never_become_the_records_own(pubmed_dir):
     assert paper.raw["article_ids"] == {}
     assert (paper.pmid, paper.pmcid) == ("29963580", None)
     assert paper.doi == "10.1117/1.jmi.5.2.026002"  # from ELocationID
+
+
+# An UpdateIn link as PubMed writes it (CommentsCorrections RefType="UpdateIn" with RefSource and
+# PMID, per the PubMed DTD); the linked record is invented.
+UPDATE_IN = (b'<CommentsCorrections RefType="UpdateIn"><RefSource>Invented J. 2019;1:1</RefSource>'
+             b'<PMID Version="1">99000002</PMID></CommentsCorrections>')
+
+
+def test_a_preprint_names_its_journal_version(pubmed_dir):
+    content = (pubmed_dir / "pubmed6.xml").read_bytes()
+    edited = content.replace(b"<CommentsCorrectionsList>", b"<CommentsCorrectionsList>" + UPDATE_IN).replace(
+        b'<PublicationType UI="D016428">Journal Article</PublicationType>',
+        b'<PublicationType UI="D000076942">Preprint</PublicationType>',
+    ).replace(b"<ISOAbbreviation>Front Physiol</ISOAbbreviation>", b"<ISOAbbreviation>bioRxiv</ISOAbbreviation>")
+    paper = parse_efetch(edited, "edited.xml").papers[0]
+    assert (paper.work_type, paper.server) == ("preprint", "biorxiv")
+    assert paper.relations == [RelationData("preprint-of", "pmid", "99000002")]
+    assert paper.raw["linked_records"] == [{"type": "UpdateIn", "pmid": "99000002", "source": "Invented J. 2019;1:1"}]
+
+    not_preprint = edited.replace(b'<PublicationType UI="D000076942">Preprint</PublicationType>',
+                                  b'<PublicationType UI="D016428">Journal Article</PublicationType>')
+    paper = parse_efetch(not_preprint, "edited.xml").papers[0]
+    assert (paper.work_type, paper.server, paper.relations) == ("journal article", None, [])
+
+
+def test_update_in_of_a_journal_article_is_no_preprint_link(pubmed_dir):
+    content = (pubmed_dir / "pubmed4.xml").read_bytes()
+    edited = content.replace(b"<CommentsCorrectionsList>", b"<CommentsCorrectionsList>" + UPDATE_IN)
+    paper = parse_efetch(edited, "edited.xml").papers[0]
+    assert (paper.relations, paper.server) == ([], None)
+    assert [link["type"] for link in paper.raw["linked_records"]] == ["UpdateIn", "CommentIn"]
+
+
+def test_unlabelled_section_keeps_no_label(pubmed_dir):
+    content = (pubmed_dir / "pubmed6.xml").read_bytes()
+    edited = content.replace(b"<AbstractText>Maximal", b'<AbstractText Label="UNLABELLED">Maximal')
+    assert edited != content
+    paper = parse_efetch(edited, "edited.xml").papers[0]
+    assert paper.abstract.startswith("Maximal Lactate Steady State (MLSS)")
+    assert paper.raw["abstract_sections"][0]["label"] == "UNLABELLED"
 
 
 def test_orcid_without_hyphens_and_invalid_orcid(pubmed_dir):
@@ -388,10 +437,14 @@ BOOK_ARTICLE = b"""<PubmedBookArticle>
   <PMID Version="1">99000001</PMID>
   <ArticleIdList><ArticleId IdType="bookaccession">NBK000001</ArticleId></ArticleIdList>
   <Book>
-    <Publisher><PublisherName>Invented University Press</PublisherName><PublisherLocation>Nowhere (XX)</PublisherLocation></Publisher>
+    <Publisher>
+      <PublisherName>Invented University Press</PublisherName><PublisherLocation>Nowhere (XX)</PublisherLocation>
+    </Publisher>
     <BookTitle book="invented">Invented <i>Reviews</i></BookTitle>
     <PubDate><Year>1993</Year></PubDate>
-    <AuthorList Type="editors"><Author ValidYN="Y"><LastName>Editor</LastName><ForeName>Ed</ForeName></Author></AuthorList>
+    <AuthorList Type="editors">
+      <Author ValidYN="Y"><LastName>Editor</LastName><ForeName>Ed</ForeName></Author>
+    </AuthorList>
     <Isbn>0000000000</Isbn>
   </Book>
   <ArticleTitle book="invented" part="ch1">An invented chapter</ArticleTitle>
@@ -410,7 +463,9 @@ BOOK_ARTICLE = b"""<PubmedBookArticle>
     <PubMedPubDate PubStatus="entrez"><Year>2010</Year><Month>3</Month><Day>19</Day></PubMedPubDate>
   </History>
   <PublicationStatus>ppublish</PublicationStatus>
-  <ArticleIdList><ArticleId IdType="pubmed">99000001</ArticleId><ArticleId IdType="doi">10.0000/INVENTED.1</ArticleId></ArticleIdList>
+  <ArticleIdList>
+    <ArticleId IdType="pubmed">99000001</ArticleId><ArticleId IdType="doi">10.0000/INVENTED.1</ArticleId>
+  </ArticleIdList>
 </PubmedBookData>
 </PubmedBookArticle>"""
 
@@ -433,10 +488,12 @@ def test_book_articles_parse_in_document_order(pubmed_dir):
     assert book.raw["article_ids"]["bookaccession"] == "NBK000001" and book.raw["isbn"] == ["0000000000"]
     json.dumps(book.raw)
 
-    untyped = BOOK_ARTICLE.replace(b"<PublicationType UI=\"D016454\">Review</PublicationType>", b"").replace(
+    bare = BOOK_ARTICLE.replace(b"<PublicationType UI=\"D016454\">Review</PublicationType>", b"").replace(
         b"<ContributionDate><Year>2001</Year><Month>02</Month><Day>03</Day></ContributionDate>", b""
     )
-    book = parse_efetch(b"<PubmedArticleSet>" + untyped + b"</PubmedArticleSet>", "book.xml").papers[0]
+    bare = re.sub(rb'<AuthorList Type="authors">.*?</AuthorList>', b"", bare, flags=re.S)
+    book = parse_efetch(b"<PubmedArticleSet>" + bare + b"</PubmedArticleSet>", "book.xml").papers[0]
+    assert book.authors == []  # the Book's list names only editors
     assert book.work_type == "book chapter"
     assert (book.published, book.raw["published_precision"]) == (date(1993, 1, 1), "year")  # no 1993 PubMed date
 
@@ -472,12 +529,14 @@ def test_pmc_article_set_front_matter(pubmed_dir):
 # aff, collab, structured abstract with sec/title); the people are invented.
 PMC_CONTRIBS = b"""<contrib-group>
   <contrib contrib-type="author"><contrib-id contrib-id-type="orcid">https://orcid.org/0000-0002-1825-0097</contrib-id>
-    <name><surname>Carberry</surname><given-names>Josiah</given-names></name><xref ref-type="aff" rid="aff1">1</xref></contrib>
+    <name><surname>Carberry</surname><given-names>Josiah</given-names></name>
+    <xref ref-type="aff" rid="aff1">1</xref></contrib>
   <contrib contrib-type="author"><collab>Invented Study Group</collab></contrib>
   <contrib contrib-type="editor"><name><surname>Editor</surname><given-names>Ed</given-names></name></contrib>
   <aff id="aff1"><label>1</label>Invented University, Providence, RI, USA</aff>
 </contrib-group>
-<abstract><sec><title>Background</title><p>Why we <italic>looked</italic>.</p></sec><sec><title>Results</title><p>What we found.</p></sec></abstract>
+<abstract><sec><title>Background</title><p>Why we <italic>looked</italic>.</p></sec>
+  <sec><title>Results</title><p>What we found.</p></sec></abstract>
 """
 
 
@@ -567,7 +626,10 @@ def esearch_answer(count: int, query_key: str, ids: list[str] | None = None, ret
 
 
 # NCBI's documented error shapes: a search it cannot run, an invalid key, too many requests.
-ESEARCH_ERROR = b'{"header":{"type":"esearch","version":"0.3"},"esearchresult":{"ERROR":"Empty term and query_key - nothing todo"}}'
+ESEARCH_ERROR = (
+    b'{"header":{"type":"esearch","version":"0.3"},'
+    b'"esearchresult":{"ERROR":"Empty term and query_key - nothing todo"}}'
+)
 INVALID_KEY = b'{"error":"API key invalid","api-key":"bad-key","type":"invalid","status":"unknown"}'
 RATE_LIMITED = b'{"error":"API rate limit exceeded","api-key":"127.0.0.1","count":"4","limit":"3"}'
 # EFetch's answer when the History server no longer has the query (an eFetchResult with ERROR).
@@ -749,7 +811,7 @@ def test_iter_search_with_nothing_found_fetches_nothing(eutils, client):
 
 
 def test_more_than_pubmed_hands_out_is_refused_before_fetching(eutils, client):
-    with pytest.raises(FeedError, match="finds 10001 records.*narrow the date range"):
+    with pytest.raises(FeedError, match="search 'everything' finds 10001 records.*narrow the date range"):
         list(client.iter_search("everything"))
     assert [e for e, _ in sent(eutils)] == ["esearch.fcgi"]
     assert len(list(client.iter_search("everything", batch_size=1, limit=0))) == 0
@@ -823,9 +885,20 @@ def test_invalid_api_key_answer_is_a_feed_error(eutils, client):
 
 def test_http_error_without_an_error_document_stays_an_http_error(eutils, client):
     eutils.overrides["esearch"] = [Reply(502, b"<html><body>Bad Gateway</body></html>")]
-    with pytest.raises(HTTPStatusError, match="HTTP 502") as caught:
+    with pytest.raises(HTTPStatusError, match="HTTP 502 after 1 attempts") as caught:
         client.esearch("telomere")
     assert not isinstance(caught.value, FeedError)
+    assert (caught.value.status, caught.value.body) == (502, b"<html><body>Bad Gateway</body></html>")
+    assert "api_key=***" in str(caught.value) and KEY not in str(caught.value)
+    assert str(caught.value).startswith(eutils.url(f"{EUTILS}/esearch.fcgi?db=pubmed"))
+
+
+def test_broken_connection_names_the_url_without_the_key(eutils, client):
+    eutils.overrides["efetch"] = [Reply(reset=True)]
+    with pytest.raises(SourceError) as caught:
+        client.efetch(ids=["9997"])
+    assert caught.value.url.startswith(eutils.url(f"{EUTILS}/efetch.fcgi?db=pubmed"))
+    assert "api_key=***" in caught.value.url and KEY not in str(caught.value)
 
 
 def test_esearch_answer_that_is_not_json(eutils, client):

@@ -57,7 +57,8 @@ NAMED = {
     },
     PAGE_1: {
         0: ("ac7a3d2983b75bd4f44903892a5df295a0f859ff", "How to Run Turing Machines on Encrypted Data"),
-        99: ("f2acd4ed92017a31222358c0076ccc98e753de0d", "An Experimental Design Method Leading to Chemical Turing Patterns"),
+        99: ("f2acd4ed92017a31222358c0076ccc98e753de0d",
+             "An Experimental Design Method Leading to Chemical Turing Patterns"),
     },
     RECOMMENDED: {
         0: ("df02b0118f4d23c7dcdc7ef22b15bdd6302e8da2", "The path sequence of a graph"),

@@ -26,7 +26,9 @@ app = typer.Typer(
 papers_app = typer.Typer(help="List, show and search stored papers.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (figures printed with their baselines from the same run).", no_args_is_help=True)
+sources_app = typer.Typer(help="Configured upstreams: journals, preprint servers, feeds.", no_args_is_help=True)
 app.add_typer(papers_app, name="papers")
+app.add_typer(sources_app, name="sources")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 
@@ -472,6 +474,150 @@ def db_check() -> None:
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"database at revision {head}, schema matches ({_safe_url(settings)})", highlight=False)
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _parse_params(pairs: list[str] | None) -> dict:
+    params: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AcademicHubError(f"--param takes key=value, not {pair!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@sources_app.command("add")
+def sources_add(
+    kind: Annotated[str, typer.Argument(help="arxiv | crossref | pubmed | biorxiv | medrxiv | openalex | feed, or venue.")],
+    name: Annotated[str, typer.Argument(help="A name for the source; with `venue`, the catalog key or journal name.")],
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="key=value, e.g. issn=0028-0836 (repeatable).")] = None,
+    label: Annotated[Optional[str], typer.Option(help="What cards show as the source.")] = None,
+    interval_minutes: Annotated[int, typer.Option(help="How often `sources run --due` runs it.")] = 1440,
+) -> None:
+    """Add a source. `sources add venue nature` follows a journal from the shipped catalog."""
+    from .ingest.runner import check_params, sources_for_venue
+    from .store.sources import add_source, get_source
+    from .store.state import utcnow
+
+    try:
+        settings = _settings()
+        params = _parse_params(param)
+        if kind == "venue":
+            from .venues import find_venue, load_venues
+
+            venue = find_venue(name, load_venues(settings.data_dir))
+            if venue is None:
+                raise AcademicHubError(f"no journal {name!r} in the venue catalog")
+            planned = sources_for_venue(venue)
+            if not planned:
+                raise AcademicHubError(f"the catalog has no ISSN or feed for {venue.name}")
+        else:
+            check_params(kind, params)
+            planned = [(name, kind, params, label)]
+        engine = _engine(settings)
+        with engine.begin() as conn:
+            for source_name, source_kind, source_params, source_label in planned:
+                if get_source(conn, source_name):
+                    raise AcademicHubError(f"a source named {source_name!r} exists already")
+                add_source(conn, name=source_name, kind=source_kind, params=source_params, label=source_label,
+                           now=utcnow(), interval_minutes=interval_minutes)
+    except AcademicHubError as exc:
+        _fail(exc)
+    for source_name, source_kind, source_params, _ in planned:
+        out.print(f"added {source_name} ({source_kind} {source_params})", highlight=False)
+
+
+@sources_app.command("remove")
+def sources_remove(name: Annotated[str, typer.Argument(help="Source name.")]) -> None:
+    """Remove a source (its papers stay)."""
+    from .store.sources import remove_source
+
+    try:
+        engine = _engine(_settings())
+        with engine.begin() as conn:
+            if not remove_source(conn, name):
+                raise AcademicHubError(f"no such source: {name}")
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"removed {name}", highlight=False)
+
+
+@sources_app.command("list")
+def sources_list(fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table") -> None:
+    """The configured sources with their health."""
+    _print_sources(fmt)
+
+
+@sources_app.command("status")
+def sources_status(fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table") -> None:
+    """Same as list, with the last error of each failing source."""
+    _print_sources(fmt, errors=True)
+
+
+def _print_sources(fmt: str, *, errors: bool = False) -> None:
+    from .store.sources import list_sources
+
+    try:
+        engine = _engine(_settings())
+        with engine.connect() as conn:
+            rows = list_sources(conn)
+    except AcademicHubError as exc:
+        _fail(exc)
+    if fmt == "json":
+        import json
+
+        out.print_json(json.dumps(rows, default=str, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} sources")
+    for column in ("name", "kind", "params", "last success", "last run: added/updated", "failures"):
+        table.add_column(column)
+    if errors:
+        table.add_column("last error", overflow="fold")
+    for r in rows:
+        cells = [
+            r["name"] + ("" if r["enabled"] else " (off)"), r["kind"], ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+            str(r["last_success_at"] or "never")[:16], f"{r['last_added']}/{r['last_updated']}",
+            str(r["consecutive_failures"]) + (f" since {str(r['failing_since'])[:16]}" if r["failing_since"] else ""),
+        ]
+        if errors:
+            cells.append(r["last_error"] or "")
+        table.add_row(*cells)
+    out.print(table)
+
+
+@sources_app.command("run")
+def sources_run(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Sources to run (default: all enabled).")] = None,
+    due: Annotated[bool, typer.Option("--due", help="Only those whose interval has passed.")] = False,
+) -> None:
+    """Fetch and merge new papers from the sources; a failing source never stops the others."""
+    from .ingest.runner import run_sources
+
+    try:
+        settings = _settings()
+        engine = _engine(settings)
+        with _progress() as progress:
+            task = progress.add_task("sources", total=None, unit="records")
+            results = run_sources(
+                engine, settings, names=list(names or []), due_only=due,
+                on_start=lambda row: progress.update(task, description=row["name"]),
+                progress=lambda n: progress.advance(task, n),
+            )
+    except AcademicHubError as exc:
+        _fail(exc)
+    failed = 0
+    for result in results:
+        if result.ok:
+            out.print(f"{result.name}: {result.summary.line()}", highlight=False)
+        else:
+            failed += 1
+            console.print(f"[bold red]error:[/] {result.name}: {result.error}", highlight=False)
+    out.print(f"sources: {len(results) - failed} ok, {failed} failed", highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- bench

@@ -25,7 +25,7 @@ class VersionData:
 class RelationData:
     """A link to another version of the same work, as a source states it."""
 
-    relation: str  # "preprint-of" (this is the preprint of …) | "published-as" (… was published as)
+    relation: str  # this record <relation> the other: "preprint-of" | "has-preprint" | "identical-to"
     scheme: str  # "doi" | "arxiv" | "pmid"
     value: str
 

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
         default="https://export.arxiv.org/api/query", description="arXiv query API endpoint."
     )
     arxiv_oai_url: str = Field(default="https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
+    crossref_url: str = Field(default="https://api.crossref.org", description="Crossref REST API base URL.")
+    pubmed_url: str = Field(
+        default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils", description="NCBI E-utilities base URL."
+    )
+    pubmed_api_key: SecretStr | None = Field(default=None, description="NCBI API key (10 requests/s instead of 3).")
+    biorxiv_url: str = Field(default="https://api.biorxiv.org", description="bioRxiv/medRxiv API base URL.")
+    openalex_url: str = Field(default="https://api.openalex.org", description="OpenAlex API base URL.")
+    semanticscholar_url: str = Field(
+        default="https://api.semanticscholar.org", description="Semantic Scholar API base URL."
+    )
+    semanticscholar_api_key: SecretStr | None = Field(default=None, description="Semantic Scholar API key.")
+    source_lookback_days: int = Field(
+        default=7, description="How far back a source's first run reaches; later runs start from the last success."
+    )
+    feed_max_bytes: int = Field(default=20_000_000, description="Largest response accepted from a user-added feed URL.")
+    allow_private_urls: bool = Field(
+        default=False, description="Allow feed URLs on loopback/private addresses (off: SSRF protection)."
+    )
     ingest_batch_size: int = Field(default=2000, description="Records written per transaction in bulk imports.")
     load_sample: bool = Field(
         default=True, description="Load the bundled sample day into an empty database when the server starts."

@@ -117,10 +117,14 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
 
     # 2. Same work already stored: by identifier, then by the conservative fuzzy rule.
     known = paper_store.find_by_identifiers(conn, owner)
+    linked = paper_store.find_by_relation_targets(
+        conn, [key for row in rows for key in row.identifiers if key[0] != "url"]
+    )
     matched: dict[int, set[int]] = {}
     unmatched: list[int] = []
     for root, positions in members.items():
         ids = {known[key] for i in positions for key in _keys(rows[i]) if key in known}
+        ids |= {pid for i in positions for key in rows[i].identifiers for pid in linked.get(key, ())}
         if ids:
             matched[root] = ids
         else:

@@ -158,14 +158,17 @@ def _parse_item(item: dict, server: str, location: str) -> PaperData:
     server = item_server if item_server in SERVERS else server
     versioned = f"{doi}v{version}"
     published_doi = clean_text(item.get("published"))
+    relations = [RelationData("preprint-of", "doi", published_doi.lower())] if published_doi not in ("", "NA") else []
     category = clean_text(item.get("category"))
+    corresponding = (item.get("author_corresponding"), item.get("author_corresponding_institution"))
+    authors = _authors(item.get("authors"), *corresponding)
     url_abs = f"https://www.{server}.org/content/{versioned}"
     return PaperData(
         source=server,
         source_id=versioned,
         title=clean_text(item.get("title")),
         abstract=clean_abstract(item.get("abstract")),
-        authors=_authors(item.get("authors"), item.get("author_corresponding"), item.get("author_corresponding_institution")),
+        authors=authors,
         doi=doi,
         license=clean_text(item.get("license")) or None,
         url_abs=url_abs,
@@ -174,7 +177,7 @@ def _parse_item(item: dict, server: str, location: str) -> PaperData:
         versions=[VersionData(version)],
         work_type="preprint",
         subjects=[(server, category_title(category))] if category else [],
-        relations=[RelationData("preprint-of", "doi", published_doi.lower())] if published_doi not in ("", "NA") else [],
+        relations=relations,
         server=server,
         raw=dict(item),
     )

@@ -10,11 +10,12 @@ Cursor paging does NOT hand out a new cursor per page: the recorded walk got the
 `next-cursor` back on every page. So a walk ends on an empty page, a short page, when the
 total is reached, or when a page repeats the previous one, never because the cursor repeats.
 
-Field choices: the DOI (lower-cased) is the record's id; `published` is the earliest date that
-Crossref calls publication (online, else print, else issued, else created), with a missing month
-or day read as the first; titles, venues and affiliations may carry markup and entities too
-("Science &amp; Applications", "<i>Lyophyllum</i>") and go through jats.markup_to_text. Some old
-deposits hold doubly decoded UTF-8 ("Gina MarrÃ£o"); it is repaired as in arXiv's API."""
+Field choices: the DOI (lower-cased) is the record's id; `published` is the first date given of
+published-online, published-print, issued and created (so the online date wins over a later print
+issue), with a missing month or day read as the first (the parts stay in raw). Titles, venues and
+affiliations may carry markup and entities too ("Science &amp; Applications", "<i>Lyophyllum</i>")
+and go through jats.markup_to_text. Some old deposits hold doubly decoded UTF-8 ("Gina MarrÃ£o");
+it is repaired as in arXiv's API."""
 
 from __future__ import annotations
 
@@ -291,9 +292,10 @@ class CrossrefClient:
         doi = normalize_doi(doi)
         if not doi:
             raise SourceError("an empty DOI was asked of Crossref")
-        batch = self._get(f"/works/{quote(doi, safe='/()')}", {}, f"Crossref has no work with DOI {doi}")
+        path = f"/works/{quote(doi, safe='/()')}"
+        batch = self._get(path, {}, f"Crossref has no work with DOI {doi}")
         if len(batch.papers) != 1 or batch.total_results is not None:
-            raise ParseError(f"asked for one work, got a list of {len(batch.papers)}", location=self._url(doi))
+            raise ParseError(f"asked for one work, got a list of {len(batch.papers)}", location=self._url(path))
         return batch.papers[0]
 
     def journal_works(

@@ -64,7 +64,7 @@ def markup_to_text(text: str, *, drop_abstract_heading: bool = True) -> str:
         except Exception:  # lxml is lenient, but an abstract must never abort an ingest
             blocks = _stripped_blocks(text)
     # "Abstract" alone, as a heading or as the first paragraph, announces the text: it is not part of it
-    if False:
+    if drop_abstract_heading and blocks and _ABSTRACT_HEADING.match(blocks[0][1]):
         blocks = blocks[1:]
     return _joined(blocks)
 

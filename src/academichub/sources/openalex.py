@@ -332,7 +332,8 @@ class OpenAlexClient:
         """Follow meta.next_cursor until OpenAlex gives none, a page comes back empty, or `limit` works."""
         cursor, fetched = "*", 0
         while limit is None or fetched < limit:
-            batch = self.works(filters, per_page=per_page, cursor=cursor, select=select)
+            size = per_page if limit is None else min(per_page, limit - fetched)
+            batch = self.works(filters, per_page=size, cursor=cursor, select=select)
             if not batch.papers:
                 return
             yield batch

@@ -25,6 +25,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -146,9 +147,9 @@ def parse_feed(
     elif not entries and not parsed.get("version"):
         raise ParseError("not an RSS, RDF or Atom feed", location=location, line=1)
 
-    to_text = _markup_converter()
+    to_text, title_text = _markup_converters()
     channel = parsed.feed
-    feed_title = _plain_text(channel.get("title"), _content_type(channel, "title"), to_text)
+    feed_title = _plain_text(channel.get("title"), _content_type(channel, "title"), title_text)
     feed = FeedInfo(title=feed_title, link=channel.get("link"))
     context = _Context(
         location=location,
@@ -160,6 +161,7 @@ def parse_feed(
         problem=_problem_note(problem),
         mapping=mapping,
         to_text=to_text,
+        title_text=title_text,
     )
     papers = [paper for entry in entries if (paper := _paper(entry, context)) is not None]
     return ParsedBatch(papers=papers, feed=feed)
@@ -178,6 +180,7 @@ class _Context:
     problem: str | None
     mapping: FeedMapping
     to_text: Callable[[str], str]
+    title_text: Callable[[str], str]
 
 
 def _problem(parsed, content: bytes, entries: list) -> tuple[str, int | None, list] | None:
@@ -207,7 +210,7 @@ def _paper(entry, context: _Context) -> PaperData | None:
     mapping = context.mapping
     to_text = context.to_text
     title_field = _field(mapping.title_field) or "title"
-    title = _plain_text(_value_text(entry.get(title_field)), _content_type(entry, title_field), to_text)
+    title = _plain_text(_value_text(entry.get(title_field)), _content_type(entry, title_field), context.title_text)
     link = (entry.get("link") or entry.get("prism_url") or "").strip() or None
     entry_id = (entry.get("id") or "").strip() or None
     doi = _entry_doi(entry, mapping, link, entry_id)
@@ -232,7 +235,7 @@ def _paper(entry, context: _Context) -> PaperData | None:
         source_id=source_id,
         title=title,
         abstract=abstract,
-        authors=_authors(entry, mapping, to_text),
+        authors=_authors(entry, mapping, context.title_text),
         doi=doi,
         venue=venue,
         journal_ref=_journal_ref(entry, venue),
@@ -243,7 +246,7 @@ def _paper(entry, context: _Context) -> PaperData | None:
         work_type=_work_type(entry, mapping),
         publisher=_first_text(entry.get("publisher")) or context.publisher,
         issns=issns,
-        keywords=_keywords(entry, to_text),
+        keywords=_keywords(entry, context.title_text),
         raw=raw,
     )
 
@@ -450,13 +453,14 @@ def _datetime(entry, key: str) -> datetime | None:
 # ----------------------------------------------------------------------------- text
 
 
-def _markup_converter() -> Callable[[str], str]:
-    """jats.markup_to_text when that module is there; lxml.html's text otherwise."""
+def _markup_converters() -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """(for abstracts, for titles): jats.markup_to_text when that module is there (a title may be
+    "Abstract", so its heading rule is off for titles); lxml.html's text otherwise."""
     try:
         from .jats import markup_to_text
     except ImportError:
-        return _html_text
-    return markup_to_text
+        return _html_text, _html_text
+    return markup_to_text, partial(markup_to_text, drop_abstract_heading=False)
 
 
 def _html_text(markup: str) -> str:

@@ -15,6 +15,9 @@ What PubMed records look like, and what we make of them:
   PubMed date that exists; a PubDate that names only a year is refined by the PubMed date of the
   same year rather than pretending to be 1 January. `announced` is the Entrez date: the day the
   record appeared in PubMed, which is what a radar (and esearch's datetype=edat) is about.
+- A preprint indexed in PubMed (PublicationType "Preprint") names its journal version in a
+  CommentsCorrections RefType="UpdateIn"; that becomes a "preprint-of" relation by PMID. UpdateIn
+  elsewhere (a review's newer edition) says nothing about preprints and stays in raw.
 - The recorded responses name an external DTD; it is never fetched (xmlsafe loads no DTD).
 
 PMC's efetch answers with a different document (pmc-articleset of JATS <article>); parse_pmc reads
@@ -36,8 +39,8 @@ from typing import Iterator, NamedTuple
 from lxml import etree
 
 from ..cleantext import clean_text
-from ..errors import FeedError, ParseError
-from ..model import AuthorData, ParsedBatch, PaperData
+from ..errors import FeedError, ParseError, SourceError
+from ..model import AuthorData, ParsedBatch, PaperData, RelationData
 from .http import Fetched, HTTPStatusError, PoliteClient
 from .xmlsafe import parse_xml
 
@@ -51,13 +54,15 @@ DATETYPES = ("edat", "pdat", "mdat")
 _MATHML = "{http://www.w3.org/1998/Math/MathML}"
 _XLINK = "{http://www.w3.org/1999/xlink}"
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.I)
-_ORCID = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])$", re.I)
+_ORCID = re.compile(r"(?<!\d)(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])$", re.I)
 _PMID = re.compile(r"^\d{1,9}$")
 _API_KEY_PARAM = re.compile(r"(?<=[?&]api_key=)[^&]*")
 _MEDLINE_DATE = re.compile(r"^\s*(\d{4})(?:\s+([A-Za-z]+)(?:\s+(\d{1,2})(?!\d))?)?")
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
 # Quarterly journals number their Winter issue first, so Winter opens the year it names.
 _SEASONS = {"winter": 1, "spring": 3, "summer": 6, "fall": 9, "autumn": 9}
+# Preprint servers by the ISO abbreviation PubMed gives them as a journal.
+_PREPRINT_SERVERS = {"biorxiv": "biorxiv", "medrxiv": "medrxiv"}
 # PublicationTypes that say what kind of work this is (rather than its funding or study design);
 # the first one present wins over the generic "Journal Article".
 _WORK_TYPES = (
@@ -378,6 +383,23 @@ def _mesh(citation: etree._Element) -> tuple[list[tuple[str, str]], list[dict]]:
     return subjects, raw_mesh
 
 
+def _linked_records(citation: etree._Element) -> list[dict]:
+    """CommentsCorrections other than citations: errata, retractions, comments, updates."""
+    return [
+        {"type": link.get("RefType"), "pmid": clean_text(link.findtext("PMID")) or None,
+         "source": clean_text(link.findtext("RefSource")) or None}
+        for link in citation.iterfind("CommentsCorrectionsList/CommentsCorrections")
+        if link.get("RefType") != "Cites"
+    ]
+
+
+def _preprint_relations(work_type: str | None, linked: list[dict]) -> list[RelationData]:
+    if work_type != "preprint":
+        return []
+    return [RelationData("preprint-of", "pmid", link["pmid"])
+            for link in linked if link["type"] == "UpdateIn" and _PMID.match(link["pmid"] or "")]
+
+
 def _keywords(parent: etree._Element) -> list[str]:
     return list(dict.fromkeys(k for k in (_flat(k) for k in parent.iterfind("KeywordList/Keyword")) if k))
 
@@ -411,6 +433,7 @@ def _parse_article(record: etree._Element, location: str) -> PaperData:
     journal = article.find("Journal")
     journal_issue = journal.find("JournalIssue") if journal is not None else None
 
+    title_element = article.find("ArticleTitle")
     abstract, sections, copyright_text = _abstract(article.find("Abstract"))
     authors, raw_authors = _authors(_author_lists(article))
     ids = _article_ids(pubmed_data.find("ArticleIdList") if pubmed_data is not None else None)
@@ -435,12 +458,13 @@ def _parse_article(record: etree._Element, location: str) -> PaperData:
     )
     entrez = _history_date(pubmed_data, "entrez") or pubmed_date
     iso_abbreviation = _child_text(journal, "ISOAbbreviation") or None
+    work_type = _work_type(publication_types, None)
+    linked = _linked_records(citation)
 
     raw = {
         "pmid": pmid,
         "medline_status": citation.get("Status"),
-        "article_title": _inner_text(article.find("ArticleTitle")) if article.find("ArticleTitle") is not None
-        else None,
+        "article_title": _inner_text(title_element) if title_element is not None else None,
         "vernacular_title": _flat(article.find("VernacularTitle")) or None,
         "abstract_sections": sections,
         "copyright": copyright_text,
@@ -463,6 +487,7 @@ def _parse_article(record: etree._Element, location: str) -> PaperData:
         "language": [clean_text(lang.text) for lang in article.iterfind("Language") if clean_text(lang.text)],
         "mesh": raw_mesh,
         "keywords": _keywords(citation),
+        "linked_records": linked,
         "history": _history(pubmed_data),
         "publication_status": _child_text(pubmed_data, "PublicationStatus") or None,
         "date_revised": _iso(_structured_date(citation.find("DateRevised"))),
@@ -472,7 +497,7 @@ def _parse_article(record: etree._Element, location: str) -> PaperData:
     return PaperData(
         source=SOURCE,
         source_id=pmid,
-        title=_title(article.find("ArticleTitle"), article.find("VernacularTitle")),
+        title=_title(title_element, article.find("VernacularTitle")),
         abstract=abstract,
         authors=authors,
         doi=doi,
@@ -482,10 +507,12 @@ def _parse_article(record: etree._Element, location: str) -> PaperData:
         url_abs=_pubmed_url(pmid),
         announced=entrez.value if entrez else None,
         published=published.value if published else None,
-        work_type=_work_type(publication_types, None),
+        work_type=work_type,
         issns=issns,
         subjects=subjects,
         keywords=raw["keywords"],
+        relations=_preprint_relations(work_type, linked),
+        server=_PREPRINT_SERVERS.get((iso_abbreviation or "").lower()) if work_type == "preprint" else None,
         raw=raw,
     )
 
@@ -670,16 +697,16 @@ def _parse_pmc_article(article: etree._Element, location: str) -> PaperData:
     if meta is None:
         raise ParseError("PMC article without front/article-meta", location=location, line=article.sourceline)
     journal_meta = front.find("journal-meta")
+    if journal_meta is None:
+        journal_meta = etree.Element("journal-meta")  # absent: as good as empty
     ids = _jats_ids(meta)
     pmcid = _pmcid(ids.get("pmcid") or ids.get("pmc"))
     if pmcid is None:
         raise ParseError("PMC article without a PMCID", location=location, line=meta.sourceline)
     pmid = ids.get("pmid") if _PMID.match(ids.get("pmid", "")) else None
     authors, raw_authors = _jats_authors(meta, front)
-    journal_ids = {
-        j.get("journal-id-type"): clean_text(j.text) for j in journal_meta.iterfind("journal-id")
-    } if journal_meta is not None else {}
-    venue = _flat(journal_meta.find("journal-title-group/journal-title")) if journal_meta is not None else ""
+    journal_ids = {j.get("journal-id-type"): clean_text(j.text) for j in journal_meta.iterfind("journal-id")}
+    title_element = meta.find("title-group/article-title")
     epub = _jats_date(_jats_pub_date(meta, "epub"))
     ppub = _jats_date(_jats_pub_date(meta, "ppub"))
     collection = _jats_date(_jats_pub_date(meta, "collection"))
@@ -694,15 +721,13 @@ def _parse_pmc_article(article: etree._Element, location: str) -> PaperData:
     raw = {
         "article_type": article.get("article-type"),
         "article_ids": ids,
-        "article_title": _inner_text(meta.find("title-group/article-title"))
-        if meta.find("title-group/article-title") is not None else None,
+        "article_title": _inner_text(title_element) if title_element is not None else None,
         "authors": raw_authors,
         "journal_ids": journal_ids,
         "iso_abbreviation": journal_ids.get("iso-abbrev"),
         "issn": [{"type": i.get("pub-type") or i.get("publication-format"), "value": clean_text(i.text)}
-                 for i in journal_meta.iterfind("issn")] if journal_meta is not None else [],
-        "publisher": (_flat(journal_meta.find("publisher/publisher-name")) or None) if journal_meta is not None
-        else None,
+                 for i in journal_meta.iterfind("issn")],
+        "publisher": _flat(journal_meta.find("publisher/publisher-name")) or None,
         "headings": [_flat(s) for s in meta.iterfind("article-categories/subj-group/subject")],
         "volume": _child_text(meta, "volume") or None,
         "issue": _child_text(meta, "issue") or None,
@@ -719,13 +744,13 @@ def _parse_pmc_article(article: etree._Element, location: str) -> PaperData:
     return PaperData(
         source=PMC_SOURCE,
         source_id=pmcid,
-        title=_flat(meta.find("title-group/article-title")),
+        title=_flat(title_element),
         abstract=_jats_abstract(meta),
         authors=authors,
         doi=normalize_doi(ids.get("doi")),
         pmid=pmid,
         pmcid=pmcid,
-        venue=venue or None,
+        venue=_flat(journal_meta.find("journal-title-group/journal-title")) or None,
         license=license_url,
         url_abs=f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/",
         published=published.value if published else None,
@@ -813,6 +838,11 @@ def redact_api_key(url: str) -> str:
     return _API_KEY_PARAM.sub("***", url)
 
 
+def _message_of(exc: SourceError) -> str:
+    """A SourceError's message without the URL its constructor put in front."""
+    return str(exc).removeprefix(f"{exc.url}: ") if exc.url else str(exc)
+
+
 # --- the client -----------------------------------------------------------------------------------
 
 
@@ -860,10 +890,17 @@ class PubMedClient:
             return self.http.get(f"{self.base_url}/{endpoint}", params=params, conditional=False)
         except HTTPStatusError as exc:
             message = _error_body_message(exc.body)
-            if message is None:
+            url = redact_api_key(exc.url or "")
+            if message is not None:
+                raise FeedError(f"E-utilities refused the request: {message}", url=url, status=exc.status) from exc
+            if url == exc.url:
                 raise
-            raise FeedError(f"E-utilities refused the request: {message}", url=redact_api_key(exc.url or ""),
-                            status=exc.status) from exc
+            raise HTTPStatusError(_message_of(exc), url=url, status=exc.status, body=exc.body) from exc
+        except SourceError as exc:
+            url = redact_api_key(exc.url or "")
+            if url == exc.url:
+                raise
+            raise SourceError(_message_of(exc), url=url, status=exc.status) from exc
 
     def esearch(
         self,
@@ -950,8 +987,8 @@ class PubMedClient:
         wanted = search.count if limit is None else min(search.count, limit)
         if wanted > MAX_SEARCH_RESULTS:
             raise FeedError(
-                f"the search finds {search.count} records; PubMed hands out only the first {MAX_SEARCH_RESULTS}"
-                " - narrow the date range"
+                f"the search {search_term(term, journal)!r} finds {search.count} records; PubMed hands out only"
+                f" the first {MAX_SEARCH_RESULTS} - narrow the date range"
             )
         if wanted and not (search.webenv and search.query_key):
             raise FeedError("ESearch gave no WebEnv/query_key for a history search")

@@ -152,8 +152,8 @@ def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str |
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
         ("shared address space 100.64.0.0/10", address.version == 4 and address in _SHARED_ADDRESS_SPACE),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         ("not globally routable", not address.is_global),
     )
     return next((name for name, applies in checks if applies), None)

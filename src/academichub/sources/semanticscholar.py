@@ -299,7 +299,8 @@ class SemanticScholarClient:
             raise FeedError("recommendations need at least one positive paper id")
         if not 0 < limit <= 500:
             raise FeedError(f"limit must be 1..500, not {limit}")
-        url = str(httpx.URL(self._url("/recommendations/v1/papers/"), params={"fields": _fields(fields), "limit": limit}))
+        params = {"fields": _fields(fields), "limit": limit}
+        url = str(httpx.URL(self._url("/recommendations/v1/papers/"), params=params))
         body = {"positivePaperIds": list(positive_paper_ids), "negativePaperIds": list(negative_paper_ids or [])}
         fetched = self._post(url, body)
         return parse_response(fetched.content, fetched.url)

@@ -62,6 +62,25 @@ def find_by_identifiers(conn: Connection, keys: Iterable[tuple[str, str]]) -> di
     return found
 
 
+def find_by_relation_targets(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+    """Stored papers that name one of these identifiers as their other version (a preprint whose
+    journal DOI arrives now)."""
+    by_scheme: dict[str, list[str]] = defaultdict(list)
+    for scheme, value in set(keys):
+        by_scheme[scheme].append(value)
+    found: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for scheme, values in by_scheme.items():
+        for chunk in _chunks(sorted(values)):
+            rows = conn.execute(
+                select(paper_relations.c.value, paper_relations.c.paper_id).where(
+                    paper_relations.c.scheme == scheme, paper_relations.c.value.in_(chunk)
+                )
+            )
+            for value, paper_id in rows:
+                found[(scheme, value)].add(paper_id)
+    return found
+
+
 def find_by_title_keys(conn: Connection, title_keys: Iterable[str]) -> dict[str, list[int]]:
     """Candidates for the fuzzy fallback: papers with exactly this normalized title (indexed)."""
     found: dict[str, list[int]] = defaultdict(list)

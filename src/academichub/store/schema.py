@@ -91,6 +91,7 @@ paper_relations = Table(
     Column("scheme", String(16), primary_key=True),
     Column("value", String(255), primary_key=True),
     Column("source", String(32), nullable=False),
+    Index("ix_paper_relations_scheme_value", "scheme", "value"),
 )
 
 sources = Table(

@@ -90,6 +90,7 @@ def upgrade() -> None:
             ["paper_id"], ["papers.id"], name="fk_paper_relations_paper_id_papers", ondelete="CASCADE"
         ),
     )
+    op.create_index("ix_paper_relations_scheme_value", "paper_relations", ["scheme", "value"])
 
     op.create_table(
         "sources",
