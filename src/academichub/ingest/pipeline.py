@@ -111,6 +111,14 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
                 groups.union(owner[key], i)
             else:
                 owner[key] = i
+    by_title: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        key = row.values["title_key"]
+        if len(key) >= merge.FUZZY_MIN_TITLE:
+            for j in by_title.setdefault(key, []):
+                if groups.find(i) != groups.find(j) and merge.fuzzy_compatible(rows[j], row):
+                    groups.union(i, j)
+            by_title[key].append(i)
     members: dict[int, list[int]] = {}
     for i in range(len(rows)):
         members.setdefault(groups.find(i), []).append(i)
