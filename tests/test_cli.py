@@ -96,3 +96,15 @@ def test_bad_database_url_is_one_line(run, monkeypatch):
     result = run("db", "check")
     assert result.exit_code == 1
     assert "error:" in result.output
+
+
+def test_ingest_detects_every_upstream_format(run, shared_data):
+    files = {
+        "pubmed/pubmed2.xml": None, "pubmed/efetch_pmc.xml": None, "crossref/cr_works-10.json": None,
+        "openalex/W2741809807.json": None, "semanticscholar/test_search_paper_next_page-0.json": None,
+    }
+    result = run("ingest", *(str(shared_data / name) for name in files))
+    assert result.exit_code == 0, result.output
+    for name in files:
+        assert f"{shared_data / name}: " in result.output
+    assert ", 0 failed" in result.output.splitlines()[-1]

@@ -71,7 +71,7 @@ def test_empty_feed_is_a_day_without_announcement(engine, shared_data):
 
 def test_malformed_xml_bytes_name_the_url(engine):
     with pytest.raises(ParseError, match=r"^https://rss\.arxiv\.org/rss/cs:1: malformed XML"):
-        ingest_bytes(engine, b"<rss><channel><item></channel>", "https://rss.arxiv.org/rss/cs")
+        ingest_bytes(engine, b"<rss xmlns:arxiv='http://arxiv.org/schemas/atom'><channel><item></channel>", "https://rss.arxiv.org/rss/cs")
 
 
 def test_xml_entities_are_never_expanded(engine, tmp_path):

@@ -166,6 +166,17 @@ def author_rows(authors: list[AuthorData]) -> list[dict]:
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
+_WORK_TYPES = {"article": "journal-article", "journal-article": "journal-article", "review-article": "review"}
+
+
+def norm_work_type(value: str | None) -> str | None:
+    """One vocabulary across sources (Crossref's): "Journal Article", "article" -> "journal-article"."""
+    if not value:
+        return None
+    key = "-".join(value.lower().replace("_", " ").split())
+    return _WORK_TYPES.get(key, key)
+
+
 def title_key(title: str) -> str:
     """ASCII-folded letters and digits only: cheap enough for bulk imports (C-level NFKD + encode)."""
     folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
@@ -253,7 +264,7 @@ def new_row(record: PaperData, now: datetime) -> PaperRow:
         "url_abs": record.url_abs,
         "url_pdf": record.url_pdf,
         "publisher": record.publisher,
-        "work_type": record.work_type,
+        "work_type": norm_work_type(record.work_type),
         "issn": record.issns[0] if record.issns else None,
         "server": record.server,
         "tldr": record.tldr,

@@ -4,6 +4,7 @@ other inputs; summaries count distinct papers (added / updated / unchanged) and 
 
 from __future__ import annotations
 
+import importlib
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -368,6 +369,22 @@ def ingest_url(
         raise
 
 
+# Whole documents from the other upstreams: (module in sources/, parse function) -> one transaction.
+_DOCUMENT_PARSERS = {
+    Format.PUBMED: ("pubmed", "parse_efetch"),
+    Format.PMC: ("pubmed", "parse_pmc"),
+    Format.CROSSREF: ("crossref", "parse_works"),
+    Format.OPENALEX: ("openalex", "parse_works"),
+    Format.BIORXIV: ("biorxiv", "parse_details"),
+    Format.SEMANTICSCHOLAR: ("semanticscholar", "parse_response"),
+    Format.PUBLISHER_FEED: ("publisher_feed", "parse_feed"),
+}
+
+
+def _biorxiv_server(data: bytes) -> str:
+    return "medrxiv" if b'"server":"medrxiv"' in data.replace(b" ", b"").lower() else "biorxiv"
+
+
 def _ingest(
     engine: Engine,
     fmt: Format,
@@ -398,6 +415,18 @@ def _ingest(
         from ..sources.arxiv_oai import iter_oai
 
         return store_stream(engine, iter_oai(handle, location), batch_size=batch_size, progress=progress)
+    if fmt in _DOCUMENT_PARSERS:
+        module_name, function_name = _DOCUMENT_PARSERS[fmt]
+        module = importlib.import_module(f"..sources.{module_name}", __package__)
+        data = content if content is not None else handle.read()
+        if fmt is Format.BIORXIV:
+            batch = module.parse_details(data, location, _biorxiv_server(data))
+        else:
+            batch = getattr(module, function_name)(data, location)
+        summary = store_records(engine, batch.papers)
+        if progress:
+            progress(len(batch.papers))
+        return summary
     if fmt is Format.ARXIV_SNAPSHOT:
         from ..sources.arxiv_snapshot import iter_snapshot
 
