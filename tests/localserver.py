@@ -41,6 +41,7 @@ class LocalServer:
     def __init__(self) -> None:
         self.routes: dict[str, _Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []  # request bodies of POSTs, in order
         self._lock = threading.Lock()
         owner = self
 
@@ -49,6 +50,12 @@ class LocalServer:
 
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def do_POST(self):  # noqa: N802 - http.server naming
+                length = int(self.headers.get("Content-Length") or 0)
+                with owner._lock:
+                    owner.bodies.append(self.rfile.read(length) if length else b"")
+                self.do_GET()
 
             def do_GET(self):  # noqa: N802 - http.server naming
                 headers = {k: v for k, v in self.headers.items()}

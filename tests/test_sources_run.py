@@ -186,3 +186,35 @@ def test_sources_cli_add_list_run_remove(settings, upstream, local_server, monke
     removed = runner.invoke(app, ["sources", "remove", "fems"])
     assert removed.exit_code == 0
     assert runner.invoke(app, ["sources", "run", "fems"]).exit_code == 1
+
+
+def test_semantic_scholar_enriches_stored_papers(engine, settings, local_server, shared_data, monkeypatch):
+    """Enrichment is a source like the others, off until added. Its batch answer is built from the
+    recorded search page's papers (no batch answer was recorded), given the arXiv ids we look up."""
+    from academichub.ingest.pipeline import ingest_file
+
+    ingest_file(engine, shared_data / "arxiv/rss/2024-11-28-all-archives.xml")
+    recorded = json.loads((shared_data / "semanticscholar/test_search_paper_next_page-0.json").read_bytes())["data"]
+
+    def batch(raw_path, headers):
+        from localserver import Reply
+
+        return Reply(200, json.dumps(answer).encode(), JSON)
+
+    with engine.connect() as conn:
+        newest = conn.execute(select(papers.c.arxiv_id).order_by(papers.c.id.desc()).limit(2)).scalars().all()
+    answer = [
+        {**recorded[0], "externalIds": {"ArXiv": newest[0]}, "tldr": {"model": "tldr@v2.0.0", "text": "A short summary."},
+         "citationCount": 7},
+        None,  # Semantic Scholar answers null for an id it does not know
+    ]
+    local_server.route("/graph/v1/paper/batch", handler=batch)
+    monkeypatch.setenv("ACADEMICHUB_SEMANTICSCHOLAR_URL", local_server.url(""))
+    with engine.begin() as conn:
+        add_source(conn, name="s2", kind="semanticscholar", params={"limit": "2"}, label=None, now=NOW)
+    [result] = run_sources(engine, load_settings(), now=NOW)
+    assert (result.ok, result.error, result.summary.added, result.summary.updated) == (True, None, 0, 1)
+    with engine.connect() as conn:
+        row = conn.execute(select(papers.c.s2_id, papers.c.tldr, papers.c.citation_count).where(papers.c.arxiv_id == newest[0])).one()
+    assert tuple(row) == (recorded[0]["paperId"], "A short summary.", 7)
+    assert json.loads(local_server.bodies[0])["ids"] == [f"ARXIV:{newest[0]}", f"ARXIV:{newest[1]}"]

@@ -142,9 +142,41 @@ def _pages(source: dict, settings: Settings, http, start: date, end: date) -> It
             return
         yield parse_feed(fetched.content, url, venue=params.get("venue"))
     elif kind == "semanticscholar":
-        yield from ()  # enrichment runs through `enrich_semanticscholar`, not as a feed of new papers
+        from ..sources.semanticscholar import SemanticScholarClient
+
+        key = settings.semanticscholar_api_key.get_secret_value() if settings.semanticscholar_api_key else None
+        client = SemanticScholarClient(http, settings.semanticscholar_url, api_key=key)
+        lookups = _papers_to_enrich(source["_engine"], start, int(params.get("limit", 500)))
+        for chunk_start in range(0, len(lookups), 500):
+            found = client.papers_batch(lookups[chunk_start : chunk_start + 500])
+            yield ParsedBatch(papers=[paper for paper in found if paper is not None])
     else:  # pragma: no cover - check_params refuses unknown kinds
         raise ConfigError(f"unknown source kind {kind!r}")
+
+
+def _papers_to_enrich(engine: Engine, since: date, limit: int) -> list[str]:
+    """Recent papers Semantic Scholar has not described yet, as its lookup ids (ARXIV:, DOI:, PMID:)."""
+    from sqlalchemy import or_, select
+
+    from ..store.schema import papers
+
+    stmt = (
+        select(papers.c.arxiv_id, papers.c.doi, papers.c.pmid)
+        .where(papers.c.s2_id.is_(None), or_(papers.c.announced_on >= since, papers.c.published_on >= since))
+        .order_by(papers.c.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    lookups = []
+    for arxiv_id, doi, pmid in rows:
+        if arxiv_id:
+            lookups.append(f"ARXIV:{arxiv_id}")
+        elif doi:
+            lookups.append(f"DOI:{doi}")
+        elif pmid:
+            lookups.append(f"PMID:{pmid}")
+    return lookups
 
 
 def make_http(settings: Settings, source: dict, engine: Engine):
@@ -152,7 +184,10 @@ def make_http(settings: Settings, source: dict, engine: Engine):
     from ..sources.http import PoliteClient
 
     kind = source["kind"]
-    interval = {"arxiv": settings.arxiv_min_interval, "crossref": 0.1, "openalex": 0.1, "biorxiv": 1.0, "medrxiv": 1.0}.get(kind, 0.0)
+    interval = {
+        "arxiv": settings.arxiv_min_interval, "crossref": 0.1, "openalex": 0.1, "biorxiv": 1.0, "medrxiv": 1.0,
+        "semanticscholar": 1.0,
+    }.get(kind, 0.0)
     if kind == "pubmed":
         from ..sources.pubmed import pubmed_min_interval
 
@@ -194,7 +229,7 @@ def run_source(engine: Engine, settings: Settings, source: dict, *, now: datetim
     http = None
     try:
         http = http_factory(settings, source, engine)
-        for page in _pages(source, settings, http, start, end):
+        for page in _pages({**source, "_engine": engine}, settings, http, start, end):
             with engine.begin() as conn:
                 summary.add(write_records(conn, page.papers, now))
                 if source["kind"] == "arxiv" and page.feed and page.feed.announced:
