@@ -177,3 +177,110 @@ def run_ingest_bench(shared_data: Path | None, *, repeat: int = 3, console: Cons
     table.add_row("peak RSS of this process", f"{figures['max_rss_mb']:.0f} MiB", "", "")
     console.print(table)
     return figures
+
+
+def _derived_copies(records, copies: int):
+    """Distinct works made from real records by giving each copy its own arXiv id and title suffix
+    (a benchmark needs 100k stored papers; the recorded quant-ph set has 13k)."""
+    import dataclasses
+
+    for n in range(copies):
+        for record in records:
+            new_id = f"{9000 + n:04d}.{abs(hash(record.arxiv_id)) % 100000:05d}"
+            yield dataclasses.replace(
+                record, arxiv_id=new_id, source_id=f"{new_id}-{n}", title=f"{record.title} [{n}]", doi=None,
+            )
+
+
+def run_merge_bench(shared_data: Path | None, *, sizes=(10_000, 100_000), console: Console | None = None) -> dict:
+    """Merge cost per record as the store grows: the same batch (the RSS day: new papers) and the same
+    updates, into stores of each size. Look-ups are indexed, so the cost must stay nearly flat."""
+    import dataclasses
+
+    from .ingest.pipeline import store_records, store_stream
+    from .sources.arxiv_oai import iter_oai
+    from .sources.arxiv_rss import parse_rss
+
+    console = console or Console()
+    data = Path(shared_data) if shared_data else default_shared_data()
+    oai = []
+    for file in sorted((data / "arxiv/oai-quant-ph").glob("*.xml")):
+        with open(file, "rb") as handle:
+            oai.extend(iter_oai(handle, str(file)))
+    rss_file = data / "arxiv/rss/2024-11-28-all-archives.xml"
+    day = parse_rss(rss_file.read_bytes(), str(rss_file)).papers
+    figures = {}
+    table = Table(title="merge cost per record vs store size (SQLite)")
+    for column in ("stored papers", "insert day (1504 new)", "re-merge day (unchanged)", "update 1504 (new version)"):
+        table.add_column(column, justify="right")
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-") as tmp:
+        for size in sizes:
+            engine = _fresh_engine(Path(tmp), f"merge{size}")
+            copies = -(-size // len(oai))
+            stream = (r for i, r in enumerate(_derived_copies(oai, copies)) if i < size)
+            store_stream(engine, stream, batch_size=5000, commit_each_batch=True)
+            start = time.perf_counter()
+            store_records(engine, day)
+            t_insert = (time.perf_counter() - start) / len(day)
+            start = time.perf_counter()
+            store_records(engine, day)
+            t_same = (time.perf_counter() - start) / len(day)
+            newer = [dataclasses.replace(r, arxiv_version=(r.arxiv_version or 1) + 1, source_id=r.source_id + "-next",
+                                         title=r.title + " (revised)") for r in day]
+            start = time.perf_counter()
+            store_records(engine, newer)
+            t_update = (time.perf_counter() - start) / len(day)
+            engine.dispose()
+            figures[size] = (t_insert, t_same, t_update)
+            table.add_row(f"{size:,}", f"{t_insert * 1e6:.0f} µs", f"{t_same * 1e6:.0f} µs", f"{t_update * 1e6:.0f} µs")
+    console.print(table)
+    small, large = figures[sizes[0]], figures[sizes[-1]]
+    ratios = [b / a for a, b in zip(small, large)]
+    console.print(
+        f"growth {sizes[0]:,} → {sizes[-1]:,}: insert ×{ratios[0]:.2f}, unchanged ×{ratios[1]:.2f}, update ×{ratios[2]:.2f} "
+        "(must stay under ×2)"
+    )
+    return {"per_record": figures, "ratios": ratios}
+
+
+def run_sources_bench(shared_data: Path | None, *, repeat: int = 3, console: Console | None = None) -> dict:
+    """Parse and parse+store rates per upstream on the recorded files (fixtures where nothing was recorded are not used)."""
+    from .ingest.pipeline import ingest_file
+
+    console = console or Console()
+    data = Path(shared_data) if shared_data else default_shared_data()
+    groups = {
+        "arXiv RSS": sorted((data / "arxiv/rss").glob("2024-*.xml")),
+        "arXiv API": sorted((data / "arxiv/api").glob("q_testing_s0_m100_*.xml")),
+        "arXiv OAI-PMH": sorted((data / "arxiv/oai-quant-ph").glob("*.xml")),
+        "arXiv snapshot": sorted((data / "arxiv/snapshot").glob("*.jsonl")),
+        "Crossref": [p for p in sorted((data / "crossref").glob("cr_works*.json")) if b"Resource not found" not in p.read_bytes()[:40]],
+        "PubMed": sorted((data / "pubmed").glob("pubmed*.xml")),
+        "OpenAlex": [data / "openalex/W2741809807.json"],
+        "Semantic Scholar": sorted((data / "semanticscholar").glob("test_search*.json")),
+    }
+    table = Table(title=f"per-source parse+store (SQLite, best of {repeat})")
+    table.add_column("source")
+    table.add_column("files", justify="right")
+    table.add_column("records", justify="right")
+    table.add_column("parse+store", justify="right")
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-") as tmp:
+        for name, files in groups.items():
+            files = [f for f in files if f.is_file()]
+            if not files:
+                continue
+
+            best = float("inf")
+            for _ in range(repeat):
+                engine = _fresh_engine(Path(tmp), "src")  # migrations run here, outside the timing
+                gc.collect()
+                start = time.perf_counter()
+                records = sum(ingest_file(engine, file).records for file in files)
+                best = min(best, time.perf_counter() - start)
+                engine.dispose()
+            seconds = best
+            figures[name] = records / seconds
+            table.add_row(name, str(len(files)), str(records), f"{records / seconds:,.0f} rec/s")
+    console.print(table)
+    return figures

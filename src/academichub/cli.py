@@ -639,6 +639,34 @@ def bench_ingest(
         _fail(exc)
 
 
+@bench_app.command("merge")
+def bench_merge(
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+    sizes: Annotated[str, typer.Option(help="Store sizes, comma-separated.")] = "10000,100000",
+) -> None:
+    """Merge cost per record at 10k and 100k stored papers (indexed look-ups keep it flat)."""
+    from .bench import run_merge_bench
+
+    try:
+        run_merge_bench(shared_data, sizes=tuple(int(s) for s in sizes.split(",")), console=out)
+    except (AcademicHubError, ValueError) as exc:
+        _fail(exc)
+
+
+@bench_app.command("sources")
+def bench_sources(
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+    repeat: Annotated[int, typer.Option(help="Runs per figure (best is reported).")] = 3,
+) -> None:
+    """Parse+store rates per upstream on the recorded files."""
+    from .bench import run_sources_bench
+
+    try:
+        run_sources_bench(shared_data, repeat=repeat, console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
 def run() -> None:  # pragma: no cover - console entry convenience
     app()
 
