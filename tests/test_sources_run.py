@@ -218,3 +218,24 @@ def test_semantic_scholar_enriches_stored_papers(engine, settings, local_server,
         row = conn.execute(select(papers.c.s2_id, papers.c.tldr, papers.c.citation_count).where(papers.c.arxiv_id == newest[0])).one()
     assert tuple(row) == (recorded[0]["paperId"], "A short summary.", 7)
     assert json.loads(local_server.bodies[0])["ids"] == [f"ARXIV:{newest[0]}", f"ARXIV:{newest[1]}"]
+
+
+def test_opml_import_adds_feed_sources_once(settings, tmp_path):
+    # A small OPML file as feed readers export it (synthetic: OPML lists are the user's own files).
+    opml = tmp_path / "journals.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>Journals</title></head><body>'
+        '<outline text="Biology"><outline type="rss" text="Nature" xmlUrl="https://www.nature.com/nature.rss"/>'
+        '<outline type="rss" text="Cell" xmlUrl="https://www.cell.com/cell/current.rss"/></outline>'
+        "</body></opml>"
+    )
+    runner = CliRunner()
+    first = runner.invoke(app, ["sources", "import-opml", str(opml)])
+    assert first.exit_code == 0, first.output
+    assert "2 feeds added, 0 already present" in first.output
+    again = runner.invoke(app, ["sources", "import-opml", str(opml)])
+    assert "0 feeds added, 2 already present" in again.output
+    listed = json.loads(runner.invoke(app, ["sources", "list", "--format", "json"]).output)
+    assert {(s["name"], s["params"]["url"]) for s in listed} == {
+        ("feed:nature", "https://www.nature.com/nature.rss"), ("feed:cell", "https://www.cell.com/cell/current.rss"),
+    }

@@ -530,6 +530,46 @@ def sources_add(
         out.print(f"added {source_name} ({source_kind} {source_params})", highlight=False)
 
 
+@sources_app.command("import-opml")
+def sources_import_opml(
+    file: Annotated[Path, typer.Argument(help="An OPML file (exported from a feed reader).")],
+    interval_minutes: Annotated[int, typer.Option(help="How often `sources run --due` runs them.")] = 1440,
+) -> None:
+    """Add every feed of an OPML file as a `feed` source (feeds already present are skipped)."""
+    import re
+
+    from .sources.opml import parse_opml
+    from .store.sources import add_source, list_sources
+    from .store.state import utcnow
+
+    try:
+        if not file.is_file():
+            raise AcademicHubError(f"{file}: file not found")
+        feeds = parse_opml(file.read_bytes(), str(file))
+        engine = _engine(_settings())
+        added = skipped = 0
+        with engine.begin() as conn:
+            existing = list_sources(conn)
+            names = {s["name"] for s in existing}
+            urls = {s["params"].get("url") for s in existing if s["kind"] == "feed"}
+            for feed in feeds:
+                if feed.xml_url in urls:
+                    skipped += 1
+                    continue
+                slug = re.sub(r"[^a-z0-9]+", "-", (feed.title or feed.xml_url).lower()).strip("-")[:60] or "feed"
+                name, n = f"feed:{slug}", 2
+                while name in names:
+                    name, n = f"feed:{slug}-{n}", n + 1
+                add_source(conn, name=name, kind="feed", params={"url": feed.xml_url, "venue": feed.title},
+                           label=feed.title, now=utcnow(), interval_minutes=interval_minutes)
+                names.add(name)
+                urls.add(feed.xml_url)
+                added += 1
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"{file}: {added} feeds added, {skipped} already present", highlight=False)
+
+
 @sources_app.command("remove")
 def sources_remove(name: Annotated[str, typer.Argument(help="Source name.")]) -> None:
     """Remove a source (its papers stay)."""

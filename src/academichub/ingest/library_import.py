@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -409,37 +410,32 @@ _HEADER = re.compile(r"@\s*([A-Za-z]+)\s*[{(]\s*([^,\s]*)")
 
 
 def _read_bibtex(text: str, file_name: str, location: str) -> tuple[list[tuple[int, PaperData]], list[str], int]:
-    import bibtexparser
     from bibtexparser import model as bib
     from bibtexparser.middlewares import RemoveEnclosingMiddleware
 
-    library = bibtexparser.parse_string(text, parse_stack=[])  # middlewares run per entry, below
-    strings = {k.lower(): s.value for k, s in library.strings_dict.items()}
     unenclose = RemoveEnclosingMiddleware(allow_inplace_modification=True)
     lines = _LineIndex(text)
-    skipped: list[str] = []
+    blocks, strings, skipped = _bibtex_blocks(text, file_name)
     drafts: list[tuple[int, PaperData]] = []
-    entries = 0
-    for block in library.blocks:
+    entries = len(skipped)
+    for block, offset in blocks:
         if isinstance(block, (bib.DuplicateBlockKeyBlock, bib.DuplicateFieldKeyBlock)):
             entry = block.ignore_error_block  # a repeated key or field is no reason to lose the entry
         elif isinstance(block, bib.Entry):
             entry = block
         elif isinstance(block, bib.ParsingFailedBlock):
             entries += 1
-            line = lines.line_of(block.raw, block.start_line)
-            header = _HEADER.match(block.raw.lstrip())
-            what = f"@{header.group(1)}{{{header.group(2)}}}" if header else "entry"
-            skipped.append(f"{file_name}:{line}: {what}: {_bibtex_error(block)}, skipped")
+            line = lines.line_of(block.raw, block.start_line + offset)
+            skipped.append(f"{file_name}:{line}: {_bibtex_what(block.raw)}: {_bibtex_error(block)}, skipped")
             continue
         else:
             continue  # @string, @preamble, @comment, text between entries
         entries += 1
-        line = lines.line_of(entry.raw, entry.start_line)
+        line = lines.line_of(entry.raw, entry.start_line + offset)
         for item in entry.fields:
             if isinstance(item.value, str) and not item.value.startswith(("{", '"')):
                 item.value = strings.get(item.value.strip().lower(), item.value)
-        unenclose.transform_entry(entry, library)
+        unenclose.transform_entry(entry, None)
         fields = {f.key.lower(): f.value for f in entry.fields if isinstance(f.value, str)}
         key = entry.key.strip()
         paper = _bibtex_paper(entry.entry_type.lower(), key, fields, file_name)
@@ -450,11 +446,56 @@ def _read_bibtex(text: str, file_name: str, location: str) -> tuple[list[tuple[i
     return drafts, skipped, entries
 
 
+_BLOCK_START = re.compile(r"^(?=[ \t]*@)", re.M)
+
+
+def _bibtex_blocks(text: str, file_name: str) -> tuple[list[tuple[Any, int]], dict[str, str], list[str]]:
+    """bibtexparser's blocks with the line offset to add to their start_line, the @string values,
+    and what could not be parsed at all. Should the parser itself fail on the file, each entry is
+    parsed on its own, so the failure costs that entry only."""
+    import bibtexparser
+
+    try:
+        with _quiet_bibtexparser():
+            library = bibtexparser.parse_string(text, parse_stack=[])  # middlewares run per entry
+        pieces = [(library, 0)]
+        skipped: list[str] = []
+    except Exception:
+        pieces, skipped, offset = [], [], 0
+        for chunk in _BLOCK_START.split(text):
+            try:
+                with _quiet_bibtexparser():
+                    pieces.append((bibtexparser.parse_string(chunk, parse_stack=[]), offset))
+            except Exception as exc:
+                skipped.append(f"{file_name}:{offset + 1}: {_bibtex_what(chunk)}: not readable ({exc}), skipped")
+            offset += chunk.count("\n")
+    strings = {k.lower(): s.value for library, _ in pieces for k, s in library.strings_dict.items()}
+    blocks = [(block, offset) for library, offset in pieces for block in library.blocks]
+    return blocks, strings, skipped
+
+
+@contextmanager
+def _quiet_bibtexparser():
+    """bibtexparser logs each aborted block; this module reports them itself, with file and line."""
+    logger = logging.getLogger("bibtexparser")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _bibtex_what(raw: str) -> str:
+    header = _HEADER.match(raw.lstrip())
+    return f"@{header.group(1)}{{{header.group(2)}}}" if header else "entry"
+
+
 def _bibtex_error(block) -> str:
-    error = str(getattr(block, "error", "") or "")
-    if "Unexpected block start" in error or "closing" in error:
-        return "unbalanced braces or quotes"
-    return error.split("\n")[0].strip() or "not valid BibTeX"
+    reason = str(getattr(block.error, "abort_reason", "") or block.error or "")
+    if "Unexpected block start" in reason or "Unexpected end of file" in reason or "closing" in reason:
+        return "unbalanced braces or quotes (it runs into what follows)"
+    return reason.split("\n")[0].strip() or "not valid BibTeX"
 
 
 def _bibtex_paper(entry_type: str, key: str, f: dict[str, str], file_name: str) -> PaperData | str:
@@ -802,7 +843,7 @@ def _merge_duplicates(drafts: list[tuple[int, PaperData]], file_name: str, notes
     owner: dict[tuple[str, str], int] = {}
     titles: dict[str, str] = {}
     for i, (line, paper) in enumerate(drafts):
-        key = paper.source_id.split(":", 1)[1]
+        key = paper.source_id[len(file_name) + 1 :]
         if key == "" or key.startswith("~"):
             key = _fallback_key(paper.title, paper.published)
         base, n = key, 1
