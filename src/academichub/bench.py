@@ -185,8 +185,8 @@ def _derived_copies(records, copies: int):
     import dataclasses
 
     for n in range(copies):
-        for record in records:
-            new_id = f"{9000 + n:04d}.{abs(hash(record.arxiv_id)) % 100000:05d}"
+        for i, record in enumerate(records):
+            new_id = f"{9000 + n:04d}.{i:05d}"
             yield dataclasses.replace(
                 record, arxiv_id=new_id, source_id=f"{new_id}-{n}", title=f"{record.title} [{n}]", doi=None,
             )

@@ -219,11 +219,16 @@ def _title(value: str | None, *, tex: bool) -> str:
     return tex_text(value) if tex else clean_text(value)
 
 
+_ABSTRACT_WORD = re.compile(r"^(?:Abstract|ABSTRACT)\s*[:.]?\s+(?=[A-Z])")
+
+
 def _abstract(value: str | None, *, tex: bool) -> str:
+    """Clean abstract text; a leading "Abstract" (Crossref's JATS heading, flattened) is dropped."""
     value = value or ""
     if _HTML_TAG.search(value) or (not tex and "&" in value):
         value = markup_to_text(value)
-    return tex_text(value) if tex else clean_text(value)
+    text = tex_text(value) if tex else clean_text(value)
+    return _ABSTRACT_WORD.sub("", text)
 
 
 # ----------------------------------------------------------------------------- identifiers and dates
@@ -518,7 +523,7 @@ def _bibtex_paper(entry_type: str, key: str, f: dict[str, str], file_name: str) 
     macro = _AAS_MACRO.match(venue_raw)
     venue = _AAS_JOURNALS.get(macro.group(1)) if macro else tex_text(venue_raw)
     work_type = _WORK_TYPES.get(entry_type)
-    if venue and _PREPRINT_VENUE.match(venue):
+    if (venue and _PREPRINT_VENUE.match(venue)) or (arxiv_id and not venue):
         venue, work_type = None, "preprint"
     published = _published(f.get("year"), f.get("month"), f.get("date"))
     paper = PaperData(
@@ -558,10 +563,15 @@ def _bibtex_authors(value: str) -> list[AuthorData]:
         else:
             first = [w for w in parts.first if "\\{" not in w]  # Mendeley's "{\{}fname{\}}" placeholder
             words = [*first, *parts.von, *parts.last, *parts.jr]
-        display = " ".join(filter(None, (tex_text(w) for w in words)))
+        display = " ".join(filter(None, (_name_part(w) for w in words)))
         if display:
             authors.append(AuthorData(name=display))
     return authors
+
+
+def _name_part(word: str) -> str:
+    """One word of a name: TeX accents to Unicode; "--" in "Dessauges--Zavadsky" is a hyphen."""
+    return tex_to_unicode(word.replace("~", " ")).replace("--", "-").strip()
 
 
 class _LineIndex:
