@@ -17,7 +17,7 @@ import logging
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -840,9 +840,15 @@ def _jsonl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
 
 
 def _merge_duplicates(drafts: list[tuple[int, PaperData]], file_name: str, notes: list[str]) -> list[PaperData]:
-    """One record per work: entries sharing a key (and title), DOI, arXiv id or PMID are merged,
-    the first entry's values winning. A key reused by a different work is that work's key + "#2"."""
-    parent = list(range(len(drafts)))
+    """One record per work, by the store's own rules, so the counts a user sees are works: entries
+    sharing a key, DOI, arXiv id, PMID or PMCID; sharing a URL and a title; or joined by the store's
+    conservative fuzzy rule (a Mendeley library often holds a paper once with its DOI and once
+    without). The first entry's values win, later ones fill gaps. A key reused by a different work
+    (another title) becomes that work's key + "#2"."""
+    papers = [paper for _line, paper in drafts]
+    titles = [merge.title_key(p.title) for p in papers]
+    parent = list(range(len(papers)))
+    group_ids: dict[int, set[tuple[str, str]]] = {}
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -850,39 +856,78 @@ def _merge_duplicates(drafts: list[tuple[int, PaperData]], file_name: str, notes
             i = parent[i]
         return i
 
+    def union(a: int, b: int) -> None:
+        a, b = find(a), find(b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+            group_ids[min(a, b)] = group_ids.pop(a, set()) | group_ids.pop(b, set())
+
     owner: dict[tuple[str, str], int] = {}
-    titles: dict[str, str] = {}
+    key_titles: dict[str, str] = {}
     for i, (line, paper) in enumerate(drafts):
-        key = paper.source_id[len(file_name) + 1 :]
-        if key == "" or key.startswith("~"):
-            key = _fallback_key(paper.title, paper.published)
-        base, n = key, 1
-        while (seen := titles.get(f"{file_name}:{key}")) is not None and seen != merge.title_key(paper.title):
-            n += 1
-            key = f"{base}#{n}"
-        if n > 1:
-            notes.append(f"{file_name}:{line}: key {base!r} is already another work's; kept as {key!r}")
-        titles.setdefault(f"{file_name}:{key}", merge.title_key(paper.title))
-        paper.source_id = f"{file_name}:{key}"
-        paper.raw["library_key"] = paper.source_id
-        keys = [("key", key)] + [k for k in merge.record_identifiers(paper) if k[0] != "url"]
-        for k in keys:
-            if k in owner:
-                a, b = find(owner[k]), find(i)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            else:
+        key = _unique_key(paper, file_name, titles[i], key_titles, line, notes)
+        identifiers = merge.record_identifiers(paper)
+        group_ids[i] = {k for k in identifiers if k[0] != "url"}
+        for k in [("key", key), *identifiers]:
+            if k not in owner:
                 owner[k] = i
+            elif k[0] != "url" or titles[owner[k]] == titles[i]:
+                union(owner[k], i)
+
+    by_title: dict[str, list[int]] = {}
+    for i, title in enumerate(titles):
+        if len(title) >= merge.FUZZY_MIN_TITLE:
+            by_title.setdefault(title, []).append(i)
+    rows: dict[int, merge.PaperRow] = {}
+    for members in by_title.values():
+        for n, a in enumerate(members):
+            for b in members[n + 1 :]:
+                if find(a) == find(b) or _conflict(group_ids.get(find(a), set()), group_ids.get(find(b), set())):
+                    continue
+                row_a = rows.setdefault(a, merge.new_row(papers[a], _EPOCH))
+                row_b = rows.setdefault(b, merge.new_row(papers[b], _EPOCH))
+                if merge.fuzzy_compatible(row_a, row_b):
+                    union(a, b)
+
     groups: dict[int, list[int]] = {}
-    for i in range(len(drafts)):
+    for i in range(len(papers)):
         groups.setdefault(find(i), []).append(i)
     result = []
     for members in groups.values():
-        paper = drafts[members[0]][1]
+        paper = papers[members[0]]
         for i in members[1:]:
-            _fold_into(paper, drafts[i][1])
+            _fold_into(paper, papers[i])
         result.append(paper)
     return result
+
+
+_EPOCH = datetime(2000, 1, 1)  # new_row wants a clock; these rows are only compared, never stored
+
+
+def _unique_key(paper: PaperData, file_name: str, title: str, key_titles: dict[str, str], line: int, notes: list[str]) -> str:
+    """The entry's key, made unique in the file: empty keys get a stable one from the title, and a
+    key already used by another title gets "#2", "#3"…; sets source_id and raw["library_key"]."""
+    key = paper.source_id[len(file_name) + 1 :]
+    if key == "" or key.startswith("~"):
+        key = _fallback_key(paper.title, paper.published)
+    base, n = key, 1
+    while key_titles.get(key, title) != title:
+        n += 1
+        key = f"{base}#{n}"
+    if n > 1:
+        notes.append(f"{file_name}:{line}: key {base!r} is already another work's; kept as {key!r}")
+    key_titles.setdefault(key, title)
+    paper.source_id = f"{file_name}:{key}"
+    paper.raw["library_key"] = paper.source_id
+    return key
+
+
+def _conflict(a: set[tuple[str, str]], b: set[tuple[str, str]]) -> bool:
+    """Two groups both carry an identifier of one kind, with different values (two DOIs)."""
+    schemes: dict[str, set[str]] = {}
+    for scheme, value in a:
+        schemes.setdefault(scheme, set()).add(value)
+    return any(scheme in schemes and value not in schemes[scheme] for scheme, value in b)
 
 
 _FILLED = ("abstract", "arxiv_id", "doi", "pmid", "pmcid", "venue", "url_abs", "published", "work_type", "publisher")
