@@ -239,3 +239,10 @@ def test_opml_import_adds_feed_sources_once(settings, tmp_path):
     assert {(s["name"], s["params"]["url"]) for s in listed} == {
         ("feed:nature", "https://www.nature.com/nature.rss"), ("feed:cell", "https://www.cell.com/cell/current.rss"),
     }
+
+
+def test_a_feed_url_inside_the_network_is_refused_when_added(database_url, monkeypatch, local_server):
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, ["sources", "add", "feed", "lan", "--param", f"url={local_server.url('/nature.rss')}"])
+    assert result.exit_code == 1
+    assert "refused" in result.output and "127.0.0.1" in result.output

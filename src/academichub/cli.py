@@ -516,6 +516,10 @@ def sources_add(
                 raise AcademicHubError(f"the catalog has no ISSN or feed for {venue.name}")
         else:
             check_params(kind, params)
+            if kind == "feed" and not settings.allow_private_urls:
+                from .sources.safe_url import check_public_url
+
+                params["url"] = check_public_url(params["url"])  # refuse loopback/private targets now, not at 3 a.m.
             planned = [(name, kind, params, label)]
         engine = _engine(settings)
         with engine.begin() as conn:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..cleantext import clean_text
 from ..errors import ParseError
 from ..model import AuthorData, PaperData
-from ..names import tex_to_unicode
+from ..names import split_author_list, tex_to_unicode
 from ..sources.arxiv_ids import parse_arxiv_id
 from ..sources.jats import markup_to_text
 from . import merge
@@ -804,18 +804,21 @@ def _jsonl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
     title = _title(str(item.get("title") or ""), tex=False)
     if not title:
         return "no title"
-    authors = []
-    for author in item.get("authors") or []:
+    listed = item.get("authors") or []
+    authors = split_author_list(clean_text(listed)) if isinstance(listed, str) else []
+    for author in listed if isinstance(listed, list) else []:
         if isinstance(author, dict) and (name := clean_text(str(author.get("name") or ""))):
             authors.append(AuthorData(name=name, affiliation=author.get("affiliation"), orcid=author.get("orcid")))
         elif isinstance(author, str) and clean_text(author):
-            authors.append(AuthorData(name=clean_text(author)))
+            authors.append(AuthorData(name=tex_to_unicode(clean_text(author))))
     published = _published(None, iso=str(item["published"])) if item.get("published") else None
     url = _url(str(item.get("url_abs") or item.get("url") or ""))
-    arxiv_id = _arxiv(str(item.get("arxiv_id") or "")) or _arxiv_from_url(url)
+    given_id = str(item.get("source_id") or item.get("id") or "")
+    arxiv_id = _arxiv(str(item.get("arxiv_id") or "")) or _arxiv_from_url(url) or _arxiv(given_id)
     doi = _doi(str(item.get("doi") or "")) or _doi_from_url(url)
-    key = clean_text(str(item.get("source_id") or item.get("id") or "")) or arxiv_id or doi or _fallback_key(title, published)
+    key = clean_text(given_id) or arxiv_id or doi or _fallback_key(title, published)
     categories = item.get("categories") or []
+    categories = categories.split() if isinstance(categories, str) else categories
     paper = PaperData(
         source=SOURCE,
         source_id=f"{file_name}:{key}",

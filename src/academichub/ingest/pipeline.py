@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import io
+import queue
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,8 +86,17 @@ def _keys(row: merge.PaperRow) -> list[tuple[str, str]]:
     return list(row.identifiers) + [(scheme, value) for _rel, scheme, value in row.relations]
 
 
-def write_records(conn: Connection, records: list[PaperData], now: datetime | None = None) -> IngestSummary:
-    """Merge records into the store inside the caller's transaction: one paper per work."""
+@dataclass(slots=True)
+class PreparedBatch:
+    """Records turned into rows, before any database work (so it can run while the last batch writes)."""
+
+    rows: list[merge.PaperRow]
+    kept: list[PaperData]
+    summary: IngestSummary
+    now: datetime
+
+
+def prepare_records(records: list[PaperData], now: datetime | None = None) -> PreparedBatch:
     now = now or utcnow()
     summary = IngestSummary(records=len(records))
     rows: list[merge.PaperRow] = []
@@ -102,6 +113,16 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
             continue
         rows.append(row)
         kept.append(record)
+    return PreparedBatch(rows, kept, summary, now)
+
+
+def write_records(conn: Connection, records: list[PaperData], now: datetime | None = None) -> IngestSummary:
+    """Merge records into the store inside the caller's transaction: one paper per work."""
+    return write_prepared(conn, prepare_records(records, now))
+
+
+def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
+    rows, kept, summary, now = prepared.rows, prepared.kept, prepared.summary, prepared.now
 
     # 1. Same work within the batch: shared identifiers, or one names the other as its version.
     groups = _Groups(len(rows))
@@ -238,6 +259,45 @@ def _chunked(items: Iterable[PaperData], size: int) -> Iterator[list[PaperData]]
         yield chunk
 
 
+_END = object()
+
+
+def _prepared_chunks(records: Iterable[PaperData], batch_size: int) -> Iterator[PreparedBatch]:
+    """Parse and prepare in a second thread while the caller writes: parsing, row building and
+    SQLite's own work (which releases the GIL) overlap. Errors arrive in order, in the caller's thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in _chunked(records, batch_size):
+                if stop.is_set():
+                    return
+                handoff.put(prepare_records(chunk))
+            handoff.put(_END)
+        except BaseException as exc:  # handed to the consuming thread
+            handoff.put(exc)
+
+    thread = threading.Thread(target=produce, name="academichub-prepare", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                handoff.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
 def store_stream(
     engine: Engine,
     records: Iterable[PaperData],
@@ -251,17 +311,17 @@ def store_stream(
     summary = IngestSummary()
     try:
         if commit_each_batch:
-            for chunk in _chunked(records, batch_size):
+            for prepared in _prepared_chunks(records, batch_size):
                 with engine.begin() as conn:
-                    summary.add(write_records(conn, chunk))
+                    summary.add(write_prepared(conn, prepared))
                 if progress:
-                    progress(len(chunk))
+                    progress(prepared.summary.records)
         else:
             with engine.begin() as conn:
-                for chunk in _chunked(records, batch_size):
-                    summary.add(write_records(conn, chunk))
+                for prepared in _prepared_chunks(records, batch_size):
+                    summary.add(write_prepared(conn, prepared))
                     if progress:
-                        progress(len(chunk))
+                        progress(prepared.summary.records)
     except SQLAlchemyError as exc:
         raise StoreError(f"writing records failed: {exc}") from exc
     return summary

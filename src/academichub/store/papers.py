@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Iterable
 
 import orjson
+from operator import itemgetter
 from functools import lru_cache
 
 from sqlalchemy import JSON, Connection, Date, DateTime, bindparam, delete, func, insert, select, text, update
@@ -186,16 +187,26 @@ def bulk_insert(
         return
     dialect = conn.dialect
     sql, converters = _bulk_plan(table_name, columns, dialect.name, dialect.paramstyle, suffix)
+    getter = _getter(columns)
+    try:
+        params = [getter(row) for row in rows]  # C-level; every row normally has every column
+    except KeyError:
+        params = [tuple([row.get(name) for name in columns]) for row in rows]
     if converters:
-        params = []
-        for row in rows:
-            values = [row.get(name) for name in columns]
+        converted = []
+        for values in params:
+            values = list(values)
             for i, convert in converters:
                 values[i] = convert(values[i])
-            params.append(tuple(values))
-    else:
-        params = [tuple([row.get(name) for name in columns]) for row in rows]
+            converted.append(tuple(values))
+        params = converted
     conn.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=64)
+def _getter(columns: tuple[str, ...]):
+    getter = itemgetter(*columns)
+    return getter if len(columns) > 1 else (lambda row: (getter(row),))
 
 
 _PAPER_INSERT_COLUMNS = tuple(c.name for c in _PAPER_COLUMNS)
