@@ -534,3 +534,24 @@ def test_language_negotiation_rules():
     assert i18n.negotiate(query="xx", cookie="zh", accept_language="en", default="en") == "zh"
     assert i18n.negotiate(query=None, cookie=None, accept_language="de", default="en") == "en"
     assert i18n.negotiate(query=None, cookie=None, accept_language=None, default="fr") == "zh"
+
+
+def test_sources_page_follows_a_journal_in_one_click(engine):
+    from fastapi.testclient import TestClient
+
+    from academichub.settings import load_settings
+    from academichub.web.app import create_app
+
+    client = TestClient(create_app(load_settings(load_sample=False), engine=engine))
+    page = client.get("/sources?lang=en")
+    assert page.status_code == 200
+    assert "Nature Methods" in page.text and "Follow" in page.text
+    refused = client.post("/sources/follow", data={"venue": "nature"}, headers={"origin": "https://evil.example"})
+    assert refused.status_code == 403
+    followed = client.post("/sources/follow", data={"venue": "nature"}, follow_redirects=False)
+    assert followed.status_code == 303
+    names = {s["name"] for s in client.get("/api/sources").json()}
+    assert {"crossref:nature", "feed:nature"} <= names
+    assert "Following" in client.get("/sources?lang=en").text
+    assert client.post("/api/sources/follow/no-such-journal").status_code == 404
+    assert "关注" in client.get("/sources?lang=zh").text

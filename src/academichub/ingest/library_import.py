@@ -505,7 +505,7 @@ def _bibtex_error(block) -> str:
 
 def _bibtex_paper(entry_type: str, key: str, f: dict[str, str], file_name: str) -> PaperData | str:
     title = _title(f.get("title"), tex=True)
-    if not title:
+    if not title or title.lower() == "no title":  # Mendeley writes "{No Title}" for a missing title
         return "no title"
     url = _url(f.get("url"))
     eprint_type = _plain(f.get("archiveprefix") or f.get("eprinttype")).lower()
@@ -704,6 +704,9 @@ def _person(value: Any) -> str:
 _CSL_TYPES = {
     "article-journal": "journal-article", "paper-conference": "proceedings-article", "chapter": "book-chapter",
     "book": "book", "thesis": "dissertation", "report": "report", "article": "preprint", "posted-content": "preprint",
+    # Crossref's citeproc-json, a CSL dialect, names its own types
+    "journal-article": "journal-article", "proceedings-article": "proceedings-article", "book-chapter": "book-chapter",
+    "dissertation": "dissertation", "monograph": "book", "edited-book": "book",
 }
 
 

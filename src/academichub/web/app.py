@@ -394,6 +394,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             )
         return response
 
+    from . import sources_page
+
+    sources_page.register(app, engine, settings, render)
+
     def wants_html(request: Request) -> bool:
         path = request.url.path
         return not (path.startswith(("/api/", "/static/", "/openapi")) or path in ("/api", "/healthz"))
