@@ -56,6 +56,9 @@ def upstream(local_server, shared_data):
     )
     local_server.route("/details/biorxiv/2024-11-20/2024-11-28/0", **biorxiv_page)  # first run: the lookback
     local_server.route("/details/biorxiv/2024-11-27/2024-11-28/0", **biorxiv_page)  # later: from the last success
+    no_links = dict(body=b'{"messages":[{"status":"no posts found"}],"collection":[]}', headers=JSON)
+    local_server.route("/pubs/biorxiv/2024-11-20/2024-11-28/0", **no_links)
+    local_server.route("/pubs/biorxiv/2024-11-27/2024-11-28/0", **no_links)
     local_server.route(
         "/works",
         body=json.dumps({"meta": {"count": 1, "per_page": 200, "next_cursor": None}, "results": [openalex_work]}).encode(),
@@ -246,3 +249,32 @@ def test_a_feed_url_inside_the_network_is_refused_when_added(database_url, monke
     result = CliRunner().invoke(app, ["sources", "add", "feed", "lan", "--param", f"url={local_server.url('/nature.rss')}"])
     assert result.exit_code == 1
     assert "refused" in result.output and "127.0.0.1" in result.output
+
+
+def test_biorxiv_pubs_links_join_a_stored_preprint_and_its_journal_article(engine, settings, local_server, shared_data):
+    """/pubs states preprint -> journal links apart from the records (fixture from the documented
+    shape: nothing recorded). A stored preprint and a stored journal article become one paper."""
+    from test_biorxiv import item, page
+
+    from academichub.ingest.pipeline import ingest_file
+
+    ingest_file(engine, shared_data / "crossref/cr_works-10.json")  # real: 10.1038/nnano.2014.279
+    local_server.route(
+        "/details/biorxiv/2024-11-20/2024-11-28/0",
+        body=page([item(doi="10.1101/2014.01.01.000001", title="A nanotube preprint")], cursor=0, total=1), headers=JSON,
+    )
+    local_server.route(
+        "/pubs/biorxiv/2024-11-20/2024-11-28/0", headers=JSON,
+        body=json.dumps({"messages": [{"status": "ok", "cursor": 0, "count": 1, "total": 1}], "collection": [
+            {"preprint_doi": "10.1101/2014.01.01.000001", "published_doi": "10.1038/NNANO.2014.279",
+             "published_journal": "Nature Nanotechnology", "published_date": "2014-11-30"}]}).encode(),
+    )
+    with engine.begin() as conn:
+        add_source(conn, name="biorxiv", kind="biorxiv", params={}, label=None, now=NOW)
+    [result] = run_sources(engine, settings, now=NOW)
+    assert (result.ok, result.error, result.summary.added, result.summary.updated) == (True, None, 1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 1
+        item_ = feed_page(conn, FeedFilters(), seed=1, batch=0, size=10).items[0]
+    assert item_["versions_of_work"]["preprints"] == ["doi:10.1101/2014.01.01.000001"]
+    assert item_["versions_of_work"]["published"] == ["10.1038/nnano.2014.279"]

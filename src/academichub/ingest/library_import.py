@@ -93,7 +93,7 @@ def imported_paper_ids(conn: Connection, papers: Iterable[PaperData]) -> list[in
                 source_records.c.source == SOURCE, source_records.c.source_id.in_(chunk)
             )
         )
-        found.update(dict(rows.tuples().all()))
+        found.update({source_id: paper_id for source_id, paper_id in rows})
     return list(dict.fromkeys(found[s] for s in wanted if s in found))
 
 

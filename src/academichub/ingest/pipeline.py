@@ -231,6 +231,46 @@ def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
     return summary
 
 
+def apply_version_links(
+    conn: Connection, links: Iterable[tuple[str, str]], *, source: str, now: datetime | None = None
+) -> int:
+    """Preprint -> journal links stated apart from any record (bioRxiv's /pubs): remember the link on
+    the stored preprint, and when the journal article is stored too, make the two one paper.
+    Returns how many stored papers changed."""
+    now = now or utcnow()
+    changed = 0
+    for preprint_doi, published_doi in links:
+        preprint_key = merge.norm_identifier("doi", preprint_doi)
+        published_key = merge.norm_identifier("doi", published_doi)
+        if preprint_key is None or published_key is None:
+            continue
+        found = paper_store.find_by_identifiers(conn, [preprint_key, published_key])
+        preprint_id = found.get(preprint_key)
+        if preprint_id is None:
+            continue  # nothing stored to link yet; the journal record will bring its own relation
+        stored = paper_store.load_papers(conn, {preprint_id, found.get(published_key, preprint_id)})
+        merged = _stored_row(stored[preprint_id])
+        before = merged.values["content_hash"]
+        link = merge.PaperRow(values={"provenance": {}}, authors=[], categories=[],
+                              relations={("preprint-of", *published_key): source})
+        merged = merge.merge_rows(merged, link, now)
+        published_id = found.get(published_key)
+        if published_id is not None and published_id != preprint_id:
+            target, other = sorted((preprint_id, published_id))
+            merged = merge.merge_rows(_stored_row(stored[target]), _stored_row(stored[other]), now)
+            merged = merge.merge_rows(merged, link, now)
+            paper_store.absorb_papers(conn, target, [other])
+        elif merged.values["content_hash"] == before:
+            continue
+        paper_store.update_papers(conn, [(merged.id, merged.values)])
+        paper_store.replace_authors(conn, [(merged.id, merged.authors)], fresh=False)
+        paper_store.replace_subjects(conn, [(merged.id, merged.categories, merged.subjects)], fresh=False)
+        paper_store.upsert_identifiers(conn, [(merged.id, merged.identifiers)])
+        paper_store.add_relations(conn, [(merged.id, merged.relations)])
+        changed += 1
+    return changed
+
+
 def _dedupe_sources(pairs: list[tuple[merge.PaperRow, PaperData]]) -> list[tuple[merge.PaperRow, PaperData]]:
     """The same (source, source_id) twice in one batch keeps the last (ON CONFLICT can't touch a row twice)."""
     unique: dict[tuple[str, str], tuple[merge.PaperRow, PaperData]] = {}

@@ -18,7 +18,7 @@ from ..model import ParsedBatch
 from ..settings import Settings
 from ..store import sources as source_store
 from ..store.state import StoreValidatorCache, utcnow
-from .pipeline import IngestSummary, feed_key_from_link, write_records
+from .pipeline import IngestSummary, apply_version_links, feed_key_from_link, write_records
 
 HttpFactory = Callable[..., object]
 
@@ -89,6 +89,13 @@ def sources_for_venue(venue) -> list[tuple[str, str, dict, str]]:
 # ----------------------------------------------------------------------------- fetching
 
 
+@dataclass(slots=True)
+class _LinkBatch:
+    """Preprint -> journal DOI pairs (bioRxiv /pubs): links, not records."""
+
+    links: list[tuple[str, str]]
+
+
 def _pages(source: dict, settings: Settings, http, start: date, end: date) -> Iterator[ParsedBatch]:
     kind, params = source["kind"], source["params"]
     if kind == "arxiv":
@@ -120,6 +127,10 @@ def _pages(source: dict, settings: Settings, http, start: date, end: date) -> It
 
         client = BiorxivClient(http, settings.biorxiv_url)
         yield from client.iter_details(kind, start, end, category=params.get("category"))
+        if params.get("pubs", "true") != "false":
+            links = [(link.preprint_doi, link.published_doi) for link in client.iter_pubs(kind, start, end)]
+            if links:
+                yield _LinkBatch(links)
     elif kind == "openalex":
         from ..sources.openalex import OpenAlexClient
 
@@ -230,6 +241,10 @@ def run_source(engine: Engine, settings: Settings, source: dict, *, now: datetim
     try:
         http = http_factory(settings, source, engine)
         for page in _pages({**source, "_engine": engine}, settings, http, start, end):
+            if isinstance(page, _LinkBatch):
+                with engine.begin() as conn:
+                    summary.updated += apply_version_links(conn, page.links, source=source["kind"], now=now)
+                continue
             with engine.begin() as conn:
                 summary.add(write_records(conn, page.papers, now))
                 if source["kind"] == "arxiv" and page.feed and page.feed.announced:

@@ -32,8 +32,12 @@ _NAME_MAX = radars.c.name.type.length
 _KEY_MAX = radar_rules.c.value_key.type.length
 _ORIGIN_MAX = radar_seeds.c.origin.type.length
 # arXiv's category codes: an archive (hep-th, astro-ph, math) optionally with a subject class,
-# two capitals (cs.LG, math.CO, astro-ph.GA) or lower-case words (cond-mat.stat-mech, physics.optics).
-_CATEGORY = re.compile(r"^(?P<archive>[a-z]+(?:-[a-z]+)?)(?:\.(?P<subject>[A-Za-z]{2}|[a-z]+(?:-[a-z]+)?))?$")
+# two capitals (cs.LG, math.CO, astro-ph.GA) except in the archives whose classes are words
+# (cond-mat.stat-mech, physics.optics).
+_ARCHIVE = re.compile(r"^[a-z]+(?:-[a-z]+)?$")
+_SUBJECT_LETTERS = re.compile(r"^[A-Z]{2}$")
+_SUBJECT_WORDS = re.compile(r"^[a-z]+(?:-[a-z]+)?$")
+_WORD_SUBJECT_ARCHIVES = frozenset({"cond-mat", "physics"})
 _ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
 
 
@@ -107,16 +111,16 @@ def rule_key(kind: str, value: str) -> str:
 
 
 def category_key(value: str) -> str:
-    """An arXiv category as arXiv spells it: "cs.lg" is cs.LG; a code of no arXiv archive is refused."""
+    """An arXiv category as arXiv spells it ("cs.lg" is cs.LG); a code no arXiv archive has is refused."""
     archive, dot, subject = value.strip().partition(".")
-    match = _CATEGORY.match(f"{archive.lower()}{dot}{subject if len(subject) == 2 else subject.lower()}")
-    archive = match.group("archive") if match else ""
-    if not match or archive not in ARCHIVES:
+    archive = archive.lower()
+    if archive in _WORD_SUBJECT_ARCHIVES:
+        subject, shape = subject.lower(), _SUBJECT_WORDS
+    else:
+        subject, shape = subject.upper(), _SUBJECT_LETTERS
+    if not _ARCHIVE.match(archive) or archive not in ARCHIVES or (dot and not shape.match(subject)):
         raise RadarError(f"{value!r} is not an arXiv category (like cs.LG, hep-th, math.CO, cond-mat.stat-mech)")
-    subject = match.group("subject")
-    if subject is None:
-        return archive
-    return f"{archive}.{subject.upper() if len(subject) == 2 else subject.lower()}"
+    return f"{archive}.{subject}" if dot else archive
 
 
 def _venue_key(value: str) -> str:
