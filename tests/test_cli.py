@@ -26,7 +26,11 @@ def run(database_url, monkeypatch, tmp_path):
 def test_every_command_has_help(run):
     for command in (
         [], ["serve"], ["ingest"], ["backfill"], ["import-snapshot"], ["papers"], ["papers", "list"],
-        ["papers", "show"], ["papers", "search"], ["db"], ["db", "upgrade"], ["db", "check"], ["bench"], ["bench", "ingest"],
+        ["papers", "show"], ["papers", "search"], ["papers", "import"], ["db"], ["db", "upgrade"], ["db", "check"],
+        ["bench"], ["bench", "ingest"], ["bench", "merge"], ["bench", "sources"], ["sources"], ["sources", "add"],
+        ["sources", "run"], ["sources", "list"], ["sources", "status"], ["sources", "remove"], ["sources", "import-opml"],
+        ["radar"], ["radar", "create"], ["radar", "seed"], ["radar", "feedback"], ["radar", "show"], ["radar", "list"],
+        ["radar", "delete"], ["radar", "reset"],
     ):
         result = run(*command, "--help")
         assert result.exit_code == 0, (command, result.output)

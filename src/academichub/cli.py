@@ -27,6 +27,10 @@ papers_app = typer.Typer(help="List, show and search stored papers.", no_args_is
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (figures printed with their baselines from the same run).", no_args_is_help=True)
 sources_app = typer.Typer(help="Configured upstreams: journals, preprint servers, feeds.", no_args_is_help=True)
+from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps above
+
+papers_app.command("import")(papers_import_command)
+app.add_typer(radar_app, name="radar")
 app.add_typer(papers_app, name="papers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(db_app, name="db")
@@ -474,6 +478,69 @@ def db_check() -> None:
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"database at revision {head}, schema matches ({_safe_url(settings)})", highlight=False)
+
+
+# ---------------------------------------------------------------- rank
+
+
+@app.command()
+def rank(
+    name: Annotated[str, typer.Argument(help="Radar name.")],
+    since: Annotated[Optional[str], typer.Option(help="Only papers announced or published since this day (YYYY-MM-DD).")] = None,
+    all_papers: Annotated[bool, typer.Option("--all", help="Every stored paper (the default).")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="How many to print (default: all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
+) -> None:
+    """Rank stored papers for a radar; every paper says why it is there."""
+    from .rank.service import rank_radar
+    from .store.radars import get_radar
+
+    try:
+        if since and all_papers:
+            raise AcademicHubError("give --since or --all, not both")
+        settings = _settings()
+        engine = _engine(settings)
+        day = _parse_day(since, "--since")
+        with engine.connect() as conn:
+            radar = get_radar(conn, name)
+            if radar is None:
+                raise AcademicHubError(f"no radar named {name!r} (create one with `academichub radar create`)")
+            model, embed = _embedding_for(conn, settings)
+            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
+    except AcademicHubError as exc:
+        _fail(exc)
+    if fmt == "json":
+        import json
+
+        out.print_json(json.dumps([r.to_dict() for r in ranked], ensure_ascii=False))
+        return
+    table = Table(title=f"{name}: {len(ranked)} papers")
+    for column in ("#", "score", "title", "why"):
+        table.add_column(column, overflow="fold")
+    for i, r in enumerate(ranked, 1):
+        table.add_row(f"{i:02d}.", f"{r.score:.2f}", r.title, "; ".join(f"{x.kind}: {x.text}" for x in r.reasons))
+    out.print(table)
+
+
+def _embedding_for(conn, settings: Settings):
+    """The model whose stored vectors to use, and a statement embedder, when the extra is installed
+    and vectors exist; otherwise (None, None) and the ranker works on text and rules alone."""
+    from sqlalchemy import func, select
+
+    from .store.schema import paper_embeddings
+
+    stored = conn.execute(
+        select(func.count()).select_from(paper_embeddings).where(paper_embeddings.c.model == settings.embedding_model)
+    ).scalar_one()
+    if not stored:
+        return None, None
+    try:
+        from .rank.embeddings import load_embedder
+
+        embedder = load_embedder(settings.embedding_model)
+    except AcademicHubError:
+        return settings.embedding_model, None
+    return settings.embedding_model, (lambda text: embedder.encode([text])[0])
 
 
 # ---------------------------------------------------------------- sources

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from . import cli as _cli
@@ -30,7 +31,7 @@ FileArg = Annotated[Path, typer.Argument(help="BibTeX, RIS, CSL-JSON or JSON-lin
 
 def _warn_skipped(library) -> None:
     for reason in library.skipped[:10]:
-        _cli.console.print(f"[yellow]warning:[/] {reason}", highlight=False, markup=False)
+        _cli.console.print(f"[yellow]warning:[/] {escape(reason)}", highlight=False)
     if len(library.skipped) > 10:
         _cli.console.print(f"… and {len(library.skipped) - 10} more entries skipped", highlight=False)
     for note in library.notes[:10]:
@@ -44,7 +45,7 @@ def _import(engine, file: Path):
     summary, library = import_library(engine, file)
     _warn_skipped(library)
     for error in summary.errors[:10]:
-        _cli.console.print(f"warning: {error}", highlight=False, markup=False)
+        _cli.console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
     _cli.out.print(f"{file}: {summary.line()}, {len(library.skipped)} skipped", highlight=False, markup=False)
     return summary, library
 
@@ -70,17 +71,20 @@ def radar_create(
     interest: Annotated[Optional[str], typer.Option("--interest", help="What you are looking for, in a sentence or two.")] = None,
 ) -> None:
     """Create a radar with its rules (all or nothing: one bad rule creates no radar)."""
-    from .store.radars import add_rule, create_radar, default_user
+    from .store.radars import add_rule, create_radar, default_user, get_radar
 
     given = dict(author=author, mute_author=mute_author, keyword=keyword, exclude=exclude, category=category, venue=venue)
     try:
         engine = _cli._engine(_cli._settings())
         with engine.begin() as conn:
             radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
-            keys = {(kind, add_rule(conn, radar_id, kind, value).value_key) for kind, values in given.items() for value in values or []}
+            for kind, values in given.items():
+                for value in values or []:
+                    add_rule(conn, radar_id, kind, value)
+            rules = sum(len(r) for r in get_radar(conn, radar_id).rules.values())  # variants of one rule count once
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"radar {name!r} created (id {radar_id}) with {len(keys)} rules", highlight=False, markup=False)
+    _cli.out.print(f"radar {name!r} created (id {radar_id}) with {rules} rules", highlight=False, markup=False)
 
 
 @radar_app.command("seed")
@@ -188,7 +192,7 @@ def radar_list() -> None:
     for column in ("id", "name", "rules", "seeds", "feedback", "interest"):
         table.add_column(column, overflow="fold", justify="right" if column in ("id", "rules", "seeds", "feedback") else "left")
     for r in radars:
-        table.add_row(str(r.id), r.name, str(r.rules), str(r.seeds), str(r.feedback), (r.interest or "")[:60])
+        table.add_row(str(r.id), escape(r.name), str(r.rules), str(r.seeds), str(r.feedback), escape((r.interest or "")[:60]))
     _cli.out.print(table)
 
 

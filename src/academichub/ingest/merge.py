@@ -133,6 +133,8 @@ def record_identifiers(record: PaperData) -> list[tuple[str, str]]:
     if not keys and record.url_abs:  # a publisher feed entry without DOI: its link is all it has
         url = norm_identifier("url", record.url_abs)
         keys = [url] if url else []
+    if not keys and isinstance(record.raw, dict) and record.raw.get("library_key"):
+        keys = [("library", str(record.raw["library_key"])[:255])]  # a reference-library entry with no identifier
     return keys
 
 
@@ -438,8 +440,14 @@ def conflicting_identifiers(a: PaperRow, b: PaperRow) -> bool:
     """Both carry an identifier of the same kind with different values (two DOIs, two arXiv ids)."""
     schemes_a: dict[str, set[str]] = {}
     for scheme, value in a.identifiers:
-        schemes_a.setdefault(scheme, set()).add(value)
+        if scheme not in LOCAL_KEYS:
+            schemes_a.setdefault(scheme, set()).add(value)
     for scheme, value in b.identifiers:
         if scheme in schemes_a and value not in schemes_a[scheme]:
             return True
     return False
+
+
+# Keys that name a record where it came from (a feed link, a library entry), not the work itself:
+# two of them differing says nothing about whether two records are one work.
+LOCAL_KEYS = frozenset({"url", "library"})

@@ -12,7 +12,7 @@ import orjson
 from operator import itemgetter
 from functools import lru_cache
 
-from sqlalchemy import JSON, Connection, Date, DateTime, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import JSON, Connection, Date, DateTime, bindparam, delete, func, insert, select, text, tuple_, update
 
 from .schema import (
     announcements,
@@ -20,8 +20,12 @@ from .schema import (
     paper_authors,
     paper_identifiers,
     paper_relations,
+    paper_embeddings,
     paper_subjects,
     papers,
+    radar_feedback,
+    radar_seeds,
+    radar_shown,
     source_records,
 )
 
@@ -342,18 +346,21 @@ def add_relations(conn: Connection, items: list[tuple[int, dict[tuple[str, str, 
     )
 
 
-# Tables whose rows follow a paper when it is absorbed into another (later features add theirs).
-REPOINTED_ON_ABSORB: list = []
-
-
 def absorb_papers(conn: Connection, target_id: int, other_ids: list[int]) -> None:
     """Two stored papers turned out to be one work: move what belongs to the others onto the
     target, then delete them (their authors, subjects and identifiers go with them; the merged
-    row rewrites what the target keeps)."""
+    row rewrites what the target keeps). A radar's seed, feedback or shown mark follows the paper;
+    where the radar already has the target, the duplicate is dropped."""
     if not other_ids:
         return
     conn.execute(update(source_records).where(source_records.c.paper_id.in_(other_ids)).values(paper_id=target_id))
-    for table in REPOINTED_ON_ABSORB:
+    conn.execute(update(radar_feedback).where(radar_feedback.c.paper_id.in_(other_ids)).values(paper_id=target_id))
+    for table, keys in ((radar_seeds, ("radar_id",)), (radar_shown, ("radar_id", "day")), (paper_embeddings, ("model",))):
+        taken = select(*[table.c[k] for k in keys]).where(table.c.paper_id == target_id)
+        conn.execute(
+            delete(table).where(table.c.paper_id.in_(other_ids), tuple_(*[table.c[k] for k in keys]).in_(taken))
+            if len(keys) > 1 else delete(table).where(table.c.paper_id.in_(other_ids), table.c[keys[0]].in_(taken))
+        )
         conn.execute(update(table).where(table.c.paper_id.in_(other_ids)).values(paper_id=target_id))
     conn.execute(delete(paper_identifiers).where(paper_identifiers.c.paper_id.in_(other_ids)))
     conn.execute(delete(papers).where(papers.c.id.in_(other_ids)))

@@ -1,0 +1,120 @@
+"""Embedding throughput vs quality, one row per encoder configuration:
+
+    python -m benchmarks.relevance.embed_speed [--rounds 3] [--sample 384] [--only onnx-int8@256,...]
+
+Throughput: abstracts/s encoding a fixed random sample of the arXiv day (title + ". " +
+abstract), best of `rounds` rounds, configurations interleaved round by round so that a busy
+neighbour on a shared machine hurts them all alike. Quality: the proxy of the choice (the
+Categories dataset with 5 seeds, `draws` seed draws, ranked by mean cosine to the seeds),
+nDCG@10, plus the mean cosine of each vector to the full-precision one of the same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import category_tasks, default_shared_data, load_arxiv_day
+from .metrics import ndcg_at_k
+from .methods import EmbeddingMeanCosine
+
+REFERENCE = "torch@256"
+CONFIGS = [
+    # label, backend, max_seq_length, extra
+    ("torch@256", "torch", 256, {}),
+    ("torch@128", "torch", 128, {}),
+    ("torch-int8@256", "torch-int8", 256, {}),
+    ("torch-int8@128", "torch-int8", 128, {}),
+    ("torch-bf16@256", "torch-bf16", 256, {}),
+    ("torch-bf16@128", "torch-bf16", 128, {}),
+    ("onnx-unfused@256", "onnx", 256, {"file": "model.onnx"}),
+    ("onnx@256", "onnx", 256, {}),
+    ("onnx@128", "onnx", 128, {}),
+    ("onnx-int8-unfused@256", "onnx-int8", 256, {"file": "model-int8-unfused.onnx"}),
+    ("onnx-int8-unsorted@256", "onnx-int8", 256, {"sort": False}),
+    ("onnx-int8@256", "onnx-int8", 256, {}),
+    ("onnx-int8@128", "onnx-int8", 128, {}),
+]
+
+
+def build(backend: str, seq: int, extra: dict, cache_dir: Path):
+    from academichub.rank import embeddings as E
+
+    embedder = E.load_embedder(backend=backend, device="cpu", max_seq_length=seq, cache_dir=cache_dir)
+    if "file" in extra or "sort" in extra:
+        target = next(p for p in cache_dir.iterdir() if p.is_dir() and (p / "meta.json").is_file())
+        path = target / extra.get("file", "model-int8.onnx" if backend == "onnx-int8" else "model-opt.onnx")
+        if not path.is_file() and extra.get("file") == "model-int8-unfused.onnx":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(target / "model.onnx"), str(path), weight_type=QuantType.QInt8)
+        embedder = E.OnnxEmbedder(E._onnx_session(path), embedder.tokenizer, embedder.meta, embedder.name, seq,
+                                  sort_by_length=extra.get("sort", True))
+    return embedder
+
+
+def quality(vectors: dict[str, np.ndarray], docs, draws: int, seed: int) -> float:
+    for d in docs:
+        d.embedding = vectors[d.id]
+    method = EmbeddingMeanCosine()
+    scores = []
+    for task in category_tasks(docs, seed=seed, draws=draws):
+        ids, _ = method.rank(task.seeds, None, task.candidates)
+        scores.append(ndcg_at_k(ids, task.relevant, 10))
+    return float(np.mean(scores))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared-data", type=Path, default=default_shared_data())
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sample", type=int, default=384)
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="", help="comma-separated labels")
+    parser.add_argument("--no-quality", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    docs = load_arxiv_day(args.shared_data)
+    texts = [d.text for d in docs]
+    rng = np.random.default_rng(args.seed)
+    sample = [texts[i] for i in rng.choice(len(texts), min(args.sample, len(texts)), replace=False)]
+    configs = [c for c in CONFIGS if not args.only or c[0] in args.only.split(",")]
+    cache_dir = Path(tempfile.mkdtemp(prefix="ah-embed-speed-"))
+    try:
+        embedders = {label: build(backend, seq, extra, cache_dir) for label, backend, seq, extra in configs}
+        for e in embedders.values():
+            e.encode(sample[:32])  # warm-up
+        best = {label: 0.0 for label in embedders}
+        for r in range(args.rounds):
+            for label, e in embedders.items():
+                start = time.perf_counter()
+                e.encode(sample, batch_size=32)
+                rate = len(sample) / (time.perf_counter() - start)
+                best[label] = max(best[label], rate)
+                print(f"round {r + 1} {label:24s} {rate:7.1f}/s  (load {os.getloadavg()[0]:.1f})", flush=True)
+        full: dict[str, np.ndarray] = {}
+        if not args.no_quality:
+            for label, e in embedders.items():
+                full[label] = e.encode(texts, batch_size=32)
+        print(f"\n{'config':24s} {'abstracts/s':>11s} {'nDCG@10':>8s} {'cos-to-ref':>10s}")
+        for label in embedders:
+            q = cos = float("nan")
+            if label in full:
+                q = quality(dict(zip([d.id for d in docs], full[label])), docs, args.draws, args.seed)
+                if REFERENCE in full:
+                    cos = float(np.mean(np.sum(full[label] * full[REFERENCE], axis=1)))
+            print(f"{label:24s} {best[label]:11.1f} {q:8.3f} {cos:10.4f}", flush=True)
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

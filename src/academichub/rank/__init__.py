@@ -1,0 +1,1 @@
+"""Ranking papers for a radar: embeddings, statements, scores."""

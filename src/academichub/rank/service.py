@@ -1,0 +1,152 @@
+"""From a stored radar to a ranked, explained list: load the radar's profile and the candidates
+(with their stored embeddings), run the ranker, and keep what the radar has shown today so that
+"another batch" never repeats within a day."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from ..store.radars import Radar
+from ..store.schema import paper_authors, paper_embeddings, paper_subjects, papers
+from .ranker import Doc, RadarProfile, Ranker, Reason, mmr
+
+
+@dataclass(slots=True)
+class RankedPaper:
+    id: int
+    title: str
+    score: float
+    reasons: list[Reason]
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "reasons": [{"kind": r.kind, "text": r.text} for r in self.reasons],
+        }
+
+
+def load_docs(conn: Connection, paper_ids: list[int] | None = None, *, since: date | None = None,
+              model: str | None = None, exclude: set[int] | None = None) -> list[Doc]:
+    """Papers as the ranker sees them; `paper_ids=None` means every stored paper (since a day)."""
+    stmt = select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.venue, papers.c.announced_on,
+                  papers.c.published_on)
+    if paper_ids is not None:
+        if not paper_ids:
+            return []
+        stmt = stmt.where(papers.c.id.in_(paper_ids))
+    if since is not None:
+        stmt = stmt.where((papers.c.announced_on >= since) | (papers.c.published_on >= since))
+    rows = [r for r in conn.execute(stmt.order_by(papers.c.id)) if not exclude or r[0] not in exclude]
+    ids = [r[0] for r in rows]
+    authors: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    categories: dict[int, list[str]] = defaultdict(list)
+    vectors: dict[int, np.ndarray] = {}
+    for chunk in _chunks(ids):
+        for pid, key, name in conn.execute(
+            select(paper_authors.c.paper_id, paper_authors.c.name_key, paper_authors.c.name)
+            .where(paper_authors.c.paper_id.in_(chunk)).order_by(paper_authors.c.paper_id, paper_authors.c.position)
+        ):
+            authors[pid].append((key, name))
+        for pid, code in conn.execute(
+            select(paper_subjects.c.paper_id, paper_subjects.c.code)
+            .where(paper_subjects.c.paper_id.in_(chunk), paper_subjects.c.scheme == "arxiv")
+            .order_by(paper_subjects.c.paper_id, paper_subjects.c.is_primary.desc(), paper_subjects.c.code)
+        ):
+            categories[pid].append(code)
+        if model:
+            for pid, blob in conn.execute(
+                select(paper_embeddings.c.paper_id, paper_embeddings.c.vector)
+                .where(paper_embeddings.c.paper_id.in_(chunk), paper_embeddings.c.model == model)
+            ):
+                vectors[pid] = np.frombuffer(blob, dtype="<f2").astype(np.float32)
+    has_all = bool(model) and len(vectors) == len(ids)
+    return [
+        Doc(
+            id=r[0], title=r[1], abstract=r[2] or "",
+            author_keys=tuple(k for k, _ in authors[r[0]]), author_names=tuple(n for _, n in authors[r[0]]),
+            categories=tuple(categories[r[0]]), venue=r[3], day=r[4] or r[5],
+            embedding=vectors.get(r[0]) if has_all else None,
+        )
+        for r in rows
+    ]
+
+
+def _to_english(text: str) -> str:
+    try:
+        from .crosslingual import to_english
+    except ImportError:  # the glossary module is optional: a statement is then used as written
+        return text
+    return to_english(text)
+
+
+def _chunks(items: list, size: int = 900):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def profile_of(conn: Connection, radar: Radar, *, model: str | None = None, embed=None) -> RadarProfile:
+    """The radar's rules, seeds and feedback as the ranker's profile. `embed(text) -> vector` embeds
+    the interest statement when an embedder is available; a Chinese statement is first carried into
+    English terms (rank/crosslingual.py) so it can find English papers."""
+    rules = radar.rules
+    liked_ids = [f.paper_id for f in radar.feedback if f.action in ("like", "save") and f.paper_id]
+    dismissed_ids = [f.paper_id for f in radar.feedback if f.action == "dismiss" and f.paper_id]
+    docs = {d.id: d for d in load_docs(conn, list({*radar.seeds, *liked_ids, *dismissed_ids}), model=model)}
+    interest = radar.interest
+    if interest:
+        interest = _to_english(interest)
+    less_authors = set()
+    for f in radar.feedback:
+        if f.action == "less_author" and f.value:
+            from ..names import name_key
+
+            less_authors.add(name_key(f.value))
+    return RadarProfile(
+        authors={r.value_key: r.value for r in rules.get("author", [])},
+        muted_authors={r.value_key for r in rules.get("mute_author", [])},
+        keywords=[r.value for r in rules.get("keyword", [])],
+        excludes=[r.value for r in rules.get("exclude", [])],
+        categories=[r.value_key for r in rules.get("category", [])],
+        venues=[r.value for r in rules.get("venue", [])],
+        interest=interest,
+        interest_embedding=embed(interest) if (embed and interest) else None,
+        seeds=[docs[i] for i in radar.seeds if i in docs],
+        liked=[docs[i] for i in liked_ids if i in docs],
+        dismissed=[docs[i] for i in dismissed_ids if i in docs],
+        less_authors=less_authors,
+        less_topics=[f.value for f in radar.feedback if f.action == "less_topic" and f.value],
+    )
+
+
+def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, limit: int | None = None,
+               model: str | None = None, embed=None, ranker: Ranker | None = None, today: date | None = None,
+               exclude: set[int] | None = None, diversify: bool = False) -> list[RankedPaper]:
+    """Every stored paper that is not a seed of this radar (or those since a day), best first."""
+    profile = profile_of(conn, radar, model=model, embed=embed)
+    candidates = load_docs(conn, since=since, model=model, exclude=set(radar.seeds) | (exclude or set()))
+    ranker = ranker or Ranker()
+    explain = limit or 100
+    ranking = ranker.rank(profile, candidates, today=today, explain=explain)
+    by_id = {d.id: d for d in candidates}
+    ids, scores = ranking.ids, ranking.scores
+    if diversify and limit:
+        vectors = np.vstack([by_id[i].embedding for i in ids]) if by_id and all(by_id[i].embedding is not None for i in ids[: limit * 5]) and len(ids) else None
+        order = mmr(ids[: limit * 5], scores[: limit * 5], vectors[: limit * 5] if vectors is not None else None, k=limit)
+        position = {int(i): n for n, i in enumerate(ids)}
+        ids = np.array(order, dtype=np.int64)
+        scores = np.array([ranking.scores[position[i]] for i in order])
+    out = []
+    for pid, score in zip(ids[:limit] if limit else ids, scores[:limit] if limit else scores):
+        pid = int(pid)
+        reasons = ranking.reasons.get(pid)
+        if reasons is None:
+            reasons = ranker._reasons(profile, candidates, next(i for i, d in enumerate(candidates) if d.id == pid), {})
+        out.append(RankedPaper(pid, by_id[pid].title, float(score), reasons))
+    return out
