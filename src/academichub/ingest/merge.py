@@ -29,6 +29,7 @@ _HASHED = (
     "arxiv_id", "arxiv_version", *_IDS, *SCALARS, "authors_text", "primary_category",
     "submitted_at", "announced_on", "updated_at", "versions", "citation_count",
 )
+_PROVENANCE_FIELDS = (*SCALARS, *_IDS)
 PREPRINT_DOI_PREFIXES = ("10.48550/", "10.1101/")  # arXiv, bioRxiv/medRxiv
 
 FAMILY = {
@@ -122,12 +123,12 @@ def _strip_version(arxiv_id: str) -> str:
 
 def record_identifiers(record: PaperData) -> list[tuple[str, str]]:
     found = [
-        norm_identifier("arxiv", record.arxiv_id),
-        norm_identifier("doi", record.doi),
-        norm_identifier("pmid", record.pmid),
-        norm_identifier("pmcid", record.pmcid),
-        norm_identifier("openalex", record.openalex_id),
-        norm_identifier("s2", record.s2_id),
+        norm_identifier(scheme, value)
+        for scheme, value in (
+            ("arxiv", record.arxiv_id), ("doi", record.doi), ("pmid", record.pmid), ("pmcid", record.pmcid),
+            ("openalex", record.openalex_id), ("s2", record.s2_id),
+        )
+        if value
     ]
     keys = list(dict.fromkeys(k for k in found if k))
     if not keys and record.url_abs:  # a publisher feed entry without DOI: its link is all it has
@@ -251,15 +252,15 @@ def new_row(record: PaperData, now: datetime) -> PaperRow:
         "arxiv_version": record.arxiv_version,
         "doi": doi,
         "pmid": record.pmid,
-        "pmcid": (norm_identifier("pmcid", record.pmcid) or (None, None))[1],
-        "openalex_id": (norm_identifier("openalex", record.openalex_id) or (None, None))[1],
+        "pmcid": (norm_identifier("pmcid", record.pmcid) or (None, None))[1] if record.pmcid else None,
+        "openalex_id": (norm_identifier("openalex", record.openalex_id) or (None, None))[1] if record.openalex_id else None,
         "s2_id": record.s2_id,
         "title": record.title,
         "abstract": record.abstract or "",
         "authors_text": ", ".join(a["name"] for a in authors),
         "primary_category": record.primary_category,
         "venue": record.venue,
-        "venue_abbrev": (record.raw.get("iso_abbreviation") if isinstance(record.raw, dict) else None),
+        "venue_abbrev": record.raw.get("iso_abbreviation") if record.raw else None,
         "journal_ref": record.journal_ref,
         "license": record.license,
         "comments": record.comments,
@@ -280,7 +281,7 @@ def new_row(record: PaperData, now: datetime) -> PaperRow:
         "created_at": now,
         "modified_at": now,
     }
-    provenance = {name: source for name in (*SCALARS, *_IDS) if values.get(name)}
+    provenance = {name: source for name in _PROVENANCE_FIELDS if values[name]}
     if authors:
         provenance["authors"] = source
     version = _record_version(record)

@@ -147,8 +147,9 @@ def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
 
     # 2. Same work already stored: by identifier, then by the conservative fuzzy rule.
     known = paper_store.find_by_identifiers(conn, owner)
-    linked = paper_store.find_by_relation_targets(
-        conn, [key for row in rows for key in row.identifiers if key[0] != "url"]
+    linked = (
+        paper_store.find_by_relation_targets(conn, [key for row in rows for key in row.identifiers if key[0] != "url"])
+        if paper_store.any_relations(conn) else {}
     )
     matched: dict[int, set[int]] = {}
     unmatched: list[int] = []
@@ -159,9 +160,16 @@ def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
             matched[root] = ids
         else:
             unmatched.append(root)
+    # A stored arXiv paper can only be the fuzzy match of a record without an arXiv id (two arXiv
+    # ids always differ), so a store of arXiv papers alone needs no look-up for arXiv records.
+    fuzzy_for_arxiv = paper_store.any_paper_without_arxiv_id(conn)
     title_hits = paper_store.find_by_title_keys(
         conn,
-        [rows[r].values["title_key"] for r in unmatched if len(rows[r].values["title_key"]) >= merge.FUZZY_MIN_TITLE],
+        [
+            rows[r].values["title_key"] for r in unmatched
+            if len(rows[r].values["title_key"]) >= merge.FUZZY_MIN_TITLE
+            and (fuzzy_for_arxiv or not rows[r].values.get("arxiv_id"))
+        ],
     )
     candidates = {pid for root in unmatched for pid in title_hits.get(rows[root].values["title_key"], [])}
     stored = paper_store.load_papers(conn, {pid for ids in matched.values() for pid in ids} | candidates)

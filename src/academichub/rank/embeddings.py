@@ -399,12 +399,15 @@ def _optimize_and_quantize(work: Path, config) -> None:
         quiet.setLevel(level)
 
 
-def _onnx_session(path: Path):
+def _onnx_session(path: Path, *, spin: bool = False):
+    """A CPU session. Worker threads do not spin while idle (`spin`): on a shared machine (the
+    server, a test run, a neighbour) spinning burns the cores others need and measured slower."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     threads = os.environ.get("ACADEMICHUB_EMBED_THREADS")
     if threads:
         options.intra_op_num_threads = int(threads)

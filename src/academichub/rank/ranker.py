@@ -36,6 +36,9 @@ DEFAULT_WEIGHTS = {
     "lexical_statement": 0.6,
     "learned": 1.0,
     "recency": 0.05,
+    "category_affinity": 0.8,
+    "venue_affinity": 0.3,
+    "author_affinity": 0.3,
     # rule bonuses, in standard deviations
     "author": 2.5,
     "category_primary": 0.6,
@@ -210,6 +213,9 @@ class Ranker:
             if statement_text:
                 out["lexical_statement"] = (cand @ ext[len(positives)].T).toarray().ravel()
 
+        if positives:
+            out.update(self._affinities(positives, candidates))
+
         if today is not None:
             ages = np.array([(today - d.day).days if d.day else 365 for d in candidates], dtype=float)
             out["recency"] = np.exp(-np.clip(ages, 0, None) / RECENCY_DAYS)
@@ -217,6 +223,34 @@ class Ranker:
         for key in list(out):
             if not key.startswith("_") and out[key].shape != (n,):
                 out[key] = np.asarray(out[key]).reshape(n)
+        return out
+
+    @staticmethod
+    def _affinities(positives: list[Doc], candidates: list[Doc]) -> dict[str, np.ndarray]:
+        """What the positives share besides their text: their arXiv categories (primary counts
+        double), venues and authors. A radar seeded with cs.CL papers leans to cs.CL."""
+        n_pos = len(positives)
+        cat_weight: dict[str, float] = {}
+        venue_weight: dict[str, float] = {}
+        author_weight: dict[str, float] = {}
+        for d in positives:
+            for j, code in enumerate(d.categories):
+                cat_weight[code] = cat_weight.get(code, 0.0) + (1.0 if j == 0 else 0.5) / n_pos
+            if d.venue:
+                key = _folded(d.venue)
+                venue_weight[key] = venue_weight.get(key, 0.0) + 1.0 / n_pos
+            for key in d.author_keys:
+                author_weight[key] = author_weight.get(key, 0.0) + 1.0 / n_pos
+        out = {}
+        if cat_weight:
+            out["category_affinity"] = np.array([
+                sum(cat_weight.get(code, 0.0) * (1.0 if j == 0 else 0.5) for j, code in enumerate(d.categories))
+                for d in candidates
+            ])
+        if venue_weight:
+            out["venue_affinity"] = np.array([venue_weight.get(_folded(d.venue), 0.0) if d.venue else 0.0 for d in candidates])
+        if author_weight:
+            out["author_affinity"] = np.array([sum(author_weight.get(k, 0.0) for k in d.author_keys) for d in candidates])
         return out
 
     def _learned(self, emb: np.ndarray, pos: np.ndarray, dismissed: np.ndarray | None) -> np.ndarray:

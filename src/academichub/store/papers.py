@@ -86,6 +86,14 @@ def find_by_relation_targets(conn: Connection, keys: Iterable[tuple[str, str]]) 
     return found
 
 
+def any_relations(conn: Connection) -> bool:
+    return conn.execute(select(paper_relations.c.paper_id).limit(1)).first() is not None
+
+
+def any_paper_without_arxiv_id(conn: Connection) -> bool:
+    return conn.execute(select(papers.c.id).where(papers.c.arxiv_id.is_(None)).limit(1)).first() is not None
+
+
 def find_by_title_keys(conn: Connection, title_keys: Iterable[str]) -> dict[str, list[int]]:
     """Candidates for the fuzzy fallback: papers with exactly this normalized title (indexed)."""
     found: dict[str, list[int]] = defaultdict(list)

@@ -1,0 +1,245 @@
+"""The papers a briefing is about, as the briefing sees them: numbered 1..N in the order given
+(the radar's ranking), each with its field and a vector.
+
+A paper's *field* is what "cross-domain" compares: the arXiv archive of its primary category
+("cs", "astro-ph", "cond-mat", "quant-ph"), else the subject a preprint server or Crossref gives
+it, else its venue. Vectors are the stored embeddings of one model when every paper has one;
+otherwise TF-IDF + LSA vectors computed from the papers' own text (no optional dependency)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field as dc_field
+from datetime import date
+from urllib.parse import quote
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from ..store.feed import source_label
+from ..store.schema import paper_authors, paper_embeddings, paper_subjects, papers
+from .text import paper_text, phrases
+
+log = logging.getLogger(__name__)
+
+LSA_MODEL = "tfidf-lsa"  # the vector_model of vectors computed here
+LSA_DIM = 128
+_CHUNK = 900
+
+
+@dataclass(slots=True)
+class BriefPaper:
+    n: int  # the paper's number in the briefing: citations are [n]
+    paper_id: int
+    title: str
+    abstract: str = ""
+    authors: list[str] = dc_field(default_factory=list)
+    label: str = ""  # venue / source as the card shows it: "arXiv (CS.LG)", "Nature", "bioRxiv (Neuroscience)"
+    field: str = "other"  # arXiv archive ("cs", "astro-ph") or journal subject or venue
+    categories: list[str] = dc_field(default_factory=list)  # arXiv categories, primary first
+    url: str | None = None
+    announced_on: date | None = None
+    embedding: np.ndarray | None = None  # L2-normalised float32
+    embedding_model: str | None = None  # the stored model's name, or LSA_MODEL
+
+    def ref(self) -> dict:
+        """What a stored briefing keeps of the paper (enough to render citations without the store)."""
+        return {
+            "n": self.n, "paper_id": self.paper_id, "title": self.title, "authors": self.authors[:8],
+            "n_authors": len(self.authors), "label": self.label, "field": self.field,
+            "categories": self.categories, "url": self.url,
+            "announced_on": self.announced_on.isoformat() if self.announced_on else None,
+        }
+
+
+def field_of(categories: list[str], subjects: list[tuple[str, str]], venue: str | None, server: str | None) -> str:
+    if categories:
+        return categories[0].split(".", 1)[0].lower()
+    if server:
+        for scheme, code in subjects:
+            if scheme == server:
+                return code.strip().lower()
+    for scheme, code in subjects:
+        if scheme == "crossref":
+            return code.strip().lower()
+    if venue:
+        return venue.strip()
+    for scheme, code in subjects:  # MeSH headings last: they are fine-grained
+        return code.strip().lower()
+    return "other"
+
+
+def _url(row: dict) -> str | None:
+    for candidate in (row.get("url_abs"),):
+        if candidate and candidate.lower().startswith(("http://", "https://")):
+            return candidate
+    if row.get("arxiv_id"):
+        return f"https://arxiv.org/abs/{quote(row['arxiv_id'])}"
+    if row.get("doi"):
+        return f"https://doi.org/{quote(row['doi'], safe='/:;()._-')}"
+    return None
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def papers_from_store(conn: Connection, paper_ids: list[int], model: str | None) -> list[BriefPaper]:
+    """The papers in the order given (duplicates and unknown ids dropped), numbered from 1, with
+    authors, categories and vectors: the stored embeddings of `model` when every paper has one
+    (with `model` None, any stored model that covers them all), else TF-IDF/LSA vectors."""
+    ids = list(dict.fromkeys(int(i) for i in paper_ids))
+    if not ids:
+        return []
+    rows: dict[int, dict] = {}
+    authors: dict[int, list[str]] = {}
+    subjects: dict[int, list[tuple[str, str, bool]]] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings():
+            rows[row["id"]] = dict(row)
+        for pid, name in conn.execute(
+            select(paper_authors.c.paper_id, paper_authors.c.name)
+            .where(paper_authors.c.paper_id.in_(chunk))
+            .order_by(paper_authors.c.paper_id, paper_authors.c.position)
+        ):
+            authors.setdefault(pid, []).append(name)
+        for pid, scheme, code, primary in conn.execute(
+            select(paper_subjects.c.paper_id, paper_subjects.c.scheme, paper_subjects.c.code, paper_subjects.c.is_primary)
+            .where(paper_subjects.c.paper_id.in_(chunk))
+            .order_by(paper_subjects.c.paper_id, paper_subjects.c.is_primary.desc(), paper_subjects.c.scheme,
+                      paper_subjects.c.code)
+        ):
+            subjects.setdefault(pid, []).append((scheme, code, bool(primary)))
+    found = [i for i in ids if i in rows]
+    result: list[BriefPaper] = []
+    for n, pid in enumerate(found, start=1):
+        row = rows[pid]
+        subs = subjects.get(pid, [])
+        categories = [code for scheme, code, _ in subs if scheme == "arxiv"]
+        primary = row.get("primary_category")
+        if primary:
+            categories = [primary, *(c for c in categories if c != primary)]
+        other = [(scheme, code) for scheme, code, _ in subs if scheme != "arxiv"]
+        announced = row.get("announced_on")
+        if announced is not None and not isinstance(announced, date):
+            announced = date.fromisoformat(str(announced)[:10])
+        result.append(
+            BriefPaper(
+                n=n, paper_id=pid, title=row["title"] or "", abstract=row.get("abstract") or "",
+                authors=authors.get(pid, []), label=source_label(row, other),
+                field=field_of(categories, other, row.get("venue"), row.get("server")),
+                categories=categories, url=_url(row), announced_on=announced,
+            )
+        )
+    attach_vectors(conn, result, model)
+    return result
+
+
+def _stored_vectors(conn: Connection, ids: list[int], model: str) -> dict[int, np.ndarray]:
+    vectors: dict[int, np.ndarray] = {}
+    for chunk in _chunks(ids):
+        for pid, dim, blob in conn.execute(
+            select(paper_embeddings.c.paper_id, paper_embeddings.c.dim, paper_embeddings.c.vector)
+            .where(paper_embeddings.c.paper_id.in_(chunk), paper_embeddings.c.model == model)
+        ):
+            vector = np.frombuffer(bytes(blob), dtype="<f2").astype(np.float32)
+            if vector.shape[0] == dim:
+                vectors[pid] = vector
+    return vectors
+
+
+def _covering_model(conn: Connection, ids: list[int]) -> str | None:
+    counts: dict[str, int] = {}
+    for chunk in _chunks(ids):
+        for name, count in conn.execute(
+            select(paper_embeddings.c.model, func.count())
+            .where(paper_embeddings.c.paper_id.in_(chunk))
+            .group_by(paper_embeddings.c.model)
+        ):
+            counts[name] = counts.get(name, 0) + count
+    complete = sorted(name for name, count in counts.items() if count == len(ids))
+    return complete[0] if complete else None
+
+
+def attach_vectors(conn: Connection, items: list[BriefPaper], model: str | None) -> None:
+    ids = [p.paper_id for p in items]
+    if not ids:
+        return
+    name = model or _covering_model(conn, ids)
+    vectors = _stored_vectors(conn, ids, name) if name else {}
+    dims = {v.shape[0] for v in vectors.values()}
+    if len(vectors) == len(ids) and len(dims) == 1:
+        for p in items:
+            p.embedding = _unit(vectors[p.paper_id][None, :])[0]
+            p.embedding_model = name
+        return
+    if name and vectors:
+        log.info("%d of %d papers have %s embeddings: using TF-IDF/LSA vectors", len(vectors), len(ids), name)
+    set_lsa_vectors(items)
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def lsa_vectors(texts: list[str], dim: int = LSA_DIM) -> np.ndarray:
+    """TF-IDF over key-phrase candidates (sublinear tf, n-grams 1-3), reduced by truncated SVD
+    (fixed random_state) to at most `dim` components, rows L2-normalised. Deterministic."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    vectorizer = TfidfVectorizer(analyzer=phrases, sublinear_tf=True, min_df=1, norm="l2", dtype=np.float64)
+    try:
+        tfidf = vectorizer.fit_transform(texts)
+    except ValueError:  # no words at all
+        return np.zeros((len(texts), 1), dtype=np.float32)
+    components = min(dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
+    if components < 2:
+        return _unit(tfidf.toarray())
+    svd = TruncatedSVD(n_components=components, algorithm="randomized", n_iter=7, random_state=0)
+    reduced = svd.fit_transform(tfidf)
+    # Sign of each component fixed by its largest loading, so the vectors do not flip between runs.
+    signs = np.sign(svd.components_[np.arange(components), np.abs(svd.components_).argmax(axis=1)])
+    signs[signs == 0] = 1.0
+    return _unit(reduced * signs)
+
+
+def set_lsa_vectors(items: list[BriefPaper]) -> None:
+    matrix = lsa_vectors([paper_text(p.title, p.abstract) for p in items])
+    for p, vector in zip(items, matrix):
+        p.embedding = vector
+        p.embedding_model = LSA_MODEL
+
+
+def period_papers(conn: Connection, start: date, end: date, limit: int = 40) -> list[int]:
+    """Ids of the papers announced from start to end inclusive (journal papers that were never
+    announced count on their publication day), newest day first, then by id; at most `limit`."""
+    found: list[tuple[date, int]] = []
+    announced = conn.execute(
+        select(papers.c.announced_on, papers.c.id)
+        .where(papers.c.announced_on >= start, papers.c.announced_on <= end)
+        .order_by(papers.c.announced_on.desc(), papers.c.id)
+        .limit(limit)
+    ).all()
+    found.extend((day, pid) for day, pid in announced)
+    published = conn.execute(
+        select(papers.c.published_on, papers.c.id)
+        .where(papers.c.announced_on.is_(None), papers.c.published_on >= start, papers.c.published_on <= end)
+        .order_by(papers.c.published_on.desc(), papers.c.id)
+        .limit(limit)
+    ).all()
+    found.extend((day, pid) for day, pid in published)
+    found.sort(key=lambda item: (-_ordinal(item[0]), item[1]))
+    return [pid for _, pid in found[:limit]]
+
+
+def _ordinal(day) -> int:
+    if not isinstance(day, date):
+        day = date.fromisoformat(str(day)[:10])
+    return day.toordinal()
