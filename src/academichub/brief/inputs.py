@@ -187,9 +187,9 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 
 def lsa_vectors(texts: list[str], dim: int = LSA_DIM) -> np.ndarray:
-    """TF-IDF over key-phrase candidates (sublinear tf, n-grams 1-3), reduced by truncated SVD
-    (fixed random_state) to at most `dim` components, rows L2-normalised. Deterministic."""
-    from sklearn.decomposition import TruncatedSVD
+    """TF-IDF over key-phrase candidates (1-3-word phrases, sublinear tf), projected on its top
+    `dim` singular vectors (LSA; an exact SVD, so no randomness), rows L2-normalised. With at
+    most `dim` papers the projection is a rotation: cosines are exactly the TF-IDF cosines."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not texts:
@@ -199,13 +199,18 @@ def lsa_vectors(texts: list[str], dim: int = LSA_DIM) -> np.ndarray:
         tfidf = vectorizer.fit_transform(texts)
     except ValueError:  # no words at all
         return np.zeros((len(texts), 1), dtype=np.float32)
-    components = min(dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
-    if components < 2:
-        return _unit(tfidf.toarray())
-    svd = TruncatedSVD(n_components=components, algorithm="randomized", n_iter=7, random_state=0)
-    reduced = svd.fit_transform(tfidf)
-    # Sign of each component fixed by its largest loading, so the vectors do not flip between runs.
-    signs = np.sign(svd.components_[np.arange(components), np.abs(svd.components_).argmax(axis=1)])
+    dense = tfidf.toarray() if tfidf.shape[0] * tfidf.shape[1] <= 20_000_000 else None
+    if dense is None or tfidf.shape[0] > 2000:
+        from sklearn.decomposition import TruncatedSVD
+
+        svd = TruncatedSVD(n_components=min(dim, tfidf.shape[1] - 1), algorithm="arpack", random_state=0)
+        reduced, components = svd.fit_transform(tfidf), svd.components_
+    else:
+        u, s, vt = np.linalg.svd(dense, full_matrices=False)
+        keep = min(dim, int((s > 1e-10).sum()) or 1)
+        reduced, components = u[:, :keep] * s[:keep], vt[:keep]
+    # The sign of each component is fixed by its largest loading, so vectors never flip.
+    signs = np.sign(components[np.arange(components.shape[0]), np.abs(components).argmax(axis=1)])
     signs[signs == 0] = 1.0
     return _unit(reduced * signs)
 

@@ -30,7 +30,9 @@ ACADEMIC_STOP_WORDS = frozenset(
     leveraging utilize utilizes utilizing obtain obtained obtains develop develops developed developing
     consider considers considered discuss discusses discussed describe describes described given find
     finds found able allows allow allowing paradigm recent promising demonstrates superior
-    et al ie eg i.e e.g vs via thus hence also well make makes made way ways
+    et al ie eg i.e e.g vs via thus hence also well make makes made
+    accuracy research researchers system systems application applications information technique techniques
+    quality process processes tool tools strategy strategies scenario scenarios aspect aspects
     first second third one two three four five six seven eight nine ten many several number numbers
     case cases set sets term terms type types level levels result's aim aims
     """.split()

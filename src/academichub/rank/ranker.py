@@ -366,20 +366,22 @@ def _embedding_matrix(docs: list[Doc]) -> np.ndarray | None:
     return _unit(np.vstack([d.embedding for d in docs]).astype(np.float32))
 
 
-def mmr(ids: np.ndarray, scores: np.ndarray, vectors: np.ndarray | None, *, k: int, lam: float = 0.75) -> list[int]:
+def mmr(ids: np.ndarray, scores: np.ndarray, vectors: np.ndarray | None, *, k: int, lam: float = 0.5) -> list[int]:
     """Maximal marginal relevance over the top of a ranking: each next paper trades its score
     against its similarity to those already chosen, so one batch is not ten papers on one thing."""
     if vectors is None or len(ids) <= 1:
         return [int(i) for i in ids[:k]]
     pool = min(len(ids), max(k * 5, 50))
-    rel = _zscore(scores[:pool].astype(float))
+    top = scores[:pool].astype(float)
+    spread = top.max() - top.min()
+    rel = (top - top.min()) / spread if spread > 0 else np.ones(pool)  # relevance and similarity both in [0, 1]
     vec = _unit(vectors[:pool].astype(np.float32))
     chosen: list[int] = []
     best_sim = np.full(pool, -math.inf)
     available = np.ones(pool, dtype=bool)
     for _ in range(min(k, pool)):
-        penalty = np.where(np.isfinite(best_sim), best_sim, 0.0)
-        value = lam * rel - (1 - lam) * penalty * 3.0
+        penalty = np.where(np.isfinite(best_sim), np.clip(best_sim, 0.0, 1.0), 0.0)
+        value = lam * rel - (1 - lam) * penalty
         value[~available] = -math.inf
         j = int(np.argmax(value))
         chosen.append(j)

@@ -1,0 +1,140 @@
+"""The radar ranker on the real arXiv day (text and rules; embeddings are optional and tested in
+test_embeddings.py): followed authors in every spelling, negative keywords, feedback that changes
+the ranking, reasons on every ranked paper, and the rank command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from academichub.cli import app
+from academichub.ingest.pipeline import SAMPLE_FILE, ingest_file
+from academichub.names import name_key
+from academichub.rank.ranker import Doc, RadarProfile, Ranker, mmr
+from academichub.rank.service import load_docs, rank_radar
+from academichub.store.radars import add_feedback, add_rule, add_seeds, create_radar, default_user, get_radar
+from academichub.store.feed import get_paper
+
+
+@pytest.fixture
+def day(engine):
+    ingest_file(engine, SAMPLE_FILE)
+    return engine
+
+
+def _radar(conn, name="r", **rules):
+    radar_id = create_radar(conn, user_id=default_user(conn), name=name)
+    for kind, values in rules.items():
+        for value in values:
+            add_rule(conn, radar_id, kind, value)
+    return radar_id
+
+
+def _paper_id(conn, arxiv_id):
+    return get_paper(conn, arxiv_id)["id"]
+
+
+def test_followed_author_in_any_spelling_comes_first_with_the_reason(day):
+    # 2411.17700 is by "Jun Cui" in the day; follow him as "Cui, J." (the same name key)
+    assert name_key("Cui, J.") == name_key("Jun Cui")
+    with day.begin() as conn:
+        _radar(conn, author=["Cui, J."])
+        ranked = rank_radar(conn, get_radar(conn, "r"), limit=5)
+        target = _paper_id(conn, "2411.17700")
+    assert ranked[0].id == target
+    assert ("author", "Cui, J.") in [(r.kind, r.text) for r in ranked[0].reasons]
+
+
+def test_negative_keyword_removes_or_demotes(day):
+    with day.begin() as conn:
+        _radar(conn, "plain", keyword=["language model"])
+        _radar(conn, "no-agents", keyword=["language model"], exclude=["agent"])
+        plain = rank_radar(conn, get_radar(conn, "plain"), limit=30)
+        excluding = rank_radar(conn, get_radar(conn, "no-agents"), limit=30)
+        docs = {d.id: d for d in load_docs(conn, [r.id for r in plain + excluding])}
+    with_agent = [r.id for r in plain if "agent" in (docs[r.id].title + " " + docs[r.id].abstract).lower()]
+    assert with_agent, "the day has language-model papers about agents"
+    assert not set(with_agent) & {r.id for r in excluding[:10]}
+    assert all("agent" not in docs[r.id].title.lower() for r in excluding)
+    assert all(any(x.kind == "keyword" for x in r.reasons) for r in excluding[:10])
+
+
+def test_seeds_and_feedback_change_the_ranking(day):
+    with day.begin() as conn:
+        radar_id = _radar(conn)
+        seed_ids = [_paper_id(conn, a) for a in ("2411.17702",)]  # ECG "good views" (cs.LG / eess.SP)
+        add_seeds(conn, radar_id, seed_ids, origin="test")
+        before = rank_radar(conn, get_radar(conn, "r"), limit=10)
+        assert seed_ids[0] not in [r.id for r in before]  # seeds are never ranked
+        assert before[0].reasons and before[0].reasons[0].kind == "seed"
+        top = before[0].id
+        add_feedback(conn, radar_id, top, "dismiss")
+        after = rank_radar(conn, get_radar(conn, "r"), limit=10)
+        assert top not in [r.id for r in after]
+        liked = after[5].id
+        add_feedback(conn, radar_id, liked, "like")
+        again = rank_radar(conn, get_radar(conn, "r"), limit=10)
+        assert liked not in [r.id for r in again]  # liked papers are positives now, not candidates
+        assert [r.id for r in again] != [r.id for r in after]
+
+
+def test_every_ranked_paper_says_why(day):
+    with day.begin() as conn:
+        radar_id = _radar(conn, category=["cs.CL"], keyword=["speech"])
+        add_seeds(conn, radar_id, [_paper_id(conn, "2411.17702")], origin="test")
+        ranked = rank_radar(conn, get_radar(conn, "r"), limit=20)
+    assert len(ranked) == 20
+    assert all(r.reasons for r in ranked)
+    kinds = {x.kind for r in ranked for x in r.reasons}
+    assert {"category", "seed"} <= kinds
+
+
+def test_less_of_this_author_pushes_their_papers_down(day):
+    with day.begin() as conn:
+        radar_id = _radar(conn, category=["cs.CY"])
+        first = rank_radar(conn, get_radar(conn, "r"), limit=3)
+        paper = get_paper(conn, first[0].id)
+        add_feedback(conn, radar_id, paper["id"], "less_author", paper["authors"][0]["name"])
+        later = rank_radar(conn, get_radar(conn, "r"), limit=3)
+    assert paper["id"] not in [r.id for r in later]
+
+
+def test_mmr_spreads_a_batch():
+    import numpy as np
+
+    # six near-identical papers on one topic, then one on another topic scored a little lower
+    vectors = np.array([[1, 0.01 * i] for i in range(6)] + [[0, 1]], dtype=float)
+    ids = np.arange(1, 8)
+    scores = np.array([10.0, 9.9, 9.8, 9.7, 9.6, 9.5, 9.4])
+    assert mmr(ids, scores, vectors, k=2) == [1, 7]
+    assert mmr(ids, scores, None, k=2) == [1, 2]
+
+
+def test_ranker_returns_ids_and_scores_best_first():
+    docs = [Doc(1, "graph neural networks for molecules"), Doc(2, "galaxy rotation curves"),
+            Doc(3, "message passing neural networks on graphs")]
+    profile = RadarProfile(seeds=[Doc(9, "graph neural networks", "message passing on molecular graphs")])
+    ids, scores = Ranker().rank_ids(profile, docs)
+    assert list(ids)[-1] == 2 and list(scores) == sorted(scores, reverse=True)
+
+
+def test_rank_command_json(day, database_url, monkeypatch):
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    runner = CliRunner()
+    created = runner.invoke(app, ["radar", "create", "nlp", "--category", "cs.CL", "--keyword", "translation",
+                                  "--interest", "machine translation for low-resource languages"])
+    assert created.exit_code == 0, created.output
+    result = runner.invoke(app, ["rank", "nlp", "--limit", "5", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output)
+    assert len(ranked) == 5
+    assert set(ranked[0]) == {"id", "title", "score", "reasons"}
+    assert all(item["reasons"] for item in ranked)
+    everything = json.loads(runner.invoke(app, ["rank", "nlp", "--all", "--format", "json"]).output)
+    assert len(everything) == 1504
+    since = runner.invoke(app, ["rank", "nlp", "--since", "2024-11-29", "--format", "json"])
+    assert json.loads(since.output) == []
+    missing = runner.invoke(app, ["rank", "nobody"])
+    assert missing.exit_code == 1 and "no radar named 'nobody'" in missing.output
