@@ -27,14 +27,15 @@ from typing import Iterable
 
 import numpy as np
 
+from .background import specificity
 from .inputs import LSA_MODEL, BriefPaper
-from .text import paper_text, phrases as phrase_candidates, normalise, strip_math
+from .text import paper_text, phrases as phrase_candidates, plain, strip_math
 
 ANALYSIS_VERSION = 1
 K_MIN, K_MAX = 3, 7
 DEFAULT_PAPERS = 40
-LINK_THRESHOLD_DENSE = 0.45  # sentence embeddings (all-MiniLM-L6-v2 and the like)
-LINK_THRESHOLD_LSA = 0.15  # TF-IDF/LSA vectors of the period's own papers
+LINK_THRESHOLD_DENSE = 0.50  # sentence embeddings (all-MiniLM-L6-v2 and the like)
+LINK_THRESHOLD_LSA = 0.08  # TF-IDF/LSA vectors of the period's own papers
 MAX_LINKS = 8
 LINKS_PER_PAPER = 2
 LABEL_PHRASES = 3
@@ -189,15 +190,38 @@ def _contains(longer: str, shorter: str) -> bool:
     return longer != shorter and f" {shorter} " in f" {longer} "
 
 
+def _singular(term: str) -> str:
+    """A phrase with its last word in the singular, for spotting "model" / "models" twins."""
+    head, _, last = term.rpartition(" ")
+    if len(last) > 3 and last.endswith("ies"):
+        last = last[:-3] + "y"
+    elif len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is")):
+        last = last[:-1]
+    return f"{head} {last}".strip()
+
+
+def _initials(term: str) -> str:
+    return "".join(word[0] for word in term.split())
+
+
 def ctfidf_phrases(docs: _Phrases, groups: list[list[int]], top: int = THEME_PHRASES) -> list[list[str]]:
-    """The key phrases of each group of papers (row indexes): c-TF-IDF
-    tf(t, c) / words(c) * log(1 + A / f(t)) with A the mean words per group and f(t) the
-    phrase's count over all groups, times the share of the group's papers that use it."""
+    """The key phrases of each group of papers (row indexes), best first.
+
+    The score is c-TF-IDF, tf(t, c) / words(c) * log(1 + A / f(t)) with A the mean words per group
+    and f(t) the phrase's count over all groups, times: the square root of the share of the
+    group's papers that use the phrase (a label speaks for the group, not for one paper), how
+    much more the group's papers use it than the others (share inside / (inside + outside)), how
+    specific it is in science writing at large (background.specificity), and 1 + 0.5 per extra word (readable phrases over single words). A phrase needs two of the
+    group's papers (one in a group of one). A phrase inside a longer candidate that the same
+    papers use about as often gives way to it, and so does its acronym ("MW" to "Milky Way");
+    singular/plural twins count once."""
     if not docs.vocabulary or not groups:
         return [[] for _ in groups]
     counts, present = docs.counts, docs.present
+    total_papers = present.shape[0]
     tf = np.vstack([np.asarray(counts[g].sum(axis=0)).ravel() for g in groups]).astype(np.float64)
     df = np.vstack([np.asarray(present[g].sum(axis=0)).ravel() for g in groups]).astype(np.float64)
+    df_all = df.sum(axis=0)
     words_per_group = tf.sum(axis=1, keepdims=True)
     words_per_group[words_per_group == 0] = 1.0
     average = float(tf.sum(axis=1).mean()) or 1.0
@@ -205,31 +229,36 @@ def ctfidf_phrases(docs: _Phrases, groups: list[list[int]], top: int = THEME_PHR
     frequency[frequency == 0] = 1.0
     idf = np.log1p(average / frequency)
     lengths = np.array([term.count(" ") + 1 for term in docs.vocabulary], dtype=np.float64)
+    generic = np.array([specificity(term) for term in docs.vocabulary], dtype=np.float64)
     result: list[list[str]] = []
     for index, group in enumerate(groups):
         size = len(group)
-        coverage = df[index] / max(size, 1)
-        score = tf[index] / words_per_group[index] * idf * coverage * (1.0 + 0.15 * (lengths - 1))
+        inside = df[index] / max(size, 1)
+        others = total_papers - size
+        outside = (df_all - df[index]) / others if others else np.zeros_like(inside)
+        distinct = np.divide(inside, inside + outside, out=np.zeros_like(inside), where=(inside + outside) > 0)
+        score = tf[index] / words_per_group[index] * idf * np.sqrt(inside) * distinct * generic * (1.0 + 0.5 * (lengths - 1))
         minimum_df = 2 if size >= 2 else 1
         candidates = np.flatnonzero((df[index] >= minimum_df) & (score > 0))
-        if not len(candidates) and size >= 2:
+        if not len(candidates):
             candidates = np.flatnonzero(score > 0)
         order = sorted(candidates.tolist(), key=lambda t: (-score[t], docs.vocabulary[t]))
-        # A phrase inside a longer candidate used by the same papers gives way to the longer one.
-        chosen_pool = order[: top * 6]
-        pool_terms = {docs.vocabulary[t]: t for t in chosen_pool}
+        pool = order[: top * 8]
         keep: list[str] = []
-        for t in chosen_pool:
+        seen: set[str] = set()
+        acronyms = {_initials(docs.vocabulary[o]) for o in pool if " " in docs.vocabulary[o]}
+        for t in pool:
             term = docs.vocabulary[t]
-            absorbed = any(
-                _contains(other, term) and df[index][o] >= df[index][t] and tf[index][o] >= 0.6 * tf[index][t]
-                for other, o in pool_terms.items()
+            absorbed = term in acronyms or any(
+                _contains(docs.vocabulary[o], term) and df[index][o] >= df[index][t] - 1 and tf[index][o] >= 0.6 * tf[index][t]
+                for o in pool
             )
-            if absorbed:
+            if absorbed or _singular(term) in seen:
                 continue
             if any(_contains(term, k) or _contains(k, term) for k in keep):
                 continue
             keep.append(term)
+            seen.add(_singular(term))
             if len(keep) == top:
                 break
         result.append(keep)
@@ -304,7 +333,7 @@ def analyze(
         members_rows = [rows[i] for i in order]
         for row in rows:
             theme_of_row[row] = index
-        member_texts = [normalise(items[r].abstract) for r in members_rows] + [normalise(items[r].title) for r in members_rows]
+        member_texts = [plain(items[r].abstract) for r in members_rows] + [plain(items[r].title) for r in members_rows]
         shown = [surface_form(ph, member_texts) for ph in key_phrases[index]]
         themes.append(
             Theme(
@@ -345,27 +374,13 @@ def _links(items: list[BriefPaper], similarity: np.ndarray, docs: _Phrases, them
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     used: Counter[int] = Counter()
     links: list[Link] = []
-    present = docs.present
-    papers_using = np.asarray(present.sum(axis=0)).ravel() if docs.vocabulary else np.zeros(0)
+    weights = _phrase_weights(docs) if docs.vocabulary else None
     for score, i, j in candidates:
         if used[i] >= LINKS_PER_PAPER or used[j] >= LINKS_PER_PAPER:
             continue
         used[i] += 1
         used[j] += 1
-        shared: list[str] = []
-        if docs.vocabulary:
-            both = np.flatnonzero(present[i].toarray().ravel() * present[j].toarray().ravel())
-            # rarest first (fewest papers use it), then longer, then alphabetical
-            ordered = sorted(both.tolist(), key=lambda t: (papers_using[t], -docs.vocabulary[t].count(" "), docs.vocabulary[t]))
-            for t in ordered:
-                term = docs.vocabulary[t]
-                if any(_contains(k, term) or _contains(term, k) for k in shared):
-                    continue
-                shared.append(term)
-                if len(shared) == 4:
-                    break
-            texts = [normalise(items[i].abstract), normalise(items[j].abstract), items[i].title, items[j].title]
-            shared = [surface_form(term, texts) for term in shared]
+        shared = _shared_phrases(items, i, j, docs, weights) if docs.vocabulary else []
         links.append(
             Link(a=items[i].n, b=items[j].n, field_a=items[i].field, field_b=items[j].field, similarity=round(score, 4),
                  shared=shared, theme_a=theme_of_row[i], theme_b=theme_of_row[j])
@@ -373,6 +388,38 @@ def _links(items: list[BriefPaper], similarity: np.ndarray, docs: _Phrases, them
         if len(links) == MAX_LINKS:
             break
     return links
+
+
+def _phrase_weights(docs: _Phrases):
+    """Per paper and phrase: (1 + log tf) * idf over the input papers * background specificity
+    * (1 + 0.5 per extra word)."""
+    counts = docs.counts.astype(np.float64).tocsr(copy=True)
+    counts.data = 1.0 + np.log(counts.data)
+    papers_using = np.asarray(docs.present.sum(axis=0)).ravel()
+    idf = np.log((1.0 + counts.shape[0]) / (1.0 + papers_using)) + 1.0
+    lengths = np.array([term.count(" ") + 1 for term in docs.vocabulary], dtype=np.float64)
+    generic = np.array([specificity(term) for term in docs.vocabulary], dtype=np.float64)
+    return counts.multiply(idf * generic * (1.0 + 0.5 * (lengths - 1))).tocsr()
+
+
+def _shared_phrases(items: list[BriefPaper], i: int, j: int, docs: _Phrases, weights, top: int = 4) -> list[str]:
+    """The phrases two papers share, by the smaller of their two weights (a phrase both lean on)."""
+    a = weights[i].toarray().ravel()
+    b = weights[j].toarray().ravel()
+    both = np.minimum(a, b)
+    order = sorted(np.flatnonzero(both > 0).tolist(), key=lambda t: (-both[t], docs.vocabulary[t]))
+    shared: list[str] = []
+    seen: set[str] = set()
+    for t in order:
+        term = docs.vocabulary[t]
+        if _singular(term) in seen or any(_contains(k, term) or _contains(term, k) for k in shared):
+            continue
+        shared.append(term)
+        seen.add(_singular(term))
+        if len(shared) == top:
+            break
+    texts = [plain(items[i].abstract), plain(items[j].abstract), plain(items[i].title), plain(items[j].title)]
+    return [surface_form(term, texts) for term in shared]
 
 
 def _phrase_words(theme: Theme) -> set[str]:

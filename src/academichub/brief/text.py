@@ -41,15 +41,41 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | ACADEMIC_STOP_WORDS
 
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]*\$|\\\(.+?\\\)|\\\[.+?\\\]", re.S)
 _BREAK = re.compile(r"[.,;:!?()\[\]{}\"“”‘’«»/|<>=+*&^%#@~`]|\s[-–—]\s|\s'|'\s")
-_WORD = re.compile(r"[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*")
+_WORD = re.compile(r"[^\W\d_][\w]*(?:[-'][^\W_]+)*")
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "etc.", "vs.", "Fig.", "Figs.", "Eq.", "Eqs.", "Ref.", "Refs.",
                   "approx.", "cf.", "resp.", "No.", "Sec.", "Dr.", "Prof.", "St.")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9$\\(\[\"'])|(?<=[。！？])")
 
 
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304",
+            ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a"}
+_LATEX_ACCENT = re.compile(
+    r"\{?\\(?:([\"'`^~=.])\s*\{?\s*([A-Za-z])\}?|([uvHckr])(?:\{\s*([A-Za-z])\s*\}|\s+([A-Za-z])))\}?"
+)
+_LATEX_LETTERS = {r"\ss": "ß", r"\o": "ø", r"\O": "Ø", r"\aa": "å", r"\AA": "Å", r"\l": "ł", r"\L": "Ł", r"\ae": "æ"}
+
+
 def normalise(text: str) -> str:
     """NFKC (full-width digits and ％ become ASCII) with white space collapsed."""
     return " ".join(unicodedata.normalize("NFKC", text or "").split())
+
+
+def plain(text: str) -> str:
+    """normalise() with LaTeX accents decoded (Schr\\"odinger -> Schrödinger): the text that
+    phrases are taken from. Math is left alone."""
+    text = normalise(text)
+    if "\\" not in text:
+        return text
+
+    def accent(match: re.Match) -> str:
+        mark = match.group(1) or match.group(3)
+        letter = match.group(2) or match.group(4) or match.group(5)
+        return unicodedata.normalize("NFC", letter + _ACCENTS[mark])
+
+    text = _LATEX_ACCENT.sub(accent, text)
+    for command, letter in _LATEX_LETTERS.items():
+        text = re.sub(r"\{?" + re.escape(command) + r"(?![A-Za-z])\}?\s?", letter, text)
+    return text
 
 
 def strip_math(text: str) -> str:
@@ -82,7 +108,7 @@ def split_sentences(text: str) -> list[str]:
 
 def words(text: str) -> list[str]:
     """Lower-case words (letters first, hyphenated compounds kept), math removed."""
-    return _WORD.findall(strip_math(normalise(text)).lower())
+    return _WORD.findall(strip_math(plain(text)).lower())
 
 
 @lru_cache(maxsize=4096)
@@ -109,7 +135,7 @@ def _chunk_phrases(chunk: str, max_n: int) -> tuple[str, ...]:
 def phrases(text: str, max_n: int = 3) -> list[str]:
     """Key-phrase candidates of a text: n-grams (1..max_n) of content words, within punctuation
     and stop-word boundaries. Repeats are kept (they are counts)."""
-    text = strip_math(normalise(text)).lower()
+    text = strip_math(plain(text)).lower()
     found: list[str] = []
     for chunk in _BREAK.split(text):
         if chunk.strip():
@@ -119,8 +145,8 @@ def phrases(text: str, max_n: int = 3) -> list[str]:
 
 def paper_text(title: str, abstract: str) -> str:
     """The text the briefing analyses: the title twice (it names the topic), then the abstract."""
-    title = normalise(title)
-    return f"{title}. {title}. {normalise(abstract)}"
+    title = plain(title)
+    return f"{title}. {title}. {plain(abstract)}"
 
 
 # ----------------------------------------------------------------------------- numbers

@@ -26,6 +26,13 @@ from datetime import date
 import numpy as np
 
 from ..names import fold
+from .ranker_types import Doc, RadarProfile, Reason
+
+from .candidates import CandidateSet
+
+_EMPTY = np.array([], dtype=np.int64)
+
+__all__ = ["Doc", "RadarProfile", "Reason", "Ranker", "Ranking", "LexicalIndex", "mmr"]
 
 # Weights of the standardised signals; chosen on benchmarks/relevance (see docs/design.md).
 DEFAULT_WEIGHTS = {
@@ -53,56 +60,6 @@ DEFAULT_WEIGHTS = {
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
 NEGATIVES = 400  # random candidates sampled as negatives for the learned model
 RECENCY_DAYS = 30.0
-
-
-@dataclass(slots=True)
-class Doc:
-    """A paper as the ranker sees it."""
-
-    id: int
-    title: str
-    abstract: str = ""
-    author_keys: tuple[str, ...] = ()
-    author_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()  # primary first
-    venue: str | None = None
-    day: date | None = None
-    embedding: np.ndarray | None = None
-
-    @property
-    def text(self) -> str:
-        return f"{self.title}. {self.abstract}"
-
-
-@dataclass(slots=True)
-class RadarProfile:
-    """Everything a radar says about interest. Keys are already normalised (names.name_key for
-    authors, folded phrases for keywords, category codes, folded venue names)."""
-
-    authors: dict[str, str] = field(default_factory=dict)  # key -> as written
-    muted_authors: set[str] = field(default_factory=set)
-    keywords: list[str] = field(default_factory=list)
-    excludes: list[str] = field(default_factory=list)
-    categories: list[str] = field(default_factory=list)
-    venues: list[str] = field(default_factory=list)
-    interest: str | None = None  # already in English (see rank/crosslingual.py)
-    interest_embedding: np.ndarray | None = None
-    seeds: list[Doc] = field(default_factory=list)
-    liked: list[Doc] = field(default_factory=list)  # like and save
-    dismissed: list[Doc] = field(default_factory=list)
-    less_authors: set[str] = field(default_factory=set)
-    less_topics: list[str] = field(default_factory=list)
-
-    @property
-    def positives(self) -> list[Doc]:
-        return [*self.seeds, *self.liked]
-
-
-@dataclass(slots=True)
-class Reason:
-    kind: str  # author | keyword | seed | liked | category | venue | statement | learned
-    text: str  # what it names: the author, keyword, seed title, category, venue
-    weight: float = 0.0
 
 
 @dataclass(slots=True)
@@ -174,83 +131,76 @@ class Ranker:
         self.seed = seed
         self.lexical = lexical or LexicalIndex()
 
+    def candidates(self, docs: list[Doc]) -> CandidateSet:
+        return CandidateSet(docs, self.lexical)
+
     # -- the score ---------------------------------------------------------
 
-    def signals(self, profile: RadarProfile, candidates: list[Doc], *, today: date | None = None) -> dict[str, np.ndarray]:
-        n = len(candidates)
+    def signals(self, profile: RadarProfile, candidates: CandidateSet | list[Doc], *, today: date | None = None) -> dict[str, np.ndarray]:
+        cs = candidates if isinstance(candidates, CandidateSet) else self.candidates(candidates)
+        n = len(cs)
         out: dict[str, np.ndarray] = {}
         positives = profile.positives
-        emb = _embedding_matrix(candidates)
         pos_emb = _embedding_matrix(positives) if positives else None
-        if emb is not None:
+        if cs.emb is not None:
             if pos_emb is not None and len(pos_emb):
-                sims = emb @ pos_emb.T
-                out["dense_centroid"] = emb @ _unit(pos_emb.mean(axis=0))
+                sims = cs.emb @ pos_emb.T
+                out["dense_centroid"] = cs.emb @ _unit(pos_emb.mean(axis=0))
                 k = min(NEAREST, sims.shape[1])
-                out["dense_nearest"] = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+                out["dense_nearest"] = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
                 out["_pos_sims"] = sims
-                out["learned"] = self._learned(emb, pos_emb, _embedding_matrix(profile.dismissed))
+                out["learned"] = self._learned(cs.emb, pos_emb, _embedding_matrix(profile.dismissed))
             if profile.interest_embedding is not None:
-                out["dense_statement"] = emb @ _unit(profile.interest_embedding)
+                out["dense_statement"] = cs.emb @ _unit(profile.interest_embedding)
 
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
-        if positives or statement_text:
-            counts = self.lexical.counts([d.text for d in candidates])
-            extra = [d.text for d in positives] + ([statement_text] if statement_text else [])
-            extra_counts = self.lexical.counts(extra)
-            from scipy.sparse import vstack
-
-            idf = self.lexical.idf(vstack([counts, extra_counts]))
-            cand = self.lexical.weigh(counts, idf)
-            ext = self.lexical.weigh(extra_counts, idf)
+        if (positives or statement_text) and n:
+            extra = cs.vectors([d.text for d in positives] + ([statement_text] if statement_text else []))
             if positives:
-                centroid = np.asarray(ext[: len(positives)].mean(axis=0)).ravel()
+                centroid = np.asarray(extra[: len(positives)].mean(axis=0)).ravel()
                 norm = np.linalg.norm(centroid)
                 if norm:
-                    out["lexical_centroid"] = cand @ (centroid / norm)
-                if emb is None:
-                    out["_pos_sims"] = (cand @ ext[: len(positives)].T).toarray()
+                    out["lexical_centroid"] = cs.matrix @ (centroid / norm)
+                if cs.emb is None:
+                    out["_pos_sims"] = (cs.matrix @ extra[: len(positives)].T).toarray()
             if statement_text:
-                out["lexical_statement"] = (cand @ ext[len(positives)].T).toarray().ravel()
+                out["lexical_statement"] = (cs.matrix @ extra[len(positives)].T).toarray().ravel()
 
         if positives:
-            out.update(self._affinities(positives, candidates))
-
+            out.update(self._affinities(positives, cs))
         if today is not None:
-            ages = np.array([(today - d.day).days if d.day else 365 for d in candidates], dtype=float)
-            out["recency"] = np.exp(-np.clip(ages, 0, None) / RECENCY_DAYS)
-        out["_rules"] = self._rules(profile, candidates)
+            out["recency"] = np.exp(-np.clip(cs.ages(today), 0, None) / RECENCY_DAYS)
+        out["_rules"] = self._rules(profile, cs)
         for key in list(out):
-            if not key.startswith("_") and out[key].shape != (n,):
+            if not key.startswith("_") and np.shape(out[key]) != (n,):
                 out[key] = np.asarray(out[key]).reshape(n)
         return out
 
     @staticmethod
-    def _affinities(positives: list[Doc], candidates: list[Doc]) -> dict[str, np.ndarray]:
+    def _affinities(positives: list[Doc], cs: CandidateSet) -> dict[str, np.ndarray]:
         """What the positives share besides their text: their arXiv categories (primary counts
         double), venues and authors. A radar seeded with cs.CL papers leans to cs.CL."""
         n_pos = len(positives)
-        cat_weight: dict[str, float] = {}
-        venue_weight: dict[str, float] = {}
-        author_weight: dict[str, float] = {}
+        out = {}
+        category = np.zeros(len(cs))
         for d in positives:
             for j, code in enumerate(d.categories):
-                cat_weight[code] = cat_weight.get(code, 0.0) + (1.0 if j == 0 else 0.5) / n_pos
+                weight = (1.0 if j == 0 else 0.5) / n_pos
+                category[cs.category_rows.get(code, _EMPTY)] += weight * 0.5
+                category[cs.primary_rows.get(code, _EMPTY)] += weight * 0.5
+        if category.any():
+            out["category_affinity"] = category
+        venue = np.zeros(len(cs))
+        author = np.zeros(len(cs))
+        for d in positives:
             if d.venue:
-                key = _folded(d.venue)
-                venue_weight[key] = venue_weight.get(key, 0.0) + 1.0 / n_pos
+                venue[cs.venue_rows.get(_folded(d.venue), _EMPTY)] += 1.0 / n_pos
             for key in d.author_keys:
-                author_weight[key] = author_weight.get(key, 0.0) + 1.0 / n_pos
-        out = {}
-        if cat_weight:
-            out["category_affinity"] = np.array([
-                sum(cat_weight.get(code, 0.0) * (1.0 if j == 0 else 0.5) for j, code in enumerate(d.categories))
-                for d in candidates
-            ])
-        if venue_weight:
-            out["venue_affinity"] = np.array([venue_weight.get(_folded(d.venue), 0.0) if d.venue else 0.0 for d in candidates])
-        if author_weight:
-            out["author_affinity"] = np.array([sum(author_weight.get(k, 0.0) for k in d.author_keys) for d in candidates])
+                author[cs.author_rows.get(key, _EMPTY)] += 1.0 / n_pos
+        if venue.any():
+            out["venue_affinity"] = venue
+        if author.any():
+            out["author_affinity"] = author
         return out
 
     def _learned(self, emb: np.ndarray, pos: np.ndarray, dismissed: np.ndarray | None) -> np.ndarray:
@@ -263,39 +213,49 @@ class Ranker:
         y = np.concatenate([np.ones(len(pos)), np.zeros(len(negatives))])
         model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=500)
         model.fit(x, y)
-        return model.decision_function(emb)
+        return emb @ model.coef_[0] + model.intercept_[0]
 
-    def _rules(self, profile: RadarProfile, candidates: list[Doc]) -> np.ndarray:
+    def _rules(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
+        """Rule bonuses by index look-up; keyword rules use the hashed terms here and are checked
+        against the exact phrase for the papers that end up near the top (see `rank`)."""
         w = self.weights
-        bonus = np.zeros(len(candidates))
-        keywords = [_folded(k) for k in profile.keywords]
-        excludes = [_folded(k) for k in profile.excludes]
-        less_topics = [_folded(k) for k in profile.less_topics]
-        categories = set(profile.categories)
-        venues = {_folded(v) for v in profile.venues}
-        for i, d in enumerate(candidates):
-            keys = set(d.author_keys)
-            if keys & profile.authors.keys():
-                bonus[i] += w["author"]
-            if keys & profile.muted_authors:
-                bonus[i] += w["muted_author"]
-            if keys & profile.less_authors:
-                bonus[i] += w["less_author"]
-            if categories and d.categories:
-                if d.categories[0] in categories:
-                    bonus[i] += w["category_primary"]
-                elif categories.intersection(d.categories):
-                    bonus[i] += w["category_cross"]
-            if venues and d.venue and _folded(d.venue) in venues:
-                bonus[i] += w["venue"]
-            if keywords or excludes or less_topics:
-                text = _folded(d.text)
-                bonus[i] += w["keyword"] * sum(1 for k in keywords if k and k in text)
-                if any(k and k in text for k in excludes):
-                    bonus[i] += w["exclude_abstract"]
-                if any(k and k in text for k in less_topics):
-                    bonus[i] += w["less_topic"]
+        bonus = np.zeros(len(cs))
+        for key in profile.authors:
+            bonus[cs.author_rows.get(key, _EMPTY)] += w["author"]
+        for key in profile.muted_authors:
+            bonus[cs.author_rows.get(key, _EMPTY)] += w["muted_author"]
+        for key in profile.less_authors:
+            bonus[cs.author_rows.get(key, _EMPTY)] += w["less_author"]
+        if profile.categories:
+            primary = np.zeros(len(cs), dtype=bool)
+            listed = np.zeros(len(cs), dtype=bool)
+            for code in profile.categories:
+                primary[cs.primary_rows.get(code, _EMPTY)] = True
+                listed[cs.category_rows.get(code, _EMPTY)] = True
+            bonus += np.where(primary, w["category_primary"], np.where(listed, w["category_cross"], 0.0))
+        for venue in profile.venues:
+            bonus[cs.venue_rows.get(_folded(venue), _EMPTY)] += w["venue"]
+        for keyword in profile.keywords:
+            bonus[cs.rows_with_terms(keyword)] += w["keyword"]
+        for phrase in profile.excludes:
+            bonus[cs.rows_with_terms(phrase)] += w["exclude_abstract"]
+        for phrase in profile.less_topics:
+            bonus[cs.rows_with_terms(phrase)] += w["less_topic"]
         return bonus
+
+    def _exact_phrase_fix(self, profile: RadarProfile, cs: CandidateSet, rows: np.ndarray, scores: np.ndarray) -> None:
+        """Hashed terms are a first pass; for the rows that matter, the exact phrase decides."""
+        w = self.weights
+        terms = {phrase: set(cs.rows_with_terms(phrase).tolist()) for phrase in (*profile.keywords, *profile.excludes, *profile.less_topics)}
+        for i in rows:
+            text = cs.folded_text(int(i))
+            for phrase, weight in (*((k, w["keyword"]) for k in profile.keywords),
+                                   *((k, w["exclude_abstract"]) for k in profile.excludes),
+                                   *((k, w["less_topic"]) for k in profile.less_topics)):
+                exact = bool(phrase) and _folded(phrase) in text
+                hashed = int(i) in terms[phrase]
+                if exact != hashed:
+                    scores[i] += weight if exact else -weight
 
     def score(self, signals: dict[str, np.ndarray]) -> np.ndarray:
         n = len(signals["_rules"])
@@ -308,35 +268,49 @@ class Ranker:
 
     # -- the public face ---------------------------------------------------
 
-    def rank_ids(self, profile: RadarProfile, candidates: list[Doc], *, today: date | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def rank_ids(self, profile: RadarProfile, candidates: CandidateSet | list[Doc], *, today: date | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores), best first; excluded and dismissed papers left out."""
         ranking = self.rank(profile, candidates, today=today, explain=0)
         return ranking.ids, ranking.scores
 
-    def rank(self, profile: RadarProfile, candidates: list[Doc], *, today: date | None = None, explain: int = 50) -> Ranking:
-        if not candidates:
-            return Ranking(np.array([], dtype=int), np.array([]), {}, {})
-        signals = self.signals(profile, candidates, today=today)
+    def rank(self, profile: RadarProfile, candidates: CandidateSet | list[Doc], *, today: date | None = None,
+             explain: int = 50, exclude: set[int] | None = None, top: int | None = None) -> Ranking:
+        cs = candidates if isinstance(candidates, CandidateSet) else self.candidates(candidates)
+        if not len(cs):
+            return Ranking(np.array([], dtype=np.int64), np.array([]), {}, {})
+        signals = self.signals(profile, cs, today=today)
         scores = self.score(signals)
-        keep = np.ones(len(candidates), dtype=bool)
-        seen = {d.id for d in profile.positives} | {d.id for d in profile.dismissed}
-        excludes = [_folded(k) for k in profile.excludes if k]
-        for i, d in enumerate(candidates):
-            if d.id in seen or (excludes and any(k in _folded(d.title) for k in excludes)):
+        drop = {d.id for d in profile.positives} | {d.id for d in profile.dismissed} | (exclude or set())
+        keep = np.ones(len(cs), dtype=bool)
+        for pid in drop:
+            i = cs.position.get(pid)
+            if i is not None:
                 keep[i] = False
+        if profile.excludes:
+            for phrase in profile.excludes:  # an excluded phrase in a title removes the paper
+                for i in cs.rows_with_terms(phrase):
+                    if _folded(phrase) in _folded(cs.docs[int(i)].title):
+                        keep[i] = False
         idx = np.flatnonzero(keep)
-        order = idx[np.argsort(-scores[idx], kind="stable")]
-        ids = np.array([candidates[i].id for i in order], dtype=np.int64)
-        reasons = {int(candidates[i].id): self._reasons(profile, candidates, i, signals) for i in order[:explain]}
+        if profile.keywords or profile.excludes or profile.less_topics:
+            head = idx[np.argsort(-scores[idx], kind="stable")[: max(2000, (top or 0) * 20)]]
+            self._exact_phrase_fix(profile, cs, head, scores)
+        if top is not None and top < len(idx):
+            part = idx[np.argpartition(-scores[idx], top)[:top]]
+            order = part[np.argsort(-scores[part], kind="stable")]
+        else:
+            order = idx[np.argsort(-scores[idx], kind="stable")]
+        ids = cs.ids[order]
+        reasons = {int(cs.ids[i]): self._reasons(profile, cs, int(i), signals) for i in order[:explain]}
         return Ranking(ids, scores[order], reasons, {k: v for k, v in signals.items() if not k.startswith("_")})
 
-    def _reasons(self, profile: RadarProfile, candidates: list[Doc], i: int, signals: dict) -> list[Reason]:
-        d = candidates[i]
+    def _reasons(self, profile: RadarProfile, cs: CandidateSet, i: int, signals: dict) -> list[Reason]:
+        d = cs.docs[i]
         reasons: list[Reason] = []
         for key in d.author_keys:
             if key in profile.authors:
                 reasons.append(Reason("author", profile.authors[key], self.weights["author"]))
-        text = _folded(d.text)
+        text = cs.folded_text(i)
         for keyword in profile.keywords:
             if keyword and _folded(keyword) in text:
                 reasons.append(Reason("keyword", keyword, self.weights["keyword"]))
@@ -344,19 +318,17 @@ class Ranker:
         positives = profile.positives
         if sims is not None and len(positives):
             j = int(np.argmax(sims[i]))
-            best = positives[j]
             kind = "seed" if j < len(profile.seeds) else "liked"
             if sims[i, j] > 0.3 or kind == "seed":
-                reasons.append(Reason(kind, best.title, float(sims[i, j])))
+                reasons.append(Reason(kind, positives[j].title, float(sims[i, j])))
         if d.categories and set(d.categories) & set(profile.categories):
             shared = [c for c in d.categories if c in profile.categories]
             reasons.append(Reason("category", shared[0], self.weights["category_primary"]))
         if d.venue and profile.venues and _folded(d.venue) in {_folded(v) for v in profile.venues}:
             reasons.append(Reason("venue", d.venue, self.weights["venue"]))
-        if "dense_statement" in signals or "lexical_statement" in signals:
-            values = signals.get("dense_statement", signals.get("lexical_statement"))
-            if values is not None and values[i] >= np.quantile(values, 0.9):
-                reasons.append(Reason("statement", profile.interest or "", float(values[i])))
+        values = signals.get("dense_statement", signals.get("lexical_statement"))
+        if profile.interest and values is not None and values[i] >= np.quantile(values, 0.9):
+            reasons.append(Reason("statement", profile.interest, float(values[i])))
         return reasons
 
 

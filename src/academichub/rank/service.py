@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 
 from ..store.radars import Radar
 from ..store.schema import paper_authors, paper_embeddings, paper_subjects, papers
+from .candidates import CandidateSet
 from .ranker import Doc, RadarProfile, Ranker, Reason, mmr
 
 
@@ -125,28 +126,58 @@ def profile_of(conn: Connection, radar: Radar, *, model: str | None = None, embe
     )
 
 
+_CACHE: dict[tuple, tuple[tuple, "CandidateSet"]] = {}
+
+
+def corpus_signature(conn: Connection, since: date | None, model: str | None) -> tuple:
+    """Changes whenever a paper is added or rewritten, or an embedding stored: the cache key."""
+    from sqlalchemy import func
+
+    row = conn.execute(select(func.count(), func.max(papers.c.id), func.max(papers.c.modified_at))).one()
+    vectors = 0
+    if model:
+        vectors = conn.execute(
+            select(func.count()).select_from(paper_embeddings).where(paper_embeddings.c.model == model)
+        ).scalar_one()
+    return (str(conn.engine.url), since, model, tuple(row), vectors)
+
+
+def candidate_set(conn: Connection, *, since: date | None = None, model: str | None = None, ranker: Ranker | None = None):
+    """The store's papers as a CandidateSet, built once per corpus state and kept in memory, so
+    ranking for another radar (or the next batch) costs only the scoring."""
+    ranker = ranker or Ranker()
+    signature = corpus_signature(conn, since, model)
+    key = (str(conn.engine.url), since, model)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    built = ranker.candidates(load_docs(conn, since=since, model=model))
+    _CACHE.clear()  # one corpus at a time: memory stays bounded
+    _CACHE[key] = (signature, built)
+    return built
+
+
 def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, limit: int | None = None,
                model: str | None = None, embed=None, ranker: Ranker | None = None, today: date | None = None,
                exclude: set[int] | None = None, diversify: bool = False) -> list[RankedPaper]:
     """Every stored paper that is not a seed of this radar (or those since a day), best first."""
-    profile = profile_of(conn, radar, model=model, embed=embed)
-    candidates = load_docs(conn, since=since, model=model, exclude=set(radar.seeds) | (exclude or set()))
     ranker = ranker or Ranker()
-    explain = limit or 100
-    ranking = ranker.rank(profile, candidates, today=today, explain=explain)
-    by_id = {d.id: d for d in candidates}
+    profile = profile_of(conn, radar, model=model, embed=embed)
+    cs = candidate_set(conn, since=since, model=model, ranker=ranker)
+    pool = None if limit is None else (limit * 5 if diversify else limit)
+    ranking = ranker.rank(
+        profile, cs, today=today, explain=pool or len(cs), exclude=set(radar.seeds) | (exclude or set()), top=pool,
+    )
     ids, scores = ranking.ids, ranking.scores
     if diversify and limit:
-        vectors = np.vstack([by_id[i].embedding for i in ids]) if by_id and all(by_id[i].embedding is not None for i in ids[: limit * 5]) and len(ids) else None
-        order = mmr(ids[: limit * 5], scores[: limit * 5], vectors[: limit * 5] if vectors is not None else None, k=limit)
+        vectors = cs.emb[[cs.position[int(i)] for i in ids]] if cs.emb is not None and len(ids) else None
+        order = mmr(ids, scores, vectors, k=limit)
         position = {int(i): n for n, i in enumerate(ids)}
         ids = np.array(order, dtype=np.int64)
         scores = np.array([ranking.scores[position[i]] for i in order])
-    out = []
-    for pid, score in zip(ids[:limit] if limit else ids, scores[:limit] if limit else scores):
-        pid = int(pid)
-        reasons = ranking.reasons.get(pid)
-        if reasons is None:
-            reasons = ranker._reasons(profile, candidates, next(i for i, d in enumerate(candidates) if d.id == pid), {})
-        out.append(RankedPaper(pid, by_id[pid].title, float(score), reasons))
-    return out
+    if limit is not None:
+        ids, scores = ids[:limit], scores[:limit]
+    return [
+        RankedPaper(int(pid), cs.docs[cs.position[int(pid)]].title, float(score), ranking.reasons.get(int(pid), []))
+        for pid, score in zip(ids, scores)
+    ]

@@ -268,3 +268,30 @@ paper_embeddings = Table(
 # Objects the migrations add per dialect and the metadata does not describe.
 UNMODELLED_TABLES = frozenset({"papers_fts", "papers_fts_data", "papers_fts_idx", "papers_fts_docsize", "papers_fts_config", "papers_fts_content"})
 UNMODELLED_COLUMNS = frozenset({("papers", "search_vector")})
+
+# ----------------------------------------------------------------------------- briefings
+
+from sqlalchemy import Float  # noqa: E402 - the briefing table's own import, kept with it
+
+briefings = Table(
+    "briefings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), index=True),  # NULL: the whole store
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("lang", String(8), nullable=False),  # zh | en
+    Column("paper_hash", String(64), nullable=False),  # sha256 of the ordered paper ids
+    Column("paper_ids", JSON, nullable=False),
+    Column("kind", String(16), nullable=False),  # llm | extractive
+    Column("model", String(128)),  # the LLM's name; NULL for extractive
+    Column("analysis", JSON, nullable=False),
+    Column("content", JSON, nullable=False),  # the briefing document
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("fallback_reason", Text),  # why an LLM briefing fell back to extractive
+    Column("created_at", DateTime, nullable=False),
+    Column("superseded_at", DateTime),  # set when `regenerate` made a newer one
+    Index("ix_briefings_lookup", "period_start", "period_end", "lang", "paper_hash"),
+)

@@ -1,0 +1,85 @@
+"""Candidates in columns, built once and reused across radars and requests: the embedding matrix,
+a hashed TF-IDF matrix, and inverted indexes of authors, categories and venues. Scoring 50,000
+papers is then a few matrix products and index look-ups instead of a loop over papers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import numpy as np
+
+from ..names import fold
+from .ranker_types import Doc
+
+_NO_DAY = -1
+
+
+class CandidateSet:
+    def __init__(self, docs: list[Doc], lexical) -> None:
+        self.docs = docs
+        self.ids = np.array([d.id for d in docs], dtype=np.int64)
+        self.position = {int(pid): i for i, pid in enumerate(self.ids)}
+        self.emb = _unit_rows(docs)
+        self.days = np.array([d.day.toordinal() if d.day else _NO_DAY for d in docs], dtype=np.int64)
+        self.author_rows = _index((i, key) for i, d in enumerate(docs) for key in d.author_keys)
+        self.category_rows = _index((i, code) for i, d in enumerate(docs) for code in d.categories)
+        self.primary_rows = _index((i, d.categories[0]) for i, d in enumerate(docs) if d.categories)
+        self.venue_rows = _index((i, fold(d.venue)) for i, d in enumerate(docs) if d.venue)
+        self.lexical = lexical
+        counts = lexical.counts([d.text for d in docs]) if docs else None
+        self.idf = lexical.idf(counts) if docs else None
+        self.matrix = lexical.weigh(counts, self.idf) if docs else None  # rows l2-normalised
+        self._columns = None
+        self._folded: list[str | None] = [None] * len(docs)
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def vectors(self, texts: list[str]):
+        """Texts (positives, a statement) in the candidates' TF-IDF space."""
+        return self.lexical.weigh(self.lexical.counts(texts), self.idf)
+
+    def rows_with_terms(self, phrase: str) -> np.ndarray:
+        """Rows whose text holds every term of the phrase (hashed columns: a fast first pass; the
+        exact phrase is checked again on the papers that rank high enough to matter)."""
+        if self._columns is None:
+            self._columns = self.matrix.tocsc()
+        query = self.lexical.counts([phrase])
+        columns = query.indices
+        if not len(columns):
+            return np.array([], dtype=np.int64)
+        rows = None
+        for column in columns:
+            start, end = self._columns.indptr[column], self._columns.indptr[column + 1]
+            hit = self._columns.indices[start:end]
+            rows = hit if rows is None else np.intersect1d(rows, hit, assume_unique=True)
+            if not len(rows):
+                break
+        return np.asarray(rows, dtype=np.int64)
+
+    def folded_text(self, i: int) -> str:
+        text = self._folded[i]
+        if text is None:
+            text = self._folded[i] = fold(self.docs[i].text)
+        return text
+
+    def ages(self, today: date) -> np.ndarray:
+        ages = today.toordinal() - self.days
+        return np.where(self.days == _NO_DAY, 365, ages).astype(float)
+
+
+def _index(pairs) -> dict[str, np.ndarray]:
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, key in pairs:
+        rows[key].append(i)
+    return {key: np.array(sorted(set(values)), dtype=np.int64) for key, values in rows.items()}
+
+
+def _unit_rows(docs: list[Doc]) -> np.ndarray | None:
+    if not docs or any(d.embedding is None for d in docs):
+        return None
+    matrix = np.vstack([d.embedding for d in docs]).astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
