@@ -284,3 +284,58 @@ def run_sources_bench(shared_data: Path | None, *, repeat: int = 3, console: Con
             table.add_row(name, str(len(files)), str(records), f"{records / seconds:,.0f} rec/s")
     console.print(table)
     return figures
+
+
+def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21, console: Console | None = None) -> dict:
+    """Ranking n stored candidates for one radar once embeddings exist (the candidate columns are
+    built once, as the server keeps them). Texts are the recorded arXiv papers, repeated to reach n;
+    vectors are random unit vectors (their values do not change the cost)."""
+    import statistics
+    from datetime import date as _date
+
+    import numpy as np
+
+    from .rank.ranker import Doc, RadarProfile, Ranker
+    from .sources.arxiv_oai import iter_oai
+    from .sources.arxiv_rss import parse_rss
+
+    console = console or Console()
+    data = Path(shared_data) if shared_data else default_shared_data()
+    rss_file = data / "arxiv/rss/2024-11-28-all-archives.xml"
+    texts = [(p.title, p.abstract, tuple(p.categories), tuple(a.name for a in p.authors)) for p in parse_rss(rss_file.read_bytes(), str(rss_file)).papers]
+    for file in sorted((data / "arxiv/oai-quant-ph").glob("*.xml")):
+        with open(file, "rb") as handle:
+            texts.extend((p.title, p.abstract, ("quant-ph",), ()) for p in iter_oai(handle, str(file)))
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n, 384)).astype(np.float32)
+    from .names import name_key
+
+    docs = [
+        Doc(i, texts[i % len(texts)][0], texts[i % len(texts)][1], tuple(name_key(a) for a in texts[i % len(texts)][3]),
+            texts[i % len(texts)][3], texts[i % len(texts)][2], None, _date(2024, 11, 28), vectors[i])
+        for i in range(n)
+    ]
+    ranker = Ranker()
+    start = time.perf_counter()
+    cs = ranker.candidates(docs)
+    build = time.perf_counter() - start
+    seeds = [docs[i] for i in rng.choice(n, 10, replace=False)]
+    profile = RadarProfile(
+        authors={name_key("Jun Cui"): "Jun Cui"}, keywords=["quantum error correction"], excludes=["review"],
+        categories=["quant-ph", "cs.LG"], seeds=seeds, interest="quantum machine learning",
+        interest_embedding=rng.standard_normal(384).astype(np.float32),
+    )
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        ranker.rank(profile, cs, today=_date(2024, 11, 28), explain=20, top=100)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    table = Table(title=f"ranking {n:,} candidates for one radar ({runs} runs)")
+    table.add_column("what")
+    table.add_column("time", justify="right")
+    table.add_row("build candidate columns (once per corpus state)", f"{build * 1000:,.0f} ms")
+    table.add_row("rank + explain top 20 (median)", f"{median * 1000:.1f} ms")
+    table.add_row("rank (min / max)", f"{min(times) * 1000:.1f} / {max(times) * 1000:.1f} ms")
+    console.print(table)
+    return {"build_s": build, "median_s": median}

@@ -764,6 +764,20 @@ def bench_merge(
         _fail(exc)
 
 
+@bench_app.command("rank")
+def bench_rank(
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+    candidates: Annotated[int, typer.Option(help="How many candidates.")] = 50_000,
+) -> None:
+    """Median time to rank N candidates for one radar once embeddings exist."""
+    from .bench import run_rank_bench
+
+    try:
+        run_rank_bench(shared_data, n=candidates, console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
 @bench_app.command("sources")
 def bench_sources(
     shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,

@@ -60,9 +60,12 @@ def tex_to_unicode(text: str) -> str:
 
 def fold(text: str) -> str:
     """Lowercase ASCII folding: accents dropped, punctuation gone, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    ascii_only = ascii_only.replace("ł", "l").replace("Ł", "L").replace("ø", "o").replace("ß", "ss")
+    if text.isascii():  # most text: nothing to decompose
+        ascii_only = text
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        ascii_only = ascii_only.replace("ł", "l").replace("Ł", "L").replace("ø", "o").replace("ß", "ss")
     return _SPACE.sub(" ", _NON_WORD.sub(" ", ascii_only.lower().replace(".", ". "))).strip()
 
 

@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=10, description="Cards per batch on the feed page.")
     default_language: str = Field(default="zh", description="UI language when the browser states none (zh or en).")
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint (never logged).")
+    llm_base_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible chat-completions API; unset: OpenAI's."
+    )
+    llm_model: str | None = Field(default=None, description="LLM model name; unset: briefings are extractive (no LLM).")
+    llm_timeout: float = Field(default=120.0, description="Seconds before one LLM request times out.")
+    llm_retries: int = Field(default=3, description="Retries of an LLM request on 429/5xx/timeouts.")
+    llm_max_backoff: float = Field(default=60.0, description="Longest wait between LLM retries, seconds.")
+    llm_max_tokens: int = Field(default=2500, description="Most tokens the LLM may answer with per request.")
+    llm_temperature: float = Field(default=0.2, description="LLM sampling temperature.")
+    llm_stream: bool = Field(default=False, description="Stream LLM answers (server-sent events).")
+    llm_response_format: str = Field(
+        default="json_object", description="json_object: ask for JSON mode; none: ask in the prompt only."
+    )
+    llm_budget_tokens: int = Field(default=60000, description="Most tokens one briefing may use (prompts + answers).")
+    llm_price_per_1k_input: float = Field(default=0.0, description="Price per 1000 prompt tokens, for the cost record.")
+    llm_price_per_1k_output: float = Field(default=0.0, description="Price per 1000 answer tokens, for the cost record.")
+    briefing_papers: int = Field(default=40, description="Top papers a briefing analyses.")
 
     @classmethod
     def settings_customise_sources(

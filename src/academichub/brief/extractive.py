@@ -67,7 +67,7 @@ def _join(items: list[str], lang: str) -> str:
 
 
 def _quoted(items: list[str], lang: str) -> list[str]:
-    return [f"“{x}”" for x in items] if lang == "en" else [f"“{x}”" for x in items]
+    return [f"“{x}”" for x in items]
 
 
 def _fields_text(fields: dict[str, int], lang: str) -> str:

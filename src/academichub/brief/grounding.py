@@ -37,6 +37,7 @@ _INSTRUCTION = re.compile(
     r"|\bsystem prompt\b"
     r"|忽略.{0,20}(?:指令|指示|规则|提示)|系统提示"
 )
+_ENUMERATION = re.compile(r"(?i)^\s*(?:theme|topic|主题)?\s*\d{1,2}\s*[:.：、)）-]\s*")
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -177,11 +178,11 @@ def ground(reply: LLMReply, papers: list[BriefPaper], analysis: Analysis, lang: 
             continue
         cited = list(dict.fromkeys(n for s in sentences for n in s.cite))
         members = list(dict.fromkeys([*g.citations(f"{where} papers", theme.papers), *cited]))
-        title = clean(split_markers(theme.title)[0])
+        title = _ENUMERATION.sub("", clean(split_markers(theme.title)[0]))
         figures_ok = all(number_supported(f, set().union(*(g.figures.get(n, set()) for n in members)))
                          for f in numbers_in(title))
         if not title or _URL.search(title) or _INSTRUCTION.search(title) or not figures_ok:
-            g.drop(f"{where} title", "ungrounded title", title)
+            g.drop(f"{where} title", "title replaced by the theme's key phrases", title)
             title = _closest_label(analysis, members) or (sentences[0].text[:60])
         fields: dict[str, int] = {}
         for n in members:

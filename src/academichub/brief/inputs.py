@@ -188,8 +188,8 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 def lsa_vectors(texts: list[str], dim: int = LSA_DIM) -> np.ndarray:
     """TF-IDF over key-phrase candidates (1-3-word phrases, sublinear tf), projected on its top
-    `dim` singular vectors (LSA; an exact SVD, so no randomness), rows L2-normalised. With at
-    most `dim` papers the projection is a rotation: cosines are exactly the TF-IDF cosines."""
+    `dim` singular vectors (LSA; an exact decomposition, no randomness), rows L2-normalised. With
+    at most `dim` papers the projection is a rotation: cosines are exactly the TF-IDF cosines."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not texts:
@@ -199,18 +199,22 @@ def lsa_vectors(texts: list[str], dim: int = LSA_DIM) -> np.ndarray:
         tfidf = vectorizer.fit_transform(texts)
     except ValueError:  # no words at all
         return np.zeros((len(texts), 1), dtype=np.float32)
-    dense = tfidf.toarray() if tfidf.shape[0] * tfidf.shape[1] <= 20_000_000 else None
-    if dense is None or tfidf.shape[0] > 2000:
+    if tfidf.shape[0] > 2000:
         from sklearn.decomposition import TruncatedSVD
 
         svd = TruncatedSVD(n_components=min(dim, tfidf.shape[1] - 1), algorithm="arpack", random_state=0)
-        reduced, components = svd.fit_transform(tfidf), svd.components_
+        reduced = svd.fit_transform(tfidf)
     else:
-        u, s, vt = np.linalg.svd(dense, full_matrices=False)
-        keep = min(dim, int((s > 1e-10).sum()) or 1)
-        reduced, components = u[:, :keep] * s[:keep], vt[:keep]
-    # The sign of each component is fixed by its largest loading, so vectors never flip.
-    signs = np.sign(components[np.arange(components.shape[0]), np.abs(components).argmax(axis=1)])
+        # The SVD through the Gram matrix (papers x papers): X = U S V', so X X' = U S^2 U' and the
+        # LSA coordinates U S come from one small symmetric eigendecomposition.
+        gram = (tfidf @ tfidf.T).toarray()
+        values, vectors = np.linalg.eigh(gram)
+        order = np.argsort(values)[::-1]
+        values, vectors = values[order], vectors[:, order]
+        keep = max(1, min(dim, int((values > 1e-10).sum())))
+        reduced = vectors[:, :keep] * np.sqrt(np.clip(values[:keep], 0.0, None))
+    # The sign of each component is fixed by its largest coordinate, so vectors never flip.
+    signs = np.sign(reduced[np.abs(reduced).argmax(axis=0), np.arange(reduced.shape[1])])
     signs[signs == 0] = 1.0
     return _unit(reduced * signs)
 
@@ -248,3 +252,32 @@ def _ordinal(day) -> int:
     if not isinstance(day, date):
         day = date.fromisoformat(str(day)[:10])
     return day.toordinal()
+
+
+def radar_paper_ids(conn: Connection, radar_id: int | None, start: date, end: date, limit: int = 40,
+                    model: str | None = None) -> list[int]:
+    """The period's papers a briefing is about: the radar's ranking (academichub.rank) restricted
+    to the period, best first; without a radar, or when the ranker is unavailable or fails, the
+    period's papers in store order (period_papers)."""
+    if radar_id is None:
+        return period_papers(conn, start, end, limit)
+    try:
+        from ..rank.service import rank_radar
+        from ..store.radars import get_radar
+    except ImportError:
+        return period_papers(conn, start, end, limit)
+    from ..errors import AcademicHubError
+
+    radar = get_radar(conn, radar_id)
+    if radar is None:
+        return period_papers(conn, start, end, limit)
+    in_period = set(period_papers(conn, start, end, limit=1_000_000))
+    if not in_period:
+        return []
+    try:
+        ranked = rank_radar(conn, radar, since=start, model=model, today=end)
+    except (AcademicHubError, TypeError, AttributeError, ValueError) as exc:
+        log.warning("ranking radar %s failed (%s): briefing the period's papers in store order", radar_id, exc)
+        return period_papers(conn, start, end, limit)
+    ids = [int(r.id) for r in ranked if int(r.id) in in_period]
+    return ids[:limit]

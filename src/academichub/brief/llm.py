@@ -61,7 +61,7 @@ class LLMConfig:
     temperature: float = 0.2
     stream: bool = False
     response_format: str = "json_object"  # "json_object" | "none"
-    budget_tokens: int = 40_000
+    budget_tokens: int = 60_000
     price_per_1k_input: float = 0.0
     price_per_1k_output: float = 0.0
 

@@ -32,6 +32,7 @@ class CandidateSet:
         self.matrix = lexical.weigh(counts, self.idf) if docs else None  # rows l2-normalised
         self._columns = None
         self._folded: list[str | None] = [None] * len(docs)
+        self._folded_titles: list[str | None] = [None] * len(docs)
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -57,6 +58,12 @@ class CandidateSet:
             if not len(rows):
                 break
         return np.asarray(rows, dtype=np.int64)
+
+    def folded_title(self, i: int) -> str:
+        title = self._folded_titles[i]
+        if title is None:
+            title = self._folded_titles[i] = fold(self.docs[i].title)
+        return title
 
     def folded_text(self, i: int) -> str:
         text = self._folded[i]

@@ -394,9 +394,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             )
         return response
 
-    from . import sources_page
+    from . import radar_page, sources_page
 
     sources_page.register(app, engine, settings, render)
+    radar_views = radar_page.register(app, engine, settings, render)
 
     def wants_html(request: Request) -> bool:
         path = request.url.path
@@ -436,8 +437,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         request: Request,
         params: Annotated[FeedQuery, Depends(feed_query)],
         lang: Annotated[str | None, Query()] = None,
+        radar: Annotated[str | None, Query(max_length=200)] = None,
     ):
         check_lang(lang)
+        if radar and radar.strip():
+            return radar_views.feed_page(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
         with engine.connect() as conn:
             page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
@@ -446,6 +450,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
+            switch = radar_views.switcher(conn, params.filters)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
         return render(
             request,
@@ -460,6 +465,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 "days": days,
                 "latest": latest,
                 "notices": notices,
+                **switch,
             },
         )
 
@@ -476,9 +482,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # -- API --
 
     @app.get("/api/papers", response_model=FeedOut, tags=["papers"], summary="One batch of the feed")
-    def api_papers(params: Annotated[FeedQuery, Depends(feed_query)]):
+    def api_papers(
+        request: Request,
+        params: Annotated[FeedQuery, Depends(feed_query)],
+        radar: Annotated[
+            str | None,
+            Query(max_length=200, description="Rank the day's papers for this radar (name or id): each item "
+                  "gains `score` and `reasons`; `batch` names a batch shown today, none asks for a new one."),
+        ] = None,
+    ):
         """Papers matching every filter (AND), newest announcement first, then a seeded shuffle.
-        Batches of one seed never repeat a paper; `next_batch` walks them and then reshuffles."""
+        Batches of one seed never repeat a paper; `next_batch` walks them and then reshuffles.
+        With `radar`, the radar's ranking instead, never repeating a paper within a day."""
+        if radar and radar.strip():
+            return radar_views.api_feed(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
         with engine.connect() as conn:
             page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)

@@ -1,0 +1,89 @@
+"""`academichub brief NAME [--date D] [--week] [--lang zh|en] [--format md|json] [--regenerate]`:
+the briefing of a radar's top papers for a day (or the week ending that day).
+
+Registered by cli.py (`app.command("brief")(brief_command)`). The shared helpers (_settings,
+_engine, _fail, out, console) are looked up on the cli module when the command runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import date as Date, timedelta
+from typing import Annotated, Optional
+
+import typer
+
+from . import cli as _cli
+from .errors import AcademicHubError
+
+
+class BriefError(AcademicHubError):
+    """A briefing request the command refuses (a bad date, language or format)."""
+
+
+def _parse_day(value: str) -> Date:
+    try:
+        return Date.fromisoformat(value.strip())
+    except ValueError:
+        raise BriefError(f"--date {value!r}: use YYYY-MM-DD") from None
+
+
+def resolve_period(day: Date, week: bool) -> tuple[tuple[Date, Date], tuple[Date, Date]]:
+    """(period, previous period): one day and the day before, or the 7 days ending on `day` and
+    the 7 before them."""
+    length = 7 if week else 1
+    start = day - timedelta(days=length - 1)
+    previous_end = start - timedelta(days=1)
+    return (start, day), (previous_end - timedelta(days=length - 1), previous_end)
+
+
+def brief_command(
+    name: Annotated[str, typer.Argument(help="Radar name (or id); 'all' briefs every paper of the period.",
+                                        show_default=False)],
+    date: Annotated[Optional[str], typer.Option("--date", help="Day YYYY-MM-DD (default: the latest announced day).")] = None,
+    week: Annotated[bool, typer.Option("--week", help="Brief the 7 days ending on --date.")] = False,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en (default: default_language).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+    regenerate: Annotated[bool, typer.Option("--regenerate", help="Write a new briefing; the stored one is kept, superseded.")] = False,
+) -> None:
+    """Brief a radar's top papers of a day or week: themes, cross-domain links, what to read first, what changed."""
+    from .brief.briefing import make_briefing, normalise_lang, render_markdown, to_json
+    from .brief.inputs import radar_paper_ids
+    from .store.feed import latest_announcement
+    from .store.radars import radar_id_of
+
+    try:
+        if fmt not in ("md", "json"):
+            raise BriefError(f"--format {fmt!r}: use md or json")
+        settings = _cli._settings()
+        try:
+            language = normalise_lang(lang or settings.default_language)
+        except ValueError as exc:
+            raise BriefError(str(exc)) from None
+        engine = _cli._engine(settings)
+        with engine.connect() as conn:
+            day = _parse_day(date) if date else (latest_announcement(conn) or Date.today())
+            period, previous = resolve_period(day, week)
+            radar_id = None
+            if name.strip().lower() != "all":
+                radar_id = radar_id_of(conn, name)
+                if radar_id is None:
+                    _cli.console.print(f"no radar named {name!r}: briefing every paper of the period", markup=False,
+                                       highlight=False)
+            limit = max(1, settings.briefing_papers)
+            model = settings.embedding_model
+            ids = radar_paper_ids(conn, radar_id, period[0], period[1], limit, model)
+            previous_ids = radar_paper_ids(conn, radar_id, previous[0], previous[1], limit, model)
+        if not ids:
+            _cli.console.print(f"no papers from {period[0]} to {period[1]}", markup=False, highlight=False)
+        briefing = make_briefing(engine, radar_id=radar_id, paper_ids=ids, period=period, lang=language,
+                                 settings=settings, regenerate=regenerate, previous_paper_ids=previous_ids or None)
+        if briefing.fallback_reason:
+            _cli.console.print(f"warning: LLM briefing failed, extractive briefing instead: {briefing.fallback_reason}",
+                               markup=False, highlight=False)
+        if fmt == "json":
+            text = json.dumps(to_json(briefing), ensure_ascii=False, indent=2)
+        else:
+            text = render_markdown(briefing, link="page", base_url=f"http://{settings.host}:{settings.port}")
+        _cli.out.print(text, markup=False, highlight=False, emoji=False)
+    except AcademicHubError as exc:
+        _cli._fail(exc)

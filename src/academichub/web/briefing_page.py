@@ -1,0 +1,176 @@
+"""The briefing page (`GET /briefing`), its JSON (`GET /api/briefing`) and the panel the feed page
+shows on top (`panel_context` + `_briefing_panel.html`).
+
+The page shows the briefing and, under it, the cards of its papers numbered as the briefing
+numbers them, so every citation [n] jumps to its card (`#paper-<id>`) on the same page. The
+panel on the feed only reads a stored briefing (it never writes one, so the feed stays fast); its
+citations lead to the briefing page's cards. Parameters: `date` (YYYY-MM-DD, default the latest
+announced day), `week` (the 7 days ending on `date`), `radar` (name or id; default every paper of
+the period), `lang` (zh/en, default as the UI), `regenerate` is not offered over GET."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Callable
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.engine import Engine
+
+from ..brief.briefing import Briefing, latest_briefing, make_briefing, to_json
+from ..brief.inputs import radar_paper_ids
+from ..settings import Settings
+from . import i18n
+
+
+def _invalid(name: str, message: str, value) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}])
+
+
+def _day(value: str | None) -> date | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _invalid("date", "date must be YYYY-MM-DD", value) from None
+
+
+def periods(day: date, week: bool) -> tuple[tuple[date, date], tuple[date, date]]:
+    length = 7 if week else 1
+    start = day - timedelta(days=length - 1)
+    previous_end = start - timedelta(days=1)
+    return (start, day), (previous_end - timedelta(days=length - 1), previous_end)
+
+
+def language_of(request: Request, settings: Settings) -> str:
+    return i18n.negotiate(
+        query=request.query_params.get("lang"),
+        cookie=request.cookies.get(i18n.COOKIE),
+        accept_language=request.headers.get("accept-language"),
+        default=settings.default_language,
+    )
+
+
+def briefing_url(day: date | None, *, week: bool = False, radar: str | None = None, fragment: str = "") -> str:
+    params = []
+    if day is not None:
+        params.append(("date", day.isoformat()))
+    if week:
+        params.append(("week", "1"))
+    if radar:
+        params.append(("radar", radar))
+    query = urlencode(params)
+    return f"/briefing{'?' + query if query else ''}{'#' + fragment if fragment else ''}"
+
+
+def _resolve_radar(conn, radar: str | None) -> int | None:
+    from ..store.radars import radar_id_of
+
+    if radar is None or not radar.strip() or radar.strip().lower() == "all":
+        return None
+    found = radar_id_of(conn, radar.strip())
+    if found is None:
+        raise HTTPException(404, f"no radar {radar.strip()!r}")
+    return found
+
+
+def panel_context(request: Request, engine: Engine, settings: Settings, *, day: date | None = None,
+                  radar_id: int | None = None) -> dict:
+    """What `_briefing_panel.html` needs (pass it as `briefing_panel`): the stored briefing of the
+    day in the UI language, if one exists. Never generates one."""
+    from ..store.feed import latest_announcement
+
+    lang = language_of(request, settings)
+    with engine.connect() as conn:
+        day = day or latest_announcement(conn)
+    if day is None:
+        return {"briefing": None, "url": None, "day": None, "cite_url": None}
+    briefing = latest_briefing(engine, radar_id=radar_id, period=(day, day), lang=lang)
+
+    def cite_url(n: int) -> str | None:
+        paper = briefing.paper(n) if briefing else None
+        return briefing_url(day, fragment=f"paper-{paper['paper_id']}") if paper else None
+
+    return {"briefing": briefing, "url": briefing_url(day), "day": day, "cite_url": cite_url}
+
+
+def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> None:
+    def build(request: Request, date_: str | None, week: bool, radar: str | None, lang: str | None) -> tuple[Briefing | None, dict]:
+        from ..store.feed import latest_announcement
+
+        if lang is not None and i18n.normalize_language(lang) is None:
+            raise _invalid("lang", "lang must be zh or en", lang)
+        language = i18n.normalize_language(lang) or language_of(request, settings)
+        day = _day(date_)
+        with engine.connect() as conn:
+            radar_id = _resolve_radar(conn, radar)
+            day = day or latest_announcement(conn)
+            if day is None:
+                return None, {"day": None, "period": None, "radar_id": radar_id, "lang": language}
+            period, previous = periods(day, week)
+            limit = max(1, settings.briefing_papers)
+            ids = radar_paper_ids(conn, radar_id, period[0], period[1], limit, settings.embedding_model)
+            previous_ids = radar_paper_ids(conn, radar_id, previous[0], previous[1], limit, settings.embedding_model)
+        briefing = make_briefing(engine, radar_id=radar_id, paper_ids=ids, period=period, lang=language,
+                                 settings=settings, previous_paper_ids=previous_ids or None)
+        return briefing, {"day": day, "period": period, "radar_id": radar_id, "lang": language}
+
+    @app.get("/briefing", include_in_schema=False)
+    def briefing_page(
+        request: Request,
+        date_: Annotated[str | None, Query(alias="date", max_length=10)] = None,
+        week: Annotated[bool, Query()] = False,
+        radar: Annotated[str | None, Query(max_length=128)] = None,
+        lang: Annotated[str | None, Query(max_length=8)] = None,
+    ):
+        from ..store.feed import FeedFilters, get_paper, new_seed
+        from .app import FeedLinks
+
+        briefing, info = build(request, date_, week, radar, lang)
+        items = []
+        if briefing is not None:
+            with engine.connect() as conn:
+                for paper in briefing.papers:
+                    item = get_paper(conn, paper["paper_id"])
+                    if item is not None:
+                        items.append((paper["n"], item))
+
+        def cite_url(n: int) -> str | None:
+            paper = briefing.paper(n) if briefing else None
+            return f"#paper-{paper['paper_id']}" if paper else None
+
+        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
+        day = info["day"]
+        return render(request, "briefing.html", {
+            "briefing": briefing,
+            "items": items,
+            "links": links,
+            "cite_url": cite_url,
+            "period": info["period"],
+            "week": week,
+            "day_url": briefing_url(day, radar=radar) if day else None,
+            "week_url": briefing_url(day, week=True, radar=radar) if day else None,
+            "api_url": (briefing_url(day, week=week, radar=radar).replace("/briefing", "/api/briefing", 1)
+                        if day else "/api/briefing"),
+        })
+
+    @app.get("/api/briefing", tags=["briefing"], summary="The briefing of a day or week")
+    def api_briefing(
+        request: Request,
+        date_: Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.")] = None,
+        week: Annotated[bool, Query(description="The 7 days ending on `date`.")] = False,
+        radar: Annotated[str | None, Query(max_length=128, description="Radar name or id; default every paper of the period.")] = None,
+        lang: Annotated[str | None, Query(max_length=8, description="zh or en; default as the UI.")] = None,
+    ):
+        """Themes, cross-domain links, picks and changes of the period's top papers; every
+        sentence's `cite` lists paper numbers `n` of `papers`. Stored: the same period, radar,
+        language and papers return the same briefing."""
+        briefing, info = build(request, date_, week, radar, lang)
+        if briefing is None:
+            raise HTTPException(404, "the store has no papers yet")
+        return to_json(briefing)

@@ -1,0 +1,1016 @@
+"""Radars in the browser: the list (/radars), the editor with a live preview and what the radar
+has learned (/radars/<name>), the feed ranked for a radar (/?radar=<name>), feedback buttons on
+every card, and a small JSON API (/api/radars…).
+
+Everything works without JavaScript: every change is a plain form POST answered by a redirect
+(POST/redirect/GET) to a page that shows the new state; app.js only saves the reload. Forms are
+refused unless they come from our own pages (sources_page.same_origin).
+
+"Another batch" with a radar never repeats a paper within a day: a batch excludes what the radar
+showed today (store.radars.shown_today) and is then recorded (mark_shown) under its number, so
+`?batch=N` shows batch N again (a reload, or the page a feedback button returns to) while a link
+without `batch` asks for a new one."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Callable
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import AcademicHubError
+from ..rank.ranker import Ranker, Reason
+from ..rank.service import candidate_set, profile_of, rank_radar
+from ..settings import Settings
+from ..store.feed import FeedFilters, get_paper, latest_announcement
+from ..store.feed import _where as feed_where  # the feed's own filter semantics (chips combine with AND)
+from ..store.papers import count_papers
+from ..store.radars import (
+    FEEDBACK_ACTIONS,
+    RULE_KINDS,
+    Radar,
+    RadarError,
+    add_feedback,
+    add_rule,
+    add_seeds,
+    create_radar,
+    default_user,
+    delete_radar,
+    find_paper,
+    get_radar,
+    list_radars,
+    mark_shown,
+    remove_rule,
+    remove_seeds,
+    reset_learning,
+    set_interest,
+)
+from ..store.schema import paper_subjects, papers, radar_shown
+from .app import FeedLinks, FeedQuery, PaperOut
+from .sources_page import same_origin
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIZE = 20
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes; a large personal library is a few MB
+MAX_REFS = 200  # pasted DOIs / arXiv ids per submit
+MAX_TEXT = 2000  # an interest statement or a rule value
+SEEDS_LISTED = 12  # seeds listed before the "and N more" fold
+TOP_TERMS = 12
+BACKGROUND = 400  # store papers the learned terms are contrasted with
+_RULE_SECTIONS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
+_LIBRARY_NAME = re.compile(r"[^\w.+-]+")
+_TOPIC_WORD = re.compile(r"[^\W_][\w'-]*", re.UNICODE)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def radar_path(radar: Radar | Any) -> str:
+    """/radars/<name>, or /radars/<id> when the name cannot sit in a URL path segment (a "/")."""
+    name = radar.name
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return f"/radars/{radar.id}"
+    return "/radars/" + quote(name, safe="")
+
+
+def _local_url(url: str | None, default: str) -> str:
+    """Where to go back to after a form: only a path on this site."""
+    url = (url or "").strip()
+    if (
+        not url.startswith("/") or url.startswith(("//", "/\\")) or len(url) > 2000
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in url)
+    ):
+        return default
+    return url
+
+
+def _with_params(url: str, **params: Any) -> str:
+    """The URL with these query parameters set (replacing any of the same name)."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            kept += [(key, str(v)) for v in value]
+        else:
+            kept.append((key, str(value)))
+    query = urlencode(kept)
+    return parts.path + (f"?{query}" if query else "")
+
+
+def _filter_params(filters: FeedFilters) -> list[tuple[str, str]]:
+    params = [("author", a) for a in filters.authors]
+    params += [("category", c) for c in filters.categories]
+    params += [("date", d.isoformat()) for d in filters.dates]
+    if filters.q:
+        params.append(("q", filters.q))
+    return params
+
+
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | {"using", "based", "via", "new", "towards", "toward", "study", "approach"}
+
+
+def topic_suggestions(title: str, limit: int = 3) -> list[str]:
+    """Phrases of a title a reader may want less of: runs of words between stop words, at most
+    three words each (the last three: the head of an English noun phrase), longest first."""
+    stop = _stop_words()
+    runs: list[list[str]] = [[]]
+    for word in _TOPIC_WORD.findall(title or ""):
+        if word.casefold() in stop or word.isdigit():
+            runs.append([])
+        else:
+            runs[-1].append(word)
+    phrases: list[str] = []
+    for run in runs:
+        if not run:
+            continue
+        phrase = " ".join(run[-3:])
+        if len(phrase) >= 4 and phrase.casefold() not in {p.casefold() for p in phrases}:
+            phrases.append(phrase)
+    phrases.sort(key=lambda p: (-len(p.split()), -len(p)))
+    return phrases[:limit]
+
+
+def _day_window(conn: Connection, filters: FeedFilters) -> date | None:
+    """The radar feed ranks the day's papers: those of the latest announcement (and anything
+    published since), unless a date chip names the day."""
+    if filters.dates:
+        return None
+    return latest_announcement(conn)
+
+
+def _window_ids(conn: Connection, since: date | None) -> set[int]:
+    stmt = select(papers.c.id)
+    if since is not None:
+        stmt = stmt.where((papers.c.announced_on >= since) | (papers.c.published_on >= since))
+    return set(conn.execute(stmt).scalars())
+
+
+def _matching_ids(conn: Connection, filters: FeedFilters, window: set[int]) -> set[int]:
+    if filters.is_empty:
+        return window
+    return window & set(conn.execute(feed_where(select(papers.c.id), conn, filters.normalized())).scalars())
+
+
+def _shown_batches(conn: Connection, radar_id: int, day: date) -> dict[int, int]:
+    """paper id -> the batch it was shown in, today."""
+    return dict(
+        conn.execute(
+            select(radar_shown.c.paper_id, radar_shown.c.batch).where(
+                radar_shown.c.radar_id == radar_id, radar_shown.c.day == day
+            )
+        ).all()
+    )
+
+
+def _reason_dicts(reasons: list[Reason]) -> list[dict]:
+    return [{"kind": r.kind, "text": r.text} for r in reasons]
+
+
+def _left_to_show(conn: Connection, radar: Radar, exclude: set[int], model: str | None, embed) -> int:
+    """How many papers the radar would still rank with these left out (no explanations: cheap)."""
+    ranker = Ranker()
+    cs = candidate_set(conn, since=None, model=model, ranker=ranker)
+    profile = profile_of(conn, radar, model=model, embed=embed)
+    return len(ranker.rank(profile, cs, explain=0, exclude=set(radar.seeds) | exclude).ids)
+
+
+@dataclass
+class RadarBatch:
+    """One batch of the feed ranked for a radar."""
+
+    radar: Radar
+    filters: FeedFilters
+    size: int
+    batch: int | None  # the batch number shown; None when nothing was left to show
+    items: list[dict]  # cards (store.feed dicts) with "reasons", "score" and "topics"
+    remaining: int  # ranked papers not shown today besides these
+    total: int  # papers the radar ranks under these filters (the day's, the seeds left out)
+    window: date | None
+    state: str  # ok | all_shown | no_match | empty_store
+
+
+class _Embeddings:
+    """cli._embedding_for, remembered once stored vectors exist (loading an embedder is slow)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._found: tuple[str | None, Any] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: Connection) -> tuple[str | None, Any]:
+        if self._found is not None:
+            return self._found
+        from ..cli import _embedding_for
+
+        with self._lock:
+            if self._found is not None:
+                return self._found
+            model, embed = _embedding_for(conn, self.settings)
+            if model is not None:
+                self._found = (model, embed)
+            return model, embed
+
+
+# ----------------------------------------------------------------------------- the learned panel
+
+
+def learned_terms(conn: Connection, positive_ids: list[int], limit: int = TOP_TERMS) -> list[tuple[str, float]]:
+    """The terms that set the radar's positives (seeds, likes, saves) apart from the store: mean
+    TF-IDF over the positives minus the mean over a sample of other papers, terms shared by at
+    least two positives when there are several."""
+    if not positive_ids:
+        return []
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    positive_ids = list(dict.fromkeys(positive_ids))
+    rows = {
+        pid: f"{title}. {abstract or ''}"
+        for pid, title, abstract in conn.execute(
+            select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id.in_(positive_ids[:900]))
+        )
+    }
+    pos_texts = [rows[p] for p in positive_ids if p in rows]
+    if not pos_texts:
+        return []
+    others = sorted(set(conn.execute(select(papers.c.id)).scalars()) - set(positive_ids))
+    step = max(1, len(others) // BACKGROUND)
+    sample = others[::step][:BACKGROUND]
+    bg_texts = [
+        f"{title}. {abstract or ''}"
+        for start in range(0, len(sample), 900)
+        for title, abstract in conn.execute(
+            select(papers.c.title, papers.c.abstract).where(papers.c.id.in_(sample[start : start + 900]))
+        )
+    ]
+    vectorizer = TfidfVectorizer(
+        stop_words=sorted(_stop_words()), ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode",
+        token_pattern=r"(?u)\b[^\W\d_][^\W_]+\b", min_df=1,
+    )
+    try:
+        matrix = vectorizer.fit_transform(pos_texts + bg_texts)
+    except ValueError:  # nothing but stop words
+        return []
+    n = len(pos_texts)
+    pos, bg = matrix[:n], matrix[n:]
+    score = np.asarray(pos.mean(axis=0)).ravel()
+    if bg.shape[0]:
+        score = score - np.asarray(bg.mean(axis=0)).ravel()
+    shared = np.asarray((pos > 0).sum(axis=0)).ravel()
+    need = 2 if n >= 3 else 1
+    terms = vectorizer.get_feature_names_out()
+    chosen: list[tuple[str, float]] = []
+    for j in np.argsort(-score):
+        if score[j] <= 0 or len(chosen) >= limit:
+            break
+        if shared[j] < need:
+            continue
+        term = str(terms[j])
+        if any(term in c.split() or c in term.split() for c, _ in chosen):
+            continue
+        if " " in term:  # a bigram replaces the words it holds
+            chosen = [(c, s) for c, s in chosen if c not in term.split()]
+        chosen.append((term, float(score[j])))
+    return chosen
+
+
+# ----------------------------------------------------------------------------- API models
+
+
+class RadarSummaryOut(BaseModel):
+    id: int
+    name: str
+    interest: str | None = None
+    rules: int
+    seeds: int
+    feedback: int
+    url: str
+
+
+class RuleOut(BaseModel):
+    value: str
+    key: str
+    orcid: str | None = None
+
+
+class SeedOut(BaseModel):
+    id: int
+    title: str
+
+
+class RadarOut(BaseModel):
+    id: int
+    name: str
+    interest: str | None = None
+    rules: dict[str, list[RuleOut]]
+    seeds: list[SeedOut]
+    feedback: dict[str, int] = Field(description="Feedback given, by action.")
+
+
+class ReasonOut(BaseModel):
+    kind: str = Field(description="author | keyword | seed | liked | category | venue | statement")
+    text: str
+
+
+class RankedOut(BaseModel):
+    id: int
+    title: str
+    score: float
+    reasons: list[ReasonOut]
+
+
+class FeedbackIn(BaseModel):
+    paper: str | int = Field(description="Store id, arXiv id or DOI.")
+    action: str = Field(description="like | save | dismiss | less_author | less_topic")
+    value: str | None = Field(default=None, max_length=MAX_TEXT, description="The author or topic for less_author / less_topic.")
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    radar: str
+    paper: int
+    action: str
+    value: str | None = None
+
+
+# ----------------------------------------------------------------------------- the views
+
+
+class RadarViews:
+    """What app.py's feed routes ask of this module (see register())."""
+
+    def __init__(self, engine: Engine, settings: Settings, render: Callable):
+        self.engine = engine
+        self.settings = settings
+        self.render = render
+        self.embedding = _Embeddings(settings)
+
+    # -- the switcher on the feed page --
+
+    def switcher(self, conn: Connection, filters: FeedFilters, current: Radar | None = None) -> dict:
+        """Context for the feed page: the radar in use and links to each radar (filters kept)."""
+        params = _filter_params(filters)
+        entries = []
+        for r in list_radars(conn, default_user_id(conn)):
+            query = urlencode([("radar", r.name), *params])
+            entries.append({"name": r.name, "url": f"/?{query}", "current": current is not None and current.id == r.id})
+        query = urlencode(params)
+        return {
+            "radar": current,
+            "radar_switch": entries,
+            "all_papers_url": f"/?{query}" if query else "/",
+        }
+
+    # -- one batch --
+
+    def batch(self, radar_name: str, filters: FeedFilters, size: int, wanted: int | None) -> RadarBatch:
+        """Batch `wanted` again when it was shown today, else a new batch of papers not shown today.
+
+        Every stored paper is ranked (one cached candidate set, so scores do not depend on the
+        filters); papers outside the day or the filters are left out of the result."""
+        today = date.today()
+        filters = filters.normalized()
+        with self.engine.connect() as conn:
+            radar = get_radar(conn, radar_name)
+            if radar is None:
+                raise HTTPException(404, f"no radar {radar_name!r}")
+            since = _day_window(conn, filters)
+            stored = _window_ids(conn, None)
+            matching = _matching_ids(conn, filters, _window_ids(conn, since) if since else stored)
+            outside = stored - matching
+            pool = matching - set(radar.seeds)
+            shown = _shown_batches(conn, radar.id, today)
+            model, embed = self.embedding(conn)
+            recorded = set(shown.values())
+            if wanted is not None and wanted in recorded:
+                members = {p for p, b in shown.items() if b == wanted}
+                ranked = rank_radar(conn, radar, exclude=stored - (members & matching), model=model, embed=embed)
+                number, new = wanted, False
+            else:
+                ranked = rank_radar(conn, radar, limit=size, diversify=True, exclude=outside | set(shown),
+                                    model=model, embed=embed)
+                number, new = (max(recorded, default=-1) + 1 if ranked else None), True
+            picked = [r.id for r in ranked]
+            remaining = _left_to_show(conn, radar, outside | set(shown) | set(picked), model, embed)
+            items = []
+            for r in ranked:
+                item = get_paper(conn, r.id)
+                if item is None:
+                    continue
+                item["reasons"] = r.reasons
+                item["score"] = r.score
+                item["topics"] = topic_suggestions(item["title"])
+                items.append(item)
+            empty_store = not pool and count_papers(conn) == 0
+        if new and picked:
+            try:
+                with self.engine.begin() as conn:
+                    mark_shown(conn, radar.id, today, picked, number)
+            except IntegrityError:  # another request recorded these at the same moment
+                log.info("radar %s: batch %s raced another request", radar.id, number)
+        if items or (not new and remaining):
+            state = "ok"
+        elif empty_store:
+            state = "empty_store"
+        elif pool:
+            state = "all_shown"
+        else:
+            state = "no_match"
+        return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state)
+
+    # -- the feed page with ?radar= --
+
+    def feed_page(self, request: Request, params: FeedQuery, radar_name: str):
+        from ..store.feed import available_dates, category_facets, feed_notices
+
+        wanted = params.batch if "batch" in request.query_params else None
+        result = self.batch(radar_name, params.filters, params.size, wanted)
+        links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None)
+        here = links.batch_url(result.batch) if result.batch is not None else links.next()
+        with self.engine.connect() as conn:
+            facets = category_facets(conn, params.filters, 12) if result.total else []
+            days = available_dates(conn, 7)
+            latest = latest_announcement(conn)
+            notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
+            switch = self.switcher(conn, params.filters, result.radar)
+        page = _RadarPage(result)
+        return self.render(
+            request,
+            "feed.html",
+            {
+                "page": page,
+                "filters": params.filters,
+                "links": links,
+                "store_empty": result.state == "empty_store",
+                "past_end": False,
+                "facets": facets,
+                "days": days,
+                "latest": latest,
+                "notices": notices,
+                "radar_batch": result,
+                "radar_url": radar_path(result.radar),
+                "here": here,
+                "noted": _noted(request),
+                **switch,
+            },
+        )
+
+    # -- /api/papers?radar= --
+
+    def api_feed(self, request: Request, params: FeedQuery, radar_name: str):
+        wanted = params.batch if "batch" in request.query_params else None
+        result = self.batch(radar_name, params.filters, params.size, wanted)
+        links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None, path="/api/papers")
+        f = params.filters
+        items = []
+        for item in result.items:
+            out = PaperOut.model_validate(item).model_dump(mode="json")
+            out["score"] = round(item["score"], 4)
+            out["reasons"] = _reason_dicts(item["reasons"])
+            items.append(out)
+        return JSONResponse(
+            jsonable_encoder(
+                {
+                    "items": items,
+                    "total": result.total,
+                    "batch": result.batch,
+                    "seed": None,
+                    "size": result.size,
+                    "batches": None,
+                    "next_batch": links.next() if result.remaining else None,
+                    "filters": {
+                        "authors": f.authors,
+                        "categories": f.categories,
+                        "dates": [d.isoformat() for d in f.dates],
+                        "q": f.q,
+                    },
+                    "radar": result.radar.name,
+                    "remaining": result.remaining,
+                    "all_shown": result.state == "all_shown",
+                    "window": result.window,
+                }
+            )
+        )
+
+
+def default_user_id(conn: Connection) -> int | None:
+    from ..store.radars import DEFAULT_USER
+    from ..store.schema import users
+
+    return conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER)).scalar()
+
+
+def _noted(request: Request) -> str | None:
+    action = request.query_params.get("noted")
+    return action if action in FEEDBACK_ACTIONS else None
+
+
+@dataclass
+class _RadarPage:
+    """What feed.html reads from a page, for a radar batch."""
+
+    result: RadarBatch
+    items: list[dict] = field(init=False)
+
+    def __post_init__(self):
+        self.items = self.result.items
+
+    @property
+    def total(self) -> int:
+        return self.result.total
+
+    @property
+    def batch(self) -> int:
+        return self.result.batch or 0
+
+    @property
+    def batches(self) -> int:
+        return 0
+
+    @property
+    def next_batch(self) -> int | None:
+        return None
+
+
+class RadarLinks(FeedLinks):
+    """FeedLinks that keep the radar: chips, cards and "another batch" stay in the radar's feed.
+    A link without `batch` asks for a new batch; batch_url(n) shows batch n again."""
+
+    def __init__(self, radar: Radar, filters: FeedFilters, *, size: int | None, path: str = "/"):
+        super().__init__(path, filters, seed=0, size=size)
+        self.radar = radar
+
+    def _url(self, filters: FeedFilters, *, batch: int | None = None, seed: int | None = None, path: str | None = None) -> str:
+        params = [("radar", self.radar.name), *_filter_params(filters)]
+        if batch is not None:
+            params.append(("batch", str(batch)))
+        if self.size is not None:
+            params.append(("size", str(self.size)))
+        return f"{path or self.path}?{urlencode(params)}"
+
+    def add(self, kind: str, value: Any) -> str:
+        return self._url(self._changed(kind, value, add=True))
+
+    def remove(self, kind: str, value: Any = None) -> str:
+        return self._url(self._changed(kind, value, add=False))
+
+    def clear(self) -> str:
+        return self._url(FeedFilters())
+
+    def restart(self) -> str:
+        return self._url(self.filters)
+
+    def next(self) -> str:
+        return self._url(self.filters)
+
+    def batch_url(self, batch: int) -> str:
+        return self._url(self.filters, batch=batch)
+
+    def api(self) -> str:
+        return self._url(self.filters, path="/api/papers")
+
+
+# ----------------------------------------------------------------------------- registration
+
+
+def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> RadarViews:
+    views = RadarViews(engine, settings, render)
+
+    def refuse_cross_site(request: Request) -> None:
+        if not same_origin(request):
+            raise HTTPException(403, "cross-site form")
+
+    def load(conn: Connection, name: str) -> Radar:
+        radar = get_radar(conn, name)
+        if radar is None:
+            raise HTTPException(404, f"no radar {name!r}")
+        return radar
+
+    def categories_in_store(conn: Connection) -> list[str]:
+        return list(
+            conn.execute(
+                select(paper_subjects.c.code).where(paper_subjects.c.scheme == "arxiv").distinct().order_by(paper_subjects.c.code)
+            ).scalars()
+        )
+
+    def venue_names() -> list[str]:
+        from ..venues import load_venues
+
+        try:
+            return sorted({v.name for v in load_venues(settings.data_dir).values()})
+        except AcademicHubError as exc:  # a broken user catalog must not take the editor down
+            log.warning("venue catalog: %s", exc)
+            return []
+
+    # -- the list --
+
+    def radars_page(request: Request, *, error: str | None = None, form: dict | None = None, status_code: int = 200):
+        with engine.connect() as conn:
+            rows = list_radars(conn, default_user_id(conn))
+        entries = [{"summary": r, "url": radar_path(r), "feed_url": "/?" + urlencode({"radar": r.name})} for r in rows]
+        return render(
+            request, "radars.html", {"radars": entries, "error": error, "form": form or {}}, status_code=status_code
+        )
+
+    @app.get("/radars", include_in_schema=False)
+    def radars_list(request: Request):
+        return radars_page(request)
+
+    @app.post("/radars", include_in_schema=False)
+    def radars_create(
+        request: Request,
+        name: Annotated[str, Form(max_length=500)] = "",
+        interest: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    ):
+        refuse_cross_site(request)
+        try:
+            with engine.begin() as conn:
+                radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
+                radar = get_radar(conn, radar_id)
+        except RadarError as exc:
+            return radars_page(request, error=str(exc), form={"name": name, "interest": interest}, status_code=400)
+        return RedirectResponse(_with_params(radar_path(radar), done="created"), status_code=303)
+
+    # -- the editor --
+
+    def flash_of(request: Request) -> dict | None:
+        q = request.query_params
+        done = q.get("done")
+        if done not in ("created", "saved", "rule", "removed", "seeded", "unseeded", "reset", "feedback", "cleared"):
+            return None
+
+        def number(key: str) -> int:
+            value = q.get(key, "0")
+            return int(value) if value.isdigit() and len(value) < 9 else 0
+
+        return {
+            "kind": done,
+            "added": number("added"),
+            "papers": number("papers"),
+            "skipped": number("skipped"),
+            "unstored": number("unstored"),
+            "missing": q.getlist("missing")[:10],
+            "file": (q.get("file") or "")[:120],
+            "action": _noted(request),
+        }
+
+    def preview_context(conn: Connection, radar: Radar) -> dict:
+        since = _day_window(conn, FeedFilters())
+        model, embed = views.embedding(conn)
+        outside = _window_ids(conn, None) - _window_ids(conn, since) if since else set()
+        ranked = rank_radar(conn, radar, limit=PREVIEW_SIZE, model=model, embed=embed, diversify=True, exclude=outside)
+        items = []
+        for r in ranked:
+            item = get_paper(conn, r.id)
+            if item is None:
+                continue
+            item["reasons"] = r.reasons
+            item["score"] = r.score
+            item["topics"] = topic_suggestions(item["title"])
+            items.append(item)
+        return {"preview": items, "preview_window": since}
+
+    def editor_context(conn: Connection, radar: Radar, preview: list[dict]) -> dict:
+        titles = {}
+        liked = [f.paper_id for f in radar.feedback if f.action in ("like", "save") and f.paper_id]
+        dismissed = [f.paper_id for f in radar.feedback if f.action == "dismiss" and f.paper_id]
+        wanted = list(dict.fromkeys([*radar.seeds, *liked, *dismissed]))
+        for start in range(0, len(wanted), 900):
+            titles.update(
+                conn.execute(select(papers.c.id, papers.c.title).where(papers.c.id.in_(wanted[start : start + 900]))).all()
+            )
+        seeds = [{"id": pid, "title": titles.get(pid, f"#{pid}")} for pid in radar.seeds]
+        counts = Counter(f.action for f in radar.feedback)
+        # which seeds and liked papers explain the preview: the "similar to" reasons of its cards
+        by_title = {titles.get(pid): ("seed", pid) for pid in radar.seeds}
+        by_title.update({titles.get(pid): ("liked", pid) for pid in liked if titles.get(pid) not in by_title})
+        explained: Counter = Counter()
+        for item in preview:
+            for reason in item["reasons"]:
+                if reason.kind in ("seed", "liked") and reason.text in by_title:
+                    explained[by_title[reason.text]] += 1
+        influential = [
+            {"kind": kind, "id": pid, "title": titles.get(pid, f"#{pid}"), "cards": n}
+            for (kind, pid), n in explained.most_common(5)
+        ]
+        return {
+            "seeds": seeds,
+            "seeds_listed": SEEDS_LISTED,
+            "feedback_counts": {a: counts.get(a, 0) for a in FEEDBACK_ACTIONS},
+            "liked_papers": [{"id": pid, "title": titles.get(pid, f"#{pid}"), "action": a}
+                             for a in ("save", "like") for pid in dict.fromkeys(
+                                 f.paper_id for f in radar.feedback if f.action == a and f.paper_id)][:10],
+            "less_authors": sorted({f.value for f in radar.feedback if f.action == "less_author" and f.value}),
+            "less_topics": sorted({f.value for f in radar.feedback if f.action == "less_topic" and f.value}),
+            "terms": learned_terms(conn, [*radar.seeds, *liked]),
+            "influential": influential,
+            "categories": categories_in_store(conn),
+            "venues": venue_names(),
+            "rule_sections": _RULE_SECTIONS,
+        }
+
+    def radar_page(request: Request, name: str, *, error: str | None = None, form: dict | None = None,
+                   status_code: int = 200, confirm: str | None = None, fragment: bool = False):
+        with engine.connect() as conn:
+            radar = load(conn, name)
+            context: dict[str, Any] = {
+                "radar": radar,
+                "radar_url": radar_path(radar),
+                "feed_url": "/?" + urlencode({"radar": radar.name}),
+                "here": radar_path(radar),
+                "error": error,
+                "form": form or {},
+                "flash": flash_of(request),
+                "confirm": confirm,
+                "fragment": fragment,
+                "noted": _noted(request),
+                "links": RadarLinks(radar, FeedFilters(), size=None),
+            }
+            if confirm is None:
+                context.update(preview_context(conn, radar))
+                if not fragment:
+                    context.update(editor_context(conn, radar, context["preview"]))
+        return render(request, "radar.html", context, status_code=status_code)
+
+    @app.get("/radars/{name}", include_in_schema=False)
+    def radar_editor(request: Request, name: str):
+        return radar_page(request, name)
+
+    @app.get("/radars/{name}/preview", include_in_schema=False)
+    def radar_preview(request: Request, name: str):
+        """Just the preview panel (for app.js to refresh it in place)."""
+        return radar_page(request, name, fragment=True)
+
+    def change(request: Request, name: str, work: Callable[[Connection, Radar], dict], *, form: dict | None = None):
+        """Run one change in a transaction; 303 back to the editor, or the editor with the error."""
+        refuse_cross_site(request)
+        try:
+            with engine.begin() as conn:
+                radar = load(conn, name)
+                flash = work(conn, radar)
+        except AcademicHubError as exc:
+            return radar_page(request, name, error=str(exc), form=form, status_code=400)
+        return RedirectResponse(_with_params(radar_path(radar), **flash) + "#editor", status_code=303)
+
+    @app.post("/radars/{name}/interest", include_in_schema=False)
+    def radar_interest(request: Request, name: str, interest: Annotated[str, Form(max_length=MAX_TEXT)] = ""):
+        def work(conn, radar):
+            set_interest(conn, radar.id, interest)
+            return {"done": "saved"}
+
+        return change(request, name, work, form={"interest": interest})
+
+    @app.post("/radars/{name}/rules", include_in_schema=False)
+    def radar_rule_add(
+        request: Request,
+        name: str,
+        kind: Annotated[str, Form(max_length=32)],
+        value: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    ):
+        def work(conn, radar):
+            if kind not in RULE_KINDS:
+                raise RadarError(f"unknown rule kind {kind!r}")
+            add_rule(conn, radar.id, kind, value)
+            return {"done": "rule"}
+
+        return change(request, name, work, form={"kind": kind, "value": value})
+
+    @app.post("/radars/{name}/rules/remove", include_in_schema=False)
+    def radar_rule_remove(
+        request: Request,
+        name: str,
+        kind: Annotated[str, Form(max_length=32)],
+        value: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    ):
+        def work(conn, radar):
+            if kind not in RULE_KINDS:
+                raise RadarError(f"unknown rule kind {kind!r}")
+            remove_rule(conn, radar.id, kind, value)
+            return {"done": "removed"}
+
+        return change(request, name, work)
+
+    @app.post("/radars/{name}/seeds", include_in_schema=False)
+    def radar_seeds_paste(request: Request, name: str, refs: Annotated[str, Form(max_length=100_000)] = ""):
+        """DOIs and arXiv ids (or store ids), one per line, of papers already in the store."""
+
+        def work(conn, radar):
+            wanted = [r.strip().rstrip(".,;") for r in re.split(r"[\s,;]+", refs) if r.strip().rstrip(".,;")]
+            if not wanted:
+                raise RadarError("paste DOIs or arXiv ids, one per line")
+            if len(wanted) > MAX_REFS:
+                raise RadarError(f"at most {MAX_REFS} identifiers at a time")
+            found, missing = [], []
+            for ref in dict.fromkeys(wanted):
+                pid = find_paper(conn, ref) if len(ref) <= 300 else None
+                (found.append(pid) if pid is not None else missing.append(ref[:100]))
+            added = add_seeds(conn, radar.id, found, origin="pasted") if found else 0
+            return {"done": "seeded", "added": added, "papers": len(found), "missing": missing[:10]}
+
+        return change(request, name, work, form={"refs": refs})
+
+    @app.post("/radars/{name}/seeds/upload", include_in_schema=False)
+    def radar_seeds_upload(request: Request, name: str, library: Annotated[UploadFile | None, File()] = None):
+        """A BibTeX, RIS or CSL-JSON file: its papers are imported and every one becomes a seed."""
+        refuse_cross_site(request)
+        from ..ingest.library_import import import_library, imported_paper_ids
+
+        with engine.connect() as conn:
+            load(conn, name)  # before the import: a wrong radar must not import the file
+        if library is None or not library.filename:
+            return radar_page(request, name, error="choose a library file (BibTeX, RIS or CSL-JSON)", status_code=400)
+        file_name = _LIBRARY_NAME.sub("_", Path(library.filename.replace("\\", "/")).name).strip("._")[:100] or "library.bib"
+        folder = Path(tempfile.mkdtemp(prefix="academichub-upload-"))
+        try:
+            path = folder / file_name
+            with open(path, "wb") as out:
+                copied = 0
+                while chunk := library.file.read(1024 * 1024):
+                    copied += len(chunk)
+                    if copied > MAX_UPLOAD:
+                        raise RadarError(f"{file_name}: larger than {MAX_UPLOAD // (1024 * 1024)} MB")
+                    out.write(chunk)
+            summary, imported = import_library(engine, path)
+            with engine.begin() as conn:
+                radar = load(conn, name)
+                ids = imported_paper_ids(conn, imported.papers)
+                added = add_seeds(conn, radar.id, ids, origin=file_name) if ids else 0
+        except AcademicHubError as exc:
+            message = str(exc).replace(f"{folder}/", "").replace(str(folder), "")
+            return radar_page(request, name, error=message, status_code=400)
+        except Exception:  # noqa: BLE001 - a strange file must never be a 500
+            log.exception("importing an uploaded library failed")
+            return radar_page(request, name, error=f"{file_name}: could not be read as a reference library", status_code=400)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not imported.papers:
+            return radar_page(request, name, error=f"{file_name}: no usable entries ({len(imported.skipped)} skipped)",
+                              status_code=400)
+        flash = {
+            "done": "seeded", "added": added, "papers": len(ids), "skipped": len(imported.skipped),
+            "unstored": len(imported.papers) - len(ids), "file": file_name,
+        }
+        return RedirectResponse(_with_params(radar_path(radar), **flash) + "#editor", status_code=303)
+
+    @app.post("/radars/{name}/seeds/remove", include_in_schema=False)
+    def radar_seed_remove(request: Request, name: str, paper: Annotated[int, Form(ge=0, le=2**62)]):
+        def work(conn, radar):
+            remove_seeds(conn, radar.id, [paper])
+            return {"done": "unseeded"}
+
+        return change(request, name, work)
+
+    @app.post("/radars/{name}/feedback", include_in_schema=False)
+    def radar_feedback_form(
+        request: Request,
+        name: str,
+        paper: Annotated[int, Form(ge=0, le=2**62)],
+        action: Annotated[str, Form(max_length=32)],
+        value: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+        topic: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002 - the form field's name
+    ):
+        refuse_cross_site(request)
+        with engine.connect() as conn:
+            radar = load(conn, name)
+        back = _local_url(next, radar_path(radar))
+        try:
+            with engine.begin() as conn:
+                add_feedback(conn, radar.id, paper, action, (value or topic).strip() or None)
+        except AcademicHubError as exc:
+            return radar_page(request, name, error=str(exc), status_code=400)
+        fragment = f"#paper-{paper}" if action.replace("-", "_") not in ("dismiss", "like", "save") else ""
+        return RedirectResponse(_with_params(back, noted=action.replace("-", "_")) + fragment, status_code=303)
+
+    @app.post("/radars/{name}/shown/clear", include_in_schema=False)
+    def radar_shown_clear(request: Request, name: str, next: Annotated[str, Form(max_length=2000)] = ""):  # noqa: A002
+        """Start today's batches over: forget what the radar showed today."""
+        refuse_cross_site(request)
+        with engine.begin() as conn:
+            radar = load(conn, name)
+            conn.execute(delete(radar_shown).where(radar_shown.c.radar_id == radar.id, radar_shown.c.day == date.today()))
+        return RedirectResponse(_local_url(next, "/?" + urlencode({"radar": radar.name})), status_code=303)
+
+    # -- reset and delete, each with a confirmation page --
+
+    @app.get("/radars/{name}/reset", include_in_schema=False)
+    def radar_reset_confirm(request: Request, name: str):
+        return radar_page(request, name, confirm="reset")
+
+    @app.post("/radars/{name}/reset", include_in_schema=False)
+    def radar_reset(request: Request, name: str):
+        def work(conn, radar):
+            removed = reset_learning(conn, radar.id)
+            return {"done": "reset", "added": removed}
+
+        return change(request, name, work)
+
+    @app.get("/radars/{name}/delete", include_in_schema=False)
+    def radar_delete_confirm(request: Request, name: str):
+        return radar_page(request, name, confirm="delete")
+
+    @app.post("/radars/{name}/delete", include_in_schema=False)
+    def radar_delete(request: Request, name: str):
+        refuse_cross_site(request)
+        with engine.begin() as conn:
+            radar = load(conn, name)
+            delete_radar(conn, radar.id)
+        return RedirectResponse("/radars", status_code=303)
+
+    # -- JSON API --
+
+    @app.get("/api/radars", response_model=list[RadarSummaryOut], tags=["radars"], summary="Every radar")
+    def api_radars():
+        with engine.connect() as conn:
+            rows = list_radars(conn, default_user_id(conn))
+        return [
+            {"id": r.id, "name": r.name, "interest": r.interest, "rules": r.rules, "seeds": r.seeds,
+             "feedback": r.feedback, "url": radar_path(r)}
+            for r in rows
+        ]
+
+    @app.get("/api/radars/{name}", response_model=RadarOut, tags=["radars"], summary="One radar: rules, seeds, feedback",
+             responses={404: {"description": "No such radar"}})
+    def api_radar(name: str):
+        with engine.connect() as conn:
+            radar = load(conn, name)
+            titles = {}
+            for start in range(0, len(radar.seeds), 900):
+                titles.update(conn.execute(
+                    select(papers.c.id, papers.c.title).where(papers.c.id.in_(radar.seeds[start : start + 900]))
+                ).all())
+        counts = Counter(f.action for f in radar.feedback)
+        return {
+            "id": radar.id,
+            "name": radar.name,
+            "interest": radar.interest,
+            "rules": {kind: [{"value": r.value, "key": r.value_key, "orcid": r.orcid} for r in rules]
+                      for kind, rules in radar.rules.items()},
+            "seeds": [{"id": pid, "title": titles.get(pid, "")} for pid in radar.seeds],
+            "feedback": {a: counts.get(a, 0) for a in FEEDBACK_ACTIONS},
+        }
+
+    @app.get("/api/radars/{name}/rank", response_model=list[RankedOut], tags=["radars"],
+             summary="Stored papers ranked for a radar, each with why",
+             responses={404: {"description": "No such radar"}})
+    def api_radar_rank(
+        name: str,
+        limit: Annotated[int, Query(ge=1, le=500, description="How many papers.")] = 20,
+        since: Annotated[str | None, Query(max_length=10, description="Only papers announced or published since this day (YYYY-MM-DD); default every stored paper.")] = None,
+    ):
+        day = None
+        if since:
+            try:
+                day = date.fromisoformat(since)
+            except ValueError:
+                raise HTTPException(422, "since must be YYYY-MM-DD") from None
+        with engine.connect() as conn:
+            radar = load(conn, name)
+            model, embed = views.embedding(conn)
+            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
+        return [r.to_dict() for r in ranked]
+
+    @app.post("/api/radars/{name}/feedback", response_model=FeedbackOut, tags=["radars"],
+              summary="Tell a radar what you think of a paper",
+              responses={404: {"description": "No such radar or paper"}, 422: {"description": "Unknown action"}})
+    def api_radar_feedback(request: Request, name: str, body: FeedbackIn):
+        refuse_cross_site(request)
+        with engine.begin() as conn:
+            radar = load(conn, name)
+            paper_id = find_paper(conn, str(body.paper)) if len(str(body.paper)) <= 300 else None
+            if paper_id is None:
+                raise HTTPException(404, f"no paper {str(body.paper)[:100]!r} in the store")
+            action = body.action.replace("-", "_")
+            if action not in FEEDBACK_ACTIONS:
+                raise HTTPException(422, f"unknown action {body.action[:40]!r}: use one of {', '.join(FEEDBACK_ACTIONS)}")
+            try:
+                feedback_id = add_feedback(conn, radar.id, paper_id, action, body.value)
+            except RadarError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        return {"id": feedback_id, "radar": radar.name, "paper": paper_id, "action": action, "value": body.value}
+
+    return views
+
+
+__all__ = ["RadarBatch", "RadarLinks", "RadarViews", "learned_terms", "radar_path", "register", "topic_suggestions"]
