@@ -28,6 +28,7 @@ def _isolated_settings(monkeypatch, tmp_path):
         if name.startswith("ACADEMICHUB_") and name not in ("ACADEMICHUB_TEST_DATABASE_URL", "ACADEMICHUB_SHARED_DATA"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "academichub-data"))
+    monkeypatch.setenv("ACADEMICHUB_EMBED_ON_INGEST", "false")  # tests that embed say so
 
 
 def pytest_report_header(config):

@@ -108,6 +108,20 @@ def sanity_text(doc: Doc) -> str:
     return " ".join([doc.title, doc.abstract, " ".join(doc.authors)])
 
 
+_TFIDF_MEMO: dict[tuple, object] = {}
+
+
+def sanity_matrix(docs: Sequence[Doc]):
+    """TF-IDF rows of `docs` (fitted on them); the last two results are kept, so the SVM and the
+    mean-cosine baselines of one task vectorise once."""
+    key = tuple(d.id for d in docs)
+    if key not in _TFIDF_MEMO:
+        if len(_TFIDF_MEMO) >= 2:
+            _TFIDF_MEMO.pop(next(iter(_TFIDF_MEMO)))
+        _TFIDF_MEMO[key] = sanity_vectorizer().fit_transform([sanity_text(d) for d in docs]).astype(np.float32)
+    return _TFIDF_MEMO[key]
+
+
 class TfidfSvm:
     name = "tfidf-svm"
     handles = frozenset({"seeds"})
@@ -118,8 +132,7 @@ class TfidfSvm:
     def rank(self, seeds, statement, candidates):
         from sklearn.svm import LinearSVC
 
-        vectorizer = sanity_vectorizer()
-        x = vectorizer.fit_transform([sanity_text(d) for d in [*seeds, *candidates]]).astype(np.float32)
+        x = sanity_matrix([*seeds, *candidates])
         y = np.zeros(x.shape[0], dtype=np.float32)
         y[: len(seeds)] = 1.0
         clf = LinearSVC(class_weight="balanced", verbose=False, max_iter=10000, tol=1e-6, C=self.C)
@@ -132,8 +145,7 @@ class TfidfMeanCosine:
     handles = frozenset({"seeds"})
 
     def rank(self, seeds, statement, candidates):
-        vectorizer = sanity_vectorizer()
-        x = vectorizer.fit_transform([sanity_text(d) for d in [*seeds, *candidates]]).astype(np.float32)
+        x = sanity_matrix([*seeds, *candidates])
         s, c = x[: len(seeds)], x[len(seeds):]
         return ranked(candidates, np.asarray((c @ s.T).mean(axis=1)).ravel())
 

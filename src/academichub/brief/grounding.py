@@ -9,7 +9,8 @@
   sentence is dropped. Figures in "what changed" may also be the analysis' own counts.
 - A sentence with a URL, or that talks about instructions or prompts, is dropped: abstracts are
   untrusted text, and a briefing has no reason to carry either.
-- A link must join two different input papers of different fields; a pick must be an input
+- A link must join two different input papers of different fields whose vectors are at least
+  somewhat close (cosine >= LINK_FLOOR x the analysis' link threshold); a pick must be an input
   paper (once).
 - The headline, if dropped, is replaced by the analysis' own headline.
 If no theme keeps a sentence, GroundingError: the answer is rejected as a whole."""
@@ -25,21 +26,18 @@ import numpy as np
 from .analysis import Analysis
 from .inputs import BriefPaper
 from .schema import BriefingDoc, DocChange, DocLink, DocPick, DocSentence, DocTheme, LLMReply
-from .text import number_supported, numbers_in, plain
+from .text import INSTRUCTION as _INSTRUCTION, number_supported, numbers_in, plain
 
 log = logging.getLogger(__name__)
 
 _MARKER = re.compile(r"\s*[\[【［]\s*(\d+(?:\s*(?:[,，、;；]|-|–)\s*\d+)*)\s*[\]】］]")
 _URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)\S+|\b[\w-]+\.(?:com|net|org|io|xyz|ru|cn|ly|me)/\S*")
-_INSTRUCTION = re.compile(
-    r"(?i)\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|these\s+)?"
-    r"(?:previous|prior|above|earlier|preceding|system|original|former)\b.{0,30}?\b(?:instructions?|rules|prompts?|directions)\b"
-    r"|\bsystem prompt\b"
-    r"|忽略.{0,20}(?:指令|指示|规则|提示)|系统提示"
-)
 _ENUMERATION = re.compile(r"(?i)^\s*(?:theme|topic|主题)?\s*\d{1,2}\s*[:.：、)）-]\s*")
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+LINK_FLOOR = 0.75
 
 
 class GroundingError(ValueError):
@@ -209,13 +207,17 @@ def ground(reply: LLMReply, papers: list[BriefPaper], analysis: Analysis, lang: 
         pair = (min(a, b), max(a, b))
         if pair in seen_pairs:
             continue
+        similarity = g.similarity(*pair)
+        if similarity is not None and similarity < LINK_FLOOR * analysis.link_threshold:
+            g.drop(where, f"the two papers are not similar (cosine {similarity:.2f})", link.why)
+            continue
         why = g.sentence(where, link.why, [a, b, *link.cite])
         if why is None:
             continue
         seen_pairs.add(pair)
         known = next((x for x in analysis.links if (x.a, x.b) == pair), None)
         links.append(DocLink(a=pair[0], b=pair[1], field_a=g.papers[pair[0]].field, field_b=g.papers[pair[1]].field,
-                             why=why, similarity=known.similarity if known else g.similarity(*pair),
+                             why=why, similarity=known.similarity if known else similarity,
                              shared=known.shared if known else []))
 
     picks: list[DocPick] = []

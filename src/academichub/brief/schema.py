@@ -11,7 +11,8 @@ the extractive briefing, marked as such. Never a half-parsed answer.
 Abstracts are untrusted: the papers go to the model as one JSON array between BEGIN/END markers
 (JSON string escaping means no abstract can close its field or the array), the system prompt says
 the array is data and never instructions, and whatever the model then says is validated against
-the input: it can only fill the fixed sections, and only cite papers that were sent."""
+the input: it can only fill the fixed sections, and only cite papers that were sent. Abstract text
+from an instruction-like sentence on ("ignore previous instructions…") is not sent at all."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .analysis import Analysis
 from .inputs import BriefPaper
 from .llm import BudgetExceeded, ChatClient, LLMError, message_tokens
-from .text import split_sentences
+from .text import defuse, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +276,16 @@ def trim_abstract(abstract: str, limit: int | None) -> str:
     return f"{cut}…" if cut else ""
 
 
+def sent_abstract(paper: BriefPaper, limit: int | None) -> str:
+    """The abstract as the model sees it: instruction-like text cut off (text.defuse), then
+    trimmed to `limit` characters."""
+    return trim_abstract(defuse(paper.abstract), limit)
+
+
 def papers_payload(papers: list[BriefPaper], limit: int | None) -> list[dict]:
     return [
         {"n": p.n, "field": p.field, "source": p.label, "title": " ".join(p.title.split()),
-         "abstract": trim_abstract(p.abstract, limit)}
+         "abstract": sent_abstract(p, limit)}
         for p in papers
     ]
 
@@ -344,7 +351,7 @@ def fit_prompt(papers: list[BriefPaper], analysis: Analysis, lang: str, *, budge
                     high = middle - 1
             limit = low
         messages = build_messages(papers, analysis, lang, limit)
-        sent = {p.n: f"{p.title} {trim_abstract(p.abstract, limit)}" for p in papers}
+        sent = {p.n: f"{p.title} {sent_abstract(p, limit)}" for p in papers}
         return Prompt(messages, limit, message_tokens(messages), reserved, sent)
     raise BudgetExceeded(
         f"the briefing prompt needs more than llm_budget_tokens ({budget}) even with titles only "
@@ -369,10 +376,10 @@ def extract_json(content: str) -> Any:
     except json.JSONDecodeError:
         pass
     start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end <= start:
+    if start == -1:
         raise ReplyError("the answer contains no JSON object")
     try:
-        return json.loads(text[start : end + 1])
+        return json.loads(text[start : end + 1] if end > start else text[start:])
     except json.JSONDecodeError as exc:
         raise ReplyError(f"the answer is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 

@@ -149,6 +149,33 @@ def paper_text(title: str, abstract: str) -> str:
     return f"{title}. {title}. {plain(abstract)}"
 
 
+# ----------------------------------------------------------------------------- untrusted text
+
+# Instruction-like text: an abstract has no reason to address "previous instructions" or a prompt.
+INSTRUCTION = re.compile(
+    r"(?i)\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|these\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|system|original|former)\b.{0,30}?\b(?:instructions?|prompts?)\b"
+    r"|\bsystem prompt\b|\byou are now (?:in|a|an)\b|\bnew instructions\b"
+    r"|忽略.{0,20}(?:指令|指示|规则|提示)|系统提示"
+)
+DEFUSED = "[instruction-like text removed]"
+
+
+def defuse(abstract: str) -> str:
+    """An abstract cut at its first instruction-like sentence ("Ignore previous instructions…"):
+    injected text is usually appended, and nothing after such a sentence is trusted as the
+    paper's content. Abstracts without one are returned unchanged."""
+    if not abstract or not INSTRUCTION.search(abstract):
+        return abstract
+    kept: list[str] = []
+    for sentence in split_sentences(abstract):
+        if INSTRUCTION.search(sentence):
+            kept.append(DEFUSED)
+            break
+        kept.append(sentence)
+    return " ".join(kept)
+
+
 # ----------------------------------------------------------------------------- numbers
 
 # A quoted figure: digits with optional thousands separators and decimals, then an optional unit

@@ -61,7 +61,7 @@ BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
 # The measured winner on CPU (see the table above).
 FAST_BACKEND = "onnx-int8"
 FAST_MAX_SEQ_LENGTH = 256
-_ONNX_FORMAT = 1  # bump when the export recipe changes: the cache key includes it
+_ONNX_FORMAT = 2  # bump when the export recipe changes: the cache key includes it
 _WRITE_CHUNK = 900
 
 
@@ -203,6 +203,11 @@ class SentenceTransformerEmbedder:
         self.precision = precision
         self.device = str(st.device)
 
+    @property
+    def config(self) -> str:
+        """What produced the vectors, e.g. "torch-fp32@256" (for logs and caches)."""
+        return f"torch-{self.precision}@{self.st.max_seq_length}"
+
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         import torch
 
@@ -248,9 +253,12 @@ class OnnxEmbedder:
     """An exported transformer run by ONNX Runtime; tokenizing by `tokenizers`, pooling in NumPy."""
 
     def __init__(self, session, tokenizer, meta: _OnnxMeta, name: str, max_seq_length: int, *,
-                 sort_by_length: bool = True):
-        self.session = session
+                 workers: int = 1, sort_by_length: bool = True, variant: str = "onnx"):
+        self.session = session  # InferenceSession.run is thread-safe: the workers share it
+        self.variant = variant
+        self.workers = max(1, workers)
         self.sort_by_length = sort_by_length
+        self._pool = None
         self.tokenizer = tokenizer
         self.meta = meta
         self.name = name
@@ -258,6 +266,10 @@ class OnnxEmbedder:
         self.max_seq_length = max_seq_length
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_seq_length)
+
+    @property
+    def config(self) -> str:
+        return f"{self.variant}@{self.max_seq_length}"
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -269,8 +281,9 @@ class OnnxEmbedder:
             order = np.argsort(-lengths, kind="stable")  # longest first: a batch pads to little
         else:
             order = np.arange(len(texts))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+        def run(rows: np.ndarray) -> None:
             width = int(lengths[rows].max())
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -288,7 +301,17 @@ class OnnxEmbedder:
             else:
                 weights = mask[:, :, None].astype(np.float32)
                 pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out[rows] = pooled
+            out[rows] = pooled  # distinct rows per batch: no lock needed
+
+        if self.workers == 1 or len(batches) == 1:
+            for rows in batches:
+                run(rows)
+        else:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="academichub-embed")
+            list(self._pool.map(run, batches))  # ONNX Runtime releases the GIL while it runs
         return _normalise(out)
 
 
@@ -393,24 +416,37 @@ def _optimize_and_quantize(work: Path, config) -> None:
     quiet.setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" notice
     try:
         # the fused ops (com.microsoft domain) defeat the quantizer's shape inference: say float
+        # per channel: per-tensor scales moved vectors to cosine 0.94 of full precision, per
+        # channel to 0.994, at the same speed
         quantize_dynamic(str(fused), str(work / "model-int8.onnx"), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": 1})  # onnx.TensorProto.FLOAT
+                         per_channel=True, extra_options={"DefaultTensorType": 1})  # TensorProto.FLOAT
     finally:
         quiet.setLevel(level)
 
 
-def _onnx_session(path: Path, *, spin: bool = False):
-    """A CPU session. Worker threads do not spin while idle (`spin`): on a shared machine (the
-    server, a test run, a neighbour) spinning burns the cores others need and measured slower."""
+def cpu_workers() -> int:
+    """Batches encoded at once on the CPU: ACADEMICHUB_EMBED_THREADS, else the usable cores."""
+    env = os.environ.get("ACADEMICHUB_EMBED_THREADS")
+    if env and env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _onnx_session(path: Path, *, threads: int = 1, spin: bool = False):
+    """A CPU session. By default one thread per run, and several runs at once (OnnxEmbedder's
+    workers): on 2 cores that beat one run on 2 threads by 5-10 % (no barrier per operator).
+    Idle threads do not spin (`spin`): on a shared machine spinning burns the cores others need,
+    and measured slower here."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    threads = os.environ.get("ACADEMICHUB_EMBED_THREADS")
-    if threads:
-        options.intra_op_num_threads = int(threads)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -429,7 +465,8 @@ def _load_onnx(name: str, source: str, local: Path | None, *, quantized: bool, m
                      inputs=list(raw["inputs"]))
     session = _onnx_session(target / ("model-int8.onnx" if quantized else "model-opt.onnx"))
     tokenizer = Tokenizer.from_file(str(target / "tokenizer.json"))
-    return OnnxEmbedder(session, tokenizer, meta, name, max_seq_length or meta.max_seq_length)
+    return OnnxEmbedder(session, tokenizer, meta, name, max_seq_length or meta.max_seq_length,
+                        workers=cpu_workers(), variant="onnx-int8" if quantized else "onnx")
 
 
 # ----------------------------------------------------------------------------- the store

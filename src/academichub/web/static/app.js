@@ -49,3 +49,92 @@
     init();
   }
 })();
+
+/* Radars: a form marked data-live is posted in the background and the page's regions
+   ([data-region]: the editor, the preview, the feed) are replaced by the answer's, so a rule,
+   a seed or a like refreshes the ranking without a reload. Without this, the same forms post
+   and redirect back (POST/redirect/GET). */
+(function () {
+  "use strict";
+  if (!window.fetch || !window.DOMParser || !window.FormData || !window.history) return;
+  var busy = false;
+
+  function swapRegions(doc) {
+    var fresh = doc.querySelectorAll("[data-region]");
+    var swapped = 0;
+    for (var i = 0; i < fresh.length; i++) {
+      var name = fresh[i].getAttribute("data-region");
+      var old = document.querySelector('[data-region="' + name + '"]');
+      if (old) {
+        old.replaceWith(document.importNode(fresh[i], true));
+        swapped++;
+      }
+    }
+    return swapped;
+  }
+
+  function plainSubmit(form, submitter) {
+    if (submitter && submitter.name) {
+      var hidden = document.createElement("input");
+      hidden.type = "hidden";
+      hidden.name = submitter.name;
+      hidden.value = submitter.value;
+      form.appendChild(hidden);
+    }
+    form.submit();
+  }
+
+  function onSubmit(event) {
+    var form = event.target;
+    if (!form || form.tagName !== "FORM" || !form.hasAttribute("data-live")) return;
+    event.preventDefault();
+    if (busy) return;
+    busy = true;
+    var submitter = event.submitter || null;
+    var data = new FormData(form);
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    var focusId = document.activeElement && document.activeElement.id;
+    document.documentElement.classList.add("is-busy");
+    fetch(form.action, { method: "POST", body: data, credentials: "same-origin" })
+      .then(function (response) {
+        return response.text().then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          if (!swapRegions(doc)) {
+            plainSubmit(form, submitter);
+            return;
+          }
+          if (response.ok && response.redirected && response.url) {
+            window.history.replaceState(null, "", response.url);
+          }
+          var again = focusId && document.getElementById(focusId);
+          if (again && again.focus) again.focus();
+          window.dispatchEvent(new Event("resize"));  // re-measure the abstracts
+        });
+      })
+      .catch(function () {
+        plainSubmit(form, submitter);
+      })
+      .then(function () {
+        busy = false;
+        document.documentElement.classList.remove("is-busy");
+      });
+  }
+
+  // A new radar batch is shown at a URL without its number; give the address bar the number,
+  // so a reload shows the same batch instead of asking for the next one.
+  function canonical() {
+    var el = document.querySelector("[data-canonical]");
+    if (!el) return;
+    var url = el.getAttribute("data-canonical");
+    if (url && url.charAt(0) === "/" && url !== window.location.pathname + window.location.search) {
+      window.history.replaceState(null, "", url);
+    }
+  }
+
+  document.addEventListener("submit", onSubmit);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", canonical);
+  } else {
+    canonical();
+  }
+})();

@@ -1,0 +1,146 @@
+"""Sentence embeddings: the packaged model offline, and vectors in and out of the store.
+Skipped when the optional `embeddings` extra is not installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("onnxruntime")
+
+from academichub.errors import AcademicHubError  # noqa: E402
+from academichub.ingest.pipeline import store_records  # noqa: E402
+from academichub.model import PaperData  # noqa: E402
+from academichub.rank import embeddings as E  # noqa: E402
+
+TRANSFORMER = (
+    "We propose a transformer architecture for image classification that splits an image into "
+    "patches and processes them with self-attention, reaching state-of-the-art accuracy on ImageNet."
+)
+TRANSFORMER_AGAIN = (
+    "A transformer architecture for image classification is proposed: the image is split into "
+    "patches processed by self-attention, with state-of-the-art accuracy on ImageNet."
+)
+GALAXIES = (
+    "We measure the stellar mass function of galaxies at redshift two with deep near-infrared "
+    "imaging and find that massive galaxies assembled early."
+)
+GRAPHS = "We prove a lower bound on the chromatic number of random regular graphs of high degree."
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    """The default CPU embedder (the fast path), built offline from the packaged weights."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.setenv("TRANSFORMERS_OFFLINE", "1")
+    try:
+        yield E.load_embedder(device="cpu", cache_dir=tmp_path_factory.mktemp("models"))
+    finally:
+        mp.undo()
+
+
+def test_core_imports_without_torch():
+    code = "import sys, academichub.rank.embeddings; print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_packaged_model_loads_offline_with_unit_vectors(embedder):
+    assert embedder.name == "all-MiniLM-L6-v2"
+    assert embedder.dim == 384
+    vectors = embedder.encode([TRANSFORMER, GALAXIES, ""])
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_near_identical_abstracts_score_higher_than_unrelated(embedder):
+    a, b, c, d = embedder.encode([TRANSFORMER, TRANSFORMER_AGAIN, GALAXIES, GRAPHS])
+    assert a @ b > 0.8
+    assert a @ b > a @ c + 0.4
+    assert a @ b > a @ d + 0.4
+
+
+def test_fast_path_agrees_with_sentence_transformers(embedder):
+    reference = E.load_embedder(device="cpu", backend="torch")
+    texts = [TRANSFORMER, GALAXIES, GRAPHS]
+    cosines = np.sum(embedder.encode(texts) * reference.encode(texts), axis=1)
+    assert cosines.min() > 0.95
+
+
+def test_order_of_texts_does_not_matter(embedder):
+    texts = [GRAPHS, TRANSFORMER, GALAXIES, TRANSFORMER_AGAIN] * 10  # several batches, sorted inside
+    forward = embedder.encode(texts, batch_size=4)
+    backward = embedder.encode(texts[::-1], batch_size=4)[::-1]
+    np.testing.assert_allclose(forward, backward, atol=1e-5)
+
+
+def _papers(n: int) -> list[PaperData]:
+    abstracts = [TRANSFORMER, GALAXIES, GRAPHS, TRANSFORMER_AGAIN, ""]
+    return [
+        PaperData(source="arxiv-rss", source_id=f"2411.{17700 + i}v1", title=f"Paper {i}",
+                  abstract=abstracts[i % len(abstracts)], arxiv_id=f"2411.{17700 + i}", arxiv_version=1)
+        for i in range(n)
+    ]
+
+
+def test_embed_missing_stores_one_vector_per_paper_once(engine, embedder):
+    store_records(engine, _papers(7))
+    progress = []
+    assert E.embed_missing(engine, embedder, batch_size=3, progress=lambda done, total: progress.append((done, total))) == 7
+    assert progress == [(3, 7), (6, 7), (7, 7)]
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT paper_id, model, dim, length(vector) FROM paper_embeddings").all()
+    assert len(rows) == 7
+    assert {r[1] for r in rows} == {"all-MiniLM-L6-v2"}
+    assert {(r[2], r[3]) for r in rows} == {(384, 384 * 2)}  # float16
+    assert E.embed_missing(engine, embedder) == 0
+    store_records(engine, _papers(9))  # two new papers
+    assert E.embed_missing(engine, embedder) == 2
+
+
+def test_load_vectors_round_trips(engine, embedder):
+    store_records(engine, _papers(5))
+    E.embed_missing(engine, embedder)
+    with engine.connect() as conn:
+        texts = {pid: E.paper_text(t, a) for pid, t, a in conn.exec_driver_sql("SELECT id, title, abstract FROM papers")}
+        ids, matrix = E.load_vectors(conn, embedder.name)
+        assert ids.dtype == np.int64 and matrix.dtype == np.float32
+        assert ids.tolist() == sorted(texts)
+        expected = embedder.encode([texts[i] for i in ids.tolist()])
+        np.testing.assert_allclose(matrix, expected, atol=2e-3)  # float16 in the store
+        np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+        some, part = E.load_vectors(conn, embedder.name, [ids[3], ids[1], 10**9])
+        assert some.tolist() == [ids[1], ids[3]]
+        np.testing.assert_array_equal(part, matrix[[1, 3]])
+        none, empty = E.load_vectors(conn, "another-model")
+        assert none.shape == (0,) and empty.shape[0] == 0
+
+
+def test_load_vectors_many_ids_filters_one_scan(engine):
+    store_records(engine, _papers(3))
+    with engine.begin() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM papers ORDER BY id")]
+        E.store_vectors(conn, "toy", ids, np.eye(3, 4, dtype=np.float32))
+    with engine.connect() as conn:
+        wanted = [ids[0], ids[2], *range(10**6, 10**6 + 2000)]  # more than one IN list
+        got, matrix = E.load_vectors(conn, "toy", wanted)
+    assert got.tolist() == [ids[0], ids[2]]
+    np.testing.assert_array_equal(matrix, np.eye(3, 4, dtype=np.float32)[[0, 2]])
+
+
+def test_missing_dependency_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails
+    with pytest.raises(E.EmbeddingsUnavailable, match=r"academichub\[embeddings\]"):
+        E.load_embedder(device="cpu", backend="torch")
+    assert issubclass(E.EmbeddingsUnavailable, AcademicHubError)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(E.EmbeddingsUnavailable, match="unknown embedding backend"):
+        E.load_embedder(device="cpu", backend="tpu")
