@@ -33,6 +33,7 @@ class Reply:
     usage: tuple[int, int] | None = (0, 0)  # (prompt, completion) tokens; None: no usage sent
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None  # a raw body (errors)
+    raw: bytes | None = None  # sent as is with status 200 and `headers` (a broken stream)
     model: str = "fake-model"
     finish_reason: str = "stop"
 
@@ -75,6 +76,14 @@ class FakeOpenAI:
                 self._send(reply, body)
 
             def _send(self, reply: Reply, request: dict) -> None:
+                if reply.raw is not None:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.raw)))
+                    self.end_headers()
+                    self.wfile.write(reply.raw)
+                    return
                 if reply.status != 200 or reply.content is None:
                     payload = reply.body if reply.body is not None else json.dumps(
                         {"error": {"message": f"fake error {reply.status}", "type": "fake", "code": reply.status}}

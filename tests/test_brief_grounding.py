@@ -134,7 +134,7 @@ def test_an_invented_percentage_drops_the_sentence_a_quoted_one_stays(papers, an
 
 
 def test_a_figure_must_be_in_an_abstract_the_sentence_cites(papers, analysis):
-    fusion, eqnn = number_of(papers, "$H^3$Fusion"), number_of(papers, "EQNN")
+    eqnn = number_of(papers, "EQNN")  # 11.37% and 13.77% are in the H3Fusion abstract, not in EQNN's
     raw = LLMReply.model_validate(json.loads(reply([
         theme("Mixed", ("EQNN improves by 11.37%.", [eqnn]), ("EQNN uses an enhanced feature map.", [eqnn])),
         theme("Only bad", ("Everything improves by 13.77%.", [eqnn])),
@@ -142,7 +142,6 @@ def test_a_figure_must_be_in_an_abstract_the_sentence_cites(papers, analysis):
     doc, _ = ground(raw, papers, analysis, "en")
     assert [t.title for t in doc.themes] == ["Mixed"]
     assert [s.text for s in doc.themes[0].sentences] == ["EQNN uses an enhanced feature map."]
-    del fusion
 
 
 def test_links_must_join_similar_papers_of_different_fields(papers, analysis):

@@ -80,6 +80,16 @@ def test_streaming_without_usage_is_estimated(fake):
     assert result.tokens_out == estimate_tokens("x" * 70) and result.tokens_in == message_tokens(MESSAGES)
 
 
+def test_a_broken_stream_is_retried(fake):
+    from fake_openai import Reply
+
+    broken = Reply(200, raw=b'data: {"id": "x", "choices": [{"delta": {"content": "par', headers={"Content-Type": "text/event-stream"})
+    fake.script = [broken, FakeOpenAI.answer("{}", usage=(5, 1))]
+    sleeps: list[float] = []
+    result = client(fake, sleeps, stream=True).complete(MESSAGES)
+    assert result.content == "{}" and result.attempts == 2 and sleeps == [1.0]
+
+
 def test_429_retry_after_seconds_is_honoured(fake):
     fake.script = [FakeOpenAI.error(429, retry_after="7"), FakeOpenAI.error(429, retry_after="2.5"),
                    FakeOpenAI.answer("{}", usage=(10, 1))]

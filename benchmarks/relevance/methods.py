@@ -252,21 +252,48 @@ class EmbeddingStatement:
 
 
 class ProductRanker:
-    """academichub.rank.ranker through the same harness. The ranker module is another piece of
-    work; this adapter expects `rank_documents(seeds, statement, candidates) -> (ids, scores)`
-    taking these same Doc objects (see README). Absent module -> the method is skipped."""
+    """The product's ranker (academichub.rank.ranker.Ranker) through the same harness: seeds
+    become the radar's seed papers, the statement its interest (carried into English by
+    rank/crosslingual.py and embedded with the benchmark's embedder, as the service does)."""
 
     name = "academichub"
     handles = frozenset({"seeds", "statement"})
 
-    def __init__(self):
-        from academichub.rank import ranker  # noqa: F401  (ImportError: not there yet)
+    def __init__(self, encode: Callable[[list[str]], np.ndarray] | None = None, seed: int = 0):
+        from academichub.rank.ranker import Ranker  # ImportError: not there (yet)
 
-        self._rank = getattr(ranker, "rank_documents")
+        self._ranker = Ranker(seed=seed)
+        self.encode = encode
 
     def rank(self, seeds, statement, candidates):
-        ids, scores = self._rank(seeds, statement, candidates)
-        return list(ids), np.asarray(scores, dtype=np.float64)
+        from academichub.names import name_key
+        from academichub.rank.crosslingual import to_english
+        from academichub.rank.ranker import Doc as RankerDoc, RadarProfile
+
+        def convert(doc: Doc, i: int) -> RankerDoc:
+            return RankerDoc(
+                id=i, title=doc.title, abstract=doc.abstract,
+                author_keys=tuple(k for k in (name_key(a) for a in doc.authors) if k),
+                author_names=tuple(doc.authors), categories=tuple(doc.categories), day=doc.date,
+                embedding=doc.embedding,
+            )
+
+        docs = [convert(d, i) for i, d in enumerate(candidates)]
+        seed_docs = [convert(d, len(candidates) + j) for j, d in enumerate(seeds)]
+        interest = to_english(statement) if statement else None
+        profile = RadarProfile(
+            seeds=seed_docs, interest=interest,
+            interest_embedding=self.encode([interest])[0] if (interest and self.encode) else None,
+        )
+        days = [d.date for d in candidates if d.date]
+        ids, scores = self._ranker.rank_ids(profile, docs, today=max(days) if days else None)
+        order = [int(i) for i in ids]
+        scores = np.asarray(scores, dtype=np.float64)
+        left = sorted(set(range(len(candidates))) - set(order))  # left out by the ranker: last
+        if left:
+            order += left
+            scores = np.r_[scores, np.full(len(left), -np.inf)]
+        return [candidates[i].id for i in order], scores
 
 
 def seed_baselines(seed: int = 0) -> list[Method]:

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     methods: list[Method] = seed_baselines(args.seed) + statement_baselines(embedder.encode, args.seed)[1:]
     if not args.no_product:
         try:
-            methods.append(ProductRanker())
+            methods.append(ProductRanker(embedder.encode, args.seed))
         except (ImportError, AttributeError) as exc:
             print(f"(product ranker not included: {exc})")
     if args.methods:

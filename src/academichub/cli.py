@@ -27,8 +27,10 @@ papers_app = typer.Typer(help="List, show and search stored papers.", no_args_is
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (figures printed with their baselines from the same run).", no_args_is_help=True)
 sources_app = typer.Typer(help="Configured upstreams: journals, preprint servers, feeds.", no_args_is_help=True)
+from .cli_brief import brief_command  # noqa: E402 - needs the apps above
 from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps above
 
+app.command("brief")(brief_command)
 papers_app.command("import")(papers_import_command)
 app.add_typer(radar_app, name="radar")
 app.add_typer(papers_app, name="papers")

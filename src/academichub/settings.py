@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=2500, description="Most tokens the LLM may answer with per request.")
     llm_temperature: float = Field(default=0.2, description="LLM sampling temperature.")
     llm_stream: bool = Field(default=False, description="Stream LLM answers (server-sent events).")
-    llm_response_format: str = Field(
+    llm_response_format: Literal["json_object", "none"] = Field(
         default="json_object", description="json_object: ask for JSON mode; none: ask in the prompt only."
     )
     llm_budget_tokens: int = Field(default=60000, description="Most tokens one briefing may use (prompts + answers).")

@@ -9,4 +9,5 @@ configured, every claim citing its paper, or extractively (quoted sentences, no 
 - `grounding`: citations and numbers checked against the input; abstracts are untrusted data.
 - `extractive`: the no-LLM briefing from the same analysis (zh and en).
 - `briefing`: orchestration, caching in the store, Markdown and JSON output.
+- `text`, `background`: sentences, key-phrase candidates, quoted figures; how generic a phrase is.
 """

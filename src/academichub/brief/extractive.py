@@ -5,7 +5,7 @@ Theme titles are the themes' key phrases; each theme opens with one sentence of 
 its most central papers: the abstract sentence with the most of the theme's key phrases, a
 contribution statement ("we propose…", "here we show…") winning ties, first sentence last.
 Cross-domain links are listed with their shared phrases and similarity; picks are the papers
-nearest each theme's centre, with their quoted sentence; changes come from the comparison with
+nearest each theme's centre, each with another quoted sentence than its theme shows; changes come from the comparison with
 the previous period. Connective text and labels exist in English and Chinese; titles, key phrases
 and quotes stay as the papers wrote them. Every sentence cites its papers."""
 
@@ -79,9 +79,12 @@ def theme_title(theme: Theme) -> str:
     return " · ".join(theme.phrases[:3]) if theme.phrases else theme.label
 
 
-def representative_sentence(paper: BriefPaper, phrases: list[str]) -> str | None:
-    """The abstract sentence to quote for this paper (verbatim; a long one cut at a word with "…")."""
+def representative_sentence(paper: BriefPaper, phrases: list[str], exclude: set[str] | None = None) -> str | None:
+    """The abstract sentence to quote for this paper (verbatim; a long one cut at a word with "…"),
+    other than those in `exclude` when the abstract has another."""
     sentences = split_sentences(paper.abstract)
+    if exclude:
+        sentences = [s for s in sentences if _cut(s) not in exclude] or sentences
     if not sentences:
         return None
     patterns = [re.compile(r"(?<![\w-])" + r"[\s-]+".join(re.escape(w) for w in ph.lower().split()) + r"(?![\w-])")
@@ -99,10 +102,13 @@ def representative_sentence(paper: BriefPaper, phrases: list[str]) -> str | None
             score -= 0.5  # the first sentence is often background
         if best is None or score > best[0]:
             best = (score, index)
-    quote = sentences[best[1]]
-    if len(quote) > MAX_QUOTE:
-        quote = quote[: MAX_QUOTE - 1].rsplit(" ", 1)[0] + "…"
-    return quote
+    return _cut(sentences[best[1]])
+
+
+def _cut(sentence: str) -> str:
+    if len(sentence) > MAX_QUOTE:
+        return sentence[: MAX_QUOTE - 1].rsplit(" ", 1)[0] + "…"
+    return sentence
 
 
 def analysis_headline(analysis: Analysis, lang: str) -> DocSentence:
@@ -134,19 +140,19 @@ def _theme_intro(theme: Theme, lang: str) -> DocSentence:
 
 def _link_sentence(link, lang: str) -> DocSentence:
     shared = _quoted(link.shared[:3], lang)
-    fields = f"{link.field_a} ↔ {link.field_b}"
     if lang == "zh":
         if shared:
-            text = (f"{fields}：两篇论文都涉及{'、'.join(shared)}（余弦相似度 {link.similarity:.2f}），"
-                    "一方的方法、数据或问题可能对另一方有用。")
+            text = (f"两篇论文都涉及{'、'.join(shared)}（余弦相似度 {link.similarity:.2f}），"
+                    f"{link.field_a} 一方的方法、数据或问题可能对 {link.field_b} 一方有用，反之亦然。")
         else:
-            text = f"{fields}：两篇论文的摘要在语义上相近（余弦相似度 {link.similarity:.2f}）。"
+            text = f"两篇论文的摘要在语义上相近（余弦相似度 {link.similarity:.2f}），尽管分属 {link.field_a} 和 {link.field_b}。"
     else:
         if shared:
-            text = (f"{fields}: both work with {_join(shared, lang)} (cosine similarity {link.similarity:.2f}), "
-                    "so a method, dataset or result on one side may carry over to the other.")
+            text = (f"Both work with {_join(shared, lang)} (cosine similarity {link.similarity:.2f}), so a method, "
+                    f"dataset or result from {link.field_a} may carry over to {link.field_b}, or the other way round.")
         else:
-            text = f"{fields}: the two abstracts are close in meaning (cosine similarity {link.similarity:.2f})."
+            text = (f"The two abstracts are close in meaning (cosine similarity {link.similarity:.2f}) although one is "
+                    f"{link.field_a} and the other {link.field_b}.")
     return DocSentence(text=text, cite=[link.a, link.b])
 
 
@@ -201,7 +207,8 @@ def extractive_briefing(papers: list[BriefPaper], analysis: Analysis, lang: str,
     picks: list[DocPick] = []
     for n in analysis.picks[:PICKS]:
         theme = analysis.themes[analysis.theme_of(n)] if analysis.theme_of(n) is not None else None
-        quote = quote_for(n, theme.phrases if theme else [])
+        quoted = {quotes[n]} if quotes.get(n) else set()
+        quote = representative_sentence(by_n[n], theme.phrases if theme else [], quoted) if n in by_n else None
         title = by_n[n].title if n in by_n else analysis.papers[n - 1]["title"]
         if quote:
             line = DocSentence(text=quote, cite=[n], quote=True, title=title)

@@ -225,7 +225,7 @@ class ChatClient:
         model = None
         finish = None
         try:
-            for chunk in stream:
+            for chunk in _guarded(stream):
                 model = getattr(chunk, "model", None) or model
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
@@ -239,6 +239,8 @@ class ChatClient:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+        if not parts and finish is None:
+            raise _StreamBroken("the stream ended without content or finish_reason")
         return self._completion("".join(parts), usage, messages, model, finish)
 
     def _completion(self, content: str, usage, messages: list[dict], model, finish) -> Completion:
@@ -277,9 +279,11 @@ class ChatClient:
                     raise LLMError(f"the LLM endpoint answered {status}: {_describe(exc)}") from None
                 wait = retry_after_seconds(getattr(exc.response, "headers", None), self.now)
                 reason = f"HTTP {status}"
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            except (openai.APITimeoutError, openai.APIConnectionError, _StreamBroken) as exc:
                 wait = None
-                reason = type(exc).__name__
+                reason = type(exc).__name__ if not isinstance(exc, _StreamBroken) else f"stream broken ({exc})"
+            except openai.OpenAIError as exc:
+                raise LLMError(f"the LLM client failed: {type(exc).__name__}") from None
             if attempt > self.config.retries:
                 raise LLMError(f"the LLM endpoint failed {attempt} times (last: {reason})")
             if wait is None:
@@ -292,6 +296,26 @@ class ChatClient:
             log.info("LLM request failed (%s); retrying in %.1f s", reason, wait)
             self.waits.append(wait)
             self.sleep(wait)
+
+
+class _StreamBroken(Exception):
+    """The connection broke while a streamed answer was being read (retried like a refused one)."""
+
+
+def _guarded(stream):
+    import openai
+
+    iterator = iter(stream)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        except openai.APIStatusError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a read error of the transport, an error event
+            raise _StreamBroken(type(exc).__name__) from None
+        yield chunk
 
 
 def _status(exc) -> str:

@@ -45,11 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-from sqlalchemy import bindparam, text
 
 from ..errors import AcademicHubError
-from ..store.papers import bulk_insert
-from ..store.state import utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Connection, Engine
@@ -472,11 +469,11 @@ def _load_onnx(name: str, source: str, local: Path | None, *, quantized: bool, m
 # ----------------------------------------------------------------------------- the store
 
 
-_MISSING = text(
+# The store is imported where it is used: encoding needs numpy and the model only.
+_MISSING = (
     "SELECT p.id FROM papers p WHERE NOT EXISTS "
     "(SELECT 1 FROM paper_embeddings e WHERE e.paper_id = p.id AND e.model = :model) ORDER BY p.id"
 )
-_TEXTS = text("SELECT id, title, abstract FROM papers WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
 _VECTOR_COLUMNS = ("paper_id", "model", "dim", "vector", "created_at")
 
 
@@ -487,6 +484,9 @@ def to_blob(vector: np.ndarray) -> bytes:
 
 def store_vectors(conn: "Connection", model: str, paper_ids: Sequence[int], matrix: np.ndarray) -> None:
     """Write vectors (one row each, float16); a vector already there for (paper, model) is kept."""
+    from ..store.papers import bulk_insert
+    from ..store.state import utcnow
+
     matrix = _normalise(matrix)
     now = utcnow()
     rows = [
@@ -497,7 +497,9 @@ def store_vectors(conn: "Connection", model: str, paper_ids: Sequence[int], matr
 
 
 def missing_ids(conn: "Connection", model: str) -> list[int]:
-    return [row[0] for row in conn.execute(_MISSING, {"model": model})]
+    from sqlalchemy import text
+
+    return [row[0] for row in conn.execute(text(_MISSING), {"model": model})]
 
 
 def embed_missing(
@@ -512,17 +514,21 @@ def embed_missing(
     Each batch of `batch_size` papers is read, encoded and written in its own transaction, so an
     interrupted run keeps what it finished and the next run goes on from there. `progress` is
     called with (done, total) after each batch."""
+    from sqlalchemy import bindparam, text
+
+    texts_sql = text("SELECT id, title, abstract FROM papers WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
     with engine.connect() as conn:
         todo = missing_ids(conn, embedder.name)
     total = len(todo)
     done = 0
     for start in range(0, total, batch_size):
         chunk = todo[start : start + batch_size]
-        with engine.begin() as conn:
-            rows = conn.execute(_TEXTS, {"ids": chunk}).all()
-            if rows:
-                vectors = embedder.encode([paper_text(title, abstract) for _, title, abstract in rows],
-                                          batch_size=min(batch_size, 32))
+        with engine.connect() as conn:
+            rows = conn.execute(texts_sql, {"ids": chunk}).all()
+        if rows:  # encoded outside any transaction: no lock is held while the model runs
+            vectors = embedder.encode([paper_text(title, abstract) for _, title, abstract in rows],
+                                      batch_size=min(batch_size, 32))
+            with engine.begin() as conn:
                 store_vectors(conn, embedder.name, [pid for pid, _, _ in rows], vectors)
         done += len(chunk)
         if progress is not None:
@@ -537,6 +543,8 @@ def load_vectors(
     ordered by paper id; restricted to `paper_ids` when given (ids without a vector are absent).
 
     One query; the blobs are joined and decoded by one np.frombuffer (50 000 vectors: ~0.1 s)."""
+    from sqlalchemy import bindparam, text
+
     wanted = None if paper_ids is None else np.unique(np.fromiter((int(i) for i in paper_ids), dtype=np.int64))
     if wanted is not None and len(wanted) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)

@@ -394,9 +394,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             )
         return response
 
-    from . import radar_page, sources_page
+    from . import briefing_page, radar_page, sources_page
 
     sources_page.register(app, engine, settings, render)
+    briefing_page.register(app, engine, settings, render)
     radar_views = radar_page.register(app, engine, settings, render)
 
     def wants_html(request: Request) -> bool:
@@ -465,6 +466,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 "days": days,
                 "latest": latest,
                 "notices": notices,
+                "briefing_panel": briefing_page.panel_context(
+                    request, engine, settings, day=params.filters.dates[0] if params.filters.dates else None
+                ),
                 **switch,
             },
         )

@@ -4,7 +4,7 @@ every card, and a small JSON API (/api/radars…).
 
 Everything works without JavaScript: every change is a plain form POST answered by a redirect
 (POST/redirect/GET) to a page that shows the new state; app.js only saves the reload. Forms are
-refused unless they come from our own pages (sources_page.same_origin).
+refused unless they come from our own pages (sources_page.same_origin, and Sec-Fetch-Site).
 
 "Another batch" with a radar never repeats a paper within a day: a batch excludes what the radar
 showed today (store.radars.shown_today) and is then recorded (mark_shown) under its number, so
@@ -38,7 +38,7 @@ from ..errors import AcademicHubError
 from ..rank.ranker import Ranker, Reason
 from ..rank.service import candidate_set, profile_of, rank_radar
 from ..settings import Settings
-from ..store.feed import FeedFilters, get_paper, latest_announcement
+from ..store.feed import FeedFilters, available_dates, category_facets, feed_notices, get_paper, latest_announcement
 from ..store.feed import _where as feed_where  # the feed's own filter semantics (chips combine with AND)
 from ..store.papers import count_papers
 from ..store.radars import (
@@ -63,6 +63,7 @@ from ..store.radars import (
 )
 from ..store.schema import paper_subjects, papers, radar_shown
 from .app import FeedLinks, FeedQuery, PaperOut
+from . import briefing_page
 from .sources_page import same_origin
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,17 @@ MAX_TEXT = 2000  # an interest statement or a rule value
 SEEDS_LISTED = 12  # seeds listed before the "and N more" fold
 TOP_TERMS = 12
 BACKGROUND = 400  # store papers the learned terms are contrasted with
+MIN_SIMILARITY = 0.05  # a "similar to seed/liked paper" reason below this cosine is not shown
 _RULE_SECTIONS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
 _LIBRARY_NAME = re.compile(r"[^\w.+-]+")
 _TOPIC_WORD = re.compile(r"[^\W_][\w'-]*", re.UNICODE)
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def from_our_pages(request: Request) -> bool:
+    return same_origin(request)
 
 
 def radar_path(radar: Radar | Any) -> str:
@@ -184,6 +190,12 @@ def _shown_batches(conn: Connection, radar_id: int, day: date) -> dict[int, int]
     )
 
 
+def shown_reasons(reasons: list[Reason]) -> list[Reason]:
+    """The reasons worth saying. The ranker names the nearest seed of every paper however far it
+    is; "similar to seed X" at a cosine of 0.02 would not be true, so such a reason is left out."""
+    return [r for r in reasons if r.kind not in ("seed", "liked") or r.weight >= MIN_SIMILARITY]
+
+
 def _reason_dicts(reasons: list[Reason]) -> list[dict]:
     return [{"kind": r.kind, "text": r.text} for r in reasons]
 
@@ -212,24 +224,32 @@ class RadarBatch:
 
 
 class _Embeddings:
-    """cli._embedding_for, remembered once stored vectors exist (loading an embedder is slow)."""
+    """cli._embedding_for, remembered: loading an embedder is slow, so a found one is kept, and
+    "none" is asked again only when the stored vectors change."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._found: tuple[str | None, Any] | None = None
+        self._none_at: int | None = None  # how many vectors were stored when there was none to use
         self._lock = threading.Lock()
 
     def __call__(self, conn: Connection) -> tuple[str | None, Any]:
         if self._found is not None:
             return self._found
         from ..cli import _embedding_for
+        from ..store.schema import paper_embeddings
 
+        stored = conn.execute(select(func.count()).select_from(paper_embeddings)).scalar_one()
+        if stored == self._none_at:
+            return None, None
         with self._lock:
             if self._found is not None:
                 return self._found
             model, embed = _embedding_for(conn, self.settings)
             if model is not None:
                 self._found = (model, embed)
+            else:
+                self._none_at = stored
             return model, embed
 
 
@@ -418,7 +438,7 @@ class RadarViews:
                 item = get_paper(conn, r.id)
                 if item is None:
                     continue
-                item["reasons"] = r.reasons
+                item["reasons"] = shown_reasons(r.reasons)
                 item["score"] = r.score
                 item["topics"] = topic_suggestions(item["title"])
                 items.append(item)
@@ -442,8 +462,6 @@ class RadarViews:
     # -- the feed page with ?radar= --
 
     def feed_page(self, request: Request, params: FeedQuery, radar_name: str):
-        from ..store.feed import available_dates, category_facets, feed_notices
-
         wanted = params.batch if "batch" in request.query_params else None
         result = self.batch(radar_name, params.filters, params.size, wanted)
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None)
@@ -468,6 +486,10 @@ class RadarViews:
                 "days": days,
                 "latest": latest,
                 "notices": notices,
+                "briefing_panel": briefing_page.panel_context(
+                    request, self.engine, self.settings,
+                    day=params.filters.dates[0] if params.filters.dates else None, radar_id=result.radar.id,
+                ),
                 "radar_batch": result,
                 "radar_url": radar_path(result.radar),
                 "here": here,
@@ -598,7 +620,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     views = RadarViews(engine, settings, render)
 
     def refuse_cross_site(request: Request) -> None:
-        if not same_origin(request):
+        if not from_our_pages(request):
             raise HTTPException(403, "cross-site form")
 
     def load(conn: Connection, name: str) -> Radar:
@@ -685,7 +707,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             item = get_paper(conn, r.id)
             if item is None:
                 continue
-            item["reasons"] = r.reasons
+            item["reasons"] = shown_reasons(r.reasons)
             item["score"] = r.score
             item["topics"] = topic_suggestions(item["title"])
             items.append(item)
@@ -989,7 +1011,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             radar = load(conn, name)
             model, embed = views.embedding(conn)
             ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
-        return [r.to_dict() for r in ranked]
+        return [{**r.to_dict(), "reasons": _reason_dicts(shown_reasons(r.reasons))} for r in ranked]
 
     @app.post("/api/radars/{name}/feedback", response_model=FeedbackOut, tags=["radars"],
               summary="Tell a radar what you think of a paper",

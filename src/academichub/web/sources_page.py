@@ -18,8 +18,15 @@ from ..venues import find_venue, load_venues
 
 
 def same_origin(request: Request) -> bool:
-    """A form POST must come from our own pages (a cheap CSRF guard until accounts arrive)."""
+    """A form POST must come from our own pages (a CSRF guard until accounts arrive). Browsers say
+    so in Sec-Fetch-Site; under our `Referrer-Policy: no-referrer` they send `Origin: null` and no
+    Referer for a plain form post, so Origin/Referer are only the fallback for older clients."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
     origin = request.headers.get("origin") or request.headers.get("referer") or ""
+    if origin == "null":
+        return False
     if not origin:
         return True  # non-browser clients (curl, tests) send neither
     host = request.headers.get("host", "")

@@ -95,7 +95,8 @@
     if (submitter && submitter.name) data.append(submitter.name, submitter.value);
     var focusId = document.activeElement && document.activeElement.id;
     document.documentElement.classList.add("is-busy");
-    fetch(form.action, { method: "POST", body: data, credentials: "same-origin" })
+    // getAttribute: a field named "action" (the feedback forms have one) shadows form.action
+    fetch(form.getAttribute("action") || window.location.pathname, { method: "POST", body: data, credentials: "same-origin" })
       .then(function (response) {
         return response.text().then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
