@@ -58,7 +58,7 @@ BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
 # The measured winner on CPU (see the table above).
 FAST_BACKEND = "onnx-int8"
 FAST_MAX_SEQ_LENGTH = 256
-_ONNX_FORMAT = 2  # bump when the export recipe changes: the cache key includes it
+_ONNX_FORMAT = 3  # bump when the export recipe changes: the cache key includes it
 _WRITE_CHUNK = 900
 
 
@@ -224,6 +224,8 @@ class SentenceTransformerEmbedder:
 
 def _load_torch(name: str, source: str, device: str, *, precision: str, max_seq_length: int | None) -> Embedder:
     st = _load_sentence_transformer(source, device)
+    if device.startswith("cpu"):
+        st.float()  # a float16 checkpoint loads as float16 (transformers 5), slow or refused on CPUs
     if max_seq_length:
         st.max_seq_length = max_seq_length
     if precision == "int8":
@@ -349,7 +351,7 @@ def _export_onnx(source: str, target: Path) -> None:
             f"{source}: only Transformer + mean/CLS Pooling (+ Normalize) models export to ONNX "
             f"(this one is {' + '.join(modules)}, pooling {pooling}); use backend='torch'"
         )
-    transformer = st[0].auto_model.eval()
+    transformer = st[0].auto_model.float().eval()  # fp16 checkpoints too: the graph is float32
     tokenizer = st.tokenizer
     inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
 
@@ -455,12 +457,18 @@ def _load_onnx(name: str, source: str, local: Path | None, *, quantized: bool, m
 
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
     target = Path(cache_dir) / f"{slug}-{_fingerprint(source, local)}"
+    graph = "model-int8.onnx" if quantized else "model-opt.onnx"
     if not (target / "meta.json").is_file():
         _export_onnx(source, target)
+    try:
+        session = _onnx_session(target / graph)
+    except Exception:  # a cache left broken (a crash, a disk filled up): export once more
+        shutil.rmtree(target, ignore_errors=True)
+        _export_onnx(source, target)
+        session = _onnx_session(target / graph)
     raw = json.loads((target / "meta.json").read_text())
     meta = _OnnxMeta(pooling=raw["pooling"], dim=int(raw["dim"]), max_seq_length=int(raw["max_seq_length"]),
                      inputs=list(raw["inputs"]))
-    session = _onnx_session(target / ("model-int8.onnx" if quantized else "model-opt.onnx"))
     tokenizer = Tokenizer.from_file(str(target / "tokenizer.json"))
     return OnnxEmbedder(session, tokenizer, meta, name, max_seq_length or meta.max_seq_length,
                         workers=cpu_workers(), variant="onnx-int8" if quantized else "onnx")

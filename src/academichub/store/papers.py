@@ -168,13 +168,19 @@ def load_categories(conn: Connection, paper_ids: list[int]) -> dict[int, list[st
     return result
 
 
+@lru_cache(maxsize=4096)
+def _sqlite_datetime(value):
+    """SQLAlchemy's SQLite storage format; cached, as a batch stamps every row with one `now`."""
+    return None if value is None else value.isoformat(" ", "microseconds")
+
+
 def _converter(column, dialect: str):
     """How one column's Python value becomes a driver value, matching what SQLAlchemy's own
     type processors would store (so reads through SQLAlchemy see the same thing)."""
     if isinstance(column.type, JSON):
         return lambda v: None if v is None else orjson.dumps(v).decode()
     if dialect == "sqlite" and isinstance(column.type, DateTime):
-        return lambda v: None if v is None else v.isoformat(" ", "microseconds")
+        return _sqlite_datetime
     if dialect == "sqlite" and isinstance(column.type, Date):
         return lambda v: None if v is None else v.isoformat()
     return None
