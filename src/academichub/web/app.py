@@ -334,6 +334,22 @@ def _make_env(translations, lang: str) -> Environment:
     return env
 
 
+def _embed_in_background(engine: Engine, settings: Settings) -> None:
+    try:
+        from ..rank.embeddings import embed_missing, load_embedder
+
+        embedder = load_embedder(settings.embedding_model)
+    except Exception:  # the embeddings extra is optional
+        log.info("embeddings extra not installed: ranking uses text and rules")
+        return
+    try:
+        done = embed_missing(engine, embedder)
+        if done:
+            log.info("embedded %d papers with %s", done, embedder.name)
+    except Exception:
+        log.exception("embedding papers failed")
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or load_settings()
     owns_engine = engine is None
@@ -353,6 +369,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                     log.info("loaded the bundled sample day: %s", summary.line())
             except Exception:  # the server is still useful without the sample
                 log.exception("loading the bundled sample failed")
+        if settings.embed_on_ingest:
+            # Vectors for papers that have none (the sample, anything ingested while the server was
+            # down), in the background: the feed is served meanwhile, ranked on text and rules.
+            import threading
+
+            threading.Thread(target=_embed_in_background, args=(engine, settings), daemon=True).start()
         yield
         if owns_engine:
             engine.dispose()
