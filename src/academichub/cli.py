@@ -834,6 +834,22 @@ def bench_rank(
         _fail(exc)
 
 
+@bench_app.command("briefing")
+def bench_briefing_command() -> None:
+    """Time to build the analysis and the extractive briefing for 40 papers; tokens per LLM briefing."""
+    import importlib
+    import sys as _sys
+
+    repo = Path(__file__).resolve().parents[2]
+    if str(repo) not in _sys.path:
+        _sys.path.insert(0, str(repo))  # benchmarks/ lives beside src/ in a checkout
+    try:
+        module = importlib.import_module("benchmarks.briefing")
+    except ImportError as exc:
+        _fail(AcademicHubError(f"benchmarks/briefing.py not found (run from a checkout): {exc}"))
+    module.main()
+
+
 @bench_app.command("sources")
 def bench_sources(
     shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
