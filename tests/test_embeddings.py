@@ -73,11 +73,14 @@ def test_fast_path_agrees_with_sentence_transformers(embedder):
     assert cosines.min() > 0.95
 
 
-def test_order_of_texts_does_not_matter(embedder):
+def test_rows_follow_the_texts_whatever_the_batching(embedder):
     texts = [GRAPHS, TRANSFORMER, GALAXIES, TRANSFORMER_AGAIN] * 10  # several batches, sorted inside
     forward = embedder.encode(texts, batch_size=4)
     backward = embedder.encode(texts[::-1], batch_size=4)[::-1]
-    np.testing.assert_allclose(forward, backward, atol=1e-5)
+    alone = embedder.encode([GALAXIES])[0]
+    # int8 activations are scaled per batch, so batch-mates move a vector a little, never far
+    assert np.sum(forward * backward, axis=1).min() > 0.995
+    assert forward[2] @ alone > 0.995 and forward[1] @ alone < 0.5
 
 
 def _papers(n: int) -> list[PaperData]:

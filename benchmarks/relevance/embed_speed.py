@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import category_tasks, default_shared_data, load_arxiv_day
-from .metrics import ndcg_at_k
+from .metrics import evaluate
 from .methods import EmbeddingMeanCosine
 
 REFERENCE = "torch@256"
@@ -66,15 +66,18 @@ def build(backend: str, seq: int, extra: dict, cache_dir: Path):
     return embedder
 
 
-def quality(vectors: dict[str, np.ndarray], docs, draws: int, seed: int) -> float:
+def quality(vectors: dict[str, np.ndarray], docs, draws: int, seed: int) -> tuple[float, float]:
+    """(nDCG@10, MAP) of mean cosine to 5 seeds over the Categories tasks, `draws` seed draws each."""
     for d in docs:
         d.embedding = vectors[d.id]
     method = EmbeddingMeanCosine()
-    scores = []
+    ndcg, ap = [], []
     for task in category_tasks(docs, seed=seed, draws=draws):
         ids, _ = method.rank(task.seeds, None, task.candidates)
-        scores.append(ndcg_at_k(ids, task.relevant, 10))
-    return float(np.mean(scores))
+        result = evaluate(ids, task.relevant, 10)
+        ndcg.append(result["ndcg@10"])
+        ap.append(result["ap"])
+    return float(np.mean(ndcg)), float(np.mean(ap))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared-data", type=Path, default=default_shared_data())
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sample", type=int, default=384)
-    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--draws", type=int, default=20, help="seed draws per category for the quality proxy")
+    parser.add_argument("--save", type=Path, default=None, help="keep every configuration's vectors here (npz)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated labels")
@@ -116,15 +120,17 @@ def main(argv: list[str] | None = None) -> None:
         full: dict[str, np.ndarray] = {}
         if not args.no_quality:
             for label, e in embedders.items():
-                full[label] = e.encode(texts, batch_size=32)
-        print(f"\n{'config':28s} {'wall/s':>7s} {'cpu/s':>7s} {'nDCG@10':>8s} {'cos-to-ref':>10s}")
+                full[label] = e.encode(texts, batch_size=args.batch_size)
+            if args.save:
+                np.savez(args.save, ids=np.array([d.id for d in docs]), **full)
+        print(f"\n{'config':28s} {'wall/s':>7s} {'cpu/s':>7s} {'nDCG@10':>8s} {'MAP':>6s} {'cos-to-ref':>10s}")
         for label in embedders:
-            q = cos = float("nan")
+            q = ap = cos = float("nan")
             if label in full:
-                q = quality(dict(zip([d.id for d in docs], full[label])), docs, args.draws, args.seed)
+                q, ap = quality(dict(zip([d.id for d in docs], full[label])), docs, args.draws, args.seed)
                 if REFERENCE in full:
                     cos = float(np.mean(np.sum(full[label] * full[REFERENCE], axis=1)))
-            print(f"{label:28s} {best[label]:7.1f} {best_cpu[label]:7.1f} {q:8.3f} {cos:10.4f}", flush=True)
+            print(f"{label:28s} {best[label]:7.1f} {best_cpu[label]:7.1f} {q:8.3f} {ap:6.3f} {cos:10.4f}", flush=True)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
