@@ -94,3 +94,28 @@ def local_server():
     server = LocalServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server():
+    """One real local server per test module (see tests/localserver.py)."""
+    from localserver import LocalServer
+
+    server = LocalServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(module_server):
+    """The module's server, emptied for this test."""
+    module_server.routes.clear()
+    module_server.requests.clear()
+    module_server.bodies.clear()
+    return module_server
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """Pass `sleep=sleeps.append` to a PoliteClient: waits are recorded, never slept."""
+    return []

@@ -357,14 +357,6 @@ def _query_key(query: str) -> frozenset:
     return frozenset(parse_qsl(query, keep_blank_values=True))
 
 
-@pytest.fixture(scope="module")
-def module_server():
-    """One real local server for the module: stopping one costs its half-second poll interval."""
-    server = LocalServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def arxiv_server(module_server, api_dir):
     """Answers /api/query with the recorded file whose recorded request has the same parameters;

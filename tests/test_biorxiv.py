@@ -261,25 +261,6 @@ def test_pubs_links():
 # --- the client against the local server ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def module_server():
-    server = LocalServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def server(module_server):
-    module_server.routes.clear()
-    module_server.requests.clear()
-    return module_server
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
 @pytest.fixture
 def client(server, sleeps):
     http = PoliteClient(user_agent="AcademicHub-tests", retries=2, sleep=sleeps.append)

@@ -449,14 +449,6 @@ def _query_key(query: str) -> frozenset:
 
 
 @pytest.fixture(scope="module")
-def module_server():
-    """One real local server for the module: stopping one costs its half-second poll interval."""
-    server = LocalServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def recorded_answers(cr_dir) -> dict[tuple, list[Reply]]:
     """(path, query) -> the recorded replies to that request, in the order they were recorded."""
     answers: dict[tuple, list[Reply]] = {}
@@ -498,11 +490,6 @@ def crossref_server(module_server, recorded_answers):
         server.route(path, handler=handler)
     server.answer = answer
     return server
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture

@@ -51,21 +51,6 @@ def header(headers: dict[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
 
-@pytest.fixture(scope="module")
-def module_server():
-    """One real local server for the module: stopping one costs its half-second poll interval."""
-    server = LocalServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def server(module_server):
-    module_server.routes.clear()
-    module_server.requests.clear()
-    return module_server
-
-
 @pytest.fixture
 def clock():
     return FakeClock()

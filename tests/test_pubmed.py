@@ -686,14 +686,6 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture(scope="module")
-def module_server():
-    """One real local server for the module: stopping one costs its half-second poll interval."""
-    server = LocalServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def eutils(module_server, pubmed_dir):
     """esearch.fcgi answers SEARCHES by term; efetch.fcgi serves PAGES by history position and the

@@ -250,28 +250,6 @@ class GetWithHeaders:
         return self.polite.post_json(url, json, headers)
 
 
-def accept_posts(server: LocalServer) -> None:
-    """LocalServer answers GET only; let this instance take POSTs too (the routes answer them the same
-    way) and keep each request body in `server.bodies`."""
-    handler_class = server._server.RequestHandlerClass
-    server.bodies = []
-
-    def do_POST(self):  # noqa: N802 - http.server naming
-        length = int(self.headers.get("Content-Length") or 0)
-        server.bodies.append(json.loads(self.rfile.read(length)))
-        self.do_GET()
-
-    handler_class.do_POST = do_POST
-
-
-@pytest.fixture(scope="module")
-def module_server():
-    server = LocalServer().start()
-    accept_posts(server)
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def server(module_server, s2_dir):
     """Answers the search path with the recorded file whose recorded request has the same query."""
@@ -292,11 +270,6 @@ def server(module_server, s2_dir):
 
     module_server.route(SEARCH_PATH, handler=answer)
     return module_server
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture
@@ -392,7 +365,7 @@ def test_papers_batch_posts_ids_in_chunks_and_keeps_order(s2_dir, server, client
     # the rest as null, one entry per id asked for, as the documentation describes.
     recorded = {p["paperId"]: p for p in json.loads((s2_dir / PAGE_0).read_bytes())["data"]}
     server.route(BATCH_PATH, handler=lambda raw_path, headers: Reply(
-        200, json.dumps([recorded.get(i) for i in server.bodies[-1]["ids"]]).encode(), JSON))
+        200, json.dumps([recorded.get(i) for i in json.loads(server.bodies[-1])["ids"]]).encode(), JSON))
     known = list(recorded)[:3]
     ids = [known[0], "DOI:10.7717/peerj.4375", *[f"ARXIV:2411.{n:05d}" for n in range(MAX_BATCH_IDS - 2)], known[1]]
     assert len(ids) == MAX_BATCH_IDS + 1
@@ -402,8 +375,9 @@ def test_papers_batch_posts_ids_in_chunks_and_keeps_order(s2_dir, server, client
     assert (papers[0].s2_id, papers[0].title) == (known[0], recorded[known[0]]["title"])
     assert papers[1] is None and papers[-2] is None
     assert papers[-1].s2_id == known[1]
-    assert [len(body["ids"]) for body in server.bodies] == [MAX_BATCH_IDS, 1]
-    assert server.bodies[0]["ids"][:2] == ids[:2] and server.bodies[1] == {"ids": [known[1]]}
+    bodies = [json.loads(body) for body in server.bodies]
+    assert [len(body["ids"]) for body in bodies] == [MAX_BATCH_IDS, 1]
+    assert bodies[0]["ids"][:2] == ids[:2] and bodies[1] == {"ids": [known[1]]}
     assert sent(server) == [(BATCH_PATH, "fields=title")] * 2
 
 
@@ -429,7 +403,7 @@ def test_recommendations_send_the_recorded_request(s2_dir, server, client):
     seeds = ["649def34f8be52c8b66281af98ae884c09aef38b"]
     batch = client.recommendations(seeds, fields="title", limit=100)
     assert sent(server) == [(recorded.path, recorded.query)]
-    assert server.bodies == [{"positivePaperIds": seeds, "negativePaperIds": []}]
+    assert [json.loads(body) for body in server.bodies] == [{"positivePaperIds": seeds, "negativePaperIds": []}]
     assert [p.s2_id for p in batch.papers] == [p.s2_id for p in parse(s2_dir, RECOMMENDED).papers]
 
 
@@ -440,7 +414,7 @@ def test_papers_batch_429_is_retried_after_retry_after(server, client, sleeps):
     ])
     [paper] = client.papers_batch(["ARXIV:1805.02262"])
     assert paper.arxiv_id == "1805.02262" and sleeps == [6.0]
-    assert server.bodies == [{"ids": ["ARXIV:1805.02262"]}] * 2
+    assert [json.loads(body) for body in server.bodies] == [{"ids": ["ARXIV:1805.02262"]}] * 2
 
 
 def api_keys_sent(server) -> list[str | None]:
