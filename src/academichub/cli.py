@@ -854,12 +854,15 @@ def bench_briefing_command() -> None:
 def bench_sources(
     shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
     repeat: Annotated[int, typer.Option(help="Runs per figure (best is reported).")] = 3,
+    merge: Annotated[bool, typer.Option("--merge/--no-merge", help="Also the merge cost at 10k and 100k stored papers.")] = True,
 ) -> None:
-    """Parse+store rates per upstream on the recorded files."""
-    from .bench import run_sources_bench
+    """Parse+store rates per upstream on the recorded files, then the merge cost as the store grows."""
+    from .bench import run_merge_bench, run_sources_bench
 
     try:
         run_sources_bench(shared_data, repeat=repeat, console=out)
+        if merge:
+            run_merge_bench(shared_data, console=out)
     except AcademicHubError as exc:
         _fail(exc)
 
