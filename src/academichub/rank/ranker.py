@@ -40,7 +40,7 @@ DEFAULT_WEIGHTS = {
     "dense_nearest": 0.6,
     "dense_statement": 1.0,
     "lexical_centroid": 0.35,
-    "lexical_statement": 0.15,
+    "lexical_statement": 0.6,
     "learned": 1.0,
     "recency": 0.05,
     "category_affinity": 0.8,
