@@ -555,3 +555,28 @@ def test_sources_page_follows_a_journal_in_one_click(engine):
     assert "Following" in client.get("/sources?lang=en").text
     assert client.post("/api/sources/follow/no-such-journal").status_code == 404
     assert "关注" in client.get("/sources?lang=zh").text
+
+
+def test_feed_shows_the_stored_briefing_panel(engine):
+    from datetime import date as _date
+
+    from fastapi.testclient import TestClient
+
+    from academichub.brief.briefing import make_briefing
+    from academichub.brief.inputs import period_papers
+    from academichub.ingest.pipeline import load_sample_if_empty
+    from academichub.settings import load_settings
+    from academichub.web.app import create_app
+
+    load_sample_if_empty(engine)
+    settings = load_settings(load_sample=False)
+    day = _date(2024, 11, 28)
+    with engine.connect() as conn:
+        ids = period_papers(conn, day, day, 40)
+    client = TestClient(create_app(settings, engine=engine))
+    assert "briefing-panel-headline" not in client.get("/?lang=en").text  # nothing stored yet
+    make_briefing(engine, radar_id=None, paper_ids=ids, period=(day, day), lang="en", settings=settings)
+    page = client.get("/?lang=en")
+    assert page.status_code == 200
+    assert 'class="panel briefing-panel"' in page.text
+    assert "Briefing of" in page.text and "briefing-panel-headline" in page.text
