@@ -6,10 +6,11 @@
 - Categories: the arXiv announcement of 2024-11-28. For each category that is the primary
   (first listed) category of >= 30 papers: 5 seed papers of that primary category; relevant:
   every other paper that lists the category, primary or cross-list; candidates: every paper
-  but the seeds.
+  but the seeds. Methods see these papers without their categories (the answer).
 - Statements: the same categories, a radar holding only a statement: the category's name and
   description from the arXiv taxonomy (protocol `en`), or a Chinese paraphrase written for the
   benchmark (`zh`, in statements_zh.toml, never a copy of the Chinese the product ships).
+  Candidates: the whole day, again without categories.
 
 Every random choice is drawn from a generator seeded by (the run's seed, the task's name), so a
 task's seeds do not change when other tasks are added or removed.
@@ -21,8 +22,8 @@ import re
 import tomllib
 import unicodedata
 import zlib
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ class Doc:
     abstract: str
     authors: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)  # arXiv, primary first
-    date: date | None = None
+    date: dt.date | None = None
     embedding: np.ndarray | None = None
     origin: str = ""  # "arxiv" or the library's file name
 
@@ -112,16 +113,23 @@ def frequent_categories(docs: list[Doc], minimum: int = MIN_PRIMARY) -> list[str
     return sorted((c for c, n in counts.items() if n >= minimum), key=lambda c: (-counts[c], c))
 
 
+def blinded(docs: list[Doc]) -> list[Doc]:
+    """Copies without their arXiv categories: where relevance is defined by the categories, a
+    method must not see them (a ranker that lifts the seeds' categories would read the answer)."""
+    return [replace(d, categories=[]) for d in docs]
+
+
 def category_tasks(docs: list[Doc], seed: int = 0, draws: int = 1) -> list[Task]:
     tasks = []
+    blind = dict(zip((d.id for d in docs), blinded(docs)))
     for category in frequent_categories(docs):
         primary = [d for d in docs if d.categories and d.categories[0] == category]
         for draw in range(draws):
             rng = rng_for(seed, "categories", category, draw)
             picked = {primary[i].id for i in rng.choice(len(primary), CATEGORY_SEEDS, replace=False)}
-            seeds = [d for d in primary if d.id in picked]
-            candidates = shuffled([d for d in docs if d.id not in picked], rng)
-            relevant = {d.id for d in candidates if category in d.categories}
+            seeds = [blind[d.id] for d in primary if d.id in picked]
+            relevant = {d.id for d in docs if d.id not in picked and category in d.categories}
+            candidates = shuffled([blind[d.id] for d in docs if d.id not in picked], rng)
             tasks.append(Task("categories", "seeds5", category, seeds, None, candidates, relevant))
     return tasks
 
@@ -145,12 +153,17 @@ def english_statement(entry: dict) -> str:
 def statement_tasks(docs: list[Doc], languages: tuple[str, ...] = ("en", "zh")) -> list[Task]:
     taxonomy = load_taxonomy()
     zh = load_zh_statements()
+    for code, text in zh.items():  # an honest test: no statement is the product's own Chinese
+        shipped = taxonomy[code]["description_zh"]
+        if text in shipped or shipped in text or text == taxonomy[code]["name_zh"]:
+            raise ValueError(f"statements_zh.toml: the statement of {code} copies the shipped Chinese text")
     tasks = []
+    blind = blinded(docs)
     for category in frequent_categories(docs):
         relevant = {d.id for d in docs if category in d.categories}
         for lang in languages:
             statement = english_statement(taxonomy[category]) if lang == "en" else zh[category]
-            candidates = shuffled(docs, rng_for(0, "statements", category))
+            candidates = shuffled(blind, rng_for(0, "statements", category))
             tasks.append(Task("statements", lang, category, [], statement, candidates, relevant))
     return tasks
 

@@ -40,8 +40,11 @@ def build_tasks(shared: Path, datasets: tuple[str, ...], seed: int, draws: int, 
         tasks += library_tasks(libraries, arxiv_day, seed=seed)
     if "statements" in datasets:
         tasks += statement_tasks(arxiv_day)
-    docs = list(arxiv_day) + [d for docs in libraries.values() for d in docs]
-    return tasks, docs
+    unique: dict[int, object] = {}
+    for task in tasks:  # the objects the methods will see (some are category-blind copies)
+        for d in (*task.seeds, *task.candidates):
+            unique.setdefault(id(d), d)
+    return tasks, list(unique.values())
 
 
 def run_method(method: Method, task: Task) -> tuple[dict[str, float], float]:
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated: " + ", ".join(DATASETS))
     parser.add_argument("--methods", default="", help="comma-separated method names (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="the seed of every random choice")
-    parser.add_argument("--draws", type=int, default=1, help="seed draws per category (Categories)")
+    parser.add_argument("--draws", type=int, default=5, help="seed draws per category (Categories): 5 draws of 5 seeds each")
     parser.add_argument("--model", default=None, help="embedding model (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--backend", default="auto", help="embedding backend: auto, fast, torch, onnx, onnx-int8, ...")
     parser.add_argument("--max-seq-length", type=int, default=None)
@@ -82,7 +85,9 @@ def main(argv: list[str] | None = None) -> dict:
     from academichub.rank.embeddings import load_embedder
 
     embedder = load_embedder(args.model, backend=args.backend, max_seq_length=args.max_seq_length)
-    label = f"{embedder.name}-{embedder.config}"
+    from academichub.rank.embeddings import _ONNX_FORMAT
+
+    label = f"{embedder.name}-{embedder.config}-r{_ONNX_FORMAT}"  # a new export recipe: new vectors
     embed_seconds = embed_docs(docs, embedder, label, args.cache_dir)
 
     methods: list[Method] = seed_baselines(args.seed) + statement_baselines(embedder.encode, args.seed)[1:]
@@ -145,7 +150,7 @@ def _language_ratios(rows: list[dict]) -> dict[str, tuple[float, float]]:
     by = {(r["protocol"], r["method"]): r for r in rows if r["dataset"] == "statements"}
     ratios = {}
     for (protocol, method), r in by.items():
-        if protocol == "zh" and ("en", method) in by:
+        if protocol == "zh" and ("en", method) in by and method not in ("random", "newest"):
             en = by[("en", method)]
             ratios[method] = (r["ndcg@10"] / en["ndcg@10"] if en["ndcg@10"] else float("nan"),
                               r["map"] / en["map"] if en["map"] else float("nan"))

