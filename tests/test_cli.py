@@ -112,3 +112,30 @@ def test_ingest_detects_every_upstream_format(run, shared_data):
     for name in files:
         assert f"{shared_data / name}: " in result.output
     assert ", 0 failed" in result.output.splitlines()[-1]
+
+
+@pytest.mark.parametrize("flag", ["--ingest-worker", "--no-ingest-worker"])
+def test_bulk_files_through_the_parsing_worker_or_not(run, shared_data, tmp_path, monkeypatch, flag):
+    from academichub.ingest import pipeline
+
+    forks = []
+    real_start = pipeline.ParsingWorker.start
+    monkeypatch.setattr(pipeline, "worker_available", lambda force=None: force is not False)
+
+    def start(self):
+        if self._process is None:
+            forks.append(self.paths)
+        real_start(self)
+
+    monkeypatch.setattr(pipeline.ParsingWorker, "start", start)
+    oai = shared_data / "arxiv/oai-quant-ph"
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes((oai / "arXiv-meta-2000.xml").read_bytes()[:100_000])
+    files = [str(oai / "arXiv-meta-1995.xml"), str(cut), str(shared_data / "arxiv/rss/2024-11-28-all-archives.xml")]
+    result = run("ingest", flag, *files)
+    assert result.exit_code == 1
+    assert f"{files[0]}: 436 records: 436 added" in result.output
+    assert f"error: {cut}:" in result.output
+    assert "total: 1940 records: 1940 added, 0 updated, 0 unchanged, 1 failed" in result.output
+    # one worker for the two bulk files (the RSS day is parsed in-process), forked once
+    assert forks == ([[files[0], str(cut)]] if flag == "--ingest-worker" else [])

@@ -3,6 +3,7 @@ line and exit non-zero; long work shows a progress bar and ends with a one-line 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -168,12 +169,15 @@ def ingest(
         Optional[list[str]], typer.Option("--arxiv-id", help="Fetch these arXiv ids through the API (repeatable).")
     ] = None,
     ingest_batch_size: Annotated[Optional[int], typer.Option(help="Records per write batch.")] = None,
+    ingest_worker: Annotated[
+        Optional[bool], typer.Option(help="Parse OAI/snapshot files in a forked process (ACADEMICHUB_INGEST_WORKER).")
+    ] = None,
 ) -> None:
     """Ingest arXiv RSS, API Atom, OAI-PMH XML or snapshot JSON lines from files or URLs."""
-    from .ingest.pipeline import IngestSummary, ingest_file, ingest_url, store_records
+    from .ingest.pipeline import IngestSummary, ParsingWorker, ingest_file, ingest_url, store_records, worker_available
 
     try:
-        settings = _settings(ingest_batch_size=ingest_batch_size)
+        settings = _settings(ingest_batch_size=ingest_batch_size, ingest_worker=ingest_worker)
         engine = _engine(settings)
     except AcademicHubError as exc:
         _fail(exc)
@@ -192,7 +196,10 @@ def ingest(
     total = IngestSummary()
     failures = 0
     client = None
-    with _progress() as progress:
+    local = [t for t in targets if not t.startswith(("http://", "https://"))]
+    parsing = ParsingWorker(local, settings.ingest_batch_size) if settings.ingest_worker and worker_available() else None
+    # the worker forks before the progress bar starts its thread
+    with parsing or contextlib.nullcontext(), _progress() as progress:
         for target in targets:
             try:
                 if target.startswith(("http://", "https://")):
@@ -209,7 +216,7 @@ def ingest(
                     task = progress.add_task(_short(target), total=size, unit="bytes")
                     summary = ingest_file(
                         engine, path, batch_size=settings.ingest_batch_size,
-                        on_bytes=lambda n, t=task: progress.advance(t, n),
+                        on_bytes=lambda n, t=task: progress.advance(t, n), worker=False, parsing=parsing,
                     )
                     progress.update(task, completed=size)
             except AcademicHubError as exc:
@@ -322,13 +329,16 @@ def _parse_day(value: str | None, flag: str) -> date | None:
 def import_snapshot(
     file: Annotated[Path, typer.Argument(help="arxiv-metadata-oai-snapshot.json (JSON lines).")],
     ingest_batch_size: Annotated[Optional[int], typer.Option(help="Records per committed batch.")] = None,
+    ingest_worker: Annotated[
+        Optional[bool], typer.Option(help="Parse in a forked process while writing (ACADEMICHUB_INGEST_WORKER).")
+    ] = None,
 ) -> None:
     """Stream the arXiv metadata snapshot into the store (constant memory, committed per batch)."""
     from .ingest.formats import Format, detect_format
-    from .ingest.pipeline import ingest_file
+    from .ingest.pipeline import ParsingWorker, ingest_file, worker_available
 
     try:
-        settings = _settings(ingest_batch_size=ingest_batch_size)
+        settings = _settings(ingest_batch_size=ingest_batch_size, ingest_worker=ingest_worker)
         if not file.is_file():
             raise AcademicHubError(f"{file}: file not found")
         with open(file, "rb") as handle:
@@ -336,10 +346,13 @@ def import_snapshot(
                 raise AcademicHubError(f"{file}: not a snapshot JSON-lines file (use `academichub ingest` for XML)")
         engine = _engine(settings)
         size = file.stat().st_size
-        with _progress() as progress:
+        use_worker = settings.ingest_worker and worker_available()
+        parsing = ParsingWorker([file], settings.ingest_batch_size) if use_worker else None
+        with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
             task = progress.add_task(_short(str(file)), total=size, unit="bytes")
             summary = ingest_file(
-                engine, file, batch_size=settings.ingest_batch_size, on_bytes=lambda n: progress.advance(task, n)
+                engine, file, batch_size=settings.ingest_batch_size, on_bytes=lambda n: progress.advance(task, n),
+                worker=False, parsing=parsing,
             )
             progress.update(task, completed=size)
     except AcademicHubError as exc:

@@ -7,6 +7,18 @@ from __future__ import annotations
 class AcademicHubError(Exception):
     """Base class of every error AcademicHub raises on purpose."""
 
+    def __reduce__(self):
+        # Keyword-only constructors can't be re-called from args: rebuild from message and
+        # attributes, so an error raised in a worker process arrives whole.
+        return (_restore_error, (type(self), str(self), dict(self.__dict__)))
+
+
+def _restore_error(cls: type, message: str, state: dict) -> AcademicHubError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(AcademicHubError):
     """A setting is missing or malformed."""

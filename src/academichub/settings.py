@@ -71,7 +71,11 @@ class Settings(BaseSettings):
     embed_on_ingest: bool = Field(
         default=True, description="Embed new papers right after ingest when the embeddings extra is installed."
     )
-    ingest_batch_size: int = Field(default=2000, description="Records written per transaction in bulk imports.")
+    ingest_batch_size: int = Field(default=1000, description="Records written per transaction in bulk imports.")
+    ingest_worker: bool = Field(
+        default=True,
+        description="Parse bulk files (OAI-PMH XML, snapshot) in a forked process while this one writes.",
+    )
     load_sample: bool = Field(
         default=True, description="Load the bundled sample day into an empty database when the server starts."
     )

@@ -71,6 +71,21 @@ class PaperRow:
     relations: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (relation, scheme, value) -> source
     id: int | None = None
 
+    def __reduce__(self):
+        # Rows cross a process boundary in bulk imports (pipeline's worker): the column names go
+        # once per batch (pickle memoizes the shared tuple), each row as a tuple of values.
+        keys = tuple(self.values)
+        keys = _KEY_SETS.setdefault(keys, keys) if len(_KEY_SETS) < 64 else keys
+        return (_row_from_state, (keys, tuple(self.values.values()), self.authors, self.categories,
+                                  self.subjects, self.identifiers, self.relations, self.id))
+
+
+_KEY_SETS: dict[tuple, tuple] = {}
+
+
+def _row_from_state(keys, values, authors, categories, subjects, identifiers, relations, row_id) -> PaperRow:
+    return PaperRow(dict(zip(keys, values)), authors, categories, subjects, identifiers, relations, row_id)
+
 
 # ----------------------------------------------------------------------------- identifiers
 
@@ -219,18 +234,19 @@ def _merge_versions(old: list[dict], new: list[dict]) -> list[dict]:
 
 
 def content_hash(row: PaperRow) -> str:
-    """A fingerprint of what a reader sees; equal fingerprints mean 'unchanged'. repr() of plain
-    values (str, int, date, datetime, lists, tuples) is stable and cheap."""
+    """A fingerprint of what a reader sees; equal fingerprints mean 'unchanged'. Strings go in as
+    they are (repr() of a long abstract costs more than the hash), None as NUL, other plain values
+    as repr(); computed for every record of a bulk import, so every microsecond counts."""
     values = row.values
-    payload = (
-        [values.get(k) for k in _HASHED],
+    parts = [v if type(v) is str else "\x00" if v is None else repr(v) for v in map(values.get, _HASHED)]
+    parts.append(repr((
         [(a["name"], a["affiliation"], a["orcid"]) for a in row.authors],
         row.categories,
         sorted(row.subjects),
         sorted(row.identifiers),
         sorted(row.relations),
-    )
-    return hashlib.blake2b(repr(payload).encode(), digest_size=16).hexdigest()
+    )))
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()  # a fingerprint, not a security measure
 
 
 def _record_version(record: PaperData) -> int | None:

@@ -9,7 +9,8 @@ from datetime import date, datetime
 from typing import Iterable
 
 import orjson
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from functools import lru_cache
 
 from sqlalchemy import JSON, Connection, Date, DateTime, bindparam, delete, func, insert, select, text, tuple_, update
@@ -50,6 +51,21 @@ class StoredPaper:
     relations: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _driver_in(conn: Connection, sql: str, fixed: tuple, values: list) -> list[tuple]:
+    """`sql` with `{in}` filled by one marker per value, straight to the driver: on bulk imports
+    SQLAlchemy's compilation of an expanding IN list per chunk costs more than the query."""
+    marker = _marker(conn)
+    rows: list[tuple] = []
+    for chunk in _chunks(values):
+        statement = sql.format(m=marker, markers=", ".join([marker] * len(chunk)))
+        rows.extend(conn.exec_driver_sql(statement, (*fixed, *chunk)).fetchall())
+    return rows
+
+
 def find_by_identifiers(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """(scheme, value) -> paper id, for the keys the store knows. One indexed query per scheme and chunk."""
     by_scheme: dict[str, list[str]] = defaultdict(list)
@@ -57,13 +73,11 @@ def find_by_identifiers(conn: Connection, keys: Iterable[tuple[str, str]]) -> di
         by_scheme[scheme].append(value)
     found: dict[tuple[str, str], int] = {}
     for scheme, values in by_scheme.items():
-        for chunk in _chunks(sorted(values)):
-            rows = conn.execute(
-                select(paper_identifiers.c.value, paper_identifiers.c.paper_id).where(
-                    paper_identifiers.c.scheme == scheme, paper_identifiers.c.value.in_(chunk)
-                )
-            )
-            found.update({(scheme, value): paper_id for value, paper_id in rows})
+        rows = _driver_in(
+            conn, "SELECT value, paper_id FROM paper_identifiers WHERE scheme = {m} AND value IN ({markers})",
+            (scheme,), sorted(values),
+        )
+        found.update({(scheme, value): paper_id for value, paper_id in rows})
     return found
 
 
@@ -97,9 +111,9 @@ def any_paper_without_arxiv_id(conn: Connection) -> bool:
 def find_by_title_keys(conn: Connection, title_keys: Iterable[str]) -> dict[str, list[int]]:
     """Candidates for the fuzzy fallback: papers with exactly this normalized title (indexed)."""
     found: dict[str, list[int]] = defaultdict(list)
-    for chunk in _chunks(sorted(set(k for k in title_keys if k))):
-        for paper_id, key in conn.execute(select(papers.c.id, papers.c.title_key).where(papers.c.title_key.in_(chunk))):
-            found[key].append(paper_id)
+    keys = sorted(set(k for k in title_keys if k))
+    for paper_id, key in _driver_in(conn, "SELECT id, title_key FROM papers WHERE title_key IN ({markers})", (), keys):
+        found[key].append(paper_id)
     return found
 
 
@@ -186,7 +200,7 @@ def _converter(column, dialect: str):
     return None
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=512)
 def _bulk_plan(table_name: str, columns: tuple[str, ...], dialect: str, paramstyle: str, suffix: str):
     table = metadata.tables[table_name]
     marker = "?" if paramstyle == "qmark" else "%s"
@@ -221,7 +235,7 @@ def bulk_insert(
     conn.exec_driver_sql(sql, params)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=512)
 def _getter(columns: tuple[str, ...]):
     getter = itemgetter(*columns)
     return getter if len(columns) > 1 else (lambda row: (getter(row),))
@@ -236,23 +250,39 @@ _KEY_COLUMNS = ("arxiv_id", "doi", "pmid", "pmcid", "openalex_id", "s2_id")
 def insert_papers(conn: Connection, rows: list[dict]) -> list[int]:
     """Insert paper rows; returns their new ids in the same order.
 
-    Rows are grouped by their first unique identifier column and inserted with a plain
-    executemany followed by one look-up per group: RETURNING over many rows makes SQLite's driver
-    go row by row, several times slower on bulk imports. Rows with no such column (a feed entry
-    known only by its link) are few and go one by one with RETURNING."""
+    Rows are grouped by their first unique identifier column and by which columns they fill, and
+    each group goes in one plain executemany of just those columns (binding 40 parameters per row,
+    most of them NULL, cost more than SQLite's own work). RETURNING over many rows makes SQLite's
+    driver go row by row, so ids come from SQLite's rowid order (checked) or one look-up per
+    group. Rows with no identifier column (a feed entry known only by its link) are few and go
+    one by one with RETURNING."""
     if not rows:
         return []
     new_ids: list[int | None] = [None] * len(rows)
-    groups: dict[str | None, list[int]] = defaultdict(list)
+    groups: dict[tuple[str | None, tuple[str, ...]], list[int]] = defaultdict(list)
+    getter = _getter(_PAPER_INSERT_COLUMNS)
     for i, row in enumerate(rows):
-        groups[next((c for c in _KEY_COLUMNS if row.get(c)), None)].append(i)
-    for column, positions in groups.items():
+        column = next((c for c in _KEY_COLUMNS if row.get(c)), None)
+        try:
+            values = getter(row)
+        except KeyError:  # a row that leaves a column out leaves it NULL
+            values = tuple(row.get(name) for name in _PAPER_INSERT_COLUMNS)
+        filled = tuple(compress(_PAPER_INSERT_COLUMNS, map(is_not, values, repeat(None)))) if column else ()
+        groups[(column, filled)].append(i)
+    for (column, filled), positions in groups.items():
         batch = [rows[i] for i in positions]
         if column is None:
             for i, row in zip(positions, batch):
                 new_ids[i] = conn.execute(insert(papers).returning(papers.c.id), row).scalar_one()
             continue
-        bulk_insert(conn, "papers", _PAPER_INSERT_COLUMNS, batch)
+        before = _max_id(conn) if conn.dialect.name == "sqlite" else None
+        bulk_insert(conn, "papers", filled, batch)
+        if before is not None and _max_id(conn) == before + len(batch):
+            # SQLite gives each new row max(rowid) + 1: inside this write transaction the batch
+            # got the next len(batch) ids, in order (checked by the new maximum).
+            for i, new_id in zip(positions, range(before + 1, before + len(batch) + 1)):
+                new_ids[i] = new_id
+            continue
         keys = [row[column] for row in batch]
         ids = ids_by_identifier(conn, column, keys)
         for i, key in zip(positions, keys):
@@ -260,6 +290,10 @@ def insert_papers(conn: Connection, rows: list[dict]) -> list[int]:
     result = [i for i in new_ids if i is not None]
     _fts_add(conn, result)
     return result
+
+
+def _max_id(conn: Connection) -> int:
+    return conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM papers").scalar_one()
 
 
 _FTS_ADD = text(
@@ -272,9 +306,20 @@ _FTS_REMOVE = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
+_FTS_ADD_RANGE = (
+    "INSERT INTO papers_fts(rowid, title, abstract, authors_text) "
+    "SELECT id, title, abstract, authors_text FROM papers WHERE id BETWEEN ? AND ?"
+)
+
+
 def _fts_add(conn: Connection, ids: list[int]) -> None:
-    """SQLite's FTS5 index is kept here, in bulk (PostgreSQL's tsvector column maintains itself)."""
-    if conn.dialect.name != "sqlite":
+    """SQLite's FTS5 index is kept here, in bulk (PostgreSQL's tsvector column maintains itself).
+    Fresh inserts have consecutive ids: one range query instead of IN lists."""
+    if conn.dialect.name != "sqlite" or not ids:
+        return
+    low, high = min(ids), max(ids)
+    if high - low + 1 == len(ids) == len(set(ids)):
+        conn.exec_driver_sql(_FTS_ADD_RANGE, (low, high))
         return
     for chunk in _chunks(ids):
         conn.execute(_FTS_ADD, {"ids": chunk})
@@ -288,11 +333,10 @@ def _fts_remove(conn: Connection, ids: list[int]) -> None:
 
 
 def ids_by_identifier(conn: Connection, column: str, keys: list[str]) -> dict[str, int]:
-    col = papers.c[column]
-    found: dict[str, int] = {}
-    for chunk in _chunks(keys):
-        found.update({k: i for i, k in conn.execute(select(papers.c.id, col).where(col.in_(chunk)))})
-    return found
+    if column not in _KEY_COLUMNS:
+        raise ValueError(f"not an identifier column: {column}")
+    rows = _driver_in(conn, f"SELECT id, {column} FROM papers WHERE {column} IN ({{markers}})", (), keys)
+    return {k: i for i, k in rows}
 
 
 def update_papers(conn: Connection, rows: list[tuple[int, dict]]) -> None:
