@@ -122,7 +122,7 @@ def run_ingest_bench(shared_data: Path | None, *, repeat: int = 3, console: Cons
             """As `academichub ingest FILE...` does it: one parsing worker for all the files."""
             engine = _fresh_engine(folder, "oai")
             total = 0
-            with ParsingWorker(oai_files if worker else [], BATCH_SIZE) as parsing:
+            with ParsingWorker(oai_files if worker else [], BATCH_SIZE, engine.dialect.name) as parsing:
                 for file in oai_files:
                     total += ingest_file(engine, file, worker=False, parsing=parsing).added
             engine.dispose()

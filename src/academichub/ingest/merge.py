@@ -70,6 +70,9 @@ class PaperRow:
     identifiers: dict[tuple[str, str], str] = field(default_factory=dict)  # (scheme, value) -> source
     relations: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (relation, scheme, value) -> source
     id: int | None = None
+    # (dialect, filled columns, driver values) for a fresh insert, computed by the parsing worker
+    # (`store.papers.driver_row`); any merge makes a new row without it
+    driver: tuple | None = None
 
     def __reduce__(self):
         # Rows cross a process boundary in bulk imports (pipeline's worker): the column names go
@@ -77,14 +80,14 @@ class PaperRow:
         keys = tuple(self.values)
         keys = _KEY_SETS.setdefault(keys, keys) if len(_KEY_SETS) < 64 else keys
         return (_row_from_state, (keys, tuple(self.values.values()), self.authors, self.categories,
-                                  self.subjects, self.identifiers, self.relations, self.id))
+                                  self.subjects, self.identifiers, self.relations, self.id, self.driver))
 
 
 _KEY_SETS: dict[tuple, tuple] = {}
 
 
-def _row_from_state(keys, values, authors, categories, subjects, identifiers, relations, row_id) -> PaperRow:
-    return PaperRow(dict(zip(keys, values)), authors, categories, subjects, identifiers, relations, row_id)
+def _row_from_state(keys, values, authors, categories, subjects, identifiers, relations, row_id, driver=None) -> PaperRow:
+    return PaperRow(dict(zip(keys, values)), authors, categories, subjects, identifiers, relations, row_id, driver)
 
 
 # ----------------------------------------------------------------------------- identifiers

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 from urllib.parse import urlparse
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -108,7 +109,9 @@ class PreparedBatch:
     now: datetime
 
 
-def prepare_records(records: list[PaperData], now: datetime | None = None) -> PreparedBatch:
+def prepare_records(records: list[PaperData], now: datetime | None = None, dialect: str | None = None) -> PreparedBatch:
+    """Rows for a batch. With `dialect` (the parsing worker), each row also carries its insert's
+    driver values and each raw record its JSON, work taken off the writer."""
     now = now or utcnow()
     summary = IngestSummary(records=len(records))
     rows: list[merge.PaperRow] = []
@@ -123,8 +126,12 @@ def prepare_records(records: list[PaperData], now: datetime | None = None) -> Pr
             summary.failed += 1
             summary.errors.append(f"{record.source}:{record.source_id}: no identifier, skipped")
             continue
+        raw = record.raw
+        if dialect is not None:
+            row.driver = paper_store.driver_row(row.values, dialect)
+            raw = None if raw is None else orjson.dumps(raw)
         rows.append(row)
-        kept.append((record.source, record.source_id, record.announce_type, record.raw))
+        kept.append((record.source, record.source_id, record.announce_type, raw))
     return PreparedBatch(rows, kept, summary, now)
 
 
@@ -222,7 +229,8 @@ def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
 
     for target, others in absorbed:
         paper_store.absorb_papers(conn, target, others)
-    for row, new_id in zip(inserts, paper_store.insert_papers(conn, [r.values for r in inserts])):
+    new_ids = paper_store.insert_papers(conn, [r.values for r in inserts], [r.driver for r in inserts])
+    for row, new_id in zip(inserts, new_ids):
         row.id = new_id
     paper_store.update_papers(conn, [(r.id, r.values) for r in updates])
     paper_store.replace_authors(conn, [(r.id, r.authors) for r in inserts], fresh=True)
@@ -435,7 +443,7 @@ def _bulk_parser(fmt: Format) -> Callable[[IO[bytes], str], Iterator[PaperData]]
 
 
 
-def _prepare_in_worker(sender, jobs: list[tuple[Format, str]], batch_size: int) -> None:
+def _prepare_in_worker(sender, jobs: list[tuple[Format, str]], batch_size: int, dialect: str | None) -> None:
     """The child: parse and prepare each file in turn, sending its batches (with how far into the
     file it got), then its end or its error; a broken file does not stop the next one."""
     gc.disable()  # the child lives for one import; its garbage goes with it
@@ -444,7 +452,7 @@ def _prepare_in_worker(sender, jobs: list[tuple[Format, str]], batch_size: int) 
             try:
                 with open(path, "rb") as handle:
                     for chunk in _chunked(_bulk_parser(fmt)(handle, path), batch_size):
-                        sender.send(("batch", index, prepare_records(chunk), handle.tell()))
+                        sender.send(("batch", index, prepare_records(chunk, dialect=dialect), handle.tell()))
                     sender.send(("end", index, None, handle.tell()))
             except Exception as exc:  # handed to the parent, which raises it for this file
                 try:
@@ -461,7 +469,8 @@ class ParsingWorker:
     cores, and the next file is already being parsed while this one is written. The files must be
     taken (`batches`) in the order given; the pipe holds at most a batch or two, so memory stays flat."""
 
-    def __init__(self, paths: Iterable[Path | str], batch_size: int) -> None:
+    def __init__(self, paths: Iterable[Path | str], batch_size: int, dialect: str | None = None) -> None:
+        self.dialect = dialect  # the store's, so the worker can make driver values
         self.jobs = [(fmt, str(p)) for p in paths if (fmt := _sniff(str(p))) in BULK_FORMATS]
         self.paths = [path for _, path in self.jobs]
         self.batch_size = batch_size
@@ -501,7 +510,7 @@ class ParsingWorker:
         self._receiver, sender = context.Pipe(duplex=False)
         _widen_pipe(sender.fileno())
         self._process = context.Process(
-            target=_prepare_in_worker, args=(sender, self.jobs, self.batch_size), name="academichub-prepare",
+            target=_prepare_in_worker, args=(sender, self.jobs, self.batch_size, self.dialect), name="academichub-prepare",
             daemon=True,
         )
         self._process.start()
@@ -643,7 +652,7 @@ def ingest_file(
             with contextlib.ExitStack() as stack:
                 batches = parsing.batches(location, fmt, on_bytes) if parsing is not None else None
                 if batches is None and worker_available(worker):
-                    own = stack.enter_context(ParsingWorker([location], batch_size))
+                    own = stack.enter_context(ParsingWorker([location], batch_size, engine.dialect.name))
                     batches = own.batches(location, fmt, on_bytes)
                 if batches is not None:
                     return _store_prepared(

@@ -188,11 +188,20 @@ def _sqlite_datetime(value):
     return None if value is None else value.isoformat(" ", "microseconds")
 
 
+def _json_text(value) -> str | None:
+    """JSON for the driver; bytes are JSON already serialised (by the parsing worker)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    return orjson.dumps(value).decode()
+
+
 def _converter(column, dialect: str):
     """How one column's Python value becomes a driver value, matching what SQLAlchemy's own
     type processors would store (so reads through SQLAlchemy see the same thing)."""
     if isinstance(column.type, JSON):
-        return lambda v: None if v is None else orjson.dumps(v).decode()
+        return _json_text
     if dialect == "sqlite" and isinstance(column.type, DateTime):
         return _sqlite_datetime
     if dialect == "sqlite" and isinstance(column.type, Date):
@@ -247,7 +256,32 @@ _PAPER_INSERT_COLUMNS = tuple(c.name for c in _PAPER_COLUMNS)
 _KEY_COLUMNS = ("arxiv_id", "doi", "pmid", "pmcid", "openalex_id", "s2_id")
 
 
-def insert_papers(conn: Connection, rows: list[dict]) -> list[int]:
+@lru_cache(maxsize=512)
+def _filled_converters(filled: tuple[str, ...], dialect: str) -> tuple:
+    """(position, converter) for the filled columns whose values need converting."""
+    return tuple((i, c) for i, name in enumerate(filled) if (c := _converter(papers.c[name], dialect)))
+
+
+def driver_row(values: dict, dialect: str) -> tuple[str, tuple[str, ...], tuple]:
+    """(dialect, the columns a paper row fills, their driver values): what `insert_papers` binds
+    for it, computed ahead by the bulk import's parsing worker so the writer does not."""
+    try:
+        row = _getter(_PAPER_INSERT_COLUMNS)(values)
+    except KeyError:
+        row = tuple(values.get(name) for name in _PAPER_INSERT_COLUMNS)
+    present = list(map(is_not, row, repeat(None)))
+    filled = tuple(compress(_PAPER_INSERT_COLUMNS, present))
+    filled = _FILLED.setdefault(filled, filled) if len(_FILLED) < 256 else filled
+    params = list(compress(row, present))
+    for i, convert in _filled_converters(filled, dialect):
+        params[i] = convert(params[i])
+    return (dialect, filled, tuple(params))
+
+
+_FILLED: dict[tuple, tuple] = {}
+
+
+def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None] | None = None) -> list[int]:
     """Insert paper rows; returns their new ids in the same order.
 
     Rows are grouped by their first unique identifier column and by which columns they fill, and
@@ -261,8 +295,15 @@ def insert_papers(conn: Connection, rows: list[dict]) -> list[int]:
     new_ids: list[int | None] = [None] * len(rows)
     groups: dict[tuple[str | None, tuple[str, ...]], list[int]] = defaultdict(list)
     getter = _getter(_PAPER_INSERT_COLUMNS)
+    dialect = conn.dialect.name
+    ready: dict[int, tuple] = {}  # position -> driver values computed ahead
     for i, row in enumerate(rows):
         column = next((c for c in _KEY_COLUMNS if row.get(c)), None)
+        driver = drivers[i] if drivers is not None else None
+        if driver is not None and driver[0] == dialect and column:
+            ready[i] = driver[2]
+            groups[(column, driver[1])].append(i)
+            continue
         try:
             values = getter(row)
         except KeyError:  # a row that leaves a column out leaves it NULL
@@ -275,8 +316,12 @@ def insert_papers(conn: Connection, rows: list[dict]) -> list[int]:
             for i, row in zip(positions, batch):
                 new_ids[i] = conn.execute(insert(papers).returning(papers.c.id), row).scalar_one()
             continue
-        before = _max_id(conn) if conn.dialect.name == "sqlite" else None
-        bulk_insert(conn, "papers", filled, batch)
+        before = _max_id(conn) if dialect == "sqlite" else None
+        if all(i in ready for i in positions):
+            sql, _ = _bulk_plan("papers", filled, dialect, conn.dialect.paramstyle, "")
+            conn.exec_driver_sql(sql, [ready[i] for i in positions])
+        else:
+            bulk_insert(conn, "papers", filled, batch)
         if before is not None and _max_id(conn) == before + len(batch):
             # SQLite gives each new row max(rowid) + 1: inside this write transaction the batch
             # got the next len(batch) ids, in order (checked by the new maximum).
