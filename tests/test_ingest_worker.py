@@ -40,6 +40,27 @@ def test_worker_choice():
         assert worker_available(None) is False
 
 
+def _everything(engine):
+    """Every stored column but ids and clocks, in a comparable form."""
+    from sqlalchemy import select
+
+    from academichub.store.schema import paper_identifiers, papers, source_records
+
+    skip = {"id", "paper_id", "created_at", "modified_at", "fetched_at"}
+    out = {}
+    with engine.connect() as conn:
+        for table in (papers, source_records, paper_identifiers):
+            columns = [c for c in table.c if c.name not in skip]
+            out[table.name] = sorted(repr(tuple(r)) for r in conn.execute(select(*columns)))
+    return out
+
+
+def _forget_everything(engine):
+    with engine.begin() as conn:
+        for table in ("source_records", "paper_identifiers", "papers"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
 def test_worker_stores_what_the_in_process_path_stores(engine, shared_data):
     path = shared_data / OAI
     seen = []
@@ -47,13 +68,18 @@ def test_worker_stores_what_the_in_process_path_stores(engine, shared_data):
     assert (forked.records, forked.added, forked.failed) == (436, 436, 0)
     assert sum(seen) == path.stat().st_size and len(seen) > 1  # progress advanced batch by batch
     in_worker = _dump(engine)
+    titles = {r[0]: r[1] for r in in_worker[1]}
+    assert titles["quant-ph/9501001"].startswith("Critique of proposed limit to space--time measurement")
     # the same file again: unchanged, whichever path reads it
     again = ingest_file(engine, path, batch_size=100, worker=False)
     assert (again.added, again.updated, again.unchanged) == (0, 0, 436)
     assert _dump(engine) == in_worker
-    assert in_worker[0]["papers"] == 436
-    titles = {r[0]: r[1] for r in in_worker[1]}
-    assert titles["quant-ph/9501001"].startswith("Critique of proposed limit to space--time measurement")
+    # column for column what the in-process path stores (the worker converts values ahead)
+    stored = _everything(engine)
+    _forget_everything(engine)
+    assert ingest_file(engine, path, worker=False).added == 436
+    assert _everything(engine) == stored
+    assert len(stored["papers"]) == 436 and len(stored["source_records"]) == 436
 
 
 def test_worker_parse_error_names_file_and_line_and_writes_nothing(engine, shared_data, tmp_path):

@@ -197,7 +197,8 @@ def ingest(
     failures = 0
     client = None
     local = [t for t in targets if not t.startswith(("http://", "https://"))]
-    parsing = ParsingWorker(local, settings.ingest_batch_size) if settings.ingest_worker and worker_available() else None
+    use_worker = settings.ingest_worker and worker_available()
+    parsing = ParsingWorker(local, settings.ingest_batch_size, engine.dialect.name) if use_worker else None
     # the worker forks before the progress bar starts its thread
     with parsing or contextlib.nullcontext(), _progress() as progress:
         for target in targets:
@@ -347,7 +348,7 @@ def import_snapshot(
         engine = _engine(settings)
         size = file.stat().st_size
         use_worker = settings.ingest_worker and worker_available()
-        parsing = ParsingWorker([file], settings.ingest_batch_size) if use_worker else None
+        parsing = ParsingWorker([file], settings.ingest_batch_size, engine.dialect.name) if use_worker else None
         with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
             task = progress.add_task(_short(str(file)), total=size, unit="bytes")
             summary = ingest_file(
