@@ -95,6 +95,22 @@ def test_db_upgrade_and_check(run):
     assert check.exit_code == 0 and "schema matches" in check.output
 
 
+def test_open_store_knows_the_head_and_still_upgrades_an_older_database(engine):
+    from alembic import command
+
+    from academichub.store.database import (
+        HEAD_REVISION, _alembic_config, current_revision, head_revision, open_store,
+    )
+
+    assert HEAD_REVISION == head_revision()  # a new migration must move HEAD_REVISION too
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0002")
+    assert current_revision(engine) == "0002"
+    reopened = open_store(engine.url.render_as_string(hide_password=False))
+    assert current_revision(reopened) == HEAD_REVISION
+    reopened.dispose()
+
+
 def test_bad_database_url_is_one_line(run, monkeypatch):
     monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", "mysql://nobody@localhost/x")
     result = run("db", "check")
