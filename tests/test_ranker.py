@@ -138,3 +138,52 @@ def test_rank_command_json(day, database_url, monkeypatch):
     assert json.loads(since.output) == []
     missing = runner.invoke(app, ["rank", "nobody"])
     assert missing.exit_code == 1 and "no radar named 'nobody'" in missing.output
+
+
+def test_graph_signal_lifts_papers_among_the_liked_ones():
+    import numpy as np
+
+    from academichub.rank.ranker import graph_signal
+
+    rng = np.random.default_rng(0)
+    topic = rng.standard_normal(16)
+    cluster = topic + 0.3 * rng.standard_normal((30, 16))  # one topic, papers near each other
+    scattered = rng.standard_normal((30, 16))  # unrelated papers, each on its own
+    emb = np.vstack([cluster, scattered]).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    first = np.zeros(60)
+    first[:5] = 1.0  # the first ranking likes five papers of the topic ...
+    first[30:35] = 1.0  # ... and five scattered ones as much
+    graph = graph_signal(first, emb, emb.mean(axis=0), None)
+    assert graph.shape == (60,)
+    assert graph[5:30].mean() > graph[35:].mean()  # the topic's other papers rise with it
+
+
+def test_statement_only_radar_with_embeddings_ranks_every_candidate():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    docs = [Doc(i, f"paper {i}", "text", embedding=rng.standard_normal(8).astype(np.float32)) for i in range(40)]
+    profile = RadarProfile(interest="paper", interest_embedding=docs[3].embedding.copy())
+    ids, scores = Ranker().rank_ids(profile, docs)
+    assert sorted(ids.tolist()) == list(range(40)) and ids[0] == 3
+    assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_feedback_from_the_shared_norms_equals_centring_every_row():
+    import numpy as np
+
+    from academichub.rank.ranker import _unit, feedback_signals
+
+    rng = np.random.default_rng(3)
+    emb = _unit(rng.standard_normal((300, 16)).astype(np.float32))
+    centre = emb.mean(axis=0)
+    inverse_norm = 1.0 / np.sqrt(1.0 - 2.0 * (emb @ centre) + centre @ centre)
+    first = rng.standard_normal(300)
+    rows = np.arange(0, 300, 2)
+    weights = {"dense_feedback": 1.0}
+    for head in (None, rows):
+        plain = feedback_signals(weights, first, emb, None, head, centre=centre)["dense_feedback"]
+        shared = feedback_signals(weights, first, emb, None, head, centre=centre, inverse_norm=inverse_norm)["dense_feedback"]
+        np.testing.assert_allclose(shared, plain, rtol=1e-4, atol=1e-5)
+        assert plain.std() > 0.01

@@ -9,6 +9,7 @@ import importlib
 import io
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import contextlib
@@ -40,6 +41,7 @@ Progress = Callable[[int], None]
 BULK_FORMATS = (Format.ARXIV_OAI, Format.ARXIV_SNAPSHOT)
 # With a parsing worker, 1 000 beat 2 000 and 500 (benchmarks: the writer waits less for a batch)
 BATCH_SIZE = 1000
+READ_AHEAD = 4  # prepared batches a parsing worker may have waiting for the writer
 
 
 @dataclass(slots=True)
@@ -477,6 +479,9 @@ class ParsingWorker:
         self._next = 0
         self._process = None
         self._receiver = None
+        self._inbox: queue.Queue | None = None
+        self._reader: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def __enter__(self) -> ParsingWorker:
         self.start()
@@ -515,18 +520,40 @@ class ParsingWorker:
         )
         self._process.start()
         sender.close()
+        # A thread reads the pipe into a small queue (the read releases the GIL): the worker need
+        # not wait for the writer to come back for each batch, so the two overlap better.
+        self._inbox = queue.Queue(maxsize=READ_AHEAD)
+        self._reader = threading.Thread(target=self._read, name="academichub-prepare-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        receiver, inbox = self._receiver, self._inbox
+        while True:
+            try:
+                message = receiver.recv_bytes()
+            except (EOFError, OSError):
+                message = None
+            while not self._closing.is_set():
+                try:
+                    inbox.put(message, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if message is None or self._closing.is_set():
+                return
 
     def _receive(self, index: int, location: str, on_bytes) -> Iterator[PreparedBatch]:
         """Batches of file `index`; what is left of a file the writer gave up on is skipped here."""
         reported = 0
         while True:
-            try:
-                kind, got, payload, offset = self._receiver.recv()
-            except (EOFError, OSError):
+            message = self._inbox.get()
+            if message is None:
+                self._inbox.put(None)  # every later take sees the end too
                 self._process.join(5)
                 raise AcademicHubError(
                     f"{location}: the parsing worker stopped without an answer (exit code {self._process.exitcode})"
-                ) from None
+                )
+            kind, got, payload, offset = pickle.loads(message)
             if got < index:
                 continue
             if on_bytes is not None and offset > reported:
@@ -539,13 +566,16 @@ class ParsingWorker:
             yield payload
 
     def close(self) -> None:
-        if self._receiver is not None:
-            self._receiver.close()
+        self._closing.set()
         if self._process is not None:
             if self._process.is_alive():
                 self._process.terminate()
             self._process.join()
-        self._process = self._receiver = None
+        if self._reader is not None:
+            self._reader.join(5)  # the pipe's end (the worker is gone) or the closing flag stops it
+        if self._receiver is not None:
+            self._receiver.close()
+        self._process = self._receiver = self._reader = self._inbox = None
         self._next = len(self.paths)
 
 

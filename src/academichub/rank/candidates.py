@@ -31,6 +31,7 @@ class CandidateSet:
         self.idf = lexical.idf(counts) if docs else None
         self.matrix = lexical.weigh(counts, self.idf) if docs else None  # rows l2-normalised
         self._columns = None
+        self._vectors: dict[tuple[str, ...], object] = {}
         self._folded: list[str | None] = [None] * len(docs)
         self._folded_titles: list[str | None] = [None] * len(docs)
 
@@ -38,8 +39,16 @@ class CandidateSet:
         return len(self.docs)
 
     def vectors(self, texts: list[str]):
-        """Texts (positives, a statement) in the candidates' TF-IDF space."""
-        return self.lexical.weigh(self.lexical.counts(texts), self.idf)
+        """Texts (positives, a statement) in the candidates' TF-IDF space; a radar's texts come
+        back every time it is ranked against these candidates, so the last few are kept."""
+        key = tuple(texts)
+        cached = self._vectors.get(key)
+        if cached is None:
+            cached = self.lexical.weigh(self.lexical.counts(texts), self.idf)
+            if len(self._vectors) >= 32:
+                self._vectors.pop(next(iter(self._vectors)))
+            self._vectors[key] = cached
+        return cached
 
     def rows_with_terms(self, phrase: str) -> np.ndarray:
         """Rows whose text holds every term of the phrase (hashed columns: a fast first pass; the

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -36,16 +37,21 @@ __all__ = ["Doc", "RadarProfile", "Reason", "Ranker", "Ranking", "LexicalIndex",
 
 # Weights of the standardised signals; chosen on benchmarks/relevance (see docs/design.md).
 DEFAULT_WEIGHTS = {
-    "dense_centroid": 1.0,
-    "dense_nearest": 0.6,
+    "dense_centroid": 0.4,
+    "dense_nearest": 1.0,
     "dense_statement": 1.0,
-    "lexical_centroid": 0.35,
+    "dense_feedback": 0.2,
+    "dense_graph": 0.5,
+    "lexical_centroid": 0.0,
+    "lexical_nearest": 0.5,
+    "lexical_learned": 0.35,
     "lexical_statement": 0.6,
+    "lexical_feedback": 0.0,
     "learned": 1.0,
-    "recency": 0.05,
+    "recency": 0.025,
     "category_affinity": 0.8,
     "venue_affinity": 0.3,
-    "author_affinity": 0.3,
+    "author_affinity": 0.225,
     # rule bonuses, in standard deviations
     "author": 2.5,
     "category_primary": 0.6,
@@ -57,11 +63,21 @@ DEFAULT_WEIGHTS = {
     "less_author": -2.0,
     "less_topic": -1.5,
 }
+# A radar that holds only a statement (no seeds, likes or keywords) has one query and nothing to
+# learn from: its first ranking's head becomes the feedback query and the graph's source, and the
+# statement itself (noisy when short, or Chinese carried into English terms) counts less.
+STATEMENT_ONLY_WEIGHTS = {"dense_feedback": 2.0, "dense_graph": 2.0, "lexical_statement": 0.2}
 LEXICAL_HEAD = 4000  # with embeddings, the lexical signals are computed for this many leading candidates
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
 NEGATIVES = 400  # random candidates sampled as negatives for the learned model
+LEXICAL_C = 0.01  # the lexical learned model: arxiv-sanity-lite's SVM (C, balanced classes)
 RECENCY_DAYS = 30.0
+FEEDBACK_K = 10  # the top papers of the first score whose centroid is the feedback query
+GRAPH_HEAD = 500  # the leading candidates of the first score that form the similarity graph
+GRAPH_K = 10  # each node's nearest neighbours in that graph
+GRAPH_ALPHA = 0.8  # the share of a node's score that comes from its neighbours (1 - restart)
+GRAPH_ITERATIONS = 10
 
 
 @dataclass(slots=True)
@@ -130,6 +146,7 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 class Ranker:
     def __init__(self, weights: dict[str, float] | None = None, *, seed: int = 0, lexical: LexicalIndex | None = None):
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+        self._overrides = set(weights or {})  # explicit weights win over the statement-only mix
         self.seed = seed
         self.lexical = lexical or LexicalIndex()
         self._models: dict = {}  # per-radar learned models, keyed by what they were learned from
@@ -145,23 +162,37 @@ class Ranker:
         out: dict[str, np.ndarray] = {}
         positives = profile.positives
         pos_emb = _embedding_matrix(positives) if positives else None
+        centre = None
         if cs.emb is not None:
+            # Cosines are taken about the candidates' mean (the direction every abstract shares),
+            # so that what a paper has in common with all the others does not count as a match.
+            centre = _centre(cs)
+            if pos_emb is not None:
+                pos_emb = _centred(pos_emb, centre)
+            out["_centre"] = centre
+            out["_pos_centred"] = pos_emb
             # One pass over the embedding matrix for every dense signal: the positives, the learned
-            # direction and the statement are columns of one product (memory bandwidth is the cost).
+            # direction, the statement and the centre are columns of one product (memory
+            # bandwidth is the cost); the centred cosines follow from it row by row.
             columns, names = [], []
             if pos_emb is not None and len(pos_emb):
-                coef, intercept = self._learned_direction(cs.emb, pos_emb, _embedding_matrix(profile.dismissed))
+                coef, intercept = self._learned_direction(cs.emb, pos_emb, _embedding_matrix(profile.dismissed), centre)
                 columns += [pos_emb.T, coef[:, None]]
                 names += ["positives", "learned"]
             if profile.interest_embedding is not None:
-                columns.append(_unit(profile.interest_embedding.astype(np.float32))[:, None])
+                statement_q = _centred(_unit(profile.interest_embedding.astype(np.float32))[None, :], centre)[0]
+                columns.append(statement_q[:, None])
                 names.append("statement")
             if columns:
+                columns.append(centre[:, None])
                 product = cs.emb @ np.hstack(columns).astype(np.float32)
+                # x' = (x - c) / |x - c| for unit rows x: x'.q = (x.q - c.q) / sqrt(1 - 2 x.c + c.c)
+                inverse_norm = 1.0 / np.sqrt(np.maximum(1.0 - 2.0 * product[:, -1] + float(centre @ centre), 1e-12))
+                out["_inverse_norm"] = inverse_norm
                 at = 0
                 for name in names:
                     if name == "positives":
-                        sims = product[:, at : at + len(pos_emb)]
+                        sims = (product[:, at : at + len(pos_emb)] - pos_emb @ centre) * inverse_norm[:, None]
                         at += len(pos_emb)
                         centroid_norm = np.linalg.norm(pos_emb.mean(axis=0)) or 1.0
                         out["dense_centroid"] = sims.mean(axis=1) / centroid_norm
@@ -170,10 +201,10 @@ class Ranker:
                         out["dense_nearest"] = nearest.mean(axis=1)
                         out["_pos_sims"] = sims
                     elif name == "learned":
-                        out["learned"] = product[:, at] + intercept
+                        out["learned"] = (product[:, at] - float(coef @ centre)) * inverse_norm + intercept
                         at += 1
                     else:
-                        out["dense_statement"] = product[:, at]
+                        out["dense_statement"] = (product[:, at] - float(statement_q @ centre)) * inverse_norm
                         at += 1
 
         if positives:
@@ -183,38 +214,69 @@ class Ranker:
         out["_rules"] = self._rules(profile, cs)
 
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
+        weights = self.weights_for(profile)
+        out["_weights"] = weights
+        out["_z"] = {}
+        rows = None
         if (positives or statement_text) and n:
             # With embeddings, the lexical pass runs on the head of a first ranking only: a sparse
             # product over every candidate would cost more than everything else together.
-            rows = None
             if cs.emb is not None and n > LEXICAL_HEAD:
                 provisional = self.score(out)
                 rows = np.argpartition(-provisional, LEXICAL_HEAD)[:LEXICAL_HEAD]
             matrix = cs.matrix if rows is None else cs.matrix[rows]
             extra = cs.vectors([d.text for d in positives] + ([statement_text] if statement_text else []))
-            queries = []
+            # One sparse product for every lexical query: the positives one by one (their mean is
+            # the centroid's cosine up to its norm, their top few the nearest) and the statement.
+            sims = (matrix @ extra.T).toarray()
             if positives:
-                centroid = np.asarray(extra[: len(positives)].mean(axis=0)).ravel()
-                norm = np.linalg.norm(centroid)
+                pos_vectors = extra[: len(positives)]
+                pos_sims = sims[:, : len(positives)]
+                norm = np.linalg.norm(np.asarray(pos_vectors.mean(axis=0)).ravel())
                 if norm:
-                    queries.append(("lexical_centroid", centroid / norm))
+                    out["lexical_centroid"] = _spread(pos_sims.mean(axis=1) / norm, rows, n)
                 if cs.emb is None:
-                    out["_pos_sims"] = (cs.matrix @ extra[: len(positives)].T).toarray()
+                    out["_pos_sims"] = pos_sims
+                k = min(NEAREST, pos_sims.shape[1])
+                nearest = pos_sims if k == pos_sims.shape[1] else np.partition(pos_sims, pos_sims.shape[1] - k, axis=1)[:, -k:]
+                out["lexical_nearest"] = _spread(nearest.mean(axis=1), rows, n)
+                if weights.get("lexical_learned"):
+                    coef = self._lexical_direction(matrix, pos_vectors)
+                    out["lexical_learned"] = _spread(np.asarray(matrix @ coef).ravel(), rows, n)
             if statement_text:
-                queries.append(("lexical_statement", extra[len(positives)].toarray().ravel()))
-            if queries:
-                values = matrix @ np.column_stack([q for _, q in queries])
-                for j, (name, _) in enumerate(queries):
-                    if rows is None:
-                        out[name] = values[:, j]
-                    else:
-                        full = np.full(n, values[:, j].min() if len(values) else 0.0)
-                        full[rows] = values[:, j]
-                        out[name] = full
+                out["lexical_statement"] = _spread(sims[:, len(positives)], rows, n)
+        if n and (positives or statement_text):
+            out.update(head_signals(weights, self.score(out), cs.emb, cs.matrix, rows, centre, out.get("_pos_centred"),
+                                    out.get("_inverse_norm")))
         for key in list(out):
             if not key.startswith("_") and np.shape(out[key]) != (n,):
                 out[key] = np.asarray(out[key]).reshape(n)
         return out
+
+    def weights_for(self, profile: RadarProfile) -> dict[str, float]:
+        """The weights for what the radar holds: a statement-only radar gets its own mix."""
+        if not profile.positives and not profile.keywords and profile.interest:
+            return {**self.weights, **{k: v for k, v in STATEMENT_ONLY_WEIGHTS.items() if k not in self._overrides}}
+        return self.weights
+
+    def _lexical_direction(self, matrix, pos_vectors) -> np.ndarray:
+        """arxiv-sanity-lite's recipe on the hashed TF-IDF vectors: a linear SVM, the positives
+        against the candidates in view (the head), balanced classes; cached like the dense model."""
+        from scipy import sparse
+        from sklearn.svm import LinearSVC
+
+        key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), matrix.shape, float(matrix[:50].sum()))
+        cached = self._models.get(key)
+        if cached is None:
+            x = sparse.vstack([pos_vectors, matrix]).tocsr()
+            y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(matrix.shape[0])]
+            model = LinearSVC(C=LEXICAL_C, class_weight="balanced", tol=1e-4, max_iter=1000)
+            model.fit(x, y)
+            cached = model.coef_[0].astype(np.float32)
+            if len(self._models) > 64:
+                self._models.clear()
+            self._models[key] = cached
+        return cached
 
     @staticmethod
     def _affinities(positives: list[Doc], cs: CandidateSet) -> dict[str, np.ndarray]:
@@ -240,18 +302,25 @@ class Ranker:
         if venue.any():
             out["venue_affinity"] = venue
         if author.any():
-            out["author_affinity"] = author
+            out["author_affinity"] = (author > 0).astype(float)  # shares an author with a positive
         return out
 
-    def _learned_direction(self, emb: np.ndarray, pos: np.ndarray, dismissed: np.ndarray | None) -> tuple[np.ndarray, float]:
+    def _learned_direction(self, emb: np.ndarray, pos: np.ndarray, dismissed: np.ndarray | None,
+                           centre: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """Scholar Inbox's recipe (positives against dismissals and random candidates), on the
+        centred embeddings when `centre` is given (`pos` is then already centred)."""
         from sklearn.linear_model import LogisticRegression
 
         rng = np.random.default_rng(self.seed)
         sample = emb[rng.choice(len(emb), size=min(NEGATIVES, len(emb)), replace=False)]
+        if centre is not None:
+            sample = _centred(sample, centre)
+            dismissed = None if dismissed is None else _centred(dismissed, centre)
         negatives = sample if dismissed is None or not len(dismissed) else np.vstack([sample, dismissed, dismissed])
         x = np.vstack([pos, negatives])
         y = np.concatenate([np.ones(len(pos)), np.zeros(len(negatives))])
-        key = (pos.shape, float(pos.sum()), None if dismissed is None else float(dismissed.sum()), len(emb))
+        key = (pos.shape, float(pos.sum()), None if dismissed is None else float(dismissed.sum()), len(emb),
+               None if centre is None else float(centre.sum()))
         cached = self._models.get(key)
         if cached is None:
             # A loose tolerance: the ranking, not the probabilities, is what is used (measured on the
@@ -311,11 +380,20 @@ class Ranker:
 
     def score(self, signals: dict[str, np.ndarray]) -> np.ndarray:
         n = len(signals["_rules"])
+        weights = signals.get("_weights", self.weights)
+        memo = signals.get("_z")  # z-scores already computed in this ranking (the first score, the head)
         total = np.zeros(n)
         for name, values in signals.items():
             if name.startswith("_"):
                 continue
-            total += self.weights.get(name, 0.0) * _zscore(values.astype(float))
+            weight = weights.get(name, 0.0)
+            if weight:
+                cached = memo.get(name) if memo is not None else None
+                if cached is None or cached[0] is not values:
+                    cached = (values, _zscore(values.astype(float)))
+                    if memo is not None:
+                        memo[name] = cached
+                total += weight * cached[1]
         return total + signals["_rules"]
 
     # -- the public face ---------------------------------------------------
@@ -387,6 +465,120 @@ class Ranker:
         if profile.interest and values is not None and values[i] >= signals.get("_statement_cut", np.inf):
             reasons.append(Reason("statement", profile.interest, float(values[i])))
         return reasons
+
+
+def _spread(values: np.ndarray, rows: np.ndarray | None, n: int) -> np.ndarray:
+    """Values computed for the head rows, as a full column (the rest: the head's minimum)."""
+    if rows is None:
+        return values
+    full = np.full(n, values.min() if len(values) else 0.0)
+    full[rows] = values
+    return full
+
+
+_CENTRES: "weakref.WeakKeyDictionary[CandidateSet, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def _centre(cs: CandidateSet) -> np.ndarray:
+    """The mean of the candidates' unit embeddings, computed once per candidate set."""
+    centre = _CENTRES.get(cs)
+    if centre is None:
+        centre = _CENTRES[cs] = cs.emb.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return centre
+
+
+def _centred(rows: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
+    """Unit rows moved to the centre's frame and normalised again."""
+    return rows if centre is None else _unit(rows - centre)
+
+
+def head_signals(weights: dict[str, float], first: np.ndarray, emb: np.ndarray | None, matrix,
+                 rows: np.ndarray | None, centre: np.ndarray | None = None,
+                 pos_emb: np.ndarray | None = None, inverse_norm: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The signals read off a first ranking (`first`: the score of every other signal):
+    pseudo-relevance feedback from its top (`feedback_signals`), then the graph score of the head
+    of the ranking that includes the feedback (`graph_signal`). `centre`: the embeddings' centre (see
+    `Ranker.signals`); `pos_emb`: the positives' embeddings, centred and unit."""
+    out: dict[str, np.ndarray] = {}
+    if weights.get("dense_feedback") or weights.get("lexical_feedback"):
+        out.update(feedback_signals(weights, first, emb, matrix, rows, centre=centre, inverse_norm=inverse_norm))
+    if emb is not None and weights.get("dense_graph", 0.0):
+        for name, values in out.items():
+            first = first + weights.get(name, 0.0) * _zscore(values.astype(float))
+        graph = graph_signal(first, emb, centre, pos_emb)
+        if graph is not None:
+            out["dense_graph"] = graph
+    return out
+
+
+def graph_signal(first: np.ndarray, emb: np.ndarray, centre: np.ndarray | None = None,
+                 pos_emb: np.ndarray | None = None, head: int | None = None) -> np.ndarray | None:
+    """Manifold ranking on the head of the first ranking: the GRAPH_HEAD leading candidates and
+    the positives are the nodes of a k-nearest-neighbour graph (cosine, symmetric); a score
+    seeded half by the positives, half by the head's first scores (clipped at 0), spreads over
+    the graph (Zhou et al. 2004: f <- a S f + (1 - a) f0). Papers that sit among papers the
+    ranking already likes rise; a match standing alone falls. The rest: the head's minimum."""
+    n = len(first)
+    head = min(head or GRAPH_HEAD, n)
+    if head <= GRAPH_K + 1:
+        return None
+    rows = np.argpartition(-first, head - 1)[:head] if head < n else np.arange(n)
+    nodes = _centred(emb[rows], centre)
+    n_pos = 0 if pos_emb is None else len(pos_emb)
+    if n_pos:
+        nodes = np.vstack([pos_emb.astype(np.float32), nodes])
+    m = len(nodes)
+    sims = nodes @ nodes.T
+    np.fill_diagonal(sims, -np.inf)
+    kth = np.partition(sims, m - GRAPH_K, axis=1)[:, m - GRAPH_K]  # each row's k-th largest
+    weights = np.where(sims >= kth[:, None], np.maximum(sims, np.float32(0.0)), np.float32(0.0))
+    weights = np.maximum(weights, weights.T)
+    degree = weights.sum(axis=1)
+    degree[degree == 0] = 1.0
+    scale = 1.0 / np.sqrt(degree)
+    spread_matrix = weights * scale[:, None] * scale[None, :]
+    z = np.clip(_zscore(first[rows].astype(float)), 0.0, None)
+    f0 = np.zeros(m)
+    f0[n_pos:] = 0.5 * z / (z.sum() or 1.0)
+    if n_pos:
+        f0[:n_pos] = 0.5 / n_pos
+    f = f0.copy()
+    for _ in range(GRAPH_ITERATIONS):
+        f = GRAPH_ALPHA * (spread_matrix @ f) + (1.0 - GRAPH_ALPHA) * f0
+    return _spread(f[n_pos:], None if head == n else rows, n)
+
+
+def feedback_signals(weights: dict[str, float], first: np.ndarray, emb: np.ndarray | None, matrix,
+                     rows: np.ndarray | None, k: int | None = None, centre: np.ndarray | None = None,
+                     inverse_norm: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Pseudo-relevance feedback: the centroid of the top `k` papers of the first score, as a
+    query of its own (dense, on the embeddings centred at `centre`, and lexical), computed for
+    `rows` (the head; None: every row)."""
+    k = k or FEEDBACK_K
+    out: dict[str, np.ndarray] = {}
+    n = len(first)
+    if n <= k:
+        return out
+    top = np.argpartition(-first, k)[:k]
+
+    def spread(values):
+        return _spread(values, rows, n)
+
+    if emb is not None and weights.get("dense_feedback", 0.0):
+        q = _centred(emb[top], centre).mean(axis=0)
+        q /= np.linalg.norm(q) or 1.0
+        view = emb if rows is None else emb[rows]
+        if centre is not None and inverse_norm is not None:
+            # the centred cosine without centring every row: (x.q - c.q) / |x - c| (see signals)
+            scale = inverse_norm if rows is None else inverse_norm[rows]
+            out["dense_feedback"] = spread((view @ q - float(centre @ q)) * scale)
+        else:
+            out["dense_feedback"] = spread(_centred(view, centre) @ q)
+    if matrix is not None and weights.get("lexical_feedback", 0.0):
+        q = np.asarray(matrix[top].mean(axis=0)).ravel()
+        q /= np.linalg.norm(q) or 1.0
+        out["lexical_feedback"] = spread((matrix if rows is None else matrix[rows]) @ q)
+    return out
 
 
 def _embedding_matrix(docs: list[Doc]) -> np.ndarray | None:
