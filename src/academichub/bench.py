@@ -71,7 +71,7 @@ def _raw_floor(files: list[Path], folder: Path) -> int:
     return count
 
 
-def run_ingest_bench(shared_data: Path | None, *, repeat: int = 3, console: Console | None = None) -> dict:
+def run_ingest_bench(shared_data: Path | None, *, repeat: int = 5, console: Console | None = None) -> dict:
     import feedparser
 
     from .ingest.pipeline import BATCH_SIZE, ParsingWorker, ingest_file, worker_available

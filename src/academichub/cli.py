@@ -809,7 +809,7 @@ def bench_ingest(
     shared_data: Annotated[
         Optional[Path], typer.Option(help="Folder with the recorded data (default ../shared/data or ACADEMICHUB_SHARED_DATA).")
     ] = None,
-    repeat: Annotated[int, typer.Option(help="Runs per figure (best is reported).")] = 3,
+    repeat: Annotated[int, typer.Option(help="Runs per figure (best is reported; this machine is noisy).")] = 5,
 ) -> None:
     """RSS parse+store vs feedparser, OAI and snapshot bulk import rates, peak memory."""
     from .bench import run_ingest_bench

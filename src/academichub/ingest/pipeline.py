@@ -244,15 +244,8 @@ def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
     paper_store.add_relations(conn, [(r.id, r.relations) for r in changed if r.relations])
     paper_store.upsert_source_records(
         conn,
-        [
-            {
-                "paper_id": row.id,
-                "source": source,
-                "source_id": source_id,
-                "announce_type": announce_type,
-                "raw": raw,
-                "fetched_at": now,
-            }
+        [  # in paper_store._SOURCE_COLUMNS order
+            (row.id, source, source_id, announce_type, raw, now)
             for row, (source, source_id, announce_type, raw) in _dedupe_sources(source_rows)
         ],
     )

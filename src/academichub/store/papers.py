@@ -219,7 +219,7 @@ def _bulk_plan(table_name: str, columns: tuple[str, ...], dialect: str, paramsty
 
 
 def bulk_insert(
-    conn: Connection, table_name: str, columns: tuple[str, ...], rows: list[dict], *, suffix: str = ""
+    conn: Connection, table_name: str, columns: tuple[str, ...], rows: list[dict] | list[tuple], *, suffix: str = ""
 ) -> None:
     """executemany straight to the driver: SQLAlchemy's per-row parameter processing costs more
     than SQLite's own work on bulk imports. Only for INSERTs of known columns; `suffix` may add
@@ -228,11 +228,14 @@ def bulk_insert(
         return
     dialect = conn.dialect
     sql, converters = _bulk_plan(table_name, columns, dialect.name, dialect.paramstyle, suffix)
-    getter = _getter(columns)
-    try:
-        params = [getter(row) for row in rows]  # C-level; every row normally has every column
-    except KeyError:
-        params = [tuple([row.get(name) for name in columns]) for row in rows]
+    if isinstance(rows[0], tuple):  # already in column order
+        params = rows
+    else:
+        getter = _getter(columns)
+        try:
+            params = [getter(row) for row in rows]  # C-level; every row normally has every column
+        except KeyError:
+            params = [tuple([row.get(name) for name in columns]) for row in rows]
     if converters:
         converted = []
         for values in params:
@@ -430,7 +433,7 @@ _IDENTIFIER_UPSERT = " ON CONFLICT (scheme, value) DO UPDATE SET paper_id = excl
 
 def upsert_identifiers(conn: Connection, items: list[tuple[int, dict[tuple[str, str], str]]]) -> None:
     rows = [
-        {"scheme": scheme, "value": value, "paper_id": pid, "source": source}
+        (scheme, value, pid, source)
         for pid, identifiers in items
         for (scheme, value), source in identifiers.items()
     ]
@@ -476,8 +479,9 @@ _SOURCE_UPSERT = (
 )
 
 
-def upsert_source_records(conn: Connection, rows: list[dict]) -> None:
-    """One row per (source, source_id): re-ingesting the same record updates it in place."""
+def upsert_source_records(conn: Connection, rows: list[dict] | list[tuple]) -> None:
+    """One row per (source, source_id): re-ingesting the same record updates it in place. Rows
+    are dicts or tuples in `_SOURCE_COLUMNS` order."""
     bulk_insert(conn, "source_records", _SOURCE_COLUMNS, rows, suffix=_SOURCE_UPSERT)
 
 
