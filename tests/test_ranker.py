@@ -187,3 +187,25 @@ def test_feedback_from_the_shared_norms_equals_centring_every_row():
         shared = feedback_signals(weights, first, emb, None, head, centre=centre, inverse_norm=inverse_norm)["dense_feedback"]
         np.testing.assert_allclose(shared, plain, rtol=1e-4, atol=1e-5)
         assert plain.std() > 0.01
+
+
+def test_phrase_lookups_are_kept_read_only_and_bounded(monkeypatch):
+    import numpy as np
+
+    from academichub.rank import candidates
+
+    docs = [Doc(i, f"A review of topic {i}" if i % 3 == 0 else f"Topic {i} results", "abstract text", (), (), ("cs.LG",))
+            for i in range(30)]
+    cs = Ranker().candidates(docs)
+    rows = cs.rows_with_title_phrase("review", "review")
+    assert rows.tolist() == list(range(0, 30, 3))
+    assert cs.rows_with_title_phrase("review", "review") is rows  # kept
+    assert not rows.flags.writeable
+    with pytest.raises(ValueError):
+        rows[0] = 1
+    assert cs.row_set_with_terms("review") == frozenset(range(0, 30, 3))
+    monkeypatch.setattr(candidates, "PHRASES_KEPT", 2)
+    for word in ("results", "topic", "abstract"):
+        cs.rows_with_terms(word)
+    assert len(cs._phrases) <= 2
+    assert np.array_equal(cs.rows_with_terms("review"), np.arange(0, 30, 3))

@@ -13,6 +13,7 @@ from ..names import fold
 from .ranker_types import Doc
 
 _NO_DAY = -1
+PHRASES_KEPT = 512  # phrase look-ups kept per candidate set (the radars of every user share it)
 
 
 class CandidateSet:
@@ -32,6 +33,7 @@ class CandidateSet:
         self.matrix = lexical.weigh(counts, self.idf) if docs else None  # rows l2-normalised
         self._columns = None
         self._vectors: dict[tuple[str, ...], object] = {}
+        self._phrases: dict[tuple[str, str], tuple] = {}
         self._folded: list[str | None] = [None] * len(docs)
         self._folded_titles: list[str | None] = [None] * len(docs)
 
@@ -52,7 +54,38 @@ class CandidateSet:
 
     def rows_with_terms(self, phrase: str) -> np.ndarray:
         """Rows whose text holds every term of the phrase (hashed columns: a fast first pass; the
-        exact phrase is checked again on the papers that rank high enough to matter)."""
+        exact phrase is checked again on the papers that rank high enough to matter). A radar's
+        phrases come back on every ranking of these candidates: kept per phrase (read-only)."""
+        key = ("terms", phrase)
+        if key not in self._phrases:
+            rows = self._rows_with_terms(phrase)
+            rows.flags.writeable = False
+            self._remember(key, (rows, frozenset(rows.tolist())))
+        return self._phrases[key][0]
+
+    def row_set_with_terms(self, phrase: str) -> frozenset[int]:
+        rows = self.rows_with_terms(phrase)
+        kept = self._phrases.get(("terms", phrase))
+        return kept[1] if kept is not None else frozenset(rows.tolist())
+
+    def rows_with_title_phrase(self, phrase: str, folded_phrase: str) -> np.ndarray:
+        """Rows whose folded title contains the folded phrase (kept per phrase, like the above)."""
+        key = ("title", phrase)
+        if key not in self._phrases:
+            rows = np.array(
+                [i for i in self.rows_with_terms(phrase).tolist() if folded_phrase and folded_phrase in self.folded_title(i)],
+                dtype=np.int64,
+            )
+            rows.flags.writeable = False
+            self._remember(key, (rows, None))
+        return self._phrases[key][0]
+
+    def _remember(self, key: tuple[str, str], value: tuple) -> None:
+        if len(self._phrases) >= PHRASES_KEPT:  # every radar of every user shares these candidates
+            self._phrases.pop(next(iter(self._phrases)))
+        self._phrases[key] = value
+
+    def _rows_with_terms(self, phrase: str) -> np.ndarray:
         if self._columns is None:
             self._columns = self.matrix.tocsc()
         query = self.lexical.counts([phrase])
