@@ -10,7 +10,6 @@ import pytest
 
 from academichub.errors import AcademicHubError, ParseError
 from academichub.ingest import pipeline
-from academichub.ingest.formats import Format
 from academichub.ingest.pipeline import ParsingWorker, ingest_file, worker_available
 from academichub.store.papers import table_counts
 
@@ -143,9 +142,9 @@ def test_a_file_given_up_midway_is_skipped_for_the_next(engine, shared_data):
     first, second = shared_data / "arxiv/oai-quant-ph/arXiv-meta-2000.xml", shared_data / OAI
     with ParsingWorker([first, second, "/no/such/file.xml"], 100) as parsing:
         assert parsing.paths == [str(first), str(second)]  # only readable bulk files are queued
-        batches = parsing.batches(first, Format.ARXIV_OAI)
+        batches = parsing.batches(first)
         assert len(next(batches).rows) == 100
         batches.close()  # the writer failed after one batch
         summary = ingest_file(engine, second, worker=False, parsing=parsing)
-        assert parsing.batches(first, Format.ARXIV_OAI) is None  # already passed
+        assert parsing.batches(first) is None  # already passed
     assert (summary.records, summary.added) == (436, 436)

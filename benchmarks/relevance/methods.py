@@ -266,18 +266,10 @@ class ProductRanker:
         self.encode = encode
 
     def rank(self, seeds, statement, candidates):
-        from academichub.names import name_key
         from academichub.rank.crosslingual import to_english
-        from academichub.rank.ranker import Doc as RankerDoc, RadarProfile
+        from academichub.rank.ranker import RadarProfile
 
-        def convert(doc: Doc, i: int) -> RankerDoc:
-            return RankerDoc(
-                id=i, title=doc.title, abstract=doc.abstract,
-                author_keys=tuple(k for k in (name_key(a) for a in doc.authors) if k),
-                author_names=tuple(doc.authors), categories=tuple(doc.categories), day=doc.date,
-                embedding=doc.embedding,
-            )
-
+        convert = ranker_doc
         docs = [convert(d, i) for i, d in enumerate(candidates)]
         seed_docs = [convert(d, len(candidates) + j) for j, d in enumerate(seeds)]
         interest = to_english(statement) if statement else None
@@ -294,6 +286,19 @@ class ProductRanker:
             order += left
             scores = np.r_[scores, np.full(len(left), -np.inf)]
         return [candidates[i].id for i in order], scores
+
+
+def ranker_doc(doc: Doc, i: int):
+    """A benchmark document as the product's ranker takes it, under id `i`."""
+    from academichub.names import name_key
+    from academichub.rank.ranker import Doc as RankerDoc
+
+    return RankerDoc(
+        id=i, title=doc.title, abstract=doc.abstract,
+        author_keys=tuple(k for k in (name_key(a) for a in doc.authors) if k),
+        author_names=tuple(doc.authors), categories=tuple(doc.categories), day=doc.date,
+        embedding=doc.embedding,
+    )
 
 
 def seed_baselines(seed: int = 0) -> list[Method]:

@@ -31,16 +31,16 @@ import numpy as np
 
 from .datasets import default_shared_data
 from .embedcache import default_cache_dir, embed_docs
+from .methods import ranker_doc
 from .metrics import evaluate
 from .runner import build_tasks
 
 
 def _features(shared: Path, cache_dir: Path, seed: int, draws: int) -> list[dict]:
-    from academichub.names import name_key
     from academichub.rank import ranker as ranker_module
     from academichub.rank.crosslingual import to_english
     from academichub.rank.embeddings import _ONNX_FORMAT, load_embedder
-    from academichub.rank.ranker import Doc as RankerDoc, RadarProfile, Ranker
+    from academichub.rank.ranker import RadarProfile, Ranker
 
     tasks, docs = build_tasks(shared, ("categories", "libraries", "statements"), seed, draws)
     embedder = load_embedder(None)
@@ -50,14 +50,7 @@ def _features(shared: Path, cache_dir: Path, seed: int, draws: int) -> list[dict
     ranker = Ranker(seed=seed)
     out = []
     for t, task in enumerate(tasks):
-        def convert(doc, i):
-            return RankerDoc(
-                id=i, title=doc.title, abstract=doc.abstract,
-                author_keys=tuple(k for k in (name_key(a) for a in doc.authors) if k),
-                author_names=tuple(doc.authors), categories=tuple(doc.categories), day=doc.date,
-                embedding=doc.embedding,
-            )
-
+        convert = ranker_doc
         cand = [convert(d, i) for i, d in enumerate(task.candidates)]
         seeds = [convert(d, len(cand) + j) for j, d in enumerate(task.seeds)]
         interest = to_english(task.statement) if task.statement else None
@@ -98,11 +91,6 @@ def load_features(shared: Path, cache_dir: Path, seed: int = 0, draws: int = 5, 
     return features
 
 
-def _z(values: np.ndarray) -> np.ndarray:
-    std = values.std()
-    return np.zeros_like(values) if std < 1e-12 else (values - values.mean()) / std
-
-
 HEAD_SIGNALS = ("dense_graph", "dense_feedback", "lexical_feedback")
 
 
@@ -114,7 +102,7 @@ def weights_for(task: dict, weights: dict[str, float], statement_only: dict[str,
 
 
 def score(task: dict, weights: dict[str, float]) -> np.ndarray:
-    from academichub.rank.ranker import head_signals
+    from academichub.rank.ranker import _zscore, head_signals
 
     sig = task["signals"]
     total = np.zeros(len(sig["_rules"]))
@@ -122,12 +110,12 @@ def score(task: dict, weights: dict[str, float]) -> np.ndarray:
     for name, values in sig.items():
         if not name.startswith("_") and weights.get(name, 0.0):
             if name not in z:
-                z[name] = _z(values.astype(float))
+                z[name] = _zscore(values.astype(float))
             total += weights[name] * z[name]
     total += sig["_rules"]
     head = head_signals(weights, total, task["emb"], task["tfidf"], None, task["centre"], task["pos_centred"])
     for name, values in head.items():
-        total += weights.get(name, 0.0) * _z(values.astype(float))
+        total += weights.get(name, 0.0) * _zscore(values.astype(float))
     return total
 
 

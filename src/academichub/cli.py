@@ -86,6 +86,16 @@ def _settings(**overrides) -> Settings:
     return load_settings(_state.config, **{**_state.overrides, **overrides})
 
 
+def _parsing_worker(settings: Settings, engine, paths: list):
+    """One forked parsing worker for the bulk files among `paths`, when the settings and the
+    machine allow it (None otherwise). Enter it before starting a progress bar (a thread)."""
+    from .ingest.pipeline import ParsingWorker, worker_available
+
+    if not (settings.ingest_worker and worker_available()):
+        return None
+    return ParsingWorker(paths, settings.ingest_batch_size, engine.dialect.name)
+
+
 def _fail(exc: BaseException) -> None:
     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
@@ -174,7 +184,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest arXiv RSS, API Atom, OAI-PMH XML or snapshot JSON lines from files or URLs."""
-    from .ingest.pipeline import IngestSummary, ParsingWorker, ingest_file, ingest_url, store_records, worker_available
+    from .ingest.pipeline import IngestSummary, ingest_file, ingest_url, store_records
 
     try:
         settings = _settings(ingest_batch_size=ingest_batch_size, ingest_worker=ingest_worker)
@@ -196,11 +206,8 @@ def ingest(
     total = IngestSummary()
     failures = 0
     client = None
-    local = [t for t in targets if not t.startswith(("http://", "https://"))]
-    use_worker = settings.ingest_worker and worker_available()
-    parsing = ParsingWorker(local, settings.ingest_batch_size, engine.dialect.name) if use_worker else None
-    # the worker forks before the progress bar starts its thread
-    with parsing or contextlib.nullcontext(), _progress() as progress:
+    parsing = _parsing_worker(settings, engine, [t for t in targets if not t.startswith(("http://", "https://"))])
+    with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
         for target in targets:
             try:
                 if target.startswith(("http://", "https://")):
@@ -336,7 +343,7 @@ def import_snapshot(
 ) -> None:
     """Stream the arXiv metadata snapshot into the store (constant memory, committed per batch)."""
     from .ingest.formats import Format, detect_format
-    from .ingest.pipeline import ParsingWorker, ingest_file, worker_available
+    from .ingest.pipeline import ingest_file
 
     try:
         settings = _settings(ingest_batch_size=ingest_batch_size, ingest_worker=ingest_worker)
@@ -347,8 +354,7 @@ def import_snapshot(
                 raise AcademicHubError(f"{file}: not a snapshot JSON-lines file (use `academichub ingest` for XML)")
         engine = _engine(settings)
         size = file.stat().st_size
-        use_worker = settings.ingest_worker and worker_available()
-        parsing = ParsingWorker([file], settings.ingest_batch_size, engine.dialect.name) if use_worker else None
+        parsing = _parsing_worker(settings, engine, [file])
         with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
             task = progress.add_task(_short(str(file)), total=size, unit="bytes")
             summary = ingest_file(

@@ -12,8 +12,7 @@ import os
 import pickle
 import queue
 import threading
-import contextlib
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -436,8 +435,6 @@ def _bulk_parser(fmt: Format) -> Callable[[IO[bytes], str], Iterator[PaperData]]
     return iter_snapshot
 
 
-
-
 def _prepare_in_worker(sender, jobs: list[tuple[Format, str]], batch_size: int, dialect: str | None) -> None:
     """The child: parse and prepare each file in turn, sending its batches (with how far into the
     file it got), then its end or its error; a broken file does not stop the next one."""
@@ -483,15 +480,12 @@ class ParsingWorker:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def batches(self, path: Path | str, fmt: Format, on_bytes: Callable[[int], None] | None = None
-                ) -> Iterator[PreparedBatch] | None:
-        """This file's prepared batches, or None if it is not in the rest of the queue (files
-        passed over are skipped)."""
+    def batches(self, path: Path | str, on_bytes: Callable[[int], None] | None = None) -> Iterator[PreparedBatch] | None:
+        """This file's prepared batches, or None if it is not in the rest of the queue (only
+        bulk files are queued; files passed over are skipped)."""
         try:
             index = self.paths.index(str(path), self._next)
         except ValueError:
-            return None
-        if fmt not in BULK_FORMATS:
             return None
         self.start()
         self._next = index + 1
@@ -660,7 +654,7 @@ def ingest_file(
 ) -> IngestSummary:
     """Ingest one file. OAI-PMH and snapshot files are parsed in a forked worker process when
     `worker_available(worker)` (None: decide; False: never; True: whenever fork exists); a caller
-    with several files passes one `ParsingWorker` for all of them (`bulk_files`), taken in order."""
+    with several files passes one `ParsingWorker` for all of them, taken in order."""
     location = str(path)
     if Path(path).is_dir():
         raise ParseError("is a directory, not a file", location=location)
@@ -671,12 +665,12 @@ def ingest_file(
     with handle:
         fmt = detect_format(handle.read(4096), location)
         handle.seek(0)
-        if fmt in BULK_FORMATS and (parsing is not None or worker_available(worker)):
-            with contextlib.ExitStack() as stack:
-                batches = parsing.batches(location, fmt, on_bytes) if parsing is not None else None
+        if fmt in BULK_FORMATS:
+            batches = parsing.batches(location, on_bytes) if parsing is not None else None
+            with ExitStack() as stack:
                 if batches is None and worker_available(worker):
                     own = stack.enter_context(ParsingWorker([location], batch_size, engine.dialect.name))
-                    batches = own.batches(location, fmt, on_bytes)
+                    batches = own.batches(location, on_bytes)
                 if batches is not None:
                     return _store_prepared(
                         engine, batches, progress=progress, commit_each_batch=fmt is Format.ARXIV_SNAPSHOT

@@ -13,7 +13,24 @@ from ..names import fold
 from .ranker_types import Doc
 
 _NO_DAY = -1
-PHRASES_KEPT = 512  # phrase look-ups kept per candidate set (the radars of every user share it)
+PHRASES_KEPT = 512  # phrase look-ups kept per candidate set
+VECTORS_KEPT = 32  # radars' TF-IDF query vectors kept per candidate set
+
+
+def _kept(cache: dict, limit: int, key, make):
+    """cache[key], made on first use; the oldest entry goes when `limit` is reached."""
+    value = cache.get(key)
+    if value is None:
+        value = make()
+        while cache and len(cache) >= limit:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+    return value
+
+
+def _read_only(rows: np.ndarray) -> np.ndarray:
+    rows.flags.writeable = False
+    return rows
 
 
 class CandidateSet:
@@ -33,57 +50,43 @@ class CandidateSet:
         self.matrix = lexical.weigh(counts, self.idf) if docs else None  # rows l2-normalised
         self._columns = None
         self._vectors: dict[tuple[str, ...], object] = {}
-        self._phrases: dict[tuple[str, str], tuple] = {}
+        self._phrases: dict[tuple[str, str], object] = {}
+        self._centre: np.ndarray | None = None
         self._folded: list[str | None] = [None] * len(docs)
         self._folded_titles: list[str | None] = [None] * len(docs)
 
     def __len__(self) -> int:
         return len(self.docs)
 
+    # A radar's texts and phrases come back every time it is ranked against these candidates
+    # (and every radar of every user shares them): what is derived from them is kept, bounded.
+
+    @property
+    def centre(self) -> np.ndarray:
+        """The mean of the candidates' unit embeddings (`Ranker.signals` takes cosines about it)."""
+        if self._centre is None:
+            self._centre = self.emb.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return self._centre
+
     def vectors(self, texts: list[str]):
-        """Texts (positives, a statement) in the candidates' TF-IDF space; a radar's texts come
-        back every time it is ranked against these candidates, so the last few are kept."""
-        key = tuple(texts)
-        cached = self._vectors.get(key)
-        if cached is None:
-            cached = self.lexical.weigh(self.lexical.counts(texts), self.idf)
-            if len(self._vectors) >= 32:
-                self._vectors.pop(next(iter(self._vectors)))
-            self._vectors[key] = cached
-        return cached
+        """Texts (positives, a statement) in the candidates' TF-IDF space."""
+        return _kept(self._vectors, VECTORS_KEPT, tuple(texts),
+                     lambda: self.lexical.weigh(self.lexical.counts(texts), self.idf))
 
     def rows_with_terms(self, phrase: str) -> np.ndarray:
         """Rows whose text holds every term of the phrase (hashed columns: a fast first pass; the
-        exact phrase is checked again on the papers that rank high enough to matter). A radar's
-        phrases come back on every ranking of these candidates: kept per phrase (read-only)."""
-        key = ("terms", phrase)
-        if key not in self._phrases:
-            rows = self._rows_with_terms(phrase)
-            rows.flags.writeable = False
-            self._remember(key, (rows, frozenset(rows.tolist())))
-        return self._phrases[key][0]
+        exact phrase is checked again on the papers that rank high enough to matter). Read-only."""
+        return _kept(self._phrases, PHRASES_KEPT, ("terms", phrase), lambda: _read_only(self._rows_with_terms(phrase)))
 
     def row_set_with_terms(self, phrase: str) -> frozenset[int]:
-        rows = self.rows_with_terms(phrase)
-        kept = self._phrases.get(("terms", phrase))
-        return kept[1] if kept is not None else frozenset(rows.tolist())
+        return _kept(self._phrases, PHRASES_KEPT, ("set", phrase), lambda: frozenset(self.rows_with_terms(phrase).tolist()))
 
     def rows_with_title_phrase(self, phrase: str, folded_phrase: str) -> np.ndarray:
-        """Rows whose folded title contains the folded phrase (kept per phrase, like the above)."""
-        key = ("title", phrase)
-        if key not in self._phrases:
-            rows = np.array(
-                [i for i in self.rows_with_terms(phrase).tolist() if folded_phrase and folded_phrase in self.folded_title(i)],
-                dtype=np.int64,
-            )
-            rows.flags.writeable = False
-            self._remember(key, (rows, None))
-        return self._phrases[key][0]
-
-    def _remember(self, key: tuple[str, str], value: tuple) -> None:
-        if len(self._phrases) >= PHRASES_KEPT:  # every radar of every user shares these candidates
-            self._phrases.pop(next(iter(self._phrases)))
-        self._phrases[key] = value
+        """Rows whose folded title contains the folded phrase. Read-only."""
+        return _kept(self._phrases, PHRASES_KEPT, ("title", phrase), lambda: _read_only(np.array(
+            [i for i in self.rows_with_terms(phrase).tolist() if folded_phrase and folded_phrase in self.folded_title(i)],
+            dtype=np.int64,
+        )))
 
     def _rows_with_terms(self, phrase: str) -> np.ndarray:
         if self._columns is None:

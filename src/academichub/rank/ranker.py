@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-import weakref
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -166,7 +165,7 @@ class Ranker:
         if cs.emb is not None:
             # Cosines are taken about the candidates' mean (the direction every abstract shares),
             # so that what a paper has in common with all the others does not count as a match.
-            centre = _centre(cs)
+            centre = cs.centre
             if pos_emb is not None:
                 pos_emb = _centred(pos_emb, centre)
             out["_centre"] = centre
@@ -272,10 +271,7 @@ class Ranker:
             y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(matrix.shape[0])]
             model = LinearSVC(C=LEXICAL_C, class_weight="balanced", tol=1e-4, max_iter=1000)
             model.fit(x, y)
-            cached = model.coef_[0].astype(np.float32)
-            if len(self._models) > 64:
-                self._models.clear()
-            self._models[key] = cached
+            cached = self._remember_model(key, model.coef_[0].astype(np.float32))
         return cached
 
     @staticmethod
@@ -311,27 +307,31 @@ class Ranker:
         centred embeddings when `centre` is given (`pos` is then already centred)."""
         from sklearn.linear_model import LogisticRegression
 
-        rng = np.random.default_rng(self.seed)
-        sample = emb[rng.choice(len(emb), size=min(NEGATIVES, len(emb)), replace=False)]
-        if centre is not None:
-            sample = _centred(sample, centre)
-            dismissed = None if dismissed is None else _centred(dismissed, centre)
-        negatives = sample if dismissed is None or not len(dismissed) else np.vstack([sample, dismissed, dismissed])
-        x = np.vstack([pos, negatives])
-        y = np.concatenate([np.ones(len(pos)), np.zeros(len(negatives))])
         key = (pos.shape, float(pos.sum()), None if dismissed is None else float(dismissed.sum()), len(emb),
                None if centre is None else float(centre.sum()))
         cached = self._models.get(key)
-        if cached is None:
+        if cached is None:  # what follows runs only when the seeds, feedback or candidates change
+            rng = np.random.default_rng(self.seed)
+            sample = emb[rng.choice(len(emb), size=min(NEGATIVES, len(emb)), replace=False)]
+            if centre is not None:
+                sample = _centred(sample, centre)
+                dismissed = None if dismissed is None else _centred(dismissed, centre)
+            negatives = sample if dismissed is None or not len(dismissed) else np.vstack([sample, dismissed, dismissed])
+            x = np.vstack([pos, negatives])
+            y = np.concatenate([np.ones(len(pos)), np.zeros(len(negatives))])
             # A loose tolerance: the ranking, not the probabilities, is what is used (measured on the
             # Categories benchmark: no loss against a tight fit, a third of the time).
             model = LogisticRegression(C=1.0, class_weight="balanced", tol=1e-2, max_iter=100)
             model.fit(x, y)
-            cached = (model.coef_[0].astype(np.float32), float(model.intercept_[0]))
-            if len(self._models) > 64:
-                self._models.clear()
-            self._models[key] = cached
+            cached = self._remember_model(key, (model.coef_[0].astype(np.float32), float(model.intercept_[0])))
         return cached
+
+    def _remember_model(self, key: tuple, model):
+        """Per-radar models are kept until what they were learned from changes (bounded)."""
+        if len(self._models) > 64:
+            self._models.clear()
+        self._models[key] = model
+        return model
 
     def _rules(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """Rule bonuses by index look-up; keyword rules use the hashed terms here and are checked
@@ -471,17 +471,6 @@ def _spread(values: np.ndarray, rows: np.ndarray | None, n: int) -> np.ndarray:
     full = np.full(n, values.min() if len(values) else 0.0)
     full[rows] = values
     return full
-
-
-_CENTRES: "weakref.WeakKeyDictionary[CandidateSet, np.ndarray]" = weakref.WeakKeyDictionary()
-
-
-def _centre(cs: CandidateSet) -> np.ndarray:
-    """The mean of the candidates' unit embeddings, computed once per candidate set."""
-    centre = _CENTRES.get(cs)
-    if centre is None:
-        centre = _CENTRES[cs] = cs.emb.mean(axis=0, dtype=np.float64).astype(np.float32)
-    return centre
 
 
 def _centred(rows: np.ndarray, centre: np.ndarray | None) -> np.ndarray:

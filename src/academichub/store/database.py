@@ -43,7 +43,7 @@ def make_engine(url: str) -> Engine:
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 
-# The newest migration (tests/test_store_open.py checks it against Alembic's head). Knowing it,
+# The newest migration (tests/test_cli.py checks it against Alembic's head). Knowing it,
 # `open_store` skips importing Alembic — a fifth of every command's start-up — when the database
 # is already current.
 HEAD_REVISION = "0003"

@@ -51,14 +51,14 @@ class StoredPaper:
     relations: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
-def _marker(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+def _marker(paramstyle: str) -> str:
+    return "?" if paramstyle == "qmark" else "%s"
 
 
 def _driver_in(conn: Connection, sql: str, fixed: tuple, values: list) -> list[tuple]:
     """`sql` with `{in}` filled by one marker per value, straight to the driver: on bulk imports
     SQLAlchemy's compilation of an expanding IN list per chunk costs more than the query."""
-    marker = _marker(conn)
+    marker = _marker(conn.dialect.paramstyle)
     rows: list[tuple] = []
     for chunk in _chunks(values):
         statement = sql.format(m=marker, markers=", ".join([marker] * len(chunk)))
@@ -212,7 +212,7 @@ def _converter(column, dialect: str):
 @lru_cache(maxsize=512)
 def _bulk_plan(table_name: str, columns: tuple[str, ...], dialect: str, paramstyle: str, suffix: str):
     table = metadata.tables[table_name]
-    marker = "?" if paramstyle == "qmark" else "%s"
+    marker = _marker(paramstyle)
     sql = f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))}){suffix}"
     converters = [(i, c) for i, name in enumerate(columns) if (c := _converter(table.c[name], dialect))]
     return sql, converters
@@ -297,22 +297,18 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
         return []
     new_ids: list[int | None] = [None] * len(rows)
     groups: dict[tuple[str | None, tuple[str, ...]], list[int]] = defaultdict(list)
-    getter = _getter(_PAPER_INSERT_COLUMNS)
     dialect = conn.dialect.name
-    ready: dict[int, tuple] = {}  # position -> driver values computed ahead
+    params: list[tuple | None] = [None] * len(rows)
     for i, row in enumerate(rows):
         column = next((c for c in _KEY_COLUMNS if row.get(c)), None)
-        driver = drivers[i] if drivers is not None else None
-        if driver is not None and driver[0] == dialect and column:
-            ready[i] = driver[2]
-            groups[(column, driver[1])].append(i)
+        if column is None:
+            groups[(None, ())].append(i)
             continue
-        try:
-            values = getter(row)
-        except KeyError:  # a row that leaves a column out leaves it NULL
-            values = tuple(row.get(name) for name in _PAPER_INSERT_COLUMNS)
-        filled = tuple(compress(_PAPER_INSERT_COLUMNS, map(is_not, values, repeat(None)))) if column else ()
-        groups[(column, filled)].append(i)
+        driver = drivers[i] if drivers is not None else None
+        if driver is None or driver[0] != dialect:  # not computed ahead (or for another store)
+            driver = driver_row(row, dialect)
+        params[i] = driver[2]
+        groups[(column, driver[1])].append(i)
     for (column, filled), positions in groups.items():
         batch = [rows[i] for i in positions]
         if column is None:
@@ -320,11 +316,8 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
                 new_ids[i] = conn.execute(insert(papers).returning(papers.c.id), row).scalar_one()
             continue
         before = _max_id(conn) if dialect == "sqlite" else None
-        if all(i in ready for i in positions):
-            sql, _ = _bulk_plan("papers", filled, dialect, conn.dialect.paramstyle, "")
-            conn.exec_driver_sql(sql, [ready[i] for i in positions])
-        else:
-            bulk_insert(conn, "papers", filled, batch)
+        sql, _ = _bulk_plan("papers", filled, dialect, conn.dialect.paramstyle, "")
+        conn.exec_driver_sql(sql, [params[i] for i in positions])
         if before is not None and _max_id(conn) == before + len(batch):
             # SQLite gives each new row max(rowid) + 1: inside this write transaction the batch
             # got the next len(batch) ids, in order (checked by the new maximum).
