@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from academichub.bench import default_shared_data
 from academichub.store.database import make_engine, open_store
 from academichub.store.schema import metadata
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("ACADEMICHUB_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = default_shared_data()  # $ACADEMICHUB_SHARED_DATA or ../shared/data (beside this clone or its origin)
 PG_URL = os.environ.get("ACADEMICHUB_TEST_DATABASE_URL")
 
 

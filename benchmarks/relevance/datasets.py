@@ -76,10 +76,9 @@ def shuffled(docs: list[Doc], rng: np.random.Generator) -> list[Doc]:
 
 
 def default_shared_data() -> Path:
-    import os
+    from academichub.bench import default_shared_data as product_default
 
-    env = os.environ.get("ACADEMICHUB_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    return product_default()
 
 
 # ----------------------------------------------------------------------------- arXiv day

@@ -22,10 +22,29 @@ from .errors import AcademicHubError
 
 
 def default_shared_data() -> Path:
+    """The recorded data: $ACADEMICHUB_SHARED_DATA, else ../shared/data beside the checkout; a
+    clone of a local checkout made elsewhere (`git clone . /tmp/x`) finds the data beside its
+    origin."""
     env = os.environ.get("ACADEMICHUB_SHARED_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    repo = Path(__file__).resolve().parents[2]
+    beside = repo.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside
+    import subprocess
+
+    try:
+        origin = subprocess.run(
+            ["git", "-C", str(repo), "config", "--get", "remote.origin.url"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and Path(origin).is_dir():
+        candidate = Path(origin).resolve().parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return beside
 
 
 def _best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
