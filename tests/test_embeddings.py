@@ -147,3 +147,77 @@ def test_missing_dependency_names_the_extra(monkeypatch):
 def test_unknown_backend_is_refused():
     with pytest.raises(E.EmbeddingsUnavailable, match="unknown embedding backend"):
         E.load_embedder(device="cpu", backend="tpu")
+
+
+# ----------------------------------------------------------------------------- the GPU backend
+# `torch-fp16` runs float32 on a CPU: the same pipeline (chunked tokenizing ahead in threads,
+# length-sorted token-budget batches, pooling on the device), checked here without a GPU.
+
+
+@pytest.fixture(scope="module")
+def pipelined():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        yield E.load_embedder(device="cpu", backend="torch-fp16")
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def day_texts():
+    """The 1,504 abstracts of the packaged arXiv day (real text, the sample the product ships)."""
+    from importlib.resources import files
+
+    from academichub.sources.arxiv_rss import parse_rss
+
+    sample = files("academichub") / "data" / "sample" / "2024-11-28-all-archives.xml"
+    return [E.paper_text(p.title, p.abstract) for p in parse_rss(sample.read_bytes(), str(sample)).papers]
+
+
+def test_pipelined_backend_equals_sentence_transformers(pipelined, day_texts):
+    assert isinstance(pipelined, E.PipelinedTorchEmbedder)
+    assert pipelined.config == "torch-float32-pipelined@128"
+    reference = E.load_embedder(device="cpu", backend="torch")  # sentence-transformers at 128 tokens
+    texts = [TRANSFORMER, GALAXIES, GRAPHS, *day_texts[:13]]
+    cosines = np.sum(pipelined.encode(texts) * reference.encode(texts), axis=1)
+    assert cosines.min() > 0.9999
+
+
+def test_pipelined_rows_follow_the_texts_across_chunks_and_batches(pipelined, day_texts, monkeypatch):
+    texts = day_texts[:40] + [""]
+    whole = pipelined.encode(texts)
+    monkeypatch.setattr(pipelined, "CHUNK", 7)  # six chunks, two tokenizing ahead
+    monkeypatch.setattr(pipelined, "TOKENS_PER_BATCH", 300)  # two or three texts a batch
+    pieces = pipelined.encode(texts[::-1])[::-1]
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-5)
+    assert pipelined.encode([]).shape == (0, 384)
+
+
+def test_cut_texts_tokenize_as_the_whole_texts(pipelined, day_texts):
+    """Cutting abstracts shortly beyond the window must not change one token id; a text of long
+    words (fewer tokens per character than the cut assumes) and one with no space are
+    tokenized again whole."""
+    from tokenizers import Tokenizer
+
+    assert pipelined._cut_chars == 800
+    long_words = "Hamiltonians " * 120  # 1 token per 13 characters: 800 characters give 63 tokens
+    texts = [*day_texts, long_words, "x" * 5000, "short"]
+    flat, lengths, order = pipelined._tokenize(texts)
+    whole = Tokenizer.from_str(pipelined.tokenizer.to_str())
+    whole.no_truncation()
+    expected = [e.ids[:127] + [e.ids[-1]] if len(e.ids) > 128 else e.ids for e in whole.encode_batch(texts)]
+    assert lengths.tolist() == [len(ids) for ids in expected]
+    assert flat.tolist() == [i for ids in expected for i in ids]
+    assert sum(1 for t in day_texts if len(t) > 800) > 700  # the cut is exercised, not skipped
+    assert lengths[-3] == 128  # the long-word text got its full window back
+    assert lengths[order].tolist() == sorted(lengths.tolist(), reverse=True)
+
+
+def test_embed_missing_commits_the_backends_own_batch(engine, pipelined, monkeypatch):
+    monkeypatch.setattr(pipelined, "PAPERS_PER_TRANSACTION", 4)
+    store_records(engine, _papers(7))
+    progress = []
+    assert E.embed_missing(engine, pipelined, progress=lambda done, total: progress.append((done, total))) == 7
+    assert progress == [(4, 7), (7, 7)]

@@ -551,7 +551,8 @@ def rank(
 @app.command()
 def embed(
     embedding_model: Annotated[Optional[str], typer.Option(help="Model name or path (ACADEMICHUB_EMBEDDING_MODEL).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Papers per batch (one transaction each).")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Papers per batch (one transaction each); default 64 on the CPU, 16384 on a GPU.")] = None,
 ) -> None:
     """Embed every stored paper that has no vector yet (needs `pip install 'academichub[embeddings]'`)."""
     try:
@@ -563,7 +564,7 @@ def embed(
     out.print(f"embedded {done} papers", highlight=False)
 
 
-def _embed_missing(engine, settings: Settings, *, batch_size: int = 64, required: bool = False) -> int:
+def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None, required: bool = False) -> int:
     """Vectors for new papers, right after they arrive; without the embeddings extra this is a
     no-op (ranking then works on text and rules), unless asked for explicitly."""
     from .rank.embeddings import embed_missing, load_embedder

@@ -16,7 +16,10 @@ Backends (`load_embedder(backend=...)`):
   fusions apply), cached under ``<data_dir>/models``, run by ONNX Runtime; tokenizing with
   `tokenizers`, mean pooling in NumPy, several single-threaded runs at once (one per core).
 - ``onnx-int8``: that graph with ONNX Runtime's dynamic int8 quantization, per channel.
-- ``fast``: the CPU default, chosen below. ``auto``: ``torch`` on CUDA, ``fast`` on the CPU.
+- ``torch-fp16``: the GPU default. The transformer in float16, fed by the Rust tokenizer on every
+  core in a thread that runs ahead of the GPU (`PipelinedTorchEmbedder`); float32 on a CPU.
+- ``fast``: the CPU default, chosen below. ``auto``: ``torch-fp16`` on CUDA (``torch`` for a model
+  that is not Transformer + mean/CLS pooling), ``fast`` on the CPU.
 
 Every backend sorts texts by token length and pads each batch only to its longest text (length
 bucketing), and returns L2-normalised float32 rows. Texts are cut at 128 tokens for the default
@@ -63,7 +66,18 @@ So ``fast`` is onnx-int8 at 128 tokens: 5x plain sentence-transformers, nDCG@10 
 -0.006. On a CPU with AMX (Intel Xeon 4th gen and later) torch-bf16 is faster still and as
 good as full precision: 2 pinned cores of the GPU machine's Xeon gave torch-bf16@128 164/s,
 onnx-int8@128 103/s, torch@256 32/s, so ``fast`` picks torch-bf16 where /proc/cpuinfo says
-amx_bf16. On the GPU (H200) the torch backend did 1 500-2 100 abstracts/s at 256 tokens.
+amx_bf16.
+
+On the GPU (one H200, 16 Xeon cores; `python -m benchmarks.embed_throughput --device cuda`, 14,957
+recorded abstracts repeated to 200,000-300,000, best of 3) plain sentence-transformers is
+tokenizer-bound: 1,863 abstracts/s as it comes (float32, 256 tokens, batches of 32), 4,698/s with
+float16, 128 tokens and batches of 512. torch-fp16 did 21,394-24,493/s (three runs), its vectors at
+cosine 1.0000 to sentence-transformers' float32 ones at 128 tokens. Its ceiling is tokenizing:
+tokenizers' encode_batch on whole abstracts ran at 21,669-24,615/s on all 16 cores, the product's
+tokenizing step (abstracts cut at a space beyond 800 characters, which gives the same 128 tokens,
+then ids to arrays) at 27,014-33,844/s. Batches of 2^18 tokens beat 2^17 (24,493 against
+21,394/s) and 2^16 (18,496/s); chunks of 4,096 or 16,384 texts per tokenizer call gave 18,896 and
+19,025/s against 21,394/s for 8,192.
 
 Vectors of every backend of one model share one name in the store (the model's name): int8
 moves a vector by little (cosine 0.99 to full precision at the same length). int8 activations
@@ -73,6 +87,7 @@ are scaled per batch, so a paper's vector depends very slightly on its batch-mat
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -91,7 +106,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 INSTALL_HINT = "pip install 'academichub[embeddings]'"
-BACKENDS = ("torch", "torch-int8", "torch-bf16", "onnx", "onnx-int8")
+BACKENDS = ("torch", "torch-int8", "torch-bf16", "torch-fp16", "onnx", "onnx-int8")
 # The measured winners on CPU (see the table above).
 FAST_BACKEND = "onnx-int8"
 FAST_BACKEND_AMX = "torch-bf16"
@@ -102,6 +117,10 @@ _WRITE_CHUNK = 900
 
 class EmbeddingsUnavailable(AcademicHubError):
     """The optional embedding dependencies are missing, or the model cannot be loaded."""
+
+
+class _NotPipelinable(EmbeddingsUnavailable):
+    """The model is not Transformer + mean/CLS pooling: "auto" falls back to plain torch."""
 
 
 @runtime_checkable
@@ -213,8 +232,9 @@ def load_embedder(
     name, source, local = _resolve(model)
     if device is None:
         device = default_device()
-    if backend == "auto":
-        backend = "torch" if device.startswith("cuda") else "fast"
+    chosen = backend == "auto"
+    if chosen:
+        backend = "torch-fp16" if device.startswith("cuda") else "fast"
     if backend == "fast":
         backend = fast_backend()
     if backend not in BACKENDS:
@@ -226,7 +246,13 @@ def load_embedder(
             raise EmbeddingsUnavailable(f"the {backend} backend runs on the CPU only; use backend='torch' on {device}")
         return _load_onnx(name, source, local, quantized=backend == "onnx-int8",
                           max_seq_length=max_seq_length, cache_dir=cache_dir or default_cache_dir())
-    return _load_torch(name, source, device, precision=backend.partition("-")[2] or "fp32", max_seq_length=max_seq_length)
+    try:
+        return _load_torch(name, source, device, precision=backend.partition("-")[2] or "fp32",
+                           max_seq_length=max_seq_length)
+    except _NotPipelinable:
+        if not chosen:
+            raise
+        return _load_torch(name, source, device, precision="fp32", max_seq_length=max_seq_length)
 
 
 def _load_sentence_transformer(source: str, device: str):
@@ -282,6 +308,8 @@ class SentenceTransformerEmbedder:
 
 
 def _load_torch(name: str, source: str, device: str, *, precision: str, max_seq_length: int | None) -> Embedder:
+    if precision == "fp16":
+        return _load_pipelined(name, source, device, max_seq_length=max_seq_length)
     st = _load_sentence_transformer(source, device)
     if device.startswith("cpu"):
         st.float()  # a float16 checkpoint loads as float16 (transformers 5), slow or refused on CPUs
@@ -295,6 +323,138 @@ def _load_torch(name: str, source: str, device: str, *, precision: str, max_seq_
         # in place: sentence-transformers' `auto_model` is a read-only view of the module it runs
         torch.ao.quantization.quantize_dynamic(st[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     return SentenceTransformerEmbedder(st, name, precision)
+
+
+# ----------------------------------------------------------------------------- GPU
+
+
+class PipelinedTorchEmbedder:
+    """The transformer in half precision on a GPU, fed by the Rust tokenizer.
+
+    Plain sentence-transformers is tokenizer-bound on a GPU: it tokenizes 32 texts at a time
+    through Python on one core while the GPU waits. Here a thread tokenizes a whole chunk with
+    `tokenizers` (all cores, the GIL released) while the GPU runs the chunk before it; each chunk
+    is sorted by length into large batches (a token budget, not a count), copied from pinned
+    memory, pooled and normalised on the GPU. float32 on the CPU, which the tests use."""
+
+    CHUNK = 8192  # texts per tokenizer call
+    TOKENS_PER_BATCH = 1 << 18  # 2,048 texts at 128 tokens (measured: see the module's docstring)
+    PAPERS_PER_TRANSACTION = 16384  # embed_missing's default on this backend
+
+    def __init__(self, model, tokenizer, *, pooling: str, dim: int, name: str, max_seq_length: int,
+                 device: str, dtype=None):
+        import torch
+
+        self.device = torch.device(device)
+        self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
+        self.model = model.to(self.device, dtype=self.dtype).eval()
+        self.tokenizer = tokenizer
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_seq_length)
+        self.pooling = pooling
+        self.dim = dim
+        self.name = name
+        self.max_seq_length = max_seq_length
+        self._pool = None
+        prefix_safe = (type(tokenizer.normalizer).__name__, type(tokenizer.pre_tokenizer).__name__,
+                       type(tokenizer.model).__name__) == ("BertNormalizer", "BertPreTokenizer", "WordPiece")
+        # 6.25 characters a token: 6 of the 14,957 recorded abstracts come out short at 128 tokens
+        self._cut_chars = max_seq_length * 25 // 4 if prefix_safe else 0
+
+    @property
+    def config(self) -> str:
+        return f"torch-{str(self.dtype).removeprefix('torch.')}-pipelined@{self.max_seq_length}"
+
+    def _tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(token ids flat int32, lengths int64, order longest first) of one chunk.
+
+        The tokenizer would split a whole abstract and then drop all but the first window; with
+        a BERT tokenizer (which splits words at whitespace, each on its own) a text cut at a
+        space shortly beyond the window gives the same first tokens, and tokenizes 1.5x faster.
+        A cut text that comes out shorter than the window is tokenized again whole."""
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)  # no offsets
+        limit = self._cut_chars
+        if limit:
+            cut = [t if len(t) <= limit else t[: max(t.rfind(" ", 0, limit), 0)] for t in texts]
+            encodings = encode(cut)
+            again = [i for i, e in enumerate(encodings) if len(e) < self.max_seq_length and len(cut[i]) < len(texts[i])]
+            for i, e in zip(again, encode([texts[i] for i in again]) if again else ()):
+                encodings[i] = e
+        else:
+            encodings = encode(texts)
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        flat = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int32,
+                           count=int(lengths.sum()))
+        return flat, lengths, np.argsort(-lengths, kind="stable")
+
+    def _batches(self, flat: np.ndarray, lengths: np.ndarray, order: np.ndarray, floor: int):
+        """Padded (ids, mask, rows) per batch, in `order`; vectorised scatter, no per-row loop."""
+        starts = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        i = 0
+        while i < len(order):
+            width = max(1, int(lengths[order[i]]))  # the longest left: sorted
+            size = max(floor, self.TOKENS_PER_BATCH // width)
+            rows = order[i : i + size]
+            i += size
+            n = lengths[rows]
+            position = np.arange(width)
+            mask = position[None, :] < n[:, None]
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            ids[mask] = flat[(starts[rows][:, None] + position[None, :])[mask]]
+            yield ids, mask, rows
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        import torch
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = len(texts)
+        if not n:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._pool is None:  # two: one converts its chunk to arrays while the other tokenizes
+            self._pool = ThreadPoolExecutor(2, thread_name_prefix="academichub-tokenize")
+        chunks = [list(texts[s : s + self.CHUNK]) for s in range(0, n, self.CHUNK)]
+        out = torch.empty((n, self.dim), dtype=torch.float32, device=self.device)
+        pending = [self._pool.submit(self._tokenize, c) for c in chunks[:2]]
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode():
+            for k in range(len(chunks)):
+                flat, lengths, order = pending.pop(0).result()
+                if k + 2 < len(chunks):
+                    pending.append(self._pool.submit(self._tokenize, chunks[k + 2]))
+                base = k * self.CHUNK
+                for ids, mask, rows in self._batches(flat, lengths, order, batch_size):
+                    ids_t = torch.from_numpy(ids)
+                    mask_t = torch.from_numpy(mask.astype(np.int64))
+                    if cuda:
+                        ids_t = ids_t.pin_memory().to(self.device, non_blocking=True)
+                        mask_t = mask_t.pin_memory().to(self.device, non_blocking=True)
+                    hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+                    if self.pooling == "cls":
+                        pooled = hidden[:, 0, :].float()
+                    else:
+                        weights = mask_t.unsqueeze(-1).to(hidden.dtype)
+                        pooled = (hidden * weights).sum(dim=1).float() / weights.sum(dim=1).float().clamp_min(1e-9)
+                    pooled = torch.nn.functional.normalize(pooled, dim=1)
+                    target = torch.from_numpy(rows + base).to(self.device, non_blocking=cuda)
+                    out.index_copy_(0, target, pooled)
+        return out.cpu().numpy()
+
+
+def _load_pipelined(name: str, source: str, device: str, *, max_seq_length: int | None) -> Embedder:
+    st = _load_sentence_transformer(source, "cpu")
+    modules = [type(m).__name__ for m in st]
+    pooling = _pooling_mode(st[1]) if len(st) > 1 else None
+    if modules[:2] != ["Transformer", "Pooling"] or any(m != "Normalize" for m in modules[2:]) or pooling not in ("mean", "cls"):
+        raise _NotPipelinable(
+            f"{source}: only Transformer + mean/CLS Pooling (+ Normalize) models run on the pipelined "
+            f"backend (this one is {' + '.join(modules)}, pooling {pooling}); use backend='torch'"
+        )
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(st.tokenizer.backend_tokenizer.to_str())
+    return PipelinedTorchEmbedder(st[0].auto_model, tokenizer, pooling=pooling, dim=_st_dim(st), name=name,
+                                  max_seq_length=int(max_seq_length or st.max_seq_length), device=device)
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -586,15 +746,19 @@ def embed_missing(
     engine: "Engine",
     embedder: Embedder,
     *,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Embed every paper that has no vector under `embedder.name`; returns how many were embedded.
 
     Each batch of `batch_size` papers is read, encoded and written in its own transaction, so an
-    interrupted run keeps what it finished and the next run goes on from there. `progress` is
-    called with (done, total) after each batch."""
+    interrupted run keeps what it finished and the next run goes on from there. None: 64 papers,
+    or the embedder's own PAPERS_PER_TRANSACTION (the GPU backend wants thousands at once).
+    `progress` is called with (done, total) after each batch."""
     from sqlalchemy import bindparam, text
+
+    if batch_size is None:
+        batch_size = getattr(embedder, "PAPERS_PER_TRANSACTION", 64)
 
     texts_sql = text("SELECT id, title, abstract FROM papers WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
     with engine.connect() as conn:
