@@ -209,3 +209,37 @@ def test_phrase_lookups_are_kept_read_only_and_bounded(monkeypatch):
         cs.rows_with_terms(word)
     assert len(cs._phrases) <= 2
     assert np.array_equal(cs.rows_with_terms("review"), np.arange(0, 30, 3))
+
+
+def test_era_affinity_prefers_the_seeds_years_only_when_dates_differ():
+    from datetime import date
+
+    seeds = [Doc(100 + i, "sediment transport in gravel-bed rivers", "bedload flux measurements", day=date(2014, 3, 1 + i))
+             for i in range(3)]
+    text = ("bedload transport in gravel rivers", "flume measurements of sediment flux")
+    then, recent, undated = Doc(1, *text, day=date(2014, 9, 1)), Doc(2, *text, day=date(2024, 9, 1)), Doc(3, *text)
+    other = [Doc(10 + i, f"galaxy survey {i}", "redshift space distortions", day=date(2019, 1, 1)) for i in range(5)]
+    ranker = Ranker()
+    profile = RadarProfile(seeds=seeds)
+    signals = ranker.signals(profile, [then, recent, undated, *other])
+    era = signals["era_affinity"]
+    assert era[0] > era[2] > era[1]  # the undated paper gets the candidates' mean
+    assert era[0] == pytest.approx(sum(pow(2.718281828, -abs((date(2014, 9, 1) - s.day).days) / 365) for s in seeds) / 3, rel=1e-6)
+    ids, _ = ranker.rank_ids(profile, [recent, then, *other])
+    assert ids.tolist()[:2] == [1, 2]  # same text: the paper of the seeds' years first
+    same_day = [Doc(i, *text, day=date(2024, 11, 28)) for i in range(4)]  # a day's feed
+    assert "era_affinity" not in ranker.signals(profile, same_day)
+
+
+def test_era_density_by_running_sums_equals_the_pairwise_sum():
+    import numpy as np
+
+    from academichub.rank.candidates import _laplace_density
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(700_000, 740_000, 2000).astype(float)
+    for points in (np.unique(rng.integers(720_000, 730_000, 300)), np.array([1.0, 200_000.0, 730_000.0])):
+        points = points.astype(float)  # the second spans centuries: the pairwise fallback
+        counts = rng.integers(1, 4, len(points))
+        pairwise = np.exp(-np.abs(x[:, None] - points[None, :]) / 365.0) @ counts
+        np.testing.assert_allclose(_laplace_density(x, points, counts, 365.0), pairwise, rtol=1e-9, atol=1e-300)

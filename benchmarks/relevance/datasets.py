@@ -46,6 +46,7 @@ class Doc:
     authors: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)  # arXiv, primary first
     date: dt.date | None = None
+    venue: str | None = None  # the journal or proceedings a library entry names
     embedding: np.ndarray | None = None
     origin: str = ""  # "arxiv" or the library's file name
 
@@ -200,6 +201,7 @@ def load_libraries(shared: Path) -> dict[str, list[Doc]]:
                     authors=[a.name for a in p.authors],
                     categories=list(p.categories),
                     date=p.published,
+                    venue=p.venue,
                     origin=name,
                 )
             )

@@ -296,7 +296,7 @@ def ranker_doc(doc: Doc, i: int):
     return RankerDoc(
         id=i, title=doc.title, abstract=doc.abstract,
         author_keys=tuple(k for k in (name_key(a) for a in doc.authors) if k),
-        author_names=tuple(doc.authors), categories=tuple(doc.categories), day=doc.date,
+        author_names=tuple(doc.authors), categories=tuple(doc.categories), venue=doc.venue, day=doc.date,
         embedding=doc.embedding,
     )
 

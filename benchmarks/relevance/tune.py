@@ -77,7 +77,7 @@ def _features(shared: Path, cache_dir: Path, seed: int, draws: int) -> list[dict
     return out
 
 
-FEATURES_VERSION = 2  # 2: centred dense signals, the head signals left to the replay
+FEATURES_VERSION = 3  # 2: centred dense signals, the head signals left to the replay; 3: venues, era
 
 
 def load_features(shared: Path, cache_dir: Path, seed: int = 0, draws: int = 5, rebuild: bool = False) -> list[dict]:

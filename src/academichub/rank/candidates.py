@@ -52,6 +52,7 @@ class CandidateSet:
         self._vectors: dict[tuple[str, ...], object] = {}
         self._phrases: dict[tuple[str, str], object] = {}
         self._centre: np.ndarray | None = None
+        self._day_groups: tuple[np.ndarray, np.ndarray] | None = None
         self._folded: list[str | None] = [None] * len(docs)
         self._folded_titles: list[str | None] = [None] * len(docs)
 
@@ -119,6 +120,45 @@ class CandidateSet:
     def ages(self, today: date) -> np.ndarray:
         ages = today.toordinal() - self.days
         return np.where(self.days == _NO_DAY, 365, ages).astype(float)
+
+    def era_affinity(self, days: list[date], scale_days: float) -> np.ndarray | None:
+        """How close each candidate's date lies to the given dates: the mean of
+        exp(-|difference| / scale_days) over them; a candidate without a date gets the mean. None
+        when the candidates span fewer than two dates (a day's feed: nothing to tell apart)."""
+        known = np.array([d.toordinal() for d in days], dtype=np.int64)
+        if not len(known):
+            return None
+        if self._day_groups is None:
+            self._day_groups = np.unique(self.days, return_inverse=True)
+        unique, inverse = self._day_groups
+        dated = unique != _NO_DAY
+        if dated.sum() < 2:
+            return None
+        # per distinct date, not per candidate: a store has far fewer dates than papers
+        points, counts = np.unique(known, return_counts=True)
+        density = _laplace_density(unique.astype(float), points.astype(float), counts, scale_days) / len(known)
+        values = density[inverse.ravel()]
+        undated = self.days == _NO_DAY
+        if undated.any():
+            values[undated] = values[~undated].mean()
+        return values
+
+
+def _laplace_density(x: np.ndarray, points: np.ndarray, counts: np.ndarray, scale: float) -> np.ndarray:
+    """sum_j counts_j * exp(-|x - points_j| / scale) for every x, in O((len(x) + len(points)) log):
+    with the points sorted, exp(-|x - p|) = exp(-x) exp(p) below x and exp(x) exp(-p) above it, so
+    two running sums serve every x (500 seed dates over 3,650 store dates: 9 ms pairwise, 0.3 ms
+    here). Spans beyond 600 scales would overflow: those go pairwise."""
+    p = (points - points[0]) / scale
+    if p[-1] > 600:
+        return np.exp(-np.abs(x[:, None] - points[None, :]) / scale) @ counts
+    t = np.clip((x - points[0]) / scale, -60.0, p[-1] + 60.0)  # beyond 60 scales: e^-60, nothing
+    below_sums = np.cumsum(counts * np.exp(p))  # sum over points <= p_k of counts e^p
+    above_sums = np.cumsum((counts * np.exp(-p))[::-1])[::-1]  # sum over points >= p_k of counts e^-p
+    k = np.searchsorted(p, t, side="right")  # how many points lie at or below t
+    below = np.where(k > 0, below_sums[np.maximum(k - 1, 0)], 0.0) * np.exp(-t)
+    above = np.where(k < len(p), above_sums[np.minimum(k, len(p) - 1)], 0.0) * np.exp(t)
+    return below + above
 
 
 def _index(pairs) -> dict[str, np.ndarray]:

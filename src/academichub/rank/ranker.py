@@ -51,6 +51,7 @@ DEFAULT_WEIGHTS = {
     "category_affinity": 0.8,
     "venue_affinity": 0.3,
     "author_affinity": 0.225,
+    "era_affinity": 1.0,
     # rule bonuses, in standard deviations
     "author": 2.5,
     "category_primary": 0.6,
@@ -72,6 +73,7 @@ NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" si
 NEGATIVES = 400  # random candidates sampled as negatives for the learned model
 LEXICAL_C = 0.01  # the lexical learned model: arxiv-sanity-lite's SVM (C, balanced classes)
 RECENCY_DAYS = 30.0
+ERA_DAYS = 365.0  # the scale of era_affinity: a paper a year away from a positive counts e^-1
 FEEDBACK_K = 10  # the top papers of the first score whose centroid is the feedback query
 GRAPH_HEAD = 500  # the leading candidates of the first score that form the similarity graph
 GRAPH_K = 4  # each node's nearest neighbours in that graph (sparse: 3-5 beat 10-20 on every dataset)
@@ -277,7 +279,9 @@ class Ranker:
     @staticmethod
     def _affinities(positives: list[Doc], cs: CandidateSet) -> dict[str, np.ndarray]:
         """What the positives share besides their text: their arXiv categories (primary counts
-        double), venues and authors. A radar seeded with cs.CL papers leans to cs.CL."""
+        double), venues, authors and era. A radar seeded with cs.CL papers leans to cs.CL; one
+        seeded with a library read in 2012-2016 leans to papers of those years when it ranks a
+        store that spans decades (a day's feed has one date: the signal is then absent)."""
         n_pos = len(positives)
         out = {}
         category = np.zeros(len(cs))
@@ -299,6 +303,9 @@ class Ranker:
             out["venue_affinity"] = venue
         if author.any():
             out["author_affinity"] = (author > 0).astype(float)  # shares an author with a positive
+        era = cs.era_affinity([d.day for d in positives if d.day], ERA_DAYS)
+        if era is not None:
+            out["era_affinity"] = era
         return out
 
     def _learned_direction(self, emb: np.ndarray, pos: np.ndarray, dismissed: np.ndarray | None,
