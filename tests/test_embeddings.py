@@ -221,3 +221,27 @@ def test_embed_missing_commits_the_backends_own_batch(engine, pipelined, monkeyp
     progress = []
     assert E.embed_missing(engine, pipelined, progress=lambda done, total: progress.append((done, total))) == 7
     assert progress == [(4, 7), (7, 7)]
+
+
+def test_embed_missing_keeps_the_batches_written_before_a_failure(engine, embedder):
+    """Reading and writing run beside the encoder: a failure keeps every batch encoded before it,
+    and the next run embeds only the rest."""
+
+    class FailsOnThirdBatch:
+        name, dim = embedder.name, embedder.dim
+
+        def __init__(self):
+            self.calls = 0
+
+        def encode(self, texts, batch_size=32):
+            self.calls += 1
+            if self.calls == 3:
+                raise RuntimeError("out of memory")
+            return embedder.encode(texts)
+
+    store_records(engine, _papers(7))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        E.embed_missing(engine, FailsOnThirdBatch(), batch_size=2)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 4
+    assert E.embed_missing(engine, embedder, batch_size=2) == 3

@@ -754,30 +754,75 @@ def embed_missing(
     Each batch of `batch_size` papers is read, encoded and written in its own transaction, so an
     interrupted run keeps what it finished and the next run goes on from there. None: 64 papers,
     or the embedder's own PAPERS_PER_TRANSACTION (the GPU backend wants thousands at once).
-    `progress` is called with (done, total) after each batch."""
+    `progress` is called with (done, total) after each batch is written.
+
+    One thread reads the next batch and writes the last one while the model encodes this one: the
+    GPU backend encodes some 20,000 abstracts/s and the store reads and writes about 29,000/s (SQLite,
+    this 2-core machine), so one after the other would cost 40 % of the speed."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from sqlalchemy import bindparam, text
 
     if batch_size is None:
         batch_size = getattr(embedder, "PAPERS_PER_TRANSACTION", 64)
-
     texts_sql = text("SELECT id, title, abstract FROM papers WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
     with engine.connect() as conn:
         todo = missing_ids(conn, embedder.name)
     total = len(todo)
-    done = 0
-    for start in range(0, total, batch_size):
-        chunk = todo[start : start + batch_size]
+    chunks = [todo[start : start + batch_size] for start in range(0, total, batch_size)]
+    if not chunks:
+        return 0
+
+    def read(chunk: list[int]):
         with engine.connect() as conn:
-            rows = conn.execute(texts_sql, {"ids": chunk}).all()
-        if rows:  # encoded outside any transaction: no lock is held while the model runs
-            vectors = embedder.encode([paper_text(title, abstract) for _, title, abstract in rows],
-                                      batch_size=min(batch_size, 32))
-            with engine.begin() as conn:
-                store_vectors(conn, embedder.name, [pid for pid, _, _ in rows], vectors)
-        done += len(chunk)
+            return conn.execute(texts_sql, {"ids": chunk}).all()
+
+    def write(rows, vectors) -> None:
+        with engine.begin() as conn:
+            store_vectors(conn, embedder.name, [pid for pid, _, _ in rows], vectors)
+
+    done = 0
+
+    def finished(pending) -> None:
+        nonlocal done
+        writing, count = pending
+        if writing is not None:
+            writing.result()
+        done += count
         if progress is not None:
             progress(done, total)
+
+    # In-memory SQLite is one database per connection's thread: no helper thread there.
+    url = engine.url
+    threads = 0 if url.get_backend_name() == "sqlite" and (url.database or ":memory:") == ":memory:" else 1
+    with ThreadPoolExecutor(max(threads, 1), thread_name_prefix="academichub-embed-io") as io:
+        run = io.submit if threads else _run_now
+        reading = run(read, chunks[0])
+        pending = None
+        for k, chunk in enumerate(chunks):
+            rows = reading.result()
+            if k + 1 < len(chunks):
+                reading = run(read, chunks[k + 1])
+            # encoded outside any transaction: no lock is held while the model runs
+            vectors = embedder.encode([paper_text(title, abstract) for _, title, abstract in rows],
+                                      batch_size=min(batch_size, 32)) if rows else None
+            if pending is not None:
+                finished(pending)  # at most one batch waits to be written
+            pending = (run(write, rows, vectors) if rows else None, len(chunk))
+        finished(pending)
     return total
+
+
+def _run_now(fn, *args):
+    """A finished future of fn(*args): the inline stand-in for a thread pool's submit."""
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
+    return future
 
 
 def load_vectors(
