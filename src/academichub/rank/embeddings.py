@@ -441,15 +441,22 @@ class PipelinedTorchEmbedder:
         return out.cpu().numpy()
 
 
-def _load_pipelined(name: str, source: str, device: str, *, max_seq_length: int | None) -> Embedder:
+def _plain_pooled_model(source: str, purpose: str, error: type[EmbeddingsUnavailable]):
+    """(sentence-transformers model on the CPU, its pooling "mean" | "cls") when it is a transformer
+    whose vectors our own pooling reproduces; else `error` saying so."""
     st = _load_sentence_transformer(source, "cpu")
     modules = [type(m).__name__ for m in st]
     pooling = _pooling_mode(st[1]) if len(st) > 1 else None
     if modules[:2] != ["Transformer", "Pooling"] or any(m != "Normalize" for m in modules[2:]) or pooling not in ("mean", "cls"):
-        raise _NotPipelinable(
-            f"{source}: only Transformer + mean/CLS Pooling (+ Normalize) models run on the pipelined "
-            f"backend (this one is {' + '.join(modules)}, pooling {pooling}); use backend='torch'"
+        raise error(
+            f"{source}: only Transformer + mean/CLS Pooling (+ Normalize) models {purpose} "
+            f"(this one is {' + '.join(modules)}, pooling {pooling}); use backend='torch'"
         )
+    return st, pooling
+
+
+def _load_pipelined(name: str, source: str, device: str, *, max_seq_length: int | None) -> Embedder:
+    st, pooling = _plain_pooled_model(source, "run on the pipelined backend", _NotPipelinable)
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_str(st.tokenizer.backend_tokenizer.to_str())
@@ -563,14 +570,7 @@ def _export_onnx(source: str, target: Path) -> None:
 
     import torch
 
-    st = _load_sentence_transformer(source, "cpu")
-    modules = [type(m).__name__ for m in st]
-    pooling = _pooling_mode(st[1]) if len(st) > 1 else None
-    if modules[:2] != ["Transformer", "Pooling"] or any(m != "Normalize" for m in modules[2:]) or pooling not in ("mean", "cls"):
-        raise EmbeddingsUnavailable(
-            f"{source}: only Transformer + mean/CLS Pooling (+ Normalize) models export to ONNX "
-            f"(this one is {' + '.join(modules)}, pooling {pooling}); use backend='torch'"
-        )
+    st, pooling = _plain_pooled_model(source, "export to ONNX", EmbeddingsUnavailable)
     transformer = st[0].auto_model.float().eval()  # fp16 checkpoints too: the graph is float32
     # Eager attention exports the pattern ONNX Runtime fuses into its Attention operator (and
     # QAttention once quantized); PyTorch's SDPA exports one it does not: 10 % slower at int8.
