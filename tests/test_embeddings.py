@@ -245,3 +245,30 @@ def test_embed_missing_keeps_the_batches_written_before_a_failure(engine, embedd
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 4
     assert E.embed_missing(engine, embedder, batch_size=2) == 3
+
+
+def test_pipelined_backend_halves_its_batches_when_memory_runs_out(pipelined, day_texts, monkeypatch):
+    import torch
+
+    texts = day_texts[:24]
+    expected = pipelined.encode(texts)
+    model = pipelined.model
+    real_forward = model.forward
+    sizes = []
+
+    def small_card(*args, **kwargs):  # a card that holds 5 texts at a time
+        rows = kwargs["input_ids"].shape[0]
+        sizes.append(rows)
+        if rows > 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", small_card)
+    monkeypatch.setattr(pipelined, "TOKENS_PER_BATCH", 128 * 24)
+    got = pipelined.encode(texts, batch_size=1)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert pipelined.TOKENS_PER_BATCH < 128 * 24  # later batches start smaller
+    assert sizes[0] == 24 and max(sizes[1:]) <= 12
+    monkeypatch.setattr(model, "forward", lambda *a, **k: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("none fits")))
+    with pytest.raises(E.EmbeddingsUnavailable, match="out of memory embedding a single text"):
+        pipelined.encode(texts[:2], batch_size=1)

@@ -416,7 +416,6 @@ class PipelinedTorchEmbedder:
         chunks = [list(texts[s : s + self.CHUNK]) for s in range(0, n, self.CHUNK)]
         out = torch.empty((n, self.dim), dtype=torch.float32, device=self.device)
         pending = [self._pool.submit(self._tokenize, c) for c in chunks[:2]]
-        cuda = self.device.type == "cuda"
         with torch.inference_mode():
             for k in range(len(chunks)):
                 flat, lengths, order = pending.pop(0).result()
@@ -424,21 +423,46 @@ class PipelinedTorchEmbedder:
                     pending.append(self._pool.submit(self._tokenize, chunks[k + 2]))
                 base = k * self.CHUNK
                 for ids, mask, rows in self._batches(flat, lengths, order, batch_size):
-                    ids_t = torch.from_numpy(ids)
-                    mask_t = torch.from_numpy(mask.astype(np.int64))
-                    if cuda:
-                        ids_t = ids_t.pin_memory().to(self.device, non_blocking=True)
-                        mask_t = mask_t.pin_memory().to(self.device, non_blocking=True)
-                    hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-                    if self.pooling == "cls":
-                        pooled = hidden[:, 0, :].float()
-                    else:
-                        weights = mask_t.unsqueeze(-1).to(hidden.dtype)
-                        pooled = (hidden * weights).sum(dim=1).float() / weights.sum(dim=1).float().clamp_min(1e-9)
-                    pooled = torch.nn.functional.normalize(pooled, dim=1)
-                    target = torch.from_numpy(rows + base).to(self.device, non_blocking=cuda)
-                    out.index_copy_(0, target, pooled)
+                    self._run_fitting(ids, mask, rows + base, out)
         return out.cpu().numpy()
+
+
+    def _run_fitting(self, ids: np.ndarray, mask: np.ndarray, rows: np.ndarray, out) -> None:
+        """One batch; when the GPU runs out of memory (a smaller card than the token budget
+        assumes), the budget halves for the batches to come and this one runs in two halves."""
+        import torch
+
+        try:
+            self._run(ids, mask, rows, out)
+        except torch.cuda.OutOfMemoryError as exc:
+            if len(rows) == 1:
+                raise EmbeddingsUnavailable(f"{self.device}: out of memory embedding a single text of "
+                                            f"{ids.shape[1]} tokens") from exc
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self.TOKENS_PER_BATCH = max(self.max_seq_length, self.TOKENS_PER_BATCH // 2)
+            half = len(rows) // 2
+            self._run_fitting(ids[:half], mask[:half], rows[:half], out)
+            self._run_fitting(ids[half:], mask[half:], rows[half:], out)
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, rows: np.ndarray, out) -> None:
+        """Encode one padded batch into out[rows]: the model, pooling and normalising on the device."""
+        import torch
+
+        cuda = self.device.type == "cuda"
+        ids_t = torch.from_numpy(ids)
+        mask_t = torch.from_numpy(mask.astype(np.int64))
+        if cuda:
+            ids_t = ids_t.pin_memory().to(self.device, non_blocking=True)
+            mask_t = mask_t.pin_memory().to(self.device, non_blocking=True)
+        hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0, :].float()
+        else:
+            weights = mask_t.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(dim=1).float() / weights.sum(dim=1).float().clamp_min(1e-9)
+        pooled = torch.nn.functional.normalize(pooled, dim=1)
+        out.index_copy_(0, torch.from_numpy(rows).to(self.device, non_blocking=cuda), pooled)
 
 
 def _plain_pooled_model(source: str, purpose: str, error: type[EmbeddingsUnavailable]):
