@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when torch sees one)")
     parser.add_argument("--backend", default="auto", help="the product's backend (default: auto)")
+    parser.add_argument("--max-seq-length", type=int, help="tokens per text (default: the product's, 128)")
     parser.add_argument("--skip-baselines", action="store_true", help="the product's encoder only")
     parser.add_argument("--tokens-per-batch", type=int, help="override the pipelined backend's token budget")
     parser.add_argument("--chunk", type=int, help="override the pipelined backend's texts per tokenizer call")
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((label, n, seconds))
         print(f"{label:58s} {n:>8d} texts {seconds:8.2f} s {n / seconds:>10.0f} abstracts/s", flush=True)
 
-    ours = E.load_embedder(device=device, backend=args.backend)
+    ours = E.load_embedder(device=device, backend=args.backend, max_seq_length=args.max_seq_length)
     if args.tokens_per_batch:
         ours.TOKENS_PER_BATCH = args.tokens_per_batch
     if args.chunk:

@@ -272,3 +272,31 @@ def test_pipelined_backend_halves_its_batches_when_memory_runs_out(pipelined, da
     monkeypatch.setattr(model, "forward", lambda *a, **k: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("none fits")))
     with pytest.raises(E.EmbeddingsUnavailable, match="out of memory embedding a single text"):
         pipelined.encode(texts[:2], batch_size=1)
+
+
+def test_embed_refresh_embeds_every_paper_again_at_the_configured_length(engine, embedder, database_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from academichub.cli import app
+    from academichub.settings import load_settings
+
+    asked = []
+
+    def configured(settings):
+        asked.append((settings.embedding_model, settings.embedding_max_tokens))
+        return embedder
+
+    monkeypatch.setattr(E, "configured_embedder", configured)
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    store_records(engine, _papers(5))
+    runner = CliRunner()
+    first = runner.invoke(app, ["embed"])
+    assert first.exit_code == 0 and "embedded 5 papers" in first.output, first.output
+    assert runner.invoke(app, ["embed"]).output.strip().endswith("embedded 0 papers")
+    again = runner.invoke(app, ["embed", "--embedding-max-tokens", "256", "--refresh"])
+    assert again.exit_code == 0 and "embedded 5 papers" in again.output, again.output
+    assert asked[-1] == ("all-MiniLM-L6-v2", 256) and asked[0] == ("all-MiniLM-L6-v2", None)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 5
+    monkeypatch.setenv("ACADEMICHUB_EMBEDDING_MAX_TOKENS", "64")
+    assert load_settings().embedding_max_tokens == 64

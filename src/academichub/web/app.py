@@ -336,9 +336,9 @@ def _make_env(translations, lang: str) -> Environment:
 
 def _embed_in_background(engine: Engine, settings: Settings) -> None:
     try:
-        from ..rank.embeddings import embed_missing, load_embedder
+        from ..rank.embeddings import configured_embedder, embed_missing
 
-        embedder = load_embedder(settings.embedding_model)
+        embedder = configured_embedder(settings)
     except Exception:  # the embeddings extra is optional
         log.info("embeddings extra not installed: ranking uses text and rules")
         return
