@@ -300,3 +300,20 @@ def test_embed_refresh_embeds_every_paper_again_at_the_configured_length(engine,
         assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 5
     monkeypatch.setenv("ACADEMICHUB_EMBEDDING_MAX_TOKENS", "64")
     assert load_settings().embedding_max_tokens == 64
+
+
+def test_auto_on_a_gpu_falls_back_to_plain_torch_for_models_it_cannot_pool(monkeypatch):
+    """A model that is not Transformer + mean/CLS pooling runs through sentence-transformers
+    itself when the backend was chosen automatically; asked for by name, the refusal stands."""
+    real_load = E._load_sentence_transformer
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(E, "_load_sentence_transformer", lambda source, device: real_load(source, "cpu"))
+
+    def cannot_pool(name, source, device, *, max_seq_length):
+        raise E._NotPipelinable(f"{source}: only Transformer + mean/CLS Pooling models run on the pipelined backend")
+
+    monkeypatch.setattr(E, "_load_pipelined", cannot_pool)
+    chosen = E.load_embedder(device="cuda")
+    assert isinstance(chosen, E.SentenceTransformerEmbedder) and chosen.precision == "fp32"
+    with pytest.raises(E.EmbeddingsUnavailable, match="pipelined backend"):
+        E.load_embedder(device="cuda", backend="torch-fp16")
