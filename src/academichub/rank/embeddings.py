@@ -438,7 +438,6 @@ class PipelinedTorchEmbedder:
                     self._run_fitting(ids, mask, rows + base, out)
         return out.cpu().numpy()
 
-
     def _run_fitting(self, ids: np.ndarray, mask: np.ndarray, rows: np.ndarray, out) -> None:
         """One batch; when the GPU runs out of memory (a smaller card than the token budget
         assumes), the budget halves for the batches to come and this one runs in two halves."""
