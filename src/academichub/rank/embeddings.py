@@ -337,6 +337,59 @@ def _load_torch(name: str, source: str, device: str, *, precision: str, max_seq_
     return SentenceTransformerEmbedder(st, name, precision)
 
 
+# ----------------------------------------------------------------------------- tokens to batches
+# Shared by the ONNX (CPU) and the pipelined (GPU) backends: both tokenize with `tokenizers`, sort
+# by length and pad each batch to its longest text.
+
+
+def window_cut(tokenizer, max_seq_length: int) -> int:
+    """Characters after which a text may be cut at a space before tokenizing (0: never). With a
+    BERT tokenizer, which splits words at whitespace, each on its own, a text cut shortly beyond
+    the window gives the same first tokens, and tokenizes 1.5x faster. 6.25 characters a token: 6
+    of the 14,957 recorded abstracts come out short at 128 tokens (tokenized again whole)."""
+    prefix_safe = (type(tokenizer.normalizer).__name__, type(tokenizer.pre_tokenizer).__name__,
+                   type(tokenizer.model).__name__) == ("BertNormalizer", "BertPreTokenizer", "WordPiece")
+    return max_seq_length * 25 // 4 if prefix_safe else 0
+
+
+def tokenize_window(tokenizer, texts: list[str], max_seq_length: int, cut_chars: int) -> tuple[np.ndarray, np.ndarray]:
+    """(token ids of every text, flat int32; lengths int64), each cut to the window. The
+    tokenizer truncates at `max_seq_length`; texts longer than `cut_chars` are cut at a space first
+    (`window_cut`), and one that then comes out shorter than the window is tokenized again whole."""
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # no offsets
+    if cut_chars:
+        cut = [t if len(t) <= cut_chars else t[: max(t.rfind(" ", 0, cut_chars), 0)] for t in texts]
+        encodings = encode(cut)
+        again = [i for i, e in enumerate(encodings) if len(e) < max_seq_length and len(cut[i]) < len(texts[i])]
+        for i, e in zip(again, encode([texts[i] for i in again]) if again else ()):
+            encodings[i] = e
+    else:
+        encodings = encode(list(texts))
+    lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+    flat = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int32,
+                       count=int(lengths.sum()))
+    return flat, lengths
+
+
+def padded_batches(flat: np.ndarray, lengths: np.ndarray, order: np.ndarray, size_for: Callable[[int], int]):
+    """Padded (ids int64, mask bool, rows) per batch, taking rows in `order`; a batch holds
+    size_for(length of its first row) texts (longest first when `order` is sorted), read when the
+    batch is made. Vectorised scatter, no per-row loop."""
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    i = 0
+    while i < len(order):
+        size = max(1, size_for(max(1, int(lengths[order[i]]))))
+        rows = order[i : i + size]
+        i += size
+        n = lengths[rows]
+        position = np.arange(max(1, int(n.max())))
+        mask = position[None, :] < n[:, None]
+        ids = np.zeros(mask.shape, dtype=np.int64)
+        ids[mask] = flat[(starts[rows][:, None] + position[None, :])[mask]]
+        yield ids, mask, rows
+
+
 # ----------------------------------------------------------------------------- GPU
 
 
@@ -368,53 +421,21 @@ class PipelinedTorchEmbedder:
         self.name = name
         self.max_seq_length = max_seq_length
         self._pool = None
-        prefix_safe = (type(tokenizer.normalizer).__name__, type(tokenizer.pre_tokenizer).__name__,
-                       type(tokenizer.model).__name__) == ("BertNormalizer", "BertPreTokenizer", "WordPiece")
-        # 6.25 characters a token: 6 of the 14,957 recorded abstracts come out short at 128 tokens
-        self._cut_chars = max_seq_length * 25 // 4 if prefix_safe else 0
+        self._cut_chars = window_cut(tokenizer, max_seq_length)
 
     @property
     def config(self) -> str:
         return f"torch-{str(self.dtype).removeprefix('torch.')}-pipelined@{self.max_seq_length}"
 
     def _tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(token ids flat int32, lengths int64, order longest first) of one chunk.
-
-        The tokenizer would split a whole abstract and then drop all but the first window; with
-        a BERT tokenizer (which splits words at whitespace, each on its own) a text cut at a
-        space shortly beyond the window gives the same first tokens, and tokenizes 1.5x faster.
-        A cut text that comes out shorter than the window is tokenized again whole."""
-        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)  # no offsets
-        limit = self._cut_chars
-        if limit:
-            cut = [t if len(t) <= limit else t[: max(t.rfind(" ", 0, limit), 0)] for t in texts]
-            encodings = encode(cut)
-            again = [i for i, e in enumerate(encodings) if len(e) < self.max_seq_length and len(cut[i]) < len(texts[i])]
-            for i, e in zip(again, encode([texts[i] for i in again]) if again else ()):
-                encodings[i] = e
-        else:
-            encodings = encode(texts)
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        flat = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int32,
-                           count=int(lengths.sum()))
+        """(token ids flat int32, lengths int64, order longest first) of one chunk."""
+        flat, lengths = tokenize_window(self.tokenizer, texts, self.max_seq_length, self._cut_chars)
         return flat, lengths, np.argsort(-lengths, kind="stable")
 
     def _batches(self, flat: np.ndarray, lengths: np.ndarray, order: np.ndarray, floor: int):
-        """Padded (ids, mask, rows) per batch, in `order`; vectorised scatter, no per-row loop."""
-        starts = np.zeros(len(lengths), dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        i = 0
-        while i < len(order):
-            width = max(1, int(lengths[order[i]]))  # the longest left: sorted
-            size = max(floor, self.TOKENS_PER_BATCH // width)
-            rows = order[i : i + size]
-            i += size
-            n = lengths[rows]
-            position = np.arange(width)
-            mask = position[None, :] < n[:, None]
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            ids[mask] = flat[(starts[rows][:, None] + position[None, :])[mask]]
-            yield ids, mask, rows
+        """Batches of TOKENS_PER_BATCH tokens (at least `floor` texts); the budget is read per
+        batch, so a halving after an out-of-memory error applies to the rest of the chunk."""
+        return padded_batches(flat, lengths, order, lambda width: max(floor, self.TOKENS_PER_BATCH // width))
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         import torch
@@ -527,6 +548,7 @@ class OnnxEmbedder:
         self.max_seq_length = max_seq_length
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_seq_length)
+        self._cut_chars = window_cut(tokenizer, max_seq_length)
 
     @property
     def config(self) -> str:
@@ -536,26 +558,17 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch(list(texts))
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        flat, lengths = tokenize_window(self.tokenizer, texts, self.max_seq_length, self._cut_chars)
         if self.sort_by_length:
             order = np.argsort(-lengths, kind="stable")  # longest first: a batch pads to little
         else:
             order = np.arange(len(texts))
-        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        batches = list(padded_batches(flat, lengths, order, lambda width: batch_size))
 
-        def run(rows: np.ndarray) -> None:
-            width = int(lengths[rows].max())
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            types = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                e = encodings[i]
-                n = len(e.ids)
-                ids[r, :n] = e.ids
-                mask[r, :n] = 1
-                types[r, :n] = e.type_ids
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        def run(batch) -> None:
+            ids, mask, rows = batch
+            mask = mask.astype(np.int64)
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}  # one segment
             hidden = self.session.run(None, {k: feed[k] for k in self.meta.inputs})[0]
             if self.meta.pooling == "cls":
                 pooled = hidden[:, 0, :]
@@ -565,8 +578,8 @@ class OnnxEmbedder:
             out[rows] = pooled  # distinct rows per batch: no lock needed
 
         if self.workers == 1 or len(batches) == 1:
-            for rows in batches:
-                run(rows)
+            for batch in batches:
+                run(batch)
         else:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -827,37 +840,21 @@ def embed_missing(
         if progress is not None:
             progress(done, total)
 
-    # In-memory SQLite is one database per connection's thread: no helper thread there.
-    url = engine.url
-    threads = 0 if url.get_backend_name() == "sqlite" and (url.database or ":memory:") == ":memory:" else 1
-    with ThreadPoolExecutor(max(threads, 1), thread_name_prefix="academichub-embed-io") as io:
-        run = io.submit if threads else _run_now
-        reading = run(read, chunks[0])
+    with ThreadPoolExecutor(1, thread_name_prefix="academichub-embed-io") as io:
+        reading = io.submit(read, chunks[0])
         pending = None
         for k, chunk in enumerate(chunks):
             rows = reading.result()
             if k + 1 < len(chunks):
-                reading = run(read, chunks[k + 1])
+                reading = io.submit(read, chunks[k + 1])
             # encoded outside any transaction: no lock is held while the model runs
             vectors = embedder.encode([paper_text(title, abstract) for _, title, abstract in rows],
                                       batch_size=min(batch_size, 32)) if rows else None
             if pending is not None:
                 finished(pending)  # at most one batch waits to be written
-            pending = (run(write, rows, vectors) if rows else None, len(chunk))
+            pending = (io.submit(write, rows, vectors) if rows else None, len(chunk))
         finished(pending)
     return total
-
-
-def _run_now(fn, *args):
-    """A finished future of fn(*args): the inline stand-in for a thread pool's submit."""
-    from concurrent.futures import Future
-
-    future: Future = Future()
-    try:
-        future.set_result(fn(*args))
-    except BaseException as exc:
-        future.set_exception(exc)
-    return future
 
 
 def load_vectors(
