@@ -282,7 +282,7 @@ def test_embed_refresh_embeds_every_paper_again_at_the_configured_length(engine,
 
     asked = []
 
-    def configured(settings):
+    def configured(settings, store=None):
         asked.append((settings.embedding_model, settings.embedding_max_tokens))
         return embedder
 
@@ -300,6 +300,107 @@ def test_embed_refresh_embeds_every_paper_again_at_the_configured_length(engine,
         assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 5
     monkeypatch.setenv("ACADEMICHUB_EMBEDDING_MAX_TOKENS", "64")
     assert load_settings().embedding_max_tokens == 64
+
+
+def test_the_default_window_is_192_tokens_where_fast_picks_bf16_for_amx_else_128(monkeypatch):
+    loaded = []
+
+    def fake_torch(name, source, device, *, precision, max_seq_length):
+        loaded.append(("torch-" + precision, max_seq_length))
+
+    def fake_onnx(name, source, local, *, quantized, max_seq_length, cache_dir):
+        loaded.append(("onnx-int8" if quantized else "onnx", max_seq_length))
+
+    monkeypatch.setattr(E, "_load_torch", fake_torch)
+    monkeypatch.setattr(E, "_load_onnx", fake_onnx)
+    for amx in (True, False):
+        monkeypatch.setattr(E, "cpu_has", lambda flag, amx=amx: amx and flag == "amx_bf16")
+        E.load_embedder(device="cpu")
+        E.load_embedder(device="cpu", backend="torch")  # named: the window every backend shares
+        E.load_embedder(device="cpu", max_seq_length=256)
+    E.load_embedder(device="cuda")
+    E.load_embedder("some/other-model", device="cpu")  # another model: its own limit
+    assert loaded == [
+        ("torch-bf16", 192), ("torch-fp32", 128), ("torch-bf16", 256),
+        ("onnx-int8", 128), ("torch-fp32", 128), ("onnx-int8", 256),
+        ("torch-fp16", 128), ("onnx-int8", None),
+    ]
+
+
+def test_a_store_keeps_the_window_its_vectors_were_made_with(engine, embedder, monkeypatch):
+    """Vectors record their window; with embedding_max_tokens unset an embedder follows the store
+    (a store filled on a GPU at 128 tokens stays at 128 on an AMX CPU that would read 192), and an
+    embedder set to another window is refused before it writes a single vector."""
+    from academichub.settings import Settings
+
+    store_records(engine, _papers(4))
+    assert E.embed_missing(engine, embedder) == 4
+    window = embedder.max_seq_length
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT DISTINCT tokens FROM paper_embeddings").scalars().all() == [window]
+        assert E.store_window(conn, embedder.name) == window
+        assert E.store_window(conn, "another-model") is None
+
+    asked = []
+    monkeypatch.setattr(E, "load_embedder", lambda model, max_seq_length=None: asked.append(max_seq_length))
+    E.configured_embedder(Settings(), engine)
+    with engine.connect() as conn:
+        E.configured_embedder(Settings(), conn)
+    E.configured_embedder(Settings(embedding_max_tokens=64), engine)  # set: the setting wins
+    E.configured_embedder(Settings())  # no store: the machine's default
+    assert asked == [window, window, 64, None]
+
+    class OtherWindow:
+        name, dim, max_seq_length = embedder.name, embedder.dim, window + 64
+
+        def encode(self, texts, batch_size=32):
+            raise AssertionError("nothing may be encoded")
+
+    store_records(engine, _papers(6))  # two papers without a vector
+    with pytest.raises(E.WindowMismatch, match=f"read {window} tokens.*--embedding-max-tokens {window + 64}"):
+        E.embed_missing(engine, OtherWindow())
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 4
+
+
+def test_an_ingest_warns_and_keeps_its_papers_when_the_window_differs(engine, monkeypatch, capsys):
+    """After an ingest the embedding step is a courtesy: a window conflict is a warning there (the
+    papers are stored), and an error from `academichub embed`, which was asked to embed."""
+    from academichub import cli
+    from academichub.settings import Settings
+
+    store_records(engine, _papers(2))
+    with engine.begin() as conn:
+        first = conn.exec_driver_sql("SELECT min(id) FROM papers").scalar()
+        E.store_vectors(conn, "toy", [first], np.eye(1, 4, dtype=np.float32), tokens=128)
+
+    class Toy:
+        name, dim, max_seq_length = "toy", 4, 256
+
+        def encode(self, texts, batch_size=32):
+            raise AssertionError("nothing may be encoded")
+
+    monkeypatch.setattr(E, "configured_embedder", lambda settings, store=None: Toy())
+    assert cli._embed_missing(engine, Settings(), required=False) == 0
+    assert "not embedded: the stored vectors of toy read 128 tokens" in capsys.readouterr().err
+    with pytest.raises(E.WindowMismatch):
+        cli._embed_missing(engine, Settings(), required=True)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM papers").scalar() == 2
+        assert conn.exec_driver_sql("SELECT count(*) FROM paper_embeddings").scalar() == 1
+
+
+def test_vectors_stored_before_the_window_was_recorded_read_as_128_tokens(engine):
+    """Migration 0004 leaves the window of older vectors empty: for the default model they were
+    all made at 128 tokens (the only default then); for another model the window is unknown."""
+    store_records(engine, _papers(2))
+    with engine.begin() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM papers ORDER BY id")]
+        E.store_vectors(conn, E.DEFAULT_MODEL, ids, np.eye(2, 4, dtype=np.float32))
+        E.store_vectors(conn, "toy", ids, np.eye(2, 4, dtype=np.float32))
+    with engine.connect() as conn:
+        assert E.store_window(conn, E.DEFAULT_MODEL) == 128
+        assert E.store_window(conn, "toy") is None
 
 
 def test_auto_on_a_gpu_falls_back_to_plain_torch_for_models_it_cannot_pool(monkeypatch):

@@ -81,7 +81,11 @@ FEATURES_VERSION = 3  # 2: centred dense signals, the head signals left to the r
 
 
 def load_features(shared: Path, cache_dir: Path, seed: int = 0, draws: int = 5, rebuild: bool = False) -> list[dict]:
-    path = cache_dir / f"tune-features-v{FEATURES_VERSION}-s{seed}-d{draws}.pkl"
+    from academichub.rank.embeddings import _ONNX_FORMAT, load_embedder
+
+    embedder = load_embedder(None)  # the vectors differ by backend and window (this machine's default)
+    label = f"{embedder.config}-r{_ONNX_FORMAT}".replace("@", "_")
+    path = cache_dir / f"tune-features-v{FEATURES_VERSION}-{label}-s{seed}-d{draws}.pkl"
     if path.is_file() and not rebuild:
         with open(path, "rb") as handle:
             return pickle.load(handle)

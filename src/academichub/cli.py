@@ -552,7 +552,8 @@ def rank(
 def embed(
     embedding_model: Annotated[Optional[str], typer.Option(help="Model name or path (ACADEMICHUB_EMBEDDING_MODEL).")] = None,
     embedding_max_tokens: Annotated[Optional[int], typer.Option(
-        help="Tokens of each paper the model reads (ACADEMICHUB_EMBEDDING_MAX_TOKENS; default 128).")] = None,
+        help="Tokens of each paper the model reads (ACADEMICHUB_EMBEDDING_MAX_TOKENS; default: the store's vectors' window, "
+             "for a new store 192 on a CPU with AMX, else 128).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         help="Papers per batch (one transaction each); default 64 on the CPU, 16384 on a GPU.")] = None,
     refresh: Annotated[bool, typer.Option(
@@ -573,10 +574,12 @@ def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None,
     """Vectors for new papers, right after they arrive; without the embeddings extra this is a
     no-op (ranking then works on text and rules), unless asked for explicitly. `refresh` forgets
     the model's stored vectors first (an interrupted refresh is finished by the next `embed`)."""
-    from .rank.embeddings import configured_embedder, embed_missing, forget_vectors
+    from .rank.embeddings import WindowMismatch, configured_embedder, embed_missing, forget_vectors
 
     try:
-        embedder = _quiet_load(configured_embedder, settings)
+        # a refresh starts over at the configured (or this machine's default) window; otherwise the
+        # store's window is kept
+        embedder = _quiet_load(lambda s: configured_embedder(s, None if refresh else engine), settings)
     except AcademicHubError:
         if required:
             raise
@@ -584,12 +587,18 @@ def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None,
     if refresh:
         with engine.begin() as conn:
             forget_vectors(conn, embedder.name)
-    with _progress() as progress:
-        task = progress.add_task(f"embedding ({embedder.name})", total=None, unit="papers")
-        return embed_missing(
-            engine, embedder, batch_size=batch_size,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"embedding ({embedder.name})", total=None, unit="papers")
+            return embed_missing(
+                engine, embedder, batch_size=batch_size,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except WindowMismatch as exc:
+        if required:
+            raise
+        console.print(f"[yellow]warning:[/] not embedded: {exc}", highlight=False)  # what was ingested stays
+        return 0
 
 
 def _quiet_load(load, what):
@@ -616,7 +625,7 @@ def _embedding_for(conn, settings: Settings):
     try:
         from .rank.embeddings import configured_embedder
 
-        embedder = _quiet_load(configured_embedder, settings)
+        embedder = _quiet_load(lambda s: configured_embedder(s, conn), settings)
     except AcademicHubError:
         return None, None
     stored = conn.execute(

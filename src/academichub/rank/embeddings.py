@@ -22,8 +22,10 @@ Backends (`load_embedder(backend=...)`):
   that is not Transformer + mean/CLS pooling), ``fast`` on the CPU.
 
 Every backend sorts texts by token length and pads each batch only to its longest text (length
-bucketing), and returns L2-normalised float32 rows. Texts are cut at 128 tokens for the default
-model, on every backend (so the vectors a GPU and a CPU store agree: cosine 0.994).
+bucketing), and returns L2-normalised float32 rows. Texts are cut, for the default model, at 128
+tokens on a GPU and on CPUs without AMX, and at 192 where `fast` picks torch-bf16 for AMX (below);
+each vector row records its window, and a store keeps the window of the vectors it already holds
+(`configured_embedder`, `store_window`), so one store never mixes vectors of two windows.
 
 Measured on the development machine: 2 AMD EPYC (Zen 4) cores, AVX512-VNNI and -BF16, no AMX,
 shared with other work, so each speed is the best of 5 rounds with the configurations
@@ -66,7 +68,9 @@ So ``fast`` is onnx-int8 at 128 tokens: 5x plain sentence-transformers, nDCG@10 
 -0.006. On a CPU with AMX (Intel Xeon 4th gen and later) torch-bf16 is faster still and as
 good as full precision: 2 pinned cores of the GPU machine's Xeon gave torch-bf16@128 164/s,
 onnx-int8@128 103/s, torch@256 32/s, so ``fast`` picks torch-bf16 where /proc/cpuinfo says
-amx_bf16.
+amx_bf16. The later development machine has 2 such cores (Intel Xeon, AMX); the same command,
+best of 2 rounds: torch@256 31.8/s, torch-bf16@256 98.2, torch-bf16@128 226.2, onnx-int8@256
+68.7, onnx-int8@128 147.1. There the default window is 192 tokens (AMX_MAX_SEQ_LENGTH).
 
 On the GPU (one H200, 16 Xeon cores; `python -m benchmarks.embed_throughput --device cuda`, 14,957
 recorded abstracts repeated to 200,000-300,000, best of 3) plain sentence-transformers is
@@ -110,7 +114,12 @@ BACKENDS = ("torch", "torch-int8", "torch-bf16", "torch-fp16", "onnx", "onnx-int
 # The measured winners on CPU (see the table above).
 FAST_BACKEND = "onnx-int8"
 FAST_BACKEND_AMX = "torch-bf16"
-DEFAULT_MAX_SEQ_LENGTH = 128  # for the default model, on every backend
+# Tokens of each abstract the default model reads: 128 on a GPU and on CPUs without AMX; 192 where
+# `fast` picks torch-bf16 for AMX, the longest window that still embeds >= 100 abstracts/s there
+# (product path, 2 AMX cores: 123-131/s at 192, 82-89/s at 256, 224/s at 128) and that ranks better
+# (docs/design.md, "Length"). A store keeps the window its vectors were made with (`store_window`).
+DEFAULT_MAX_SEQ_LENGTH = 128
+AMX_MAX_SEQ_LENGTH = 192
 _ONNX_FORMAT = 4  # bump when the export recipe changes: the cache key includes it
 _WRITE_CHUNK = 900
 
@@ -227,7 +236,8 @@ def load_embedder(
 
     `device` None picks CUDA when torch sees a GPU, else the CPU. `backend` "auto" is "torch" on
     a GPU and "fast" on the CPU (onnx-int8; torch-bf16 on CPUs with AMX). `max_seq_length` None
-    means 128 tokens for the default model and the model's own limit for any other. ONNX exports
+    means, for the default model, 192 tokens where "fast" picks torch-bf16 for AMX and 128
+    elsewhere; for any other model, its own limit. ONNX exports
     are cached under `cache_dir` (default `<data_dir>/models`)."""
     name, source, local = _resolve(model)
     if device is None:
@@ -235,12 +245,15 @@ def load_embedder(
     chosen = backend == "auto"
     if chosen:
         backend = "torch-fp16" if device.startswith("cuda") else "fast"
+    window = DEFAULT_MAX_SEQ_LENGTH
     if backend == "fast":
         backend = fast_backend()
+        if backend == FAST_BACKEND_AMX:
+            window = AMX_MAX_SEQ_LENGTH
     if backend not in BACKENDS:
         raise EmbeddingsUnavailable(f"unknown embedding backend {backend!r}; one of: auto, fast, {', '.join(BACKENDS)}")
     if max_seq_length is None and name == DEFAULT_MODEL:
-        max_seq_length = DEFAULT_MAX_SEQ_LENGTH
+        max_seq_length = window
     if backend.startswith("onnx"):
         if not device.startswith("cpu"):
             raise EmbeddingsUnavailable(f"the {backend} backend runs on the CPU only; use backend='torch' on {device}")
@@ -255,9 +268,20 @@ def load_embedder(
         return _load_torch(name, source, device, precision="fp32", max_seq_length=max_seq_length)
 
 
-def configured_embedder(settings) -> Embedder:
-    """The embedder the settings name: `embedding_model`, reading `embedding_max_tokens`."""
-    return load_embedder(settings.embedding_model, max_seq_length=settings.embedding_max_tokens)
+def configured_embedder(settings, store: "Engine | Connection | None" = None) -> Embedder:
+    """The embedder the settings name: `embedding_model`, reading `embedding_max_tokens`; unset,
+    the window of the vectors `store` (an engine or a connection) already holds for that model (so
+    a store filled on a GPU and read on a CPU, whose defaults differ, keeps one kind of vector),
+    else the machine's default."""
+    window = settings.embedding_max_tokens
+    if window is None and store is not None:
+        name = _resolve(settings.embedding_model)[0]
+        if hasattr(store, "execute"):
+            window = store_window(store, name)
+        else:
+            with store.connect() as conn:
+                window = store_window(conn, name)
+    return load_embedder(settings.embedding_model, max_seq_length=window)
 
 
 def forget_vectors(conn: "Connection", model: str) -> int:
@@ -301,6 +325,10 @@ class SentenceTransformerEmbedder:
     def config(self) -> str:
         """What produced the vectors, e.g. "torch-fp32@256" (for logs and caches)."""
         return f"torch-{self.precision}@{self.st.max_seq_length}"
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.st.max_seq_length)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         import torch
@@ -762,7 +790,7 @@ _MISSING = (
     "SELECT p.id FROM papers p WHERE NOT EXISTS "
     "(SELECT 1 FROM paper_embeddings e WHERE e.paper_id = p.id AND e.model = :model) ORDER BY p.id"
 )
-_VECTOR_COLUMNS = ("paper_id", "model", "dim", "vector", "created_at")
+_VECTOR_COLUMNS = ("paper_id", "model", "dim", "tokens", "vector", "created_at")
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -770,18 +798,43 @@ def to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f2").tobytes()
 
 
-def store_vectors(conn: "Connection", model: str, paper_ids: Sequence[int], matrix: np.ndarray) -> None:
-    """Write vectors (one row each, float16); a vector already there for (paper, model) is kept."""
+def store_vectors(conn: "Connection", model: str, paper_ids: Sequence[int], matrix: np.ndarray,
+                  tokens: int | None = None) -> None:
+    """Write vectors (one row each, float16); a vector already there for (paper, model) is kept.
+    `tokens`: the window the model read (None: not known)."""
     from ..store.papers import bulk_insert
     from ..store.state import utcnow
 
     matrix = _normalise(matrix)
     now = utcnow()
     rows = [
-        {"paper_id": int(pid), "model": model, "dim": int(matrix.shape[1]), "vector": to_blob(vec), "created_at": now}
+        {"paper_id": int(pid), "model": model, "dim": int(matrix.shape[1]), "tokens": tokens,
+         "vector": to_blob(vec), "created_at": now}
         for pid, vec in zip(paper_ids, matrix)
     ]
     bulk_insert(conn, "paper_embeddings", _VECTOR_COLUMNS, rows, suffix=" ON CONFLICT DO NOTHING")
+
+
+def store_window(conn: "Connection", model: str) -> int | None:
+    """The window (tokens) the stored vectors of `model` were made with; None when the store has
+    none. Vectors written before the window was recorded were made, for the default model, with
+    the only default there was then: 128 tokens."""
+    found, tokens = _recorded_window(conn, model)
+    if found and tokens is None and model == DEFAULT_MODEL:
+        return DEFAULT_MAX_SEQ_LENGTH
+    return tokens
+
+
+def _recorded_window(conn: "Connection", model: str) -> tuple[bool, int | None]:
+    """(whether vectors of `model` are stored, the window one of them records)."""
+    from sqlalchemy import text
+
+    row = conn.execute(text("SELECT tokens FROM paper_embeddings WHERE model = :model LIMIT 1"), {"model": model}).first()
+    return row is not None, None if row is None or row[0] is None else int(row[0])
+
+
+class WindowMismatch(AcademicHubError):
+    """New vectors would be made with another window than the store's: rankings would mix them."""
 
 
 def missing_ids(conn: "Connection", model: str) -> list[int]:
@@ -814,7 +867,15 @@ def embed_missing(
     if batch_size is None:
         batch_size = getattr(embedder, "PAPERS_PER_TRANSACTION", 64)
     texts_sql = text("SELECT id, title, abstract FROM papers WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    tokens = getattr(embedder, "max_seq_length", None)
     with engine.connect() as conn:
+        stored = _recorded_window(conn, embedder.name)[1]  # vectors that record no window: not checked
+        if stored is not None and tokens is not None and stored != tokens:
+            raise WindowMismatch(
+                f"the stored vectors of {embedder.name} read {stored} tokens of each paper, this embedder reads "
+                f"{tokens}: leave embedding_max_tokens unset to keep {stored}, or run "
+                f"`academichub embed --refresh --embedding-max-tokens {tokens}` to embed every paper again"
+            )
         todo = missing_ids(conn, embedder.name)
     total = len(todo)
     chunks = [todo[start : start + batch_size] for start in range(0, total, batch_size)]
@@ -827,7 +888,7 @@ def embed_missing(
 
     def write(rows, vectors) -> None:
         with engine.begin() as conn:
-            store_vectors(conn, embedder.name, [pid for pid, _, _ in rows], vectors)
+            store_vectors(conn, embedder.name, [pid for pid, _, _ in rows], vectors, tokens)
 
     done = 0
 

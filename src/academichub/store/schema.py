@@ -261,6 +261,7 @@ paper_embeddings = Table(
     Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("model", String(128), primary_key=True),
     Column("dim", Integer, nullable=False),
+    Column("tokens", Integer),  # the window the model read of each paper (NULL: written before 0004)
     Column("vector", LargeBinary, nullable=False),  # float16 little-endian, L2-normalised
     Column("created_at", DateTime, nullable=False),
 )

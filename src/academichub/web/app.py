@@ -338,7 +338,7 @@ def _embed_in_background(engine: Engine, settings: Settings) -> None:
     try:
         from ..rank.embeddings import configured_embedder, embed_missing
 
-        embedder = configured_embedder(settings)
+        embedder = configured_embedder(settings, engine)
     except Exception:  # the embeddings extra is optional
         log.info("embeddings extra not installed: ranking uses text and rules")
         return
