@@ -282,7 +282,7 @@ def test_embed_refresh_embeds_every_paper_again_at_the_configured_length(engine,
 
     asked = []
 
-    def configured(settings, store=None):
+    def configured(settings, engine=None):
         asked.append((settings.embedding_model, settings.embedding_max_tokens))
         return embedder
 
@@ -344,8 +344,8 @@ def test_a_store_keeps_the_window_its_vectors_were_made_with(engine, embedder, m
     asked = []
     monkeypatch.setattr(E, "load_embedder", lambda model, max_seq_length=None: asked.append(max_seq_length))
     E.configured_embedder(Settings(), engine)
-    with engine.connect() as conn:
-        E.configured_embedder(Settings(), conn)
+    with engine.connect() as conn:  # as `academichub rank` asks, a connection already open
+        E.configured_embedder(Settings(), conn.engine)
     E.configured_embedder(Settings(embedding_max_tokens=64), engine)  # set: the setting wins
     E.configured_embedder(Settings())  # no store: the machine's default
     assert asked == [window, window, 64, None]
@@ -380,7 +380,7 @@ def test_an_ingest_warns_and_keeps_its_papers_when_the_window_differs(engine, mo
         def encode(self, texts, batch_size=32):
             raise AssertionError("nothing may be encoded")
 
-    monkeypatch.setattr(E, "configured_embedder", lambda settings, store=None: Toy())
+    monkeypatch.setattr(E, "configured_embedder", lambda settings, engine=None: Toy())
     assert cli._embed_missing(engine, Settings(), required=False) == 0
     assert "not embedded: the stored vectors of toy read 128 tokens" in capsys.readouterr().err
     with pytest.raises(E.WindowMismatch):

@@ -36,14 +36,13 @@ from .metrics import evaluate
 from .runner import build_tasks
 
 
-def _features(shared: Path, cache_dir: Path, seed: int, draws: int) -> list[dict]:
+def _features(shared: Path, cache_dir: Path, seed: int, draws: int, embedder) -> list[dict]:
     from academichub.rank import ranker as ranker_module
     from academichub.rank.crosslingual import to_english
-    from academichub.rank.embeddings import _ONNX_FORMAT, load_embedder
+    from academichub.rank.embeddings import _ONNX_FORMAT
     from academichub.rank.ranker import RadarProfile, Ranker
 
     tasks, docs = build_tasks(shared, ("categories", "libraries", "statements"), seed, draws)
-    embedder = load_embedder(None)
     label = f"{embedder.name}-{embedder.config}-r{_ONNX_FORMAT}"
     embed_docs(docs, embedder, label, cache_dir)
     ranker_module.LEXICAL_HEAD = 10**9  # every candidate: the signals then do not depend on the weights
@@ -89,7 +88,7 @@ def load_features(shared: Path, cache_dir: Path, seed: int = 0, draws: int = 5, 
     if path.is_file() and not rebuild:
         with open(path, "rb") as handle:
             return pickle.load(handle)
-    features = _features(shared, cache_dir, seed, draws)
+    features = _features(shared, cache_dir, seed, draws, embedder)
     with open(path, "wb") as handle:
         pickle.dump(features, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return features

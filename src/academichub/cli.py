@@ -625,7 +625,7 @@ def _embedding_for(conn, settings: Settings):
     try:
         from .rank.embeddings import configured_embedder
 
-        embedder = _quiet_load(lambda s: configured_embedder(s, conn), settings)
+        embedder = _quiet_load(lambda s: configured_embedder(s, conn.engine), settings)
     except AcademicHubError:
         return None, None
     stored = conn.execute(

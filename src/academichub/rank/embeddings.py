@@ -268,19 +268,15 @@ def load_embedder(
         return _load_torch(name, source, device, precision="fp32", max_seq_length=max_seq_length)
 
 
-def configured_embedder(settings, store: "Engine | Connection | None" = None) -> Embedder:
+def configured_embedder(settings, engine: "Engine | None" = None) -> Embedder:
     """The embedder the settings name: `embedding_model`, reading `embedding_max_tokens`; unset,
-    the window of the vectors `store` (an engine or a connection) already holds for that model (so
-    a store filled on a GPU and read on a CPU, whose defaults differ, keeps one kind of vector),
-    else the machine's default."""
+    the window of the vectors the store at `engine` already holds for that model (so a store
+    filled on a GPU and read on a CPU, whose defaults differ, keeps one kind of vector), else the
+    machine's default."""
     window = settings.embedding_max_tokens
-    if window is None and store is not None:
-        name = _resolve(settings.embedding_model)[0]
-        if hasattr(store, "execute"):
-            window = store_window(store, name)
-        else:
-            with store.connect() as conn:
-                window = store_window(conn, name)
+    if window is None and engine is not None:
+        with engine.connect() as conn:
+            window = store_window(conn, _resolve(settings.embedding_model)[0])
     return load_embedder(settings.embedding_model, max_seq_length=window)
 
 
