@@ -302,29 +302,62 @@ def test_embed_refresh_embeds_every_paper_again_at_the_configured_length(engine,
     assert load_settings().embedding_max_tokens == 64
 
 
-def test_the_default_window_is_192_tokens_where_fast_picks_bf16_for_amx_else_128(monkeypatch):
+def test_the_cpu_window_is_measured_once_per_machine_192_where_fast_enough(monkeypatch, tmp_path):
+    """The default model's window: 128 on a GPU and for a named backend; under "fast" on a CPU,
+    192 where this machine embeds >= WIDE_WINDOW_RATE abstracts/s at 192 tokens, else 128,
+    measured once and remembered in the models folder."""
+    import json
+
     loaded = []
+
+    class Loaded:
+        def __init__(self, window):
+            self.max_seq_length = window
 
     def fake_torch(name, source, device, *, precision, max_seq_length):
         loaded.append(("torch-" + precision, max_seq_length))
+        return Loaded(max_seq_length)
 
     def fake_onnx(name, source, local, *, quantized, max_seq_length, cache_dir):
         loaded.append(("onnx-int8" if quantized else "onnx", max_seq_length))
+        return Loaded(max_seq_length)
 
+    measured = []
+    rates = iter([E.WIDE_WINDOW_RATE + 20, E.WIDE_WINDOW_RATE - 30])  # an AMX machine, then a slower one
     monkeypatch.setattr(E, "_load_torch", fake_torch)
     monkeypatch.setattr(E, "_load_onnx", fake_onnx)
+    monkeypatch.setattr(E, "measure_rate", lambda embedder: measured.append(embedder.max_seq_length) or next(rates))
     for amx in (True, False):
+        models = tmp_path / f"models-{amx}"
         monkeypatch.setattr(E, "cpu_has", lambda flag, amx=amx: amx and flag == "amx_bf16")
-        E.load_embedder(device="cpu")
-        E.load_embedder(device="cpu", backend="torch")  # named: the window every backend shares
-        E.load_embedder(device="cpu", max_seq_length=256)
+        assert E.load_embedder(device="cpu", cache_dir=models).max_seq_length == (192 if amx else 128)
+        assert E.load_embedder(device="cpu", cache_dir=models).max_seq_length == (192 if amx else 128)  # remembered
+        E.load_embedder(device="cpu", backend="torch", cache_dir=models)  # named: the window every backend shares
+        E.load_embedder(device="cpu", max_seq_length=256, cache_dir=models)
+        record = json.loads((models / "cpu-window.json").read_text())
+        assert [r["window"] for r in record.values()] == [192 if amx else 128]
     E.load_embedder(device="cuda")
     E.load_embedder("some/other-model", device="cpu")  # another model: its own limit
+    assert measured == [192, 192]  # once per machine, at the wide window
     assert loaded == [
-        ("torch-bf16", 192), ("torch-fp32", 128), ("torch-bf16", 256),
-        ("onnx-int8", 128), ("torch-fp32", 128), ("onnx-int8", 256),
+        ("torch-bf16", 192), ("torch-bf16", 192), ("torch-fp32", 128), ("torch-bf16", 256),
+        ("onnx-int8", 192), ("onnx-int8", 128), ("onnx-int8", 128), ("torch-fp32", 128), ("onnx-int8", 256),
         ("torch-fp16", 128), ("onnx-int8", None),
     ]
+
+
+def test_the_calibration_reads_real_abstracts(embedder):
+    """The speed is taken on the packaged day's abstracts (their lengths are what the length
+    bucketing sees), so it is a rate a real day gets."""
+    seen = []
+
+    class Counting:
+        def encode(self, texts, batch_size=32):
+            seen.append(len(texts))
+            return embedder.encode(texts[:1])
+
+    assert E.measure_rate(Counting(), count=40) > 0
+    assert seen == [16, 40, 40]
 
 
 def test_a_store_keeps_the_window_its_vectors_were_made_with(engine, embedder, monkeypatch):

@@ -76,7 +76,7 @@ def _features(shared: Path, cache_dir: Path, seed: int, draws: int, embedder) ->
     return out
 
 
-FEATURES_VERSION = 3  # 2: centred dense signals, the head signals left to the replay; 3: venues, era
+FEATURES_VERSION = 4  # 2: centred dense signals, the head signals left to the replay; 3: venues, era; 4: propagation
 
 
 def load_features(shared: Path, cache_dir: Path, seed: int = 0, draws: int = 5, rebuild: bool = False) -> list[dict]:

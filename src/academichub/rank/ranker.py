@@ -41,6 +41,7 @@ DEFAULT_WEIGHTS = {
     "dense_statement": 1.0,
     "dense_feedback": 0.2,
     "dense_graph": 0.5,
+    "dense_propagation": 3.2,
     "lexical_centroid": 0.0,
     "lexical_nearest": 0.5,
     "lexical_learned": 0.35,
@@ -79,6 +80,10 @@ GRAPH_HEAD = 500  # the leading candidates of the first score that form the simi
 GRAPH_K = 4  # each node's nearest neighbours in that graph (sparse: 3-5 beat 10-20 on every dataset)
 GRAPH_ALPHA = 0.85  # the share of a node's score that comes from its neighbours (1 - restart)
 GRAPH_ITERATIONS = 10
+PROPAGATION_K = 5  # each candidate's nearest candidates in the graph of every candidate
+PROPAGATION_ALPHA = 0.95  # the share of a node's score that comes from its neighbours
+PROPAGATION_STEPS = 20
+PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
 
 
 @dataclass(slots=True)
@@ -217,6 +222,10 @@ class Ranker:
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
         weights = self.weights_for(profile)
         out["_weights"] = weights
+        if "_pos_sims" in out and weights.get("dense_propagation"):
+            propagation = propagate(cs.neighbour_graph(PROPAGATION_K), out["_pos_sims"])
+            if propagation is not None:
+                out["dense_propagation"] = propagation
         out["_z"] = {}
         rows = None
         if (positives or statement_text) and n:
@@ -469,6 +478,41 @@ class Ranker:
         if profile.interest and values is not None and values[i] >= signals.get("_statement_cut", np.inf):
             reasons.append(Reason("statement", profile.interest, float(values[i])))
         return reasons
+
+
+def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:
+    """Personalised PageRank from the positives over the graph of every candidate: a paper among
+    papers near the positives rises even when it is near none of them, which is what a library
+    of many topics seeded with ten papers needs (libraries cold R-precision, docs/design.md). The
+    positives join the graph as nodes: each links to its k nearest candidates, and a candidate to
+    each positive nearer than its own k-th neighbour. The log of the score, capped at a high
+    quantile, is the signal: the other signals order the top."""
+    if graph is None:
+        return None
+    from scipy import sparse
+
+    n, n_pos = pos_sims.shape
+    k = min(PROPAGATION_K, n)
+    link = pos_sims >= graph.kth[:, None]
+    nearest = np.argpartition(-np.ascontiguousarray(pos_sims.T), k - 1, axis=1)[:, :k]  # each positive's k nearest
+    link[nearest, np.arange(n_pos)[:, None]] = True
+    rows, cols = np.nonzero(link)
+    weights = np.maximum(pos_sims[rows, cols], 0).astype(np.float32)
+    scale_c = 1.0 / np.sqrt(np.maximum(graph.degree + np.bincount(rows, weights, minlength=n), 1e-12))
+    scale_p = 1.0 / np.sqrt(np.maximum(np.bincount(cols, weights, minlength=n_pos), 1e-12))
+    # D^-1/2 W D^-1/2 on the stored links' pattern (no rebuild), and the links to the positives
+    walk = sparse.csr_matrix(
+        ((graph.links.data * scale_c[graph.entry_rows] * scale_c[graph.links.indices]).astype(np.float32),
+         graph.links.indices, graph.links.indptr), shape=(n, n))
+    to_pos = sparse.csr_matrix(((weights * scale_c[rows] * scale_p[cols]).astype(np.float32), (rows, cols)), shape=(n, n_pos))
+    from_pos = to_pos.T.tocsr()
+    restart = np.full(n_pos, (1 - PROPAGATION_ALPHA) / n_pos, dtype=np.float32)
+    f_c = np.zeros(n, dtype=np.float32)
+    f_p = restart / (1 - PROPAGATION_ALPHA)
+    for _ in range(PROPAGATION_STEPS):
+        f_c, f_p = PROPAGATION_ALPHA * (walk @ f_c + to_pos @ f_p), PROPAGATION_ALPHA * (from_pos @ f_c) + restart
+    values = np.log(f_c.astype(np.float64) + 1e-7)
+    return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
 
 
 def _spread(values: np.ndarray, rows: np.ndarray | None, n: int) -> np.ndarray:
