@@ -130,7 +130,6 @@ DEFAULT_MAX_SEQ_LENGTH = 128
 WIDE_MAX_SEQ_LENGTH = 192
 WIDE_WINDOW_RATE = 110.0  # abstracts/s: the issue's 100/s with a margin for a busy machine
 CALIBRATION_TEXTS = 192
-SAMPLE_DAY = Path(__file__).resolve().parent.parent / "data" / "sample" / "2024-11-28-all-archives.xml"
 _ONNX_FORMAT = 4  # bump when the export recipe changes: the cache key includes it
 _WRITE_CHUNK = 900
 
@@ -219,16 +218,21 @@ def default_cache_dir() -> Path:
     return load_settings().data_dir / "models"
 
 
-def cpu_has(flag: str) -> bool:
-    """Whether /proc/cpuinfo lists this CPU flag (False where there is no /proc)."""
+def _cpuinfo(field: str) -> str | None:
+    """The first value of `field` in /proc/cpuinfo (None where there is no /proc)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return flag in line.split()
+                if line.startswith(field):
+                    return line.partition(":")[2].strip()
     except OSError:
         pass
-    return False
+    return None
+
+
+def cpu_has(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists this CPU flag (False where there is no /proc)."""
+    return flag in (_cpuinfo("flags") or "").split()
 
 
 def fast_backend() -> str:
@@ -314,9 +318,10 @@ def cpu_window(backend: str, load: Callable[[int], Embedder], cache_dir: Path) -
 def measure_rate(embedder: Embedder, count: int = CALIBRATION_TEXTS) -> float:
     """Abstracts/s encoding `count` real abstracts (every few of the packaged arXiv day: their
     lengths are what length bucketing sees), best of two rounds after a warm-up."""
+    from ..ingest.pipeline import SAMPLE_FILE
     from ..sources.arxiv_rss import parse_rss
 
-    papers = parse_rss(SAMPLE_DAY.read_bytes(), str(SAMPLE_DAY)).papers
+    papers = parse_rss(SAMPLE_FILE.read_bytes(), str(SAMPLE_FILE)).papers
     step = max(1, len(papers) // count)
     texts = [f"{p.title}. {p.abstract}" for p in papers[::step][:count]]
     embedder.encode(texts[:16])
@@ -329,14 +334,7 @@ def measure_rate(embedder: Embedder, count: int = CALIBRATION_TEXTS) -> float:
 
 
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return _cpuinfo("model name") or platform.processor() or "unknown"
 
 
 def configured_embedder(settings, engine: "Engine | None" = None) -> Embedder:
