@@ -1,6 +1,7 @@
 """Fetching user-supplied URLs without SSRF. Name resolution is injected (no DNS is asked), except
-where a real local server on 127.0.0.1 must be refused, or must be reached under a name that the
-injected resolver calls public so that its redirect to 127.0.0.1 can be seen being refused."""
+where a real local server on 127.0.0.1 must be refused. Connections go through a LoopbackNetwork
+(tests/localserver.py): it records the address the client connects to and delivers it to the local
+server, so a name the injected resolver calls public can be fetched, pinned and redirected."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import socket
 
 import httpx
 import pytest
-from localserver import Reply
+from localserver import LoopbackNetwork, Reply
 
 from academichub.errors import SourceError
 from academichub.sources.http import PoliteClient
-from academichub.sources.safe_url import GuardedTransport, check_public_url, guarded_client_hooks
+from academichub.sources.safe_url import GuardedTransport, check_public_url
 
 PUBLIC_V4 = "93.184.215.14"
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -57,6 +58,7 @@ def test_public_urls_pass_unchanged(url, public):
     ("url", "reason"),
     [
         ("file:///etc/passwd", "scheme 'file' is not http or https"),
+        ("javascript:alert(document.cookie)", "scheme 'javascript' is not http or https"),
         ("ftp://feeds.example.org/x", "scheme 'ftp'"),
         ("gopher://feeds.example.org/x", "scheme 'gopher'"),
         ("feeds.example.org/rss", "scheme"),
@@ -160,6 +162,10 @@ def test_localhost_by_name_is_refused_with_the_real_resolver():
         check_public_url("http://localhost:9/")
 
 
+def _port(local_server) -> int:
+    return int(local_server.url("").rsplit(":", 1)[1])
+
+
 def _redirecting_server(local_server) -> str:
     """A server reached as "localhost" (which the injected resolver calls public) that redirects
     to itself by address: the second hop must be refused."""
@@ -171,29 +177,96 @@ def _redirecting_server(local_server) -> str:
 
 def test_a_redirect_to_a_private_address_is_refused_by_the_transport(local_server, public):
     start = _redirecting_server(local_server)
-    with PoliteClient(user_agent="AcademicHub-tests", retries=0, transport=GuardedTransport(resolver=public)) as client:
+    network = LoopbackNetwork(_port(local_server))
+    transport = GuardedTransport(resolver=public, network=network)
+    with PoliteClient(user_agent="AcademicHub-tests", retries=0, transport=transport) as client:
         with pytest.raises(SourceError, match=r"refused: 127\.0\.0\.1 is loopback") as caught:
             client.get(start)
     assert caught.value.url.endswith("/internal")
     assert [path for path, _ in local_server.requests] == ["/feed"]  # the first hop only
+    assert network.connects == [(PUBLIC_V4, _port(local_server))]
 
 
-def test_a_redirect_to_a_private_address_is_refused_by_the_hooks(local_server, public):
-    start = _redirecting_server(local_server)
-    with httpx.Client(follow_redirects=True, event_hooks=guarded_client_hooks(resolver=public)) as client:
-        with pytest.raises(SourceError, match=r"127\.0\.0\.1 is loopback"):
-            client.get(start)
-    assert [path for path, _ in local_server.requests] == ["/feed"]
+def test_the_guarded_transport_connects_to_the_address_it_checked(local_server, public):
+    local_server.route("/nature.rss", body=b"<rss/>")
+    network = LoopbackNetwork(_port(local_server))
+    url = f"http://feeds.example.org:{_port(local_server)}/nature.rss"
+    with PoliteClient(user_agent="AcademicHub-tests", transport=GuardedTransport(resolver=public, network=network)) as client:
+        assert client.get(url).content == b"<rss/>"
+    assert network.connects == [(PUBLIC_V4, _port(local_server))]  # the address, not the name
+    assert public.asked == ["feeds.example.org"]  # resolved once
+    [(path, headers)] = local_server.requests
+    assert (path, headers["Host"]) == ("/nature.rss", f"feeds.example.org:{_port(local_server)}")  # Host is the name
 
 
-def test_the_guarded_transport_lets_public_requests_through(public):
-    seen: list[str] = []
+def test_tls_is_still_spoken_to_the_name(public, local_server):
+    network = LoopbackNetwork(_port(local_server))
+    with PoliteClient(user_agent="AcademicHub-tests", retries=0, transport=GuardedTransport(resolver=public, network=network)) as client:
+        with pytest.raises(SourceError, match="no TLS in tests"):
+            client.get("https://feeds.example.org/nature.rss")
+    assert network.connects == [(PUBLIC_V4, 443)]
+    assert network.tls_names == ["feeds.example.org"]  # SNI and certificate check: the name
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, content=b"<rss/>")
 
-    transport = GuardedTransport(httpx.MockTransport(answer), resolver=public)
-    with PoliteClient(user_agent="AcademicHub-tests", transport=transport) as client:
-        assert client.get("https://feeds.example.org/nature.rss").content == b"<rss/>"
-    assert seen == ["https://feeds.example.org/nature.rss"]
+def test_every_checked_address_is_tried_in_turn(public, local_server):
+    network = LoopbackNetwork(_port(local_server), reachable=False)
+    with PoliteClient(user_agent="AcademicHub-tests", retries=0, transport=GuardedTransport(resolver=public, network=network)) as client:
+        with pytest.raises(SourceError, match="ConnectError"):
+            client.get("http://feeds.example.org/nature.rss")
+    assert network.connects == [(PUBLIC_V4, 80), (PUBLIC_V6, 80)]
+
+
+def rebinding_resolver():
+    """A DNS server playing the rebinding trick: public for the first lookup of a name, 127.0.0.1 after."""
+    asked: list[str] = []
+
+    def resolve(host, port, family=0, type=0, proto=0, flags=0):
+        asked.append(host)
+        address = PUBLIC_V4 if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    resolve.asked = asked
+    return resolve
+
+
+class _CheckThenConnectByName(httpx.BaseTransport):
+    """The guard as it was before pinning: check the URL, then let httpx resolve the name again."""
+
+    def __init__(self, resolver):
+        self._inner, self._resolver = httpx.HTTPTransport(), resolver
+
+    def handle_request(self, request):
+        check_public_url(str(request.url), resolver=self._resolver)
+        return self._inner.handle_request(request)
+
+    def close(self):
+        self._inner.close()
+
+
+def test_dns_rebinding_cannot_reach_loopback(local_server):
+    # "localhost" is public at the check and 127.0.0.1 when connecting (the system resolver).
+    local_server.route("/admin", body=b"internal")
+    url = local_server.url("/admin").replace("127.0.0.1", "localhost")
+    old = PoliteClient(user_agent="AcademicHub-tests", retries=0, transport=_CheckThenConnectByName(rebinding_resolver()))
+    with old:
+        assert old.get(url).content == b"internal"  # the old guard was walked past
+    assert [path for path, _ in local_server.requests] == ["/admin"]
+    local_server.requests.clear()
+
+    resolver = rebinding_resolver()
+    network = LoopbackNetwork(_port(local_server), reachable=False)  # the public address is not here
+    with PoliteClient(user_agent="AcademicHub-tests", retries=0, transport=GuardedTransport(resolver=resolver, network=network)) as client:
+        with pytest.raises(SourceError, match="ConnectError"):
+            client.get(url)
+    assert resolver.asked == ["localhost"]  # one lookup: there is no second answer to rebind
+    assert network.connects == [(PUBLIC_V4, _port(local_server))]  # the checked address, never 127.0.0.1
+    assert local_server.requests == []
+
+
+def test_allow_private_skips_the_address_check_but_not_the_form(public):
+    assert check_public_url("http://127.0.0.1:8080/feed", allow_private=True, resolver=public) == "http://127.0.0.1:8080/feed"
+    assert public.asked == []
+    for url, reason in [("file:///etc/passwd", "scheme 'file'"), ("javascript:alert(1)", "scheme 'javascript'"),
+                        ("http://user:pw@10.0.0.1/", "user name or password")]:
+        with pytest.raises(SourceError, match=reason):
+            check_public_url(url, allow_private=True, resolver=public)

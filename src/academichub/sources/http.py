@@ -2,16 +2,25 @@
 a User-Agent naming the project and a contact, conditional GET, timeouts, and retries with
 backoff on 429/5xx that honour Retry-After. Retries are tenacity's; the waiting rule is ours.
 Bodies are streamed, so `max_bytes` stops a runaway (or decompression-bomb) response part-way
-instead of after it has filled memory."""
+instead of after it has filled memory.
+
+Timeouts are per read, so an upstream sending one byte every few seconds never trips them. Two
+deadlines bound the total instead: `request_deadline` for one request (connect, headers and body),
+`deadline` for everything the client does (one source run, waits between retries included). The
+network backend under the connection pool (`DeadlineBackend`) shortens each socket operation to
+what is left, so a trickle is cut at the deadline, headers included."""
 
 from __future__ import annotations
 
 import email.utils
 import threading
 import time
+import urllib.request
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpcore
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
@@ -63,6 +72,116 @@ class _Reply:
             return self.content.decode("utf-8", errors="replace")
 
 
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """When (time.monotonic) the request in flight must be done, and which limit that is."""
+
+    at: float
+    seconds: float
+    name: str  # the setting, for the message: http_request_deadline or source_run_deadline
+
+
+class _DeadlinePassed(Exception):
+    """Raised under httpx (neither httpx's nor httpcore's: it is not mapped, so it is not retried)."""
+
+    def __init__(self, deadline: _Deadline, waiting: float | None = None):
+        self.deadline = deadline
+        self.waiting = waiting
+        super().__init__(deadline.name)
+
+    def message(self) -> str:
+        limit = f"{self.deadline.name} of {self.deadline.seconds:g} s"
+        if self.waiting is not None:
+            return f"a wait of {self.waiting:g} s would run past the {limit}; stopped"
+        return f"no complete response within the {limit}; stopped reading"
+
+
+_in_flight: ContextVar[_Deadline | None] = ContextVar("academichub_http_deadline", default=None)
+
+
+def _bounded(operation, *args, timeout: float | None):
+    """Run a socket operation with its timeout shortened to what is left of the deadline."""
+    deadline = _in_flight.get()
+    if deadline is None:
+        return operation(*args, timeout=timeout)
+    left = deadline.at - time.monotonic()
+    if left <= 0:
+        raise _DeadlinePassed(deadline)
+    try:
+        return operation(*args, timeout=left if timeout is None else min(timeout, left))
+    except (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.WriteTimeout) as exc:
+        if time.monotonic() >= deadline.at:
+            raise _DeadlinePassed(deadline) from exc
+        raise
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return _bounded(self._inner.read, max_bytes, timeout=timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        return _bounded(self._inner.write, buffer, timeout=timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None):
+        return _DeadlineStream(_bounded(self._inner.start_tls, ssl_context, server_hostname, timeout=timeout))
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend with every connect, read and write bounded by the deadline of the
+    request in flight (set by PoliteClient); without one, it is the backend it wraps."""
+
+    def __init__(self, inner: httpcore.NetworkBackend | None = None):
+        self._inner = inner or httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        def connect(timeout):
+            return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+
+        return _DeadlineStream(_bounded(connect, timeout=timeout))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _BackendTransport(httpx.HTTPTransport):
+    """httpx's transport over a given httpcore network backend (httpx takes none itself)."""
+
+    def __init__(self, backend: httpcore.NetworkBackend, limits: httpx.Limits):
+        super().__init__(limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=DeadlineBackend(backend),
+        )
+
+
+ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+
+def pooled_transport(backend: httpcore.NetworkBackend | None = None, *, limits: httpx.Limits = ONE_CONNECTION):
+    """The transport PoliteClient uses: httpx's own, with connections made through `backend`
+    (default: plain sockets) and bounded by the request's deadline."""
+    return _BackendTransport(backend or httpcore.SyncBackend(), limits)
+
+
+def _environment_names_a_proxy() -> bool:
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+
+
 class _RetryableStatus(Exception):
     def __init__(self, response: _Reply):
         self.response = response
@@ -94,6 +213,8 @@ class PoliteClient:
         max_backoff: float = 120.0,
         backoff_base: float = 1.0,
         max_bytes: int | None = None,
+        request_deadline: float | None = None,
+        deadline: float | None = None,
         cache: ValidatorCache | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
@@ -104,16 +225,23 @@ class PoliteClient:
         self.max_backoff = max_backoff
         self.backoff_base = backoff_base
         self.max_bytes = max_bytes
+        self.request_deadline = request_deadline
+        self.deadline = deadline
         self.cache = cache
         self._sleep = sleep
         self._clock = clock
+        self._ends_at = clock() + deadline if deadline is not None else None
         self._last_request = float("-inf")
         self._lock = threading.Lock()
+        if transport is None and not _environment_names_a_proxy():
+            # Our own pool, so deadlines bound every socket operation. Where the environment names
+            # a proxy, httpx's default transport keeps using it; deadlines then bound the body only.
+            transport = pooled_transport()
         self._client = httpx.Client(
             headers={"User-Agent": user_agent},
             timeout=timeout,
             follow_redirects=True,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            limits=ONE_CONNECTION,
             transport=transport,
         )
 
@@ -131,7 +259,31 @@ class PoliteClient:
             return
         delay = self._last_request + self.min_interval - self._clock()
         if delay > 0:
-            self._sleep(delay)
+            self._sleep_within_deadline(delay)
+
+    def _run_deadline(self) -> _Deadline | None:
+        return _Deadline(self._ends_at, self.deadline, "source_run_deadline") if self._ends_at is not None else None
+
+    def _sleep_within_deadline(self, seconds: float) -> None:
+        """Waiting past the run's deadline is pointless: fail now, and say so."""
+        if self._ends_at is not None and self._clock() + seconds > self._ends_at:
+            raise _DeadlinePassed(self._run_deadline(), waiting=seconds)
+        self._sleep(seconds)
+
+    def _request_deadline(self) -> _Deadline | None:
+        """The nearer of the request's own deadline and what is left of the run's, in real time."""
+        limits = []
+        if self.request_deadline is not None:
+            limits.append((self.request_deadline, self.request_deadline, "http_request_deadline"))
+        if self._ends_at is not None:
+            left = self._ends_at - self._clock()
+            if left <= 0:
+                raise _DeadlinePassed(self._run_deadline())
+            limits.append((left, self.deadline, "source_run_deadline"))
+        if not limits:
+            return None
+        left, seconds, name = min(limits)
+        return _Deadline(time.monotonic() + left, seconds, name)
 
     def _retry_after_beyond_limit(self, exc: BaseException) -> float | None:
         """Retry-After longer than we are willing to wait: coming back early would be impolite."""
@@ -186,10 +338,13 @@ class PoliteClient:
         def attempt() -> _Reply:
             with self._lock:
                 self._wait_turn()
+                deadline = self._request_deadline()
+                token = _in_flight.set(deadline)
                 try:
                     with self._client.stream(method, url, **request) as response:
-                        reply = self._read_capped(response, cache_key)
+                        reply = self._read_capped(response, cache_key, deadline)
                 finally:
+                    _in_flight.reset(token)
                     self._last_request = self._clock()
             if reply.status_code in RETRY_STATUSES:
                 raise _RetryableStatus(reply)
@@ -199,7 +354,7 @@ class PoliteClient:
             stop=stop_after_attempt(self.retries + 1),
             wait=self._backoff,
             retry=retry_if_exception(self._should_retry),
-            sleep=self._sleep,
+            sleep=self._sleep_within_deadline,
             reraise=True,
         )
         try:
@@ -222,6 +377,8 @@ class PoliteClient:
             ) from exc
         except httpx.TransportError as exc:
             raise SourceError(f"{type(exc).__name__}: {exc}", url=cache_key) from exc
+        except _DeadlinePassed as exc:
+            raise SourceError(exc.message(), url=cache_key) from exc
 
         if reply.status_code >= 400:
             snippet = reply.text[:200].strip().replace("\n", " ")
@@ -233,9 +390,10 @@ class PoliteClient:
             )
         return reply
 
-    def _read_capped(self, response: httpx.Response, cache_key: str) -> _Reply:
+    def _read_capped(self, response: httpx.Response, cache_key: str, deadline: _Deadline | None) -> _Reply:
         """Read the body, but stop as soon as it passes max_bytes (counted after decompression, so a
-        small gzip bomb is stopped too): a runaway upstream must not fill memory."""
+        small gzip bomb is stopped too): a runaway upstream must not fill memory. The deadline is
+        checked per chunk as well, for transports that do not go through DeadlineBackend."""
         cap = self.max_bytes
         if cap is not None:
             declared = response.headers.get("Content-Length", "")
@@ -247,5 +405,7 @@ class PoliteClient:
             size += len(chunk)
             if cap is not None and size > cap:
                 raise SourceError(f"response larger than {cap} bytes; stopped reading", url=cache_key)
+            if deadline is not None and time.monotonic() > deadline.at:
+                raise _DeadlinePassed(deadline)
             chunks.append(chunk)
         return _Reply(response.status_code, response.headers, b"".join(chunks), response.encoding or "utf-8")

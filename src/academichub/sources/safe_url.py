@@ -8,23 +8,27 @@ public and a private one. IPv4 hidden in IPv6 (::ffff:127.0.0.1, 6to4) is unwrap
 old inet_aton spellings that resolvers still accept (http://2130706433/, http://0x7f.1/,
 http://0177.1/, http://127.1/) are read as the addresses they are.
 
-Redirects are followed by httpx, so the check is repeated on every hop: `GuardedTransport` (for
-PoliteClient, which takes a transport) or `guarded_client_hooks()` (for a plain httpx.Client).
-
-What is not covered: the check resolves the name and httpx then resolves it again to connect, so a
-DNS server answering differently within that second (DNS rebinding) is not stopped here; pinning the
-checked address would need a hook into httpcore's connection backend."""
+Checking a name and then letting the HTTP library resolve it again to connect would let a DNS
+server answer "public" to the check and "127.0.0.1" a moment later (DNS rebinding). So
+`GuardedTransport` resolves each request's host once, checks every address, and connects to one of
+those very addresses (`_PinnedBackend`, a network backend under httpx's pool); TLS SNI, certificate
+checking and the Host header still use the name. Redirects are followed by httpx through the same
+transport, so every hop is checked and pinned the same way."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 import socket
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Callable
 
+import httpcore
 import httpx
 
 from ..errors import SourceError
+from .http import pooled_transport
 
 Resolver = Callable[..., list]
 
@@ -34,8 +38,22 @@ _AUTHORITY_END = re.compile(r"[/?#]")
 _NUMERIC_LABEL = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$", re.I)
 
 
-def check_public_url(url: str, *, resolver: Resolver = socket.getaddrinfo) -> str:
-    """The URL, stripped, when it may be fetched on a user's behalf; SourceError saying why not."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def check_public_url(url: str, *, resolver: Resolver = socket.getaddrinfo, allow_private: bool = False) -> str:
+    """The URL, stripped, when it may be fetched on a user's behalf; SourceError saying why not.
+    `allow_private` (the allow_private_urls setting) skips the address check, never the form check:
+    file:, javascript: and user:password@ URLs are refused either way."""
+    url, host, port = _checked_form(url)
+    if not allow_private:
+        _public_addresses(url, host, port, resolver)
+    return url
+
+
+def _checked_form(url: str) -> tuple[str, str, int]:
+    """The stripped URL, its host (as resolved: lower case, no final dot) and port, when the URL has
+    a form we fetch: http(s), a host, no credentials, no characters that parsers read differently."""
     url = url.strip()
     if any(ch.isspace() or ord(ch) < 0x20 or ch == "\\" for ch in url):
         _refuse(url, "spaces, control characters or backslashes in the URL")
@@ -50,42 +68,82 @@ def check_public_url(url: str, *, resolver: Resolver = socket.getaddrinfo) -> st
     host = parsed.raw_host.decode("ascii").rstrip(".").lower()
     if not host:
         _refuse(url, "no host")
-    for address in _addresses(url, host, parsed.port or (443 if parsed.scheme == "https" else 80), resolver):
+    return url, host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def _public_addresses(url: str, host: str, port: int, resolver: Resolver) -> list[Address]:
+    """Every address the host resolves to (one lookup), when all of them are public."""
+    addresses = _addresses(url, host, port, resolver)
+    for address in addresses:
         reason = _not_public(address)
         if reason:
             _refuse(url, f"host {host} is {address} ({reason})" if host != str(address) else f"{address} is {reason}")
-    return url
+    return addresses
+
+
+@dataclass(frozen=True, slots=True)
+class _Pin:
+    """The checked addresses of the one host the request in flight may connect to."""
+
+    host: str  # as httpcore will ask for it: the URL's host, lower case
+    addresses: tuple[Address, ...]
+
+
+_pinned: ContextVar[_Pin | None] = ContextVar("academichub_pinned_addresses", default=None)
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects to the addresses GuardedTransport checked for this request, never to a fresh lookup
+    of the name; a host it was not told about is refused (fail closed)."""
+
+    def __init__(self, network: httpcore.NetworkBackend):
+        self._network = network
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        pin = _pinned.get()
+        if pin is None or pin.host != host.lower():
+            raise SourceError(f"refused: connection to {host}, whose address was not checked", url=host)
+        failure: Exception | None = None
+        for address in pin.addresses:
+            try:
+                return self._network.connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:  # the next address of the name, as a resolver-led connect would
+                failure = exc
+        raise failure  # type: ignore[misc] - a pin always holds at least one address
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise SourceError("refused: unix sockets are not fetched", url=path)
+
+    def sleep(self, seconds: float) -> None:
+        self._network.sleep(seconds)
 
 
 class GuardedTransport(httpx.BaseTransport):
-    """A transport that checks every request, redirect hops included, before it leaves this machine."""
+    """A transport that checks every request, redirect hops included, and connects to the address
+    it checked. `network` is the backend that opens sockets (tests pass a local stand-in)."""
 
-    def __init__(self, inner: httpx.BaseTransport | None = None, *, resolver: Resolver = socket.getaddrinfo):
-        self._inner = inner or httpx.HTTPTransport()
+    def __init__(self, *, resolver: Resolver = socket.getaddrinfo, network: httpcore.NetworkBackend | None = None):
         self._resolver = resolver
+        self._inner = pooled_transport(_PinnedBackend(network or httpcore.SyncBackend()))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        check_public_url(str(request.url), resolver=self._resolver)
-        return self._inner.handle_request(request)
+        url, host, port = _checked_form(str(request.url))
+        addresses = _public_addresses(url, host, port, self._resolver)
+        token = _pinned.set(_Pin(request.url.raw_host.decode("ascii").lower(), tuple(addresses)))
+        try:
+            return self._inner.handle_request(request)
+        finally:
+            _pinned.reset(token)
 
     def close(self) -> None:
         self._inner.close()
-
-
-def guarded_client_hooks(*, resolver: Resolver = socket.getaddrinfo) -> dict[str, list[Callable]]:
-    """`httpx.Client(event_hooks=guarded_client_hooks())`: each request, redirects included, is checked."""
-
-    def check(request: httpx.Request) -> None:
-        check_public_url(str(request.url), resolver=resolver)
-
-    return {"request": [check]}
 
 
 def _refuse(url: str, reason: str):
     raise SourceError(f"refused: {reason}", url=url)
 
 
-def _addresses(url: str, host: str, port: int, resolver: Resolver) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _addresses(url: str, host: str, port: int, resolver: Resolver) -> list[Address]:
     literal = _literal_address(host)
     if literal is not None:
         return [literal]
