@@ -130,6 +130,8 @@ def _http_client(settings: Settings, *, arxiv: bool, engine=None):
         timeout=settings.http_timeout,
         retries=settings.http_retries,
         max_backoff=settings.http_max_backoff,
+        max_bytes=settings.max_response_bytes,
+        request_deadline=settings.http_request_deadline,
         cache=StoreValidatorCache(engine) if engine is not None else None,
     )
 
@@ -676,10 +678,11 @@ def sources_add(
                 raise AcademicHubError(f"the catalog has no ISSN or feed for {venue.name}")
         else:
             check_params(kind, params)
-            if kind == "feed" and not settings.allow_private_urls:
+            if kind == "feed":
                 from .sources.safe_url import check_public_url
 
-                params["url"] = check_public_url(params["url"])  # refuse loopback/private targets now, not at 3 a.m.
+                # refuse file:, javascript: and (unless allowed) loopback/private targets now, not at 3 a.m.
+                params["url"] = check_public_url(params["url"], allow_private=settings.allow_private_urls)
             planned = [(name, kind, params, label)]
         engine = _engine(settings)
         with engine.begin() as conn:
@@ -702,15 +705,16 @@ def sources_import_opml(
     """Add every feed of an OPML file as a `feed` source (feeds already present are skipped)."""
     import re
 
-    from .sources.opml import parse_opml
+    from .sources.opml import check_feed_urls, parse_opml
     from .store.sources import add_source, list_sources
     from .store.state import utcnow
 
     try:
         if not file.is_file():
             raise AcademicHubError(f"{file}: file not found")
-        feeds = parse_opml(file.read_bytes(), str(file))
-        engine = _engine(_settings())
+        settings = _settings()
+        feeds = check_feed_urls(parse_opml(file.read_bytes(), str(file)), str(file), allow_private=settings.allow_private_urls)
+        engine = _engine(settings)
         added = skipped = 0
         with engine.begin() as conn:
             existing = list_sources(conn)

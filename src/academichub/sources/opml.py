@@ -1,13 +1,18 @@
 """OPML: the file every feed reader exports and imports, so users can bring their journal feeds in
 one go. Folders nest (<outline text="Physics"><outline xmlUrl=…/></outline>); any outline with an
-xmlUrl is a feed, wherever it sits. Parsed through xmlsafe, so errors name the file and line."""
+xmlUrl is a feed, wherever it sits. Parsed through xmlsafe, so errors name the file and line.
+
+An OPML file is as untrusted as a URL typed into `sources add feed`, so its feeds pass the same
+add-time check (`check_feed_urls`): no file:, javascript: or addresses inside the network."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field, replace
 
 from ..cleantext import clean_text
-from ..errors import ParseError
+from ..errors import ParseError, SourceError
+from .safe_url import Resolver, check_public_url
 from .xmlsafe import parse_xml
 
 
@@ -17,6 +22,7 @@ class OpmlFeed:
     xml_url: str
     html_url: str | None = None
     category: str | None = None  # the enclosing folders, "Physics/Condensed matter"; else OPML's category
+    line: int | None = field(default=None, compare=False)  # of its <outline>, for error messages
 
 
 def parse_opml(content: bytes, location: str) -> list[OpmlFeed]:
@@ -48,5 +54,22 @@ def _walk(parent, folders: list[str], feeds: dict[str, OpmlFeed], location: str)
                 xml_url=xml_url,
                 html_url=(attributes.get("htmlurl") or "").strip() or None,
                 category="/".join(folders) or own_category,
+                line=outline.sourceline,
             )
         _walk(outline, [*folders, label] if label and not xml_url else folders, feeds, location)
+
+
+def check_feed_urls(
+    feeds: list[OpmlFeed], location: str, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo
+) -> list[OpmlFeed]:
+    """The feeds, their URLs as `sources add feed` would store them, when every one passes its check;
+    else one SourceError naming each refused outline by file and line, so nothing is half-imported."""
+    checked, refused = [], []
+    for feed in feeds:
+        try:
+            checked.append(replace(feed, xml_url=check_public_url(feed.xml_url, resolver=resolver, allow_private=allow_private)))
+        except SourceError as exc:
+            refused.append(f"{location}:{feed.line}: {exc}")
+    if refused:
+        raise SourceError(f"{len(refused)} of {len(feeds)} feeds refused, nothing imported:\n  " + "\n  ".join(refused))
+    return checked
