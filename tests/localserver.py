@@ -150,6 +150,7 @@ class LocalServer:
         """Serve `path` (exact path, or path with query string for an exact match first)."""
         replies = responses or [Reply(status, body, headers or {})]
         self.routes[path] = _Route(replies=replies, handler=handler)
+        self.trickled.pop(path, None)
 
     def hits(self, path: str) -> int:
         route = self.routes.get(path)

@@ -352,3 +352,64 @@ def test_post_json_sends_json_with_the_same_retries_and_no_validators(clock):
     assert first.headers["Content-Type"] == "application/json"
     assert first.headers["x-api-key"] == "k" and first.headers["User-Agent"] == "AcademicHub-tests"
     assert "If-None-Match" not in first.headers and "If-Modified-Since" not in first.headers
+
+
+def _trickled(server, path: str) -> int:
+    """Bytes the server trickled before the client left (its handler ends a write or two later)."""
+    import time
+
+    for _ in range(200):
+        if path in server.trickled:
+            return server.trickled[path]
+        time.sleep(0.05)
+    raise AssertionError(f"the server is still trickling {path}: the client never hung up")
+
+
+def test_a_trickled_body_is_cut_at_the_request_deadline(server, make_client, clock, feed_body):
+    # One byte every 20 ms: each read is quick, so the 10 s read timeout alone would wait out the
+    # whole body (some 18 s); the 0.5 s deadline stops it, and it is not retried.
+    server.route("/slow", responses=[Reply(200, feed_body, trickle=0.02)])
+    with pytest.raises(SourceError) as caught:
+        make_client(timeout=10, retries=2, request_deadline=0.5).get(server.url("/slow"))
+    assert str(caught.value) == f"{server.url('/slow')}: no complete response within the http_request_deadline of 0.5 s; stopped reading"
+    assert server.hits("/slow") == 1 and clock.sleeps == []
+    assert _trickled(server, "/slow") < len(feed_body)
+
+
+def test_trickled_headers_are_cut_at_the_request_deadline(server, make_client, feed_body):
+    # The deadline bounds each socket read, so it holds before the body (and its chunk loop) begins.
+    padding = {"X-Padding": "p" * 300}  # headers that alone take 6 s at this pace
+    server.route("/slow-head", responses=[Reply(200, feed_body, padding, trickle=0.02, trickle_headers=True)])
+    with pytest.raises(SourceError, match="no complete response within the http_request_deadline of 0.5 s"):
+        make_client(timeout=10, retries=0, request_deadline=0.5).get(server.url("/slow-head"))
+    assert _trickled(server, "/slow-head") < 300  # cut inside the headers
+
+
+def test_a_quick_answer_is_untouched_by_the_deadlines(server, make_client, feed_body):
+    server.route("/rss/cs", body=feed_body)
+    client = make_client(request_deadline=30, deadline=60)
+    assert [client.get(server.url("/rss/cs")).content for _ in range(3)] == [feed_body] * 3
+
+
+def test_no_request_is_sent_once_the_client_deadline_has_passed(server, make_client, clock):
+    server.route("/page", body=b"ok")
+    client = make_client(deadline=60)
+    assert client.get(server.url("/page")).content == b"ok"
+    clock.now += 61  # a minute of parsing and merging
+    with pytest.raises(SourceError, match="no complete response within the source_run_deadline of 60 s") as caught:
+        client.get(server.url("/page"))
+    assert caught.value.url == server.url("/page")
+    assert server.hits("/page") == 1
+
+
+def test_a_wait_that_would_pass_the_client_deadline_is_not_waited(server, make_client, clock):
+    server.route("/busy", responses=[Reply(429, headers={"Retry-After": "40"}), Reply(429, headers={"Retry-After": "40"}), Reply(200, b"ok")])
+    with pytest.raises(SourceError) as caught:
+        make_client(retries=4, deadline=60).get(server.url("/busy"))
+    assert str(caught.value) == f"{server.url('/busy')}: a wait of 40 s would run past the source_run_deadline of 60 s; stopped"
+    assert clock.sleeps == [40.0] and server.hits("/busy") == 2
+    # the minimum interval counts against the deadline too
+    spaced = make_client(min_interval=3.0, deadline=2.0)
+    spaced.get(server.url("/busy"))
+    with pytest.raises(SourceError, match="a wait of 3 s would run past the source_run_deadline of 2 s"):
+        spaced.get(server.url("/busy"))

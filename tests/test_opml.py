@@ -77,3 +77,54 @@ def test_an_external_entity_is_refused_not_read():
     with pytest.raises(ParseError, match="external entity") as caught:
         parse_opml(hostile, "hostile.opml")
     assert (caught.value.location, caught.value.line) == ("hostile.opml", 3)
+
+
+UNSAFE_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>Shared with me</title></head>
+  <body>
+    <outline text="Public" type="rss" xmlUrl="http://93.184.215.14/feed.xml"/>
+    <outline text="Passwords" type="rss" xmlUrl="file:///etc/passwd"/>
+    <outline text="Script" type="rss" xmlUrl="javascript:fetch('//evil.example')"/>
+    <outline text="Router" type="rss" xmlUrl="http://192.168.1.1/admin"/>
+    <outline text="Database" type="rss" xmlUrl="http://localhost:5432/"/>
+  </body>
+</opml>
+"""
+
+
+def _resolver(table):
+    import socket
+
+    def resolve(host, port, *rest):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in table[host]]
+
+    return resolve
+
+
+def test_every_refused_feed_is_named_by_line_and_none_is_kept():
+    from academichub.errors import SourceError
+    from academichub.sources.opml import check_feed_urls
+
+    feeds = parse_opml(UNSAFE_EXPORT, "shared.opml")
+    with pytest.raises(SourceError) as caught:
+        check_feed_urls(feeds, "shared.opml", allow_private=False, resolver=_resolver({"localhost": ["127.0.0.1"]}))
+    assert str(caught.value).splitlines() == [
+        "4 of 5 feeds refused, nothing imported:",
+        "  shared.opml:6: file:///etc/passwd: refused: scheme 'file' is not http or https",
+        "  shared.opml:7: javascript:fetch('//evil.example'): refused: scheme 'javascript' is not http or https",
+        "  shared.opml:8: http://192.168.1.1/admin: refused: 192.168.1.1 is private",
+        "  shared.opml:9: http://localhost:5432/: refused: host localhost is 127.0.0.1 (loopback)",
+    ]
+
+
+def test_allow_private_lets_addresses_in_but_never_file_or_javascript():
+    from academichub.errors import SourceError
+    from academichub.sources.opml import check_feed_urls
+
+    feeds = parse_opml(UNSAFE_EXPORT, "shared.opml")
+    with pytest.raises(SourceError) as caught:
+        check_feed_urls(feeds, "shared.opml", allow_private=True, resolver=_resolver({}))
+    assert [line.split(": ", 1)[0].strip() for line in str(caught.value).splitlines()[1:]] == ["shared.opml:6", "shared.opml:7"]
+    kept = [f for f in feeds if f.xml_url.startswith("http")]
+    assert check_feed_urls(kept, "shared.opml", allow_private=True, resolver=_resolver({})) == kept

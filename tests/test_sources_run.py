@@ -278,3 +278,41 @@ def test_biorxiv_pubs_links_join_a_stored_preprint_and_its_journal_article(engin
         item_ = feed_page(conn, FeedFilters(), seed=1, batch=0, size=10).items[0]
     assert item_["versions_of_work"]["preprints"] == ["doi:10.1101/2014.01.01.000001"]
     assert item_["versions_of_work"]["published"] == ["10.1038/nnano.2014.279"]
+
+
+def test_opml_import_runs_the_add_time_url_check(database_url, monkeypatch, tmp_path, local_server):
+    # Literal addresses only: the check needs no DNS. The file is synthetic (OPML lists are the user's own).
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    opml = tmp_path / "shared.opml"
+    opml.write_text(
+        '<?xml version="1.0"?>\n<opml version="2.0"><head/><body>\n'
+        '<outline text="Public" xmlUrl="http://93.184.215.14/feed.xml"/>\n'
+        '<outline text="Passwords" xmlUrl="file:///etc/passwd"/>\n'
+        '<outline text="Script" xmlUrl="javascript:alert(1)"/>\n'
+        f'<outline text="Here" xmlUrl="{local_server.url("/nature.rss")}"/>\n'
+        "</body></opml>\n"
+    )
+    runner = CliRunner()
+    refused = runner.invoke(app, ["sources", "import-opml", str(opml)])
+    assert refused.exit_code == 1
+    text = " ".join(refused.output.split())
+    assert "3 of 4 feeds refused, nothing imported" in text
+    assert f"{opml}:4: file:///etc/passwd: refused: scheme 'file' is not http or https" in text
+    assert f"{opml}:5: javascript:alert(1): refused: scheme 'javascript' is not http or https" in text
+    assert f"{opml}:6: {local_server.url('/nature.rss')}: refused: 127.0.0.1 is loopback" in text
+    assert json.loads(runner.invoke(app, ["sources", "list", "--format", "json"]).output) == []
+
+    monkeypatch.setenv("ACADEMICHUB_ALLOW_PRIVATE_URLS", "true")  # a mirror on your own network: still no file:
+    again = runner.invoke(app, ["sources", "import-opml", str(opml)])
+    assert again.exit_code == 1 and "2 of 4 feeds refused" in again.output
+    assert json.loads(runner.invoke(app, ["sources", "list", "--format", "json"]).output) == []
+
+
+def test_a_feed_url_that_is_not_http_is_refused_even_with_private_urls_allowed(database_url, monkeypatch):
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("ACADEMICHUB_ALLOW_PRIVATE_URLS", "true")
+    runner = CliRunner()
+    for url in ("file:///etc/passwd", "javascript:alert(1)"):
+        result = runner.invoke(app, ["sources", "add", "feed", "bad", "--param", f"url={url}"])
+        assert result.exit_code == 1 and "is not http or https" in result.output, result.output
+    assert json.loads(runner.invoke(app, ["sources", "list", "--format", "json"]).output) == []
