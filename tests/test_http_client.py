@@ -413,3 +413,45 @@ def test_a_wait_that_would_pass_the_client_deadline_is_not_waited(server, make_c
     spaced.get(server.url("/busy"))
     with pytest.raises(SourceError, match="a wait of 3 s would run past the source_run_deadline of 2 s"):
         spaced.get(server.url("/busy"))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "raw-deflate", "identity"])
+def test_compressed_answers_are_decoded(server, make_client, feed_body, encoding):
+    import gzip
+    import zlib
+
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = {
+        "gzip": gzip.compress(feed_body), "x-gzip": gzip.compress(feed_body), "deflate": zlib.compress(feed_body),
+        "raw-deflate": squeeze.compress(feed_body) + squeeze.flush(), "identity": feed_body,
+    }[encoding]
+    server.route("/packed", body=body, headers={"Content-Encoding": encoding.replace("raw-", "")})
+    assert make_client(max_bytes=len(feed_body)).get(server.url("/packed")).content == feed_body
+    assert header(server.requests[0][1], "Accept-Encoding") == "gzip, deflate"
+
+
+def test_an_encoding_not_asked_for_is_refused(server, make_client):
+    server.route("/br", body=b"\x1b\x03\x00", headers={"Content-Encoding": "br"})
+    with pytest.raises(SourceError, match=r"unsupported Content-Encoding 'br' \(asked for gzip or deflate\)"):
+        make_client().get(server.url("/br"))
+    server.route("/broken", body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(SourceError, match="cannot decode the gzip body"):
+        make_client().get(server.url("/broken"))
+
+
+def test_a_gzip_bomb_costs_no_more_memory_than_the_cap(server, make_client):
+    # 64 MiB of zeros is some 64 KB of gzip, one or two network reads: inflating a read whole (as
+    # httpx does) holds tens of MiB at once; inflating in 64 KiB steps stops within the 1 MB cap.
+    import gzip
+    import tracemalloc
+
+    server.route("/bomb", body=gzip.compress(b"\0" * (64 * 1024 * 1024)), headers={"Content-Encoding": "gzip"})
+    client = make_client(max_bytes=1_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match="larger than 1000000 bytes; stopped reading"):
+            client.get(server.url("/bomb"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024

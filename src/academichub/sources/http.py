@@ -2,7 +2,8 @@
 a User-Agent naming the project and a contact, conditional GET, timeouts, and retries with
 backoff on 429/5xx that honour Retry-After. Retries are tenacity's; the waiting rule is ours.
 Bodies are streamed, so `max_bytes` stops a runaway (or decompression-bomb) response part-way
-instead of after it has filled memory.
+instead of after it has filled memory; gzip and deflate are inflated here in 64 KiB steps
+(`_Inflater`), so the cap holds to within a step, and no other encoding is asked for.
 
 Timeouts are per read, so an upstream sending one byte every few seconds never trips them. Two
 deadlines bound the total instead: `request_deadline` for one request (connect, headers and body),
@@ -16,6 +17,8 @@ import email.utils
 import threading
 import time
 import urllib.request
+import zlib
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
@@ -238,7 +241,8 @@ class PoliteClient:
             # a proxy, httpx's default transport keeps using it; deadlines then bound the body only.
             transport = pooled_transport()
         self._client = httpx.Client(
-            headers={"User-Agent": user_agent},
+            # Only what _Inflater decodes in bounded steps (httpx would add br/zstd when installed).
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=timeout,
             follow_redirects=True,
             limits=ONE_CONNECTION,
@@ -399,13 +403,67 @@ class PoliteClient:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap and not response.headers.get("Content-Encoding"):
                 raise SourceError(f"response larger than {cap} bytes (Content-Length {declared})", url=cache_key)
+        if response.is_stream_consumed:  # built in memory (a mock transport): httpx read and decoded it
+            inflater, raws = _Inflater("", cache_key), iter([response.content])
+        else:
+            inflater, raws = _Inflater(response.headers.get("Content-Encoding", ""), cache_key), response.iter_raw()
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if cap is not None and size > cap:
-                raise SourceError(f"response larger than {cap} bytes; stopped reading", url=cache_key)
+        for raw in raws:
+            for chunk in inflater.decode(raw):
+                size += len(chunk)
+                if cap is not None and size > cap:
+                    raise SourceError(f"response larger than {cap} bytes; stopped reading", url=cache_key)
+                chunks.append(chunk)
             if deadline is not None and time.monotonic() > deadline.at:
                 raise _DeadlinePassed(deadline)
-            chunks.append(chunk)
         return _Reply(response.status_code, response.headers, b"".join(chunks), response.encoding or "utf-8")
+
+
+class _Inflater:
+    """Content-Encoding undone in pieces of at most STEP bytes. httpx's own decoders inflate each
+    network chunk whole: 64 KiB of gzip can hold 64 MiB, so a cap checked after them is passed by
+    that much before it can act. Here the cap is checked every STEP bytes."""
+
+    STEP = 1 << 16
+
+    def __init__(self, content_encoding: str, url: str):
+        self._url = url
+        self._encoding = content_encoding.strip().lower()
+        self._raw_deflate_possible = False
+        if self._encoding in ("", "identity"):
+            self._inflate = None
+        elif self._encoding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self._encoding == "deflate":  # zlib-wrapped as the RFC says, or raw as some servers send
+            self._inflate = zlib.decompressobj()
+            self._raw_deflate_possible = True
+        else:
+            raise SourceError(f"unsupported Content-Encoding {content_encoding!r} (asked for gzip or deflate)", url=url)
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        if self._inflate is None:
+            if data:
+                yield data
+            return
+        try:
+            while True:
+                piece = self._decompress(data)
+                data = self._inflate.unconsumed_tail
+                if piece:
+                    yield piece
+                if not data and len(piece) < self.STEP:
+                    return
+        except zlib.error as exc:
+            raise SourceError(f"cannot decode the {self._encoding} body: {exc}", url=self._url) from exc
+
+    def _decompress(self, data: bytes) -> bytes:
+        try:
+            piece = self._inflate.decompress(data, self.STEP)
+        except zlib.error:
+            if not self._raw_deflate_possible:
+                raise
+            self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+            piece = self._inflate.decompress(data, self.STEP)
+        self._raw_deflate_possible = False  # the first bytes decided which deflate this is
+        return piece
