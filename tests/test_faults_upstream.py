@@ -249,3 +249,11 @@ def test_ingest_url_refuses_a_gzip_bomb_and_an_oversized_body(configure, engine,
     assert result.exit_code == 0, result.output
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 1504
+
+
+@pytest.mark.parametrize("name", ["HTTP_REQUEST_DEADLINE", "SOURCE_RUN_DEADLINE", "MAX_RESPONSE_BYTES"])
+def test_a_limit_of_zero_or_less_is_a_clear_settings_error(configure, name):
+    from academichub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"setting {name.lower()}: Input should be greater than 0"):
+        configure(**{name: "0"})

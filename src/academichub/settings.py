@@ -42,13 +42,15 @@ class Settings(BaseSettings):
     http_max_backoff: float = Field(default=120.0, description="Longest single wait between retries, seconds.")
     http_request_deadline: float = Field(
         default=300.0,
+        gt=0,
         description="Seconds one upstream request may take in all (connect, headers, body); http_timeout is per read.",
     )
     source_run_deadline: float = Field(
-        default=1800.0, description="Seconds one source may take in `sources run`, its retries and waits included."
+        default=1800.0, gt=0, description="Seconds one source may take in `sources run`, its retries and waits included."
     )
     max_response_bytes: int = Field(
         default=256 * 1024 * 1024,
+        gt=0,
         description="Largest upstream response read (counted after decompression); larger ones are refused.",
     )
     arxiv_min_interval: float = Field(default=3.0, description="Seconds between two requests to arXiv (arXiv asks for 3).")
