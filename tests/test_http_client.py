@@ -396,7 +396,7 @@ def test_no_request_is_sent_once_the_client_deadline_has_passed(server, make_cli
     client = make_client(deadline=60)
     assert client.get(server.url("/page")).content == b"ok"
     clock.now += 61  # a minute of parsing and merging
-    with pytest.raises(SourceError, match="no complete response within the source_run_deadline of 60 s") as caught:
+    with pytest.raises(SourceError, match="the source_run_deadline of 60 s has passed; request not sent") as caught:
         client.get(server.url("/page"))
     assert caught.value.url == server.url("/page")
     assert server.hits("/page") == 1

@@ -87,15 +87,18 @@ class _Deadline:
 class _DeadlinePassed(Exception):
     """Raised under httpx (neither httpx's nor httpcore's: it is not mapped, so it is not retried)."""
 
-    def __init__(self, deadline: _Deadline, waiting: float | None = None):
+    def __init__(self, deadline: _Deadline, *, waiting: float | None = None, unsent: bool = False):
         self.deadline = deadline
         self.waiting = waiting
+        self.unsent = unsent
         super().__init__(deadline.name)
 
     def message(self) -> str:
         limit = f"{self.deadline.name} of {self.deadline.seconds:g} s"
         if self.waiting is not None:
             return f"a wait of {self.waiting:g} s would run past the {limit}; stopped"
+        if self.unsent:
+            return f"the {limit} has passed; request not sent"
         return f"no complete response within the {limit}; stopped reading"
 
 
@@ -282,7 +285,7 @@ class PoliteClient:
         if self._ends_at is not None:
             left = self._ends_at - self._clock()
             if left <= 0:
-                raise _DeadlinePassed(self._run_deadline())
+                raise _DeadlinePassed(self._run_deadline(), unsent=True)
             limits.append((left, self.deadline, "source_run_deadline"))
         if not limits:
             return None
