@@ -906,19 +906,19 @@ def bench_rank(
 
 
 @bench_app.command("briefing")
-def bench_briefing_command() -> None:
+def bench_briefing_command(
+    rounds: Annotated[int, typer.Option(help="Runs per figure (the median is reported).")] = 5,
+    vectors: Annotated[str, typer.Option(
+        help="auto: the packaged embedding model when the embeddings extra is installed, else TF-IDF/LSA; lsa: always TF-IDF/LSA."
+    )] = "auto",
+) -> None:
     """Time to build the analysis and the extractive briefing for 40 papers; tokens per LLM briefing."""
-    import importlib
-    import sys as _sys
+    from .bench import run_briefing_bench
 
-    repo = Path(__file__).resolve().parents[2]
-    if str(repo) not in _sys.path:
-        _sys.path.insert(0, str(repo))  # benchmarks/ lives beside src/ in a checkout
     try:
-        module = importlib.import_module("benchmarks.briefing")
-    except ImportError as exc:
-        _fail(AcademicHubError(f"benchmarks/briefing.py not found (run from a checkout): {exc}"))
-    module.main()
+        run_briefing_bench(rounds=rounds, vectors=vectors, console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
 
 
 @bench_app.command("sources")
