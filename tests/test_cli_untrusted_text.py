@@ -1,0 +1,290 @@
+"""Text from outside (titles, names, paths, URLs, upstream error bodies) is printed as text by every
+command: Rich never reads it as markup (`[/ITAL]` crashed `papers search`), as an emoji code
+(`:abc:` became 🔤) or as something to colour. Driven through the real command (Typer's runner and
+the installed `academichub` script in a subprocess) with the real libraries and recorded files;
+an upstream error comes from a real local HTTP server."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from academichub import cli
+from academichub.cli import app
+from academichub.store.schema import papers
+from academichub.store.sources import list_sources
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "academichub"
+WISEMANP = "libraries/wisemanp--DES-SN-Galactic-Rates.bib"
+# The real title, with the markup of its publisher (the .bib has it inside {{…}}).
+ITAL_TITLE = ("[ITAL]Hubble Space Telescope[/ITAL] and Palomar Imaging of GRB 990123: Implications for the Nature "
+              "of Gamma-Ray Bursts and Their Hosts")
+ABC_EMOJI = "\N{INPUT SYMBOL FOR LATIN LETTERS}"  # what Rich makes of ":abc:"
+WIDE = "400"  # terminal columns: a table row (and its title cell) stays on one line
+
+
+@pytest.fixture
+def run(database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "data"))
+    # Wide enough that a table row (and its title cell) stays on one line. Rich fixes the width when
+    # the console is made if COLUMNS is set then (pytest-xdist sets it to 80), so set it directly.
+    monkeypatch.setattr(cli.out, "_width", int(WIDE))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def academichub_script() -> str:
+    """The installed console script of this venv (it imports the package from PYTHONPATH)."""
+    script = Path(sys.executable).parent / "academichub"
+    found = str(script) if script.is_file() else shutil.which("academichub")
+    if not found:
+        pytest.fail("the academichub console script is not installed (pip install -e .)")
+    return found
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACADEMICHUB_")}
+    env.update({"PYTHONPATH": str(REPO / "src"), "COLUMNS": WIDE, "ACADEMICHUB_EMBED_ON_INGEST": "false", **extra})
+    return env
+
+
+@pytest.fixture
+def wisemanp(run, shared_data):
+    result = run("papers", "import", str(shared_data / WISEMANP))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_search_and_list_print_a_title_with_closing_tags_literally(run, wisemanp):
+    found = run("papers", "search", "GRB 990123")
+    assert found.exit_code == 0, found.output
+    assert ITAL_TITLE in found.output
+    listed = run("papers", "list", "--limit", "2000")
+    assert listed.exit_code == 0, listed.output
+    assert ITAL_TITLE in listed.output
+    assert "877 papers" in listed.output
+
+
+def test_show_prints_the_title_literally(run, wisemanp):
+    item = json.loads(run("papers", "search", "GRB 990123", "--format", "json").stdout)["items"][0]
+    shown = run("papers", "show", str(item["id"]))
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[0] == ITAL_TITLE
+
+
+def test_the_installed_script_searches_the_real_library(database_url, shared_data, tmp_path):
+    """The real `academichub` process, as a user runs it (no test runner in between)."""
+    env = script_env(ACADEMICHUB_DATABASE_URL=database_url, ACADEMICHUB_DATA_DIR=str(tmp_path / "data"))
+    script = academichub_script()
+    imported = subprocess.run([script, "papers", "import", str(shared_data / WISEMANP)], env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert imported.returncode == 0, imported.stderr
+    found = subprocess.run([script, "papers", "search", "GRB 990123"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert found.returncode == 0, found.stderr
+    assert ITAL_TITLE in found.stdout
+    assert "MarkupError" not in found.stderr
+
+
+def test_sources_status_and_list_show_an_error_body_with_markup(run, engine, local_server, monkeypatch):
+    """A feed answers 404 with `[/]` and `:abc:` in its body; the error stored on the source row
+    is shown by `sources status` as it is, and `sources list` still works."""
+    monkeypatch.setenv("ACADEMICHUB_ALLOW_PRIVATE_URLS", "true")  # the feed is on 127.0.0.1
+    local_server.route("/feed.xml", status=404, body=b"<html>Not here [/] :abc: [/ITAL]</html>",
+                       headers={"Content-Type": "text/html"})
+    name = "lab[/ITAL]:abc:"
+    added = run("sources", "add", "feed", name, "--param", f"url={local_server.url('/feed.xml')}")
+    assert added.exit_code == 0, added.output
+    ran = run("sources", "run", name)
+    assert ran.exit_code == 1, ran.output
+    with engine.connect() as conn:
+        (row,) = list_sources(conn)
+    error = row["last_error"]
+    assert "[/]" in error and ":abc:" in error  # the body is what the row keeps
+    assert f"error: {name}: {error}" in ran.output
+    status = run("sources", "status")
+    assert status.exit_code == 0, status.output
+    assert error in status.output
+    assert name in status.output
+    listed = run("sources", "list")
+    assert listed.exit_code == 0, listed.output
+    assert name in listed.output
+    assert ABC_EMOJI not in status.output + listed.output + ran.output
+
+
+def test_allow_private_urls_is_a_flag_of_sources_add_and_run(run, engine, local_server, shared_data):
+    """Documented in docs/settings.md, so a real flag: without it a feed on 127.0.0.1 is refused."""
+    day = (shared_data / "arxiv/rss/2024-11-28-all-archives.xml").read_bytes()
+    local_server.route("/feed.xml", body=day, headers={"Content-Type": "application/rss+xml"})
+    url = local_server.url("/feed.xml")
+    refused = run("sources", "add", "feed", "lab", "--param", f"url={url}")
+    assert refused.exit_code == 1
+    assert refused.output.startswith("error: ")
+    assert run("sources", "add", "feed", "lab", "--param", f"url={url}", "--allow-private-urls").exit_code == 0
+    assert run("sources", "run", "lab").exit_code == 1  # the run checks the address again
+    ran = run("sources", "run", "lab", "--allow-private-urls")
+    assert ran.exit_code == 0, ran.output
+    assert "lab: 1504 records: 1504 added" in ran.output
+
+
+def test_ingest_reports_a_path_with_brackets_and_goes_on(run, engine, shared_data, tmp_path):
+    folder = tmp_path / "dir["
+    folder.mkdir()
+    (folder / "x]bad.xml").write_text("not a feed\n")
+    bad = f"{tmp_path}/dir[/x]bad.xml"
+    good = str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml")
+    bracketed = folder / "x] :abc: [b].xml"  # a recorded file under a name full of markup
+    shutil.copy(shared_data / "arxiv/oai-quant-ph/arXiv-meta-2000.xml", bracketed)
+    result = run("ingest", bad, good, str(bracketed))
+    assert result.exit_code == 1, result.output
+    assert f"error: {bad}" in result.output
+    assert f"{good}: 436 records: 436 added" in result.output
+    assert f"{bracketed}: " in result.output
+    assert ABC_EMOJI not in result.output
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(papers)).scalar_one()
+    assert stored > 436  # both good files, whatever their names
+
+
+def test_a_warning_shows_colon_codes_literally(run, shared_data, tmp_path):
+    folder = tmp_path / "lib["
+    folder.mkdir()
+    library = folder / "x] :abc:.bib"
+    shutil.copy(shared_data / WISEMANP, library)
+    result = run("papers", "import", str(library))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warnings and all(line.startswith("warning: x] :abc:.bib:") for line in warnings), warnings
+    assert f"{library}: 877 records: 877 added" in result.output
+    assert ABC_EMOJI not in result.output
+
+
+def test_radar_names_print_literally(run):
+    name = "GRB [/ITAL] :abc:"
+    created = run("radar", "create", name, "--keyword", "[bold]burst[/bold]", "--interest", "[red]x[/] :abc:")
+    assert created.exit_code == 0, created.output
+    listed = run("radar", "list")
+    assert listed.exit_code == 0, listed.output
+    assert name in listed.output and "[red]x[/] :abc:" in listed.output
+    shown = run("radar", "show", name)
+    assert "keywords: [bold]burst[/bold]" in shown.output
+    ranked = run("rank", name)
+    assert ranked.exit_code == 0, ranked.output
+    assert f"{name}: 0 papers" in ranked.output
+    assert ABC_EMOJI not in listed.output + shown.output + ranked.output
+
+
+def test_an_error_message_with_markup_is_one_plain_line(run):
+    result = run("papers", "show", "[/x] :abc:")
+    assert result.exit_code == 1
+    assert result.output == "error: no paper '[/x] :abc:' in the store\n"
+
+
+# ----------------------------------------------------------------------------- every input failed
+
+
+def _without_titles(shared_data: Path, target: Path) -> Path:
+    """The recorded snapshot head with every title taken out: JSON lines none of which is a paper."""
+    with open(shared_data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl", encoding="utf-8") as source:
+        lines = [json.loads(line) for line in source if line.strip()]
+    target.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "title"}) + "\n" for r in lines))
+    return target
+
+
+def test_ingest_fails_when_every_record_of_an_input_failed(run, engine, shared_data, tmp_path):
+    junk = _without_titles(shared_data, tmp_path / "junk.jsonl")
+    good = str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml")
+    result = run("ingest", str(junk), good)
+    assert result.exit_code == 1, result.output
+    assert f"error: {junk}: every one of its 200 records failed; nothing was stored from it" in result.output
+    assert f"{good}: 436 records: 436 added" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 436
+
+
+def test_import_snapshot_fails_when_every_record_failed(run, engine, shared_data, tmp_path):
+    junk = _without_titles(shared_data, tmp_path / "junk.jsonl")
+    result = run("import-snapshot", str(junk))
+    assert result.exit_code == 1, result.output
+    assert f"error: {junk}: every one of its 200 records failed; nothing was stored from it" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 0
+
+
+# ----------------------------------------------------------------------------- the package stands alone
+
+
+def test_bench_briefing_runs_outside_a_checkout(tmp_path):
+    """The package as pip installs it (no benchmarks/ or tests/ beside it), run from elsewhere."""
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE, site / "academichub", ignore=shutil.ignore_patterns("__pycache__"))
+    env = script_env(PYTHONPATH=str(site), ACADEMICHUB_DATA_DIR=str(tmp_path / "data"))
+    result = subprocess.run([academichub_script(), "bench", "briefing", "--rounds", "1", "--vectors", "lsa"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "embeddings: bench-lsa (stored, float16)" in result.stdout
+    assert "analysis + extractive briefing, 40 papers, en: " in result.stdout
+    assert "LLM briefing, zh: " in result.stdout
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module" and node.args:
+            if isinstance(node.args[0], ast.Constant):
+                names.add(str(node.args[0].value))
+    return names
+
+
+def test_the_package_imports_nothing_from_the_checkout():
+    offenders = sorted(
+        f"{path.relative_to(REPO)}: {name}" for path in PACKAGE.rglob("*.py") for name in _imports(path)
+        if name.split(".")[0] in ("benchmarks", "tests", "fake_openai", "localserver")
+    )
+    assert not offenders, offenders
+
+
+def test_every_console_is_the_plain_one():
+    """Rich output goes through academichub.terminal only: no other Console, markup-reading column,
+    rich.print or markup string can come back into the CLI."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "terminal.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Call):
+                called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if called in ("Console", "TextColumn", "Progress", "from_markup", "render_markup"):
+                    offenders.append(f"{where}: {called}()")
+                if any(k.arg in ("markup", "emoji", "highlight") for k in node.keywords):
+                    offenders.append(f"{where}: a per-call markup/emoji/highlight switch")
+            elif isinstance(node, ast.ImportFrom) and node.module == "rich" and any(a.name == "print" for a in node.names):
+                offenders.append(f"{where}: rich.print")
+            elif isinstance(node, ast.ImportFrom) and node.module == "rich.markup":
+                offenders.append(f"{where}: rich.markup (escape() here and there instead of plain consoles)")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if any(tag in node.value for tag in ("[bold", "[/]", "[yellow", "[red", "[green", "[dim", "[/bold")):
+                    offenders.append(f"{where}: markup in a string")
+    assert not offenders, offenders
