@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,15 +20,13 @@ from academichub import cli
 from academichub.cli import app
 from academichub.store.schema import papers
 from academichub.store.sources import list_sources
+from cli_support import PACKAGE, REPO, WIDE, academichub_script, script_env
 
-REPO = Path(__file__).resolve().parents[1]
-PACKAGE = REPO / "src" / "academichub"
 WISEMANP = "libraries/wisemanp--DES-SN-Galactic-Rates.bib"
 # The real title, with the markup of its publisher (the .bib has it inside {{…}}).
 ITAL_TITLE = ("[ITAL]Hubble Space Telescope[/ITAL] and Palomar Imaging of GRB 990123: Implications for the Nature "
               "of Gamma-Ray Bursts and Their Hosts")
 ABC_EMOJI = "\N{INPUT SYMBOL FOR LATIN LETTERS}"  # what Rich makes of ":abc:"
-WIDE = "400"  # terminal columns: a table row (and its title cell) stays on one line
 
 
 @pytest.fixture
@@ -46,21 +42,6 @@ def run(database_url, monkeypatch, tmp_path):
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     return invoke
-
-
-def academichub_script() -> str:
-    """The installed console script of this venv (it imports the package from PYTHONPATH)."""
-    script = Path(sys.executable).parent / "academichub"
-    found = str(script) if script.is_file() else shutil.which("academichub")
-    if not found:
-        pytest.fail("the academichub console script is not installed (pip install -e .)")
-    return found
-
-
-def script_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACADEMICHUB_")}
-    env.update({"PYTHONPATH": str(REPO / "src"), "COLUMNS": WIDE, "ACADEMICHUB_EMBED_ON_INGEST": "false", **extra})
-    return env
 
 
 @pytest.fixture
@@ -195,73 +176,7 @@ def test_an_error_message_with_markup_is_one_plain_line(run):
     assert result.output == "error: no paper '[/x] :abc:' in the store\n"
 
 
-# ----------------------------------------------------------------------------- every input failed
-
-
-def _without_titles(shared_data: Path, target: Path) -> Path:
-    """The recorded snapshot head with every title taken out: JSON lines none of which is a paper."""
-    with open(shared_data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl", encoding="utf-8") as source:
-        lines = [json.loads(line) for line in source if line.strip()]
-    target.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "title"}) + "\n" for r in lines))
-    return target
-
-
-def test_ingest_fails_when_every_record_of_an_input_failed(run, engine, shared_data, tmp_path):
-    junk = _without_titles(shared_data, tmp_path / "junk.jsonl")
-    good = str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml")
-    result = run("ingest", str(junk), good)
-    assert result.exit_code == 1, result.output
-    assert f"error: {junk}: every one of its 200 records failed; nothing was stored from it" in result.output
-    assert f"{good}: 436 records: 436 added" in result.output
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 436
-
-
-def test_import_snapshot_fails_when_every_record_failed(run, engine, shared_data, tmp_path):
-    junk = _without_titles(shared_data, tmp_path / "junk.jsonl")
-    result = run("import-snapshot", str(junk))
-    assert result.exit_code == 1, result.output
-    assert f"error: {junk}: every one of its 200 records failed; nothing was stored from it" in result.output
-    with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 0
-
-
-# ----------------------------------------------------------------------------- the package stands alone
-
-
-def test_bench_briefing_runs_outside_a_checkout(tmp_path):
-    """The package as pip installs it (no benchmarks/ or tests/ beside it), run from elsewhere."""
-    site = tmp_path / "site"
-    shutil.copytree(PACKAGE, site / "academichub", ignore=shutil.ignore_patterns("__pycache__"))
-    env = script_env(PYTHONPATH=str(site), ACADEMICHUB_DATA_DIR=str(tmp_path / "data"))
-    result = subprocess.run([academichub_script(), "bench", "briefing", "--rounds", "1", "--vectors", "lsa"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert "embeddings: bench-lsa (stored, float16)" in result.stdout
-    assert "analysis + extractive briefing, 40 papers, en: " in result.stdout
-    assert "LLM briefing, zh: " in result.stdout
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module" and node.args:
-            if isinstance(node.args[0], ast.Constant):
-                names.add(str(node.args[0].value))
-    return names
-
-
-def test_the_package_imports_nothing_from_the_checkout():
-    offenders = sorted(
-        f"{path.relative_to(REPO)}: {name}" for path in PACKAGE.rglob("*.py") for name in _imports(path)
-        if name.split(".")[0] in ("benchmarks", "tests", "fake_openai", "localserver")
-    )
-    assert not offenders, offenders
+# ----------------------------------------------------------------------------- no way back
 
 
 def test_every_console_is_the_plain_one():

@@ -1,5 +1,7 @@
-"""The `academichub` command. Every command takes the settings' names as flags; errors print one
-line and exit non-zero; long work shows a progress bar and ends with a one-line summary."""
+"""The `academichub` command. Each command takes the settings it uses as flags (`setting_flags`;
+docs/settings.md lists them); errors print one line and exit non-zero; long work shows a progress
+bar and ends with a one-line summary. Everything is printed through academichub.terminal, which
+shows text from outside (titles, paths, URLs, error bodies) as it is, never as Rich markup."""
 
 from __future__ import annotations
 
@@ -294,12 +296,13 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _nothing_stored(summary, target: str) -> str | None:
-    """The error for an input every record of which failed, else None. Such an input failed, it
-    did not succeed with warnings (e.g. 50 MB of JSON lines that are not arXiv records): the
-    command must say so and exit non-zero."""
-    if summary.records > 0 and summary.failed == summary.records:
-        return f"{target}: every one of its {summary.records} records failed; nothing was stored from it"
+def _nothing_stored(summary, target: str, *, skipped: int = 0, what: str = "records") -> str | None:
+    """The error for an input every record of which failed (or was skipped), else None. Such an
+    input failed, it did not succeed with warnings (e.g. 50 MB of JSON lines that are not arXiv
+    records): the command must say so and exit non-zero."""
+    bad = summary.failed + skipped
+    if bad and not (summary.added or summary.updated or summary.unchanged):
+        return f"{target}: every one of its {bad} {what} failed; nothing was stored from it"
     return None
 
 

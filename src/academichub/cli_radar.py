@@ -37,7 +37,8 @@ def _warn_skipped(library) -> None:
 
 
 def _import(engine, file: Path):
-    """Import a library file and say so in one line; the caller handles AcademicHubError."""
+    """Import a library file and say so in one line; a file none of whose entries could be stored
+    is an error (AcademicHubError, which the caller handles)."""
     from .ingest.library_import import import_library
 
     summary, library = import_library(engine, file)
@@ -45,6 +46,8 @@ def _import(engine, file: Path):
     for error in summary.errors[:10]:
         _cli.console.print(warning_line(error))
     _cli.out.print(f"{file}: {summary.line()}, {len(library.skipped)} skipped")
+    if nothing_stored := _cli._nothing_stored(summary, str(file), skipped=len(library.skipped), what="entries"):
+        raise AcademicHubError(nothing_stored)
     return summary, library
 
 
