@@ -128,12 +128,14 @@ def test_ingest_reports_a_path_with_brackets_and_goes_on(run, engine, shared_dat
     folder.mkdir()
     (folder / "x]bad.xml").write_text("not a feed\n")
     bad = f"{tmp_path}/dir[/x]bad.xml"
+    missing = f"{tmp_path}/nowhere[/x]gone.xml"
     good = str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml")
     bracketed = folder / "x] :abc: [b].xml"  # a recorded file under a name full of markup
     shutil.copy(shared_data / "arxiv/oai-quant-ph/arXiv-meta-2000.xml", bracketed)
-    result = run("ingest", bad, good, str(bracketed))
+    result = run("ingest", bad, missing, good, str(bracketed))
     assert result.exit_code == 1, result.output
     assert f"error: {bad}" in result.output
+    assert f"error: {missing}" in result.output
     assert f"{good}: 436 records: 436 added" in result.output
     assert f"{bracketed}: " in result.output
     assert ABC_EMOJI not in result.output
