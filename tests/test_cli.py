@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from academichub.cli import app
+from academichub.store.schema import papers
+from cli_support import PACKAGE, REPO, academichub_script, script_env
 
 
 @pytest.fixture
@@ -27,7 +34,7 @@ def test_every_command_has_help(run):
     for command in (
         [], ["serve"], ["ingest"], ["backfill"], ["import-snapshot"], ["papers"], ["papers", "list"],
         ["papers", "show"], ["papers", "search"], ["papers", "import"], ["db"], ["db", "upgrade"], ["db", "check"],
-        ["bench"], ["bench", "ingest"], ["bench", "merge"], ["bench", "sources"], ["sources"], ["sources", "add"],
+        ["bench"], ["bench", "ingest"], ["bench", "merge"], ["bench", "sources"], ["bench", "briefing"], ["sources"], ["sources", "add"],
         ["sources", "run"], ["sources", "list"], ["sources", "status"], ["sources", "remove"], ["sources", "import-opml"],
         ["radar"], ["radar", "create"], ["radar", "seed"], ["radar", "feedback"], ["radar", "show"], ["radar", "list"],
         ["radar", "delete"], ["radar", "reset"],
@@ -155,3 +162,86 @@ def test_bulk_files_through_the_parsing_worker_or_not(run, shared_data, tmp_path
     assert "total: 1940 records: 1940 added, 0 updated, 0 unchanged, 1 failed" in result.output
     # one worker for the two bulk files (the RSS day is parsed in-process), forked once
     assert forks == ([[files[0], str(cut)]] if flag == "--ingest-worker" else [])
+
+
+# ----------------------------------------------------------------------------- inputs none of whose records could be stored
+
+
+def _without_titles(shared_data: Path, target: Path) -> Path:
+    """The recorded snapshot head with every title taken out: JSON lines none of which is a paper."""
+    with open(shared_data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl", encoding="utf-8") as source:
+        lines = [json.loads(line) for line in source if line.strip()]
+    target.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "title"}) + "\n" for r in lines))
+    return target
+
+
+def test_ingest_fails_when_every_record_of_an_input_failed(run, engine, shared_data, tmp_path):
+    junk = _without_titles(shared_data, tmp_path / "junk.jsonl")
+    good = str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml")
+    result = run("ingest", str(junk), good)
+    assert result.exit_code == 1, result.output
+    assert f"error: {junk}: every one of its 200 records failed; nothing was stored from it" in result.output
+    assert f"{good}: 436 records: 436 added" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 436
+
+
+def test_import_snapshot_fails_when_every_record_failed(run, engine, shared_data, tmp_path):
+    junk = _without_titles(shared_data, tmp_path / "junk.jsonl")
+    result = run("import-snapshot", str(junk))
+    assert result.exit_code == 1, result.output
+    assert f"error: {junk}: every one of its 200 records failed; nothing was stored from it" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 0
+
+
+def test_papers_import_fails_when_every_entry_is_skipped(run, engine, shared_data, tmp_path):
+    """Only the two entries of the real wisemanp library that have no title: nothing to import."""
+    text = (shared_data / "libraries/wisemanp--DES-SN-Galactic-Rates.bib").read_text(encoding="utf-8")
+    entries = [text[text.index(key) : text.index("\n@", text.index(key)) + 1]
+               for key in ("@article{Diehl2018,", "@article{Swann2020,")]
+    library = tmp_path / "untitled.bib"
+    library.write_text("".join(entries), encoding="utf-8")
+    result = run("papers", "import", str(library))
+    assert result.exit_code == 1, result.output
+    assert f"error: {library}: every one of its 2 entries failed; nothing was stored from it" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 0
+
+
+# ----------------------------------------------------------------------------- the package stands alone
+
+
+def test_bench_briefing_runs_outside_a_checkout(tmp_path):
+    """The package as pip installs it (no benchmarks/ or tests/ beside it), run from elsewhere."""
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE, site / "academichub", ignore=shutil.ignore_patterns("__pycache__"))
+    env = script_env(PYTHONPATH=str(site), ACADEMICHUB_DATA_DIR=str(tmp_path / "data"))
+    result = subprocess.run([academichub_script(), "bench", "briefing", "--rounds", "1", "--vectors", "lsa"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "embeddings: bench-lsa (stored, float16)" in result.stdout
+    assert "analysis + extractive briefing, 40 papers, en: " in result.stdout
+    assert "LLM briefing, zh: " in result.stdout
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module" and node.args:
+            if isinstance(node.args[0], ast.Constant):
+                names.add(str(node.args[0].value))
+    return names
+
+
+def test_the_package_imports_nothing_from_the_checkout():
+    offenders = sorted(
+        f"{path.relative_to(REPO)}: {name}" for path in PACKAGE.rglob("*.py") for name in _imports(path)
+        if name.split(".")[0] in ("benchmarks", "tests", "fake_openai", "localserver")
+    )
+    assert not offenders, offenders

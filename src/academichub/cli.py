@@ -1,5 +1,7 @@
-"""The `academichub` command. Every command takes the settings' names as flags; errors print one
-line and exit non-zero; long work shows a progress bar and ends with a one-line summary."""
+"""The `academichub` command. Each command takes the settings it uses as flags (`setting_flags`;
+docs/settings.md lists them); errors print one line and exit non-zero; long work shows a progress
+bar and ends with a one-line summary. Everything is printed through academichub.terminal, which
+shows text from outside (titles, paths, URLs, error bodies) as it is, never as Rich markup."""
 
 from __future__ import annotations
 
@@ -10,12 +12,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import Progress
 
 from .errors import AcademicHubError
 from .settings import Settings, load_settings
+from .terminal import add_text_row, bold_line, error_line, plain_console, progress_bar, text_table, warning_line
 
 app = typer.Typer(
     name="academichub",
@@ -28,25 +29,11 @@ papers_app = typer.Typer(help="List, show and search stored papers.", no_args_is
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (figures printed with their baselines from the same run).", no_args_is_help=True)
 sources_app = typer.Typer(help="Configured upstreams: journals, preprint servers, feeds.", no_args_is_help=True)
-from .cli_brief import brief_command  # noqa: E402 - needs the apps above
-from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps above
 
-app.command("brief")(brief_command)
-papers_app.command("import")(papers_import_command)
-app.add_typer(radar_app, name="radar")
-app.add_typer(papers_app, name="papers")
-app.add_typer(sources_app, name="sources")
-app.add_typer(db_app, name="db")
-app.add_typer(bench_app, name="bench")
-
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+console = plain_console(stderr=True)  # messages, warnings, errors, progress
+out = plain_console()  # the command's result
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (ACADEMICHUB_CONFIG).")]
-DatabaseOpt = Annotated[
-    Optional[str], typer.Option("--database-url", help="SQLAlchemy URL (ACADEMICHUB_DATABASE_URL).")
-]
-DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (ACADEMICHUB_DATA_DIR).")]
 
 
 class _State:
@@ -57,33 +44,89 @@ class _State:
 _state = _State()
 
 
+def _flag_type(name: str) -> type:
+    """The Python type a setting's flag parses to (its value is then checked by Settings itself)."""
+    import types
+    import typing
+
+    from pydantic import SecretStr
+
+    annotation = Settings.model_fields[name].annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if annotation is SecretStr:
+        raise TypeError(f"{name} is a secret: environment or TOML file only (a flag shows up in `ps`)")
+    if typing.get_origin(annotation) is typing.Literal:
+        return str
+    return annotation
+
+
+def setting_flags(*names: str, scope: str = "command"):
+    """Give a command the flags `--NAME-WITH-DASHES` of these settings (help text and type from
+    Settings, so the flag, the environment variable and docs/settings.md cannot drift apart). A flag
+    given wins over the environment and the TOML file; scope="global" is for the app callback,
+    whose flags go before the command and start a fresh set of overrides."""
+    import functools
+    import inspect
+
+    def decorate(command):
+        flags = []
+        for name in names:
+            field = Settings.model_fields[name]
+            dashed = name.replace("_", "-")
+            kind = _flag_type(name)
+            declaration = f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}"
+            option = typer.Option(declaration, help=f"{field.description} (ACADEMICHUB_{name.upper()})",
+                                  show_default=False)
+            flags.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                           annotation=Annotated[Optional[kind], option]))
+        signature = inspect.signature(command, eval_str=True)
+
+        @functools.wraps(command)
+        def with_flags(*args, **kwargs):
+            given = {name: value for name in names if (value := kwargs.pop(name, None)) is not None}
+            if scope == "global":
+                _state.overrides = given
+            else:
+                _state.overrides = {**_state.overrides, **given}
+            return command(*args, **kwargs)
+
+        with_flags.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *flags])
+        return with_flags
+
+    return decorate
+
+
+GLOBAL_SETTINGS = (
+    "database_url", "data_dir", "contact_email", "user_agent", "http_timeout", "http_retries", "http_max_backoff",
+    "http_request_deadline", "max_response_bytes", "arxiv_min_interval",
+)
+LLM_SETTINGS = (
+    "llm_model", "llm_base_url", "llm_timeout", "llm_retries", "llm_max_backoff", "llm_max_tokens", "llm_temperature",
+    "llm_stream", "llm_response_format", "llm_budget_tokens", "llm_price_per_1k_input", "llm_price_per_1k_output",
+)
+
+
 @app.callback()
-def main(
-    config: ConfigOpt = None,
-    database_url: DatabaseOpt = None,
-    data_dir: DataDirOpt = None,
-    contact_email: Annotated[
-        Optional[str], typer.Option(help="Contact e-mail sent to upstreams (ACADEMICHUB_CONTACT_EMAIL).")
-    ] = None,
-    http_timeout: Annotated[Optional[float], typer.Option(help="Seconds per request (ACADEMICHUB_HTTP_TIMEOUT).")] = None,
-    http_retries: Annotated[Optional[int], typer.Option(help="Retries on 429/5xx (ACADEMICHUB_HTTP_RETRIES).")] = None,
-    arxiv_min_interval: Annotated[
-        Optional[float], typer.Option(help="Seconds between arXiv requests (ACADEMICHUB_ARXIV_MIN_INTERVAL).")
-    ] = None,
-) -> None:
+@setting_flags(*GLOBAL_SETTINGS, scope="global")
+def main(config: ConfigOpt = None) -> None:
     _state.config = config
-    _state.overrides = {
-        "database_url": database_url,
-        "data_dir": data_dir,
-        "contact_email": contact_email,
-        "http_timeout": http_timeout,
-        "http_retries": http_retries,
-        "arxiv_min_interval": arxiv_min_interval,
-    }
 
 
 def _settings(**overrides) -> Settings:
     return load_settings(_state.config, **{**_state.overrides, **overrides})
+
+
+from .cli_brief import brief_command  # noqa: E402 - needs the apps and setting_flags above
+from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps and setting_flags above
+
+app.command("brief")(brief_command)
+papers_app.command("import")(papers_import_command)
+app.add_typer(radar_app, name="radar")
+app.add_typer(papers_app, name="papers")
+app.add_typer(sources_app, name="sources")
+app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
 
 
 def _parsing_worker(settings: Settings, engine, paths: list):
@@ -97,7 +140,7 @@ def _parsing_worker(settings: Settings, engine, paths: list):
 
 
 def _fail(exc: BaseException) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    console.print(error_line(exc))
     raise typer.Exit(1)
 
 
@@ -108,16 +151,7 @@ def _engine(settings: Settings):
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    )
+    return progress_bar(console)
 
 
 def _http_client(settings: Settings, *, arxiv: bool, engine=None):
@@ -140,18 +174,14 @@ def _http_client(settings: Settings, *, arxiv: bool, engine=None):
 
 
 @app.command()
-def serve(
-    host: Annotated[Optional[str], typer.Option(help="Listen address (ACADEMICHUB_HOST).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (ACADEMICHUB_PORT).")] = None,
-    load_sample: Annotated[
-        Optional[bool], typer.Option("--load-sample/--no-load-sample", help="Load the bundled day into an empty store.")
-    ] = None,
-) -> None:
+@setting_flags("host", "port", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
+               *LLM_SETTINGS)
+def serve() -> None:
     """Serve the feed page and the JSON API (migrates the store and loads the sample day if empty)."""
     import uvicorn
 
     try:
-        settings = _settings(host=host, port=port, load_sample=load_sample)
+        settings = _settings()
         from .web.app import create_app
 
         application = create_app(settings)
@@ -171,6 +201,7 @@ def _safe_url(settings: Settings) -> str:
 
 
 @app.command()
+@setting_flags("ingest_batch_size", "ingest_worker", "embed_on_ingest", "arxiv_rss_url", "arxiv_api_url")
 def ingest(
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Files or URLs (format is detected).", show_default=False)] = None,
     feed: Annotated[
@@ -180,16 +211,12 @@ def ingest(
     arxiv_id: Annotated[
         Optional[list[str]], typer.Option("--arxiv-id", help="Fetch these arXiv ids through the API (repeatable).")
     ] = None,
-    ingest_batch_size: Annotated[Optional[int], typer.Option(help="Records per write batch.")] = None,
-    ingest_worker: Annotated[
-        Optional[bool], typer.Option(help="Parse OAI/snapshot files in a forked process (ACADEMICHUB_INGEST_WORKER).")
-    ] = None,
 ) -> None:
     """Ingest arXiv RSS, API Atom, OAI-PMH XML or snapshot JSON lines from files or URLs."""
     from .ingest.pipeline import IngestSummary, ingest_file, ingest_url, store_records
 
     try:
-        settings = _settings(ingest_batch_size=ingest_batch_size, ingest_worker=ingest_worker)
+        settings = _settings()
         engine = _engine(settings)
     except AcademicHubError as exc:
         _fail(exc)
@@ -232,19 +259,22 @@ def ingest(
             except AcademicHubError as exc:
                 failures += 1
                 total.failed += 1
-                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                console.print(error_line(exc))
                 continue
             except FileNotFoundError as exc:
                 failures += 1
                 total.failed += 1
-                console.print(f"[bold red]error:[/] {target}: file not found ({exc.strerror})", highlight=False)
+                console.print(error_line(f"{target}: file not found ({exc.strerror})"))
                 continue
             for note in summary.notes:
-                console.print(f"{target}: {note}", highlight=False)
+                console.print(f"{target}: {note}")
             for error in summary.errors[:10]:
-                console.print(f"[yellow]warning:[/] {error}", highlight=False)
-            out.print(f"{target}: {summary.line()}", highlight=False, soft_wrap=True)
+                console.print(warning_line(error))
+            out.print(f"{target}: {summary.line()}")
             total.add(summary)
+            if nothing_stored := _nothing_stored(summary, target):
+                failures += 1
+                console.print(error_line(nothing_stored))
         if arxiv_id:
             try:
                 from .sources.arxiv_api import ArxivApiClient
@@ -253,19 +283,29 @@ def ingest(
                     client = _http_client(settings, arxiv=True, engine=engine)
                 batch = ArxivApiClient(client, settings.arxiv_api_url).query(id_list=list(arxiv_id))
                 summary = store_records(engine, batch.papers)
-                out.print(f"arXiv API ({len(arxiv_id)} ids): {summary.line()}", highlight=False)
+                out.print(f"arXiv API ({len(arxiv_id)} ids): {summary.line()}")
                 total.add(summary)
             except AcademicHubError as exc:
                 failures += 1
                 total.failed += 1
-                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                console.print(error_line(exc))
     if client is not None:
         client.close()
-    out.print(f"total: {total.line()}", highlight=False)
+    out.print(f"total: {total.line()}")
     if (total.added or total.updated) and settings.embed_on_ingest:
         _embed_missing(engine, settings)
     if failures:
         raise typer.Exit(1)
+
+
+def _nothing_stored(summary, target: str, *, skipped: int = 0, what: str = "records") -> str | None:
+    """The error for an input every record of which failed (or was skipped), else None. Such an
+    input failed, it did not succeed with warnings (e.g. 50 MB of JSON lines that are not arXiv
+    records): the command must say so and exit non-zero."""
+    bad = summary.failed + skipped
+    if bad and not (summary.added or summary.updated or summary.unchanged):
+        return f"{target}: every one of its {bad} {what} failed; nothing was stored from it"
+    return None
 
 
 def _short(target: str, width: int = 48) -> str:
@@ -276,6 +316,7 @@ def _short(target: str, width: int = 48) -> str:
 
 
 @app.command()
+@setting_flags("arxiv_oai_url", "arxiv_api_url")
 def backfill(
     set_spec: Annotated[Optional[str], typer.Option("--set", help="OAI-PMH set, e.g. physics:quant-ph or cs.")] = None,
     category: Annotated[Optional[str], typer.Option(help="arXiv category for the API route, e.g. cs.LG.")] = None,
@@ -320,7 +361,7 @@ def backfill(
         client.close()
     except AcademicHubError as exc:
         _fail(exc)
-    out.print(f"backfill: {summary.line()}", highlight=False)
+    out.print(f"backfill: {summary.line()}")
 
 
 def _parse_day(value: str | None, flag: str) -> date | None:
@@ -336,19 +377,16 @@ def _parse_day(value: str | None, flag: str) -> date | None:
 
 
 @app.command("import-snapshot")
+@setting_flags("ingest_batch_size", "ingest_worker", "embed_on_ingest")
 def import_snapshot(
     file: Annotated[Path, typer.Argument(help="arxiv-metadata-oai-snapshot.json (JSON lines).")],
-    ingest_batch_size: Annotated[Optional[int], typer.Option(help="Records per committed batch.")] = None,
-    ingest_worker: Annotated[
-        Optional[bool], typer.Option(help="Parse in a forked process while writing (ACADEMICHUB_INGEST_WORKER).")
-    ] = None,
 ) -> None:
     """Stream the arXiv metadata snapshot into the store (constant memory, committed per batch)."""
     from .ingest.formats import Format, detect_format
     from .ingest.pipeline import ingest_file
 
     try:
-        settings = _settings(ingest_batch_size=ingest_batch_size, ingest_worker=ingest_worker)
+        settings = _settings()
         if not file.is_file():
             raise AcademicHubError(f"{file}: file not found")
         with open(file, "rb") as handle:
@@ -367,8 +405,10 @@ def import_snapshot(
     except AcademicHubError as exc:
         _fail(exc)
     for error in summary.errors[:10]:
-        console.print(f"[yellow]warning:[/] {error}", highlight=False)
-    out.print(f"{file}: {summary.line()}", highlight=False)
+        console.print(warning_line(error))
+    out.print(f"{file}: {summary.line()}")
+    if nothing_stored := _nothing_stored(summary, str(file)):
+        _fail(AcademicHubError(nothing_stored))
     if (summary.added or summary.updated) and settings.embed_on_ingest:
         _embed_missing(engine, settings)
 
@@ -391,15 +431,12 @@ def _print_papers(page, fmt: str) -> None:
 
         out.print_json(json.dumps({"total": page.total, "items": page.items}, default=str, ensure_ascii=False))
         return
-    table = Table(show_lines=False, title=f"{page.total} papers")
-    table.add_column("#", justify="right")
-    table.add_column("id")
-    table.add_column("source")
-    table.add_column("date")
-    table.add_column("title", overflow="fold")
+    table = text_table(f"{page.total} papers", [("#", {"justify": "right"}), "id", "source", "date",
+                                                ("title", {"overflow": "fold"})], show_lines=False)
     for i, item in enumerate(page.items, 1):
         label = f"arXiv ({(item.get('primary_category') or '').upper()})"
-        table.add_row(f"{i:02d}.", str(item.get("arxiv_id") or item.get("id")), label, str(item.get("announced_on") or ""), item["title"])
+        add_text_row(table, f"{i:02d}.", item.get("arxiv_id") or item.get("id"), label, item.get("announced_on") or "",
+                     item["title"])
     out.print(table)
 
 
@@ -464,12 +501,12 @@ def papers_show(
 
         out.print_json(json.dumps(item, default=str, ensure_ascii=False))
         return
-    out.print(f"[bold]{item['title']}[/]", highlight=False)
+    out.print(bold_line(item["title"]))
     label = f"arXiv ({(item.get('primary_category') or '').upper()})"
-    out.print(f"{label} · {item.get('announced_on') or ''} · {item.get('arxiv_id') or ''}", highlight=False)
-    out.print(", ".join(a["name"] for a in item.get("authors", [])), highlight=False)
+    out.print(f"{label} · {item.get('announced_on') or ''} · {item.get('arxiv_id') or ''}")
+    out.print(", ".join(a["name"] for a in item.get("authors", [])))
     out.print()
-    out.print(item.get("abstract") or "", highlight=False)
+    out.print(item.get("abstract") or "")
 
 
 # ---------------------------------------------------------------- db
@@ -484,7 +521,7 @@ def db_upgrade() -> None:
         settings = _settings()
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
-        out.print(f"database at revision {current_revision(engine)} ({_safe_url(settings)})", highlight=False)
+        out.print(f"database at revision {current_revision(engine)} ({_safe_url(settings)})")
     except AcademicHubError as exc:
         _fail(exc)
 
@@ -505,13 +542,14 @@ def db_check() -> None:
             raise AcademicHubError(f"schema differs from the declared one: {diffs}")
     except AcademicHubError as exc:
         _fail(exc)
-    out.print(f"database at revision {head}, schema matches ({_safe_url(settings)})", highlight=False)
+    out.print(f"database at revision {head}, schema matches ({_safe_url(settings)})")
 
 
 # ---------------------------------------------------------------- rank
 
 
 @app.command()
+@setting_flags("embedding_model", "embedding_max_tokens")
 def rank(
     name: Annotated[str, typer.Argument(help="Radar name.")],
     since: Annotated[Optional[str], typer.Option(help="Only papers announced or published since this day (YYYY-MM-DD).")] = None,
@@ -542,20 +580,15 @@ def rank(
 
         out.print_json(json.dumps([r.to_dict() for r in ranked], ensure_ascii=False))
         return
-    table = Table(title=f"{name}: {len(ranked)} papers")
-    for column in ("#", "score", "title", "why"):
-        table.add_column(column, overflow="fold")
+    table = text_table(f"{name}: {len(ranked)} papers", [(column, {"overflow": "fold"}) for column in ("#", "score", "title", "why")])
     for i, r in enumerate(ranked, 1):
-        table.add_row(f"{i:02d}.", f"{r.score:.2f}", r.title, "; ".join(f"{x.kind}: {x.text}" for x in r.reasons))
+        add_text_row(table, f"{i:02d}.", f"{r.score:.2f}", r.title, "; ".join(f"{x.kind}: {x.text}" for x in r.reasons))
     out.print(table)
 
 
 @app.command()
+@setting_flags("embedding_model", "embedding_max_tokens")
 def embed(
-    embedding_model: Annotated[Optional[str], typer.Option(help="Model name or path (ACADEMICHUB_EMBEDDING_MODEL).")] = None,
-    embedding_max_tokens: Annotated[Optional[int], typer.Option(
-        help="Tokens of each paper the model reads (ACADEMICHUB_EMBEDDING_MAX_TOKENS; default: the store's vectors' window, "
-             "for a new store 128 on a GPU, and on a CPU 192 where it embeds >= 110 abstracts/s at 192 (measured once), else 128).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         help="Papers per batch (one transaction each); default 64 on the CPU, 16384 on a GPU.")] = None,
     refresh: Annotated[bool, typer.Option(
@@ -563,12 +596,12 @@ def embed(
 ) -> None:
     """Embed every stored paper that has no vector yet (needs `pip install 'academichub[embeddings]'`)."""
     try:
-        settings = _settings(embedding_model=embedding_model, embedding_max_tokens=embedding_max_tokens)
+        settings = _settings()
         engine = _engine(settings)
         done = _embed_missing(engine, settings, batch_size=batch_size, required=True, refresh=refresh)
     except AcademicHubError as exc:
         _fail(exc)
-    out.print(f"embedded {done} papers", highlight=False)
+    out.print(f"embedded {done} papers")
 
 
 def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None, required: bool = False,
@@ -599,7 +632,7 @@ def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None,
     except WindowMismatch as exc:
         if required:
             raise
-        console.print(f"[yellow]warning:[/] not embedded: {exc}", highlight=False)  # what was ingested stays
+        console.print(warning_line(f"not embedded: {exc}"))  # what was ingested stays
         return 0
 
 
@@ -652,6 +685,7 @@ def _parse_params(pairs: list[str] | None) -> dict:
 
 
 @sources_app.command("add")
+@setting_flags("allow_private_urls")
 def sources_add(
     kind: Annotated[str, typer.Argument(help="arxiv | crossref | pubmed | biorxiv | medrxiv | openalex | feed, or venue.")],
     name: Annotated[str, typer.Argument(help="A name for the source; with `venue`, the catalog key or journal name.")],
@@ -694,7 +728,7 @@ def sources_add(
     except AcademicHubError as exc:
         _fail(exc)
     for source_name, source_kind, source_params, _ in planned:
-        out.print(f"added {source_name} ({source_kind} {source_params})", highlight=False)
+        out.print(f"added {source_name} ({source_kind} {source_params})")
 
 
 @sources_app.command("import-opml")
@@ -735,7 +769,7 @@ def sources_import_opml(
                 added += 1
     except AcademicHubError as exc:
         _fail(exc)
-    out.print(f"{file}: {added} feeds added, {skipped} already present", highlight=False)
+    out.print(f"{file}: {added} feeds added, {skipped} already present")
 
 
 @sources_app.command("remove")
@@ -750,7 +784,7 @@ def sources_remove(name: Annotated[str, typer.Argument(help="Source name.")]) ->
                 raise AcademicHubError(f"no such source: {name}")
     except AcademicHubError as exc:
         _fail(exc)
-    out.print(f"removed {name}", highlight=False)
+    out.print(f"removed {name}")
 
 
 @sources_app.command("list")
@@ -779,11 +813,10 @@ def _print_sources(fmt: str, *, errors: bool = False) -> None:
 
         out.print_json(json.dumps(rows, default=str, ensure_ascii=False))
         return
-    table = Table(title=f"{len(rows)} sources")
-    for column in ("name", "kind", "params", "last success", "last run: added/updated", "failures"):
-        table.add_column(column)
+    columns: list = ["name", "kind", "params", "last success", "last run: added/updated", "failures"]
     if errors:
-        table.add_column("last error", overflow="fold")
+        columns.append(("last error", {"overflow": "fold"}))
+    table = text_table(f"{len(rows)} sources", columns)
     for r in rows:
         cells = [
             r["name"] + ("" if r["enabled"] else " (off)"), r["kind"], ", ".join(f"{k}={v}" for k, v in r["params"].items()),
@@ -792,11 +825,13 @@ def _print_sources(fmt: str, *, errors: bool = False) -> None:
         ]
         if errors:
             cells.append(r["last_error"] or "")
-        table.add_row(*cells)
+        add_text_row(table, *cells)
     out.print(table)
 
 
 @sources_app.command("run")
+@setting_flags("crossref_url", "pubmed_url", "biorxiv_url", "openalex_url", "semanticscholar_url", "arxiv_rss_url",
+               "source_lookback_days", "feed_max_bytes", "allow_private_urls", "embed_on_ingest", "source_run_deadline")
 def sources_run(
     names: Annotated[Optional[list[str]], typer.Argument(help="Sources to run (default: all enabled).")] = None,
     due: Annotated[bool, typer.Option("--due", help="Only those whose interval has passed.")] = False,
@@ -819,11 +854,11 @@ def sources_run(
     failed = 0
     for result in results:
         if result.ok:
-            out.print(f"{result.name}: {result.summary.line()}", highlight=False)
+            out.print(f"{result.name}: {result.summary.line()}")
         else:
             failed += 1
-            console.print(f"[bold red]error:[/] {result.name}: {result.error}", highlight=False)
-    out.print(f"sources: {len(results) - failed} ok, {failed} failed", highlight=False)
+            console.print(error_line(f"{result.name}: {result.error}"))
+    out.print(f"sources: {len(results) - failed} ok, {failed} failed")
     if any(r.summary.added or r.summary.updated for r in results) and settings.embed_on_ingest:
         _embed_missing(engine, settings)
     if failed:
@@ -878,19 +913,19 @@ def bench_rank(
 
 
 @bench_app.command("briefing")
-def bench_briefing_command() -> None:
+def bench_briefing_command(
+    rounds: Annotated[int, typer.Option(help="Runs per figure (the median is reported).")] = 5,
+    vectors: Annotated[str, typer.Option(
+        help="auto: the packaged embedding model when the embeddings extra is installed, else TF-IDF/LSA; lsa: always TF-IDF/LSA."
+    )] = "auto",
+) -> None:
     """Time to build the analysis and the extractive briefing for 40 papers; tokens per LLM briefing."""
-    import importlib
-    import sys as _sys
+    from .bench import run_briefing_bench
 
-    repo = Path(__file__).resolve().parents[2]
-    if str(repo) not in _sys.path:
-        _sys.path.insert(0, str(repo))  # benchmarks/ lives beside src/ in a checkout
     try:
-        module = importlib.import_module("benchmarks.briefing")
-    except ImportError as exc:
-        _fail(AcademicHubError(f"benchmarks/briefing.py not found (run from a checkout): {exc}"))
-    module.main()
+        run_briefing_bench(rounds=rounds, vectors=vectors, console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
 
 
 @bench_app.command("sources")

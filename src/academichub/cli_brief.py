@@ -14,6 +14,7 @@ import typer
 
 from . import cli as _cli
 from .errors import AcademicHubError
+from .terminal import warning_line
 
 
 class BriefError(AcademicHubError):
@@ -36,12 +37,13 @@ def resolve_period(day: Date, week: bool) -> tuple[tuple[Date, Date], tuple[Date
     return (start, day), (previous_end - timedelta(days=length - 1), previous_end)
 
 
+@_cli.setting_flags("default_language", "briefing_papers", "embedding_model", *_cli.LLM_SETTINGS)
 def brief_command(
     name: Annotated[str, typer.Argument(help="Radar name (or id); 'all' briefs every paper of the period.",
                                         show_default=False)],
     date: Annotated[Optional[str], typer.Option("--date", help="Day YYYY-MM-DD (default: the latest announced day).")] = None,
     week: Annotated[bool, typer.Option("--week", help="Brief the 7 days ending on --date.")] = False,
-    lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en (default: default_language).")] = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="zh or en (default: the default_language setting).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
     regenerate: Annotated[bool, typer.Option("--regenerate", help="Write a new briefing; the stored one is kept, superseded.")] = False,
 ) -> None:
@@ -67,23 +69,21 @@ def brief_command(
             if name.strip().lower() != "all":
                 radar_id = radar_id_of(conn, name)
                 if radar_id is None:
-                    _cli.console.print(f"no radar named {name!r}: briefing every paper of the period", markup=False,
-                                       highlight=False)
+                    _cli.console.print(f"no radar named {name!r}: briefing every paper of the period")
             limit = max(1, settings.briefing_papers)
             model = settings.embedding_model
             ids = radar_paper_ids(conn, radar_id, period[0], period[1], limit, model)
             previous_ids = radar_paper_ids(conn, radar_id, previous[0], previous[1], limit, model)
         if not ids:
-            _cli.console.print(f"no papers from {period[0]} to {period[1]}", markup=False, highlight=False)
+            _cli.console.print(f"no papers from {period[0]} to {period[1]}")
         briefing = make_briefing(engine, radar_id=radar_id, paper_ids=ids, period=period, lang=language,
                                  settings=settings, regenerate=regenerate, previous_paper_ids=previous_ids or None)
         if briefing.fallback_reason:
-            _cli.console.print(f"warning: LLM briefing failed, extractive briefing instead: {briefing.fallback_reason}",
-                               markup=False, highlight=False)
+            _cli.console.print(warning_line(f"LLM briefing failed, extractive briefing instead: {briefing.fallback_reason}"))
         if fmt == "json":
             text = json.dumps(to_json(briefing), ensure_ascii=False, indent=2)
         else:
             text = render_markdown(briefing, link="page", base_url=f"http://{settings.host}:{settings.port}")
-        _cli.out.print(text, markup=False, highlight=False, emoji=False)
+        _cli.out.print(text)
     except AcademicHubError as exc:
         _cli._fail(exc)

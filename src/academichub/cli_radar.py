@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-
 from . import cli as _cli
 from .errors import AcademicHubError
+from .terminal import add_text_row, text_table, warning_line
 
 radar_app = typer.Typer(help="Radars: authors, keywords, categories and venues to follow, seed papers, feedback.",
                         no_args_is_help=True)
@@ -31,22 +29,25 @@ FileArg = Annotated[Path, typer.Argument(help="BibTeX, RIS, CSL-JSON or JSON-lin
 
 def _warn_skipped(library) -> None:
     for reason in library.skipped[:10]:
-        _cli.console.print(f"[yellow]warning:[/] {escape(reason)}", highlight=False)
+        _cli.console.print(warning_line(reason))
     if len(library.skipped) > 10:
-        _cli.console.print(f"… and {len(library.skipped) - 10} more entries skipped", highlight=False)
+        _cli.console.print(f"… and {len(library.skipped) - 10} more entries skipped")
     for note in library.notes[:10]:
-        _cli.console.print(note, highlight=False, markup=False)
+        _cli.console.print(note)
 
 
 def _import(engine, file: Path):
-    """Import a library file and say so in one line; the caller handles AcademicHubError."""
+    """Import a library file and say so in one line; a file none of whose entries could be stored
+    is an error (AcademicHubError, which the caller handles)."""
     from .ingest.library_import import import_library
 
     summary, library = import_library(engine, file)
     _warn_skipped(library)
     for error in summary.errors[:10]:
-        _cli.console.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
-    _cli.out.print(f"{file}: {summary.line()}, {len(library.skipped)} skipped", highlight=False, markup=False)
+        _cli.console.print(warning_line(error))
+    _cli.out.print(f"{file}: {summary.line()}, {len(library.skipped)} skipped")
+    if nothing_stored := _cli._nothing_stored(summary, str(file), skipped=len(library.skipped), what="entries"):
+        raise AcademicHubError(nothing_stored)
     return summary, library
 
 
@@ -84,7 +85,7 @@ def radar_create(
             rules = sum(len(r) for r in get_radar(conn, radar_id).rules.values())  # variants of one rule count once
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"radar {name!r} created (id {radar_id}) with {rules} rules", highlight=False, markup=False)
+    _cli.out.print(f"radar {name!r} created (id {radar_id}) with {rules} rules")
 
 
 @radar_app.command("seed")
@@ -107,7 +108,7 @@ def radar_seed(name: NameArg, file: FileArg) -> None:
     unstored = len(library.papers) - len(ids)
     tail = f"; {unstored} entries without identifier are not stored, so not seeds" if unstored > 0 else ""
     _cli.out.print(
-        f"radar {name!r}: {added} new seeds, {len(ids)} papers from {file.name}{tail}", highlight=False, markup=False
+        f"radar {name!r}: {added} new seeds, {len(ids)} papers from {file.name}{tail}"
     )
 
 
@@ -132,7 +133,7 @@ def radar_feedback(
     except AcademicHubError as exc:
         _cli._fail(exc)
     about = f" ({value})" if value else ""
-    _cli.out.print(f"radar {name!r}: {action.replace('_', '-')}{about} on paper {paper_id}", highlight=False, markup=False)
+    _cli.out.print(f"radar {name!r}: {action.replace('_', '-')}{about} on paper {paper_id}")
 
 
 @radar_app.command("show")
@@ -171,7 +172,7 @@ def radar_show(name: NameArg, fmt: Annotated[str, typer.Option("--format", help=
     detail = ", ".join(f"{n} {action.replace('_', '-')}" for action, n in sorted(feedback.items()))
     lines.append(f"feedback: {len(radar.feedback)}" + (f" ({detail})" if detail else ""))
     for line in lines:
-        _cli.out.print(line, highlight=False, markup=False)
+        _cli.out.print(line)
 
 
 @radar_app.command("list")
@@ -186,13 +187,14 @@ def radar_list() -> None:
     except AcademicHubError as exc:
         _cli._fail(exc)
     if not radars:
-        _cli.out.print("no radars yet: `academichub radar create NAME --author …`", highlight=False, markup=False)
+        _cli.out.print("no radars yet: `academichub radar create NAME --author …`")
         return
-    table = Table(title=f"{len(radars)} radars")
-    for column in ("id", "name", "rules", "seeds", "feedback", "interest"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("id", "rules", "seeds", "feedback") else "left")
+    table = text_table(f"{len(radars)} radars", [
+        (column, {"overflow": "fold", "justify": "right" if column in ("id", "rules", "seeds", "feedback") else "left"})
+        for column in ("id", "name", "rules", "seeds", "feedback", "interest")
+    ])
     for r in radars:
-        table.add_row(str(r.id), escape(r.name), str(r.rules), str(r.seeds), str(r.feedback), escape((r.interest or "")[:60]))
+        add_text_row(table, r.id, r.name, r.rules, r.seeds, r.feedback, (r.interest or "")[:60])
     _cli.out.print(table)
 
 
@@ -207,7 +209,7 @@ def radar_delete(name: NameArg) -> None:
             delete_radar(conn, require_radar(conn, name))
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"radar {name!r} deleted", highlight=False, markup=False)
+    _cli.out.print(f"radar {name!r} deleted")
 
 
 @radar_app.command("reset")
@@ -221,7 +223,7 @@ def radar_reset(name: NameArg) -> None:
             removed = reset_learning(conn, require_radar(conn, name))
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"radar {name!r}: forgot {removed} feedback; rules and seeds kept", highlight=False, markup=False)
+    _cli.out.print(f"radar {name!r}: forgot {removed} feedback; rules and seeds kept")
 
 
 __all__ = ["papers_import_command", "radar_app"]
