@@ -178,6 +178,18 @@ def test_an_error_message_with_markup_is_one_plain_line(run):
     assert result.output == "error: no paper '[/x] :abc:' in the store\n"
 
 
+def test_terminal_escapes_from_outside_are_shown_not_obeyed(run):
+    """An ESC sequence in a name (here: recolour, and set the window title) prints as visible text."""
+    name = "evil \x1b[31mred\x1b]0;owned\x07 name"
+    created = run("radar", "create", name, "--interest", "x\x1b[2J")
+    assert created.exit_code == 0, created.output
+    listed = run("radar", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "\x1b" not in listed.output and "\x07" not in listed.output
+    assert "evil \\x1b[31mred\\x1b]0;owned\\x07 name" in listed.output
+    assert "x\\x1b[2J" in listed.output
+
+
 # ----------------------------------------------------------------------------- no way back
 
 

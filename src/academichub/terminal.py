@@ -5,11 +5,13 @@ Titles, author names, paths, URLs and upstream error bodies come from outside. R
 `[/ITAL]` in a title as a closing tag (and raises MarkupError), `:abc:` as an emoji code and
 numbers or URLs as things to colour. So these consoles never interpret a string: markup, emoji and
 highlighting are off, and a `str` prints exactly as it is, in a line, a table cell or a progress
-bar. Our own colours ("error:" in red) are `Text` objects built here, never markup strings, so
-nothing outside can be read as a style."""
+bar. Control characters from outside (ESC sequences that would recolour, move the cursor or
+retitle the terminal) are shown as visible `\\xNN` escapes. Our own colours ("error:" in red)
+are `Text` objects built here, never markup strings, so nothing outside can be read as a style."""
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from rich.console import Console, RenderableType
@@ -18,14 +20,29 @@ from rich.table import Table
 from rich.text import Text
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character but tab and newline written as `\\xNN`."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+class _PlainConsole(Console):
+    """Every `str` it renders (a printed line, a table cell given as str) passes through `visible`."""
+
+    def render_str(self, text: str, **options) -> Text:
+        return super().render_str(visible(text), **options)
+
+
 def plain_console(*, stderr: bool = False) -> Console:
     """A console that prints every string as text (no markup, emoji or highlighting)."""
-    return Console(stderr=stderr, soft_wrap=True, markup=False, emoji=False, highlight=False)
+    return _PlainConsole(stderr=stderr, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def as_text(value: object) -> Text:
-    """A `Text` that shows `value` literally, whatever brackets or colons it holds."""
-    return value if isinstance(value, Text) else Text("" if value is None else str(value))
+    """A `Text` that shows `value` literally, whatever brackets, colons or control characters it holds."""
+    return value if isinstance(value, Text) else Text(visible("" if value is None else str(value)))
 
 
 def error_line(message: object) -> Text:
