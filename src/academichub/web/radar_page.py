@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import AcademicHubError
+from ..rank.embedding_jobs import VectorGap, embed_in_background, vector_gap
 from ..rank.ranker import Ranker, Reason
 from ..rank.service import candidate_set, profile_of, rank_radar
 from ..settings import Settings
@@ -221,6 +222,7 @@ class RadarBatch:
     total: int  # papers the radar ranks under these filters (the day's, the seeds left out)
     window: date | None
     state: str  # ok | all_shown | no_match | empty_store
+    vectors: VectorGap | None = None  # papers without a vector: the ranking then reads text only
 
 
 class _Embeddings:
@@ -443,6 +445,7 @@ class RadarViews:
                 item["topics"] = topic_suggestions(item["title"])
                 items.append(item)
             empty_store = not pool and count_papers(conn) == 0
+            gap = vector_gap(conn, self.settings)  # every stored paper is ranked (see rank_radar)
         if new and picked:
             try:
                 with self.engine.begin() as conn:
@@ -457,7 +460,7 @@ class RadarViews:
             state = "all_shown"
         else:
             state = "no_match"
-        return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state)
+        return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state, gap)
 
     # -- the feed page with ?radar= --
 
@@ -629,6 +632,15 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             raise HTTPException(404, f"no radar {name!r}")
         return radar
 
+    def embed_later() -> None:
+        """Vectors for papers just stored, in the background: the page that waits is not held up."""
+        if not settings.embed_on_ingest:
+            return
+        with engine.connect() as conn:
+            if vector_gap(conn, settings) is None:
+                return
+        embed_in_background(engine, settings)
+
     def categories_in_store(conn: Connection) -> list[str]:
         return list(
             conn.execute(
@@ -711,7 +723,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             item["score"] = r.score
             item["topics"] = topic_suggestions(item["title"])
             items.append(item)
-        return {"preview": items, "preview_window": since}
+        return {"preview": items, "preview_window": since, "vector_gap": vector_gap(conn, settings)}
 
     def editor_context(conn: Connection, radar: Radar, preview: list[dict]) -> dict:
         titles = {}
@@ -889,6 +901,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         if not imported.papers:
             return radar_page(request, name, error=f"{file_name}: no usable entries ({len(imported.skipped)} skipped)",
                               status_code=400)
+        embed_later()  # the editor answers now; the seeds' vectors follow
         flash = {
             "done": "seeded", "added": added, "papers": len(ids), "skipped": len(imported.skipped),
             "unstored": len(imported.papers) - len(ids), "file": file_name,
