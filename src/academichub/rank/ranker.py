@@ -488,7 +488,7 @@ _STATEMENT_FILLER = frozenset({  # words of a statement that say "I am looking f
     "paper", "papers", "article", "articles", "work", "works", "research", "study", "studies", "interested",
     "interest", "interests", "looking", "want", "like", "especially", "related", "topic", "topics", "etc", "new",
 })
-_STATEMENT_WORD = re.compile(r"\w+")
+_STATEMENT_WORD = re.compile(r"\w+|[,;:.!?()\[\]/]")  # words, and the punctuation that ends a run
 
 
 def _statement_stop_words() -> frozenset[str]:
@@ -511,7 +511,7 @@ def statement_terms(statement: str, folded_text: str, limit: int = STATEMENT_TER
     stop = _statement_stop_words()
     runs: list[list[tuple[str, str]]] = [[]]
     for raw in _STATEMENT_WORD.findall(statement or ""):
-        word = fold(raw)
+        word = fold(raw) if raw[0].isalnum() or raw[0] == "_" else ""
         if not word or len(word) < 2 or word.isdigit() or word in stop or " " in word:
             runs.append([])
         else:
