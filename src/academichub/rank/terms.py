@@ -121,13 +121,16 @@ def store_terms(conn: Connection) -> StoreTerms:
     matrix = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
                                shape=(len(sample), len(vocabulary)))
     categories = [primary.get(pid) for pid in sample]
+    terms = np.empty(len(vocabulary), dtype=object)
+    for term, column in vocabulary.items():
+        terms[column] = term
     within = {}
-    for name in {archive(c) for c in categories if c}:
+    for name in sorted({archive(c) for c in categories if c}):
         rows = [r for r, c in enumerate(categories) if archive(c) == name]
-        within[name] = generic_terms(matrix[rows], vocabulary, [categories[r] for r in rows], group=lambda c: c,
+        within[name] = generic_terms(matrix[rows], terms, [categories[r] for r in rows], group=lambda c: c,
                                      threshold=GENERIC_DISPERSION_WITHIN)
     built = StoreTerms(np.array(sample, dtype=np.int64), categories, vocabulary, matrix,
-                       generic_terms(matrix, vocabulary, categories), within)
+                       generic_terms(matrix, terms, categories), within)
     _CACHE.clear()  # one store at a time: memory stays bounded
     _CACHE[signature] = built
     return built
@@ -148,7 +151,7 @@ def dispersion(rates: np.ndarray) -> np.ndarray:
     return 1.0 - cv / math.sqrt(n - 1)
 
 
-def generic_terms(matrix, vocabulary: dict[str, int], categories: list[str | None], group=None,
+def generic_terms(matrix, terms: np.ndarray, categories: list[str | None], group=None,
                   threshold: float = GENERIC_DISPERSION) -> frozenset[str]:
     """Terms of the sample spread evenly over its arXiv archives (or other groups of the rows'
     categories: `group`), and not rare: generic academic words for this store ("results",
@@ -159,14 +162,11 @@ def generic_terms(matrix, vocabulary: dict[str, int], categories: list[str | Non
         if category and group(category):
             groups.setdefault(group(category), []).append(row)
     kept = [rows for rows in groups.values() if len(rows) >= GENERIC_GROUP_MIN]
-    if len(kept) < GENERIC_GROUPS_MIN or not vocabulary:
+    if len(kept) < GENERIC_GROUPS_MIN or not len(terms):
         return frozenset()
     rates = np.vstack([np.asarray(matrix[rows].sum(axis=0)).ravel() / len(rows) for rows in kept])
     share = np.asarray(matrix.sum(axis=0)).ravel() / matrix.shape[0]
     generic = (dispersion(rates) >= threshold) & (share >= GENERIC_MIN_SHARE)
-    terms = np.empty(len(vocabulary), dtype=object)
-    for term, column in vocabulary.items():
-        terms[column] = term
     return frozenset(terms[generic].tolist())
 
 
