@@ -492,9 +492,9 @@ _STATEMENT_WORD = re.compile(r"\w+|[,;:.!?()\[\]/]")  # words, and the punctuati
 
 
 def _statement_stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from .terms import stop_words
 
-    return frozenset(ENGLISH_STOP_WORDS) | _STATEMENT_FILLER
+    return stop_words() | _STATEMENT_FILLER
 
 
 def _word_pattern(word: str) -> str:
