@@ -128,14 +128,14 @@ def test_rank_command_json(day, database_url, monkeypatch):
     assert created.exit_code == 0, created.output
     result = runner.invoke(app, ["rank", "nlp", "--limit", "5", "--format", "json"])
     assert result.exit_code == 0, result.output
-    ranked = json.loads(result.output)
+    ranked = json.loads(result.stdout)  # stderr may carry a notice (no embeddings yet)
     assert len(ranked) == 5
     assert set(ranked[0]) == {"id", "title", "score", "reasons"}
     assert all(item["reasons"] for item in ranked)
-    everything = json.loads(runner.invoke(app, ["rank", "nlp", "--all", "--format", "json"]).output)
+    everything = json.loads(runner.invoke(app, ["rank", "nlp", "--all", "--format", "json"]).stdout)
     assert len(everything) == 1504
     since = runner.invoke(app, ["rank", "nlp", "--since", "2024-11-29", "--format", "json"])
-    assert json.loads(since.output) == []
+    assert json.loads(since.stdout) == []
     missing = runner.invoke(app, ["rank", "nobody"])
     assert missing.exit_code == 1 and "no radar named 'nobody'" in missing.output
 

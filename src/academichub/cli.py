@@ -558,6 +558,7 @@ def rank(
     fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
 ) -> None:
     """Rank stored papers for a radar; every paper says why it is there."""
+    from .rank.embedding_jobs import vector_gap
     from .rank.service import rank_radar
     from .store.radars import get_radar
 
@@ -573,8 +574,13 @@ def rank(
                 raise AcademicHubError(f"no radar named {name!r} (create one with `academichub radar create`)")
             model, embed = _embedding_for(conn, settings)
             ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
+            gap = vector_gap(conn, settings, since=day)
     except AcademicHubError as exc:
         _fail(exc)
+    if gap is not None:  # on stderr: the JSON on stdout stays clean
+        console.print(f"notice: {gap.missing} of {gap.total} papers have no embedding yet, so this ranking reads only "
+                      "their text and the radar's rules: run `academichub embed` to rank them by meaning too",
+                      highlight=False, markup=False)
     if fmt == "json":
         import json
 

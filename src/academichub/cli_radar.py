@@ -51,11 +51,26 @@ def _import(engine, file: Path):
     return summary, library
 
 
+def _embed_stored(engine, settings) -> None:
+    """Vectors for the papers just stored (and any other without one), as after an ingest: seeds
+    or library papers without a vector would make every ranking fall back to text."""
+    from .rank.embedding_jobs import vector_gap
+
+    if not settings.embed_on_ingest:
+        return
+    with engine.connect() as conn:
+        if vector_gap(conn, settings) is None:
+            return
+    _cli._embed_missing(engine, settings)
+
+
 def papers_import_command(file: FileArg) -> None:
     """Import a reference library (BibTeX, RIS, CSL-JSON, JSON lines) into the store, one paper per work."""
     try:
-        engine = _cli._engine(_cli._settings())
+        settings = _cli._settings()
+        engine = _cli._engine(settings)
         _import(engine, file)
+        _embed_stored(engine, settings)
     except AcademicHubError as exc:
         _cli._fail(exc)
 
@@ -95,7 +110,8 @@ def radar_seed(name: NameArg, file: FileArg) -> None:
     from .store.radars import add_seeds, require_radar
 
     try:
-        engine = _cli._engine(_cli._settings())
+        settings = _cli._settings()
+        engine = _cli._engine(settings)
         with engine.connect() as conn:
             require_radar(conn, name)  # before the import: a typo in the name must not import the file
         _summary, library = _import(engine, file)
@@ -110,6 +126,10 @@ def radar_seed(name: NameArg, file: FileArg) -> None:
     _cli.out.print(
         f"radar {name!r}: {added} new seeds, {len(ids)} papers from {file.name}{tail}"
     )
+    try:
+        _embed_stored(engine, settings)  # the seeds are kept whatever happens here
+    except AcademicHubError as exc:
+        _cli._fail(exc)
 
 
 @radar_app.command("feedback")

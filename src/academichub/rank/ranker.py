@@ -476,8 +476,62 @@ class Ranker:
             reasons.append(Reason("venue", d.venue, self.weights["venue"]))
         values = signals.get("dense_statement", signals.get("lexical_statement"))
         if profile.interest and values is not None and values[i] >= signals.get("_statement_cut", np.inf):
-            reasons.append(Reason("statement", profile.interest, float(values[i])))
+            # what a reader can check: the statement's own words found in the paper ("" when it
+            # matched in meaning only, through the embeddings)
+            terms = statement_terms(profile.interest, text)
+            reasons.append(Reason("statement", ", ".join(terms), float(values[i])))
         return reasons
+
+
+STATEMENT_TERMS = 4  # at most this many matched statement terms are named in a reason
+_STATEMENT_FILLER = frozenset({  # words of a statement that say "I am looking for", not what
+    "paper", "papers", "article", "articles", "work", "works", "research", "study", "studies", "interested",
+    "interest", "interests", "looking", "want", "like", "especially", "related", "topic", "topics", "etc", "new",
+})
+_STATEMENT_WORD = re.compile(r"\w+|[,;:.!?()\[\]/]")  # words, and the punctuation that ends a run
+
+
+def _statement_stop_words() -> frozenset[str]:
+    from .terms import stop_words
+
+    return stop_words() | _STATEMENT_FILLER
+
+
+def _word_pattern(word: str) -> str:
+    """A folded word, singular or plural ("qubit" finds "qubits" and the other way round)."""
+    stem = word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+    return re.escape(stem) + "(?:s|es)?"
+
+
+def statement_terms(statement: str, folded_text: str, limit: int = STATEMENT_TERMS) -> list[str]:
+    """The terms of an interest statement that a paper's folded text holds, as the statement
+    writes them, in its order: runs of content words (stop words end a run), the longest stretch
+    of each run that the text holds first, so "spin qubits in quantum dots" names "spin qubits"
+    and "quantum dots", not four single words. A reason that names them can be checked."""
+    stop = _statement_stop_words()
+    runs: list[list[tuple[str, str]]] = [[]]
+    for raw in _STATEMENT_WORD.findall(statement or ""):
+        word = fold(raw) if raw[0].isalnum() or raw[0] == "_" else ""
+        if not word or len(word) < 2 or word.isdigit() or word in stop or " " in word:
+            runs.append([])
+        else:
+            runs[-1].append((raw, word))
+    found: list[str] = []
+    for run in runs:
+        start = 0
+        while start < len(run) and len(found) < limit:
+            for size in range(min(3, len(run) - start), 0, -1):
+                words = run[start : start + size]
+                pattern = r"(?<!\w)" + "[ -]".join(_word_pattern(w) for _, w in words) + r"(?!\w)"
+                if re.search(pattern, folded_text):
+                    term = " ".join(raw for raw, _ in words)
+                    if term.casefold() not in {f.casefold() for f in found}:
+                        found.append(term)
+                    start += size
+                    break
+            else:
+                start += 1
+    return found[:limit]
 
 
 def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:

@@ -334,22 +334,6 @@ def _make_env(translations, lang: str) -> Environment:
     return env
 
 
-def _embed_in_background(engine: Engine, settings: Settings) -> None:
-    try:
-        from ..rank.embeddings import configured_embedder, embed_missing
-
-        embedder = configured_embedder(settings, engine)
-    except Exception:  # the embeddings extra is optional
-        log.info("embeddings extra not installed: ranking uses text and rules")
-        return
-    try:
-        done = embed_missing(engine, embedder)
-        if done:
-            log.info("embedded %d papers with %s", done, embedder.name)
-    except Exception:
-        log.exception("embedding papers failed")
-
-
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or load_settings()
     owns_engine = engine is None
@@ -372,9 +356,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if settings.embed_on_ingest:
             # Vectors for papers that have none (the sample, anything ingested while the server was
             # down), in the background: the feed is served meanwhile, ranked on text and rules.
-            import threading
+            from ..rank.embedding_jobs import embed_in_background
 
-            threading.Thread(target=_embed_in_background, args=(engine, settings), daemon=True).start()
+            embed_in_background(engine, settings)
         yield
         if owns_engine:
             engine.dispose()

@@ -35,7 +35,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import AcademicHubError
+from ..rank.embedding_jobs import VectorGap, embed_in_background, vector_gap
 from ..rank.ranker import Ranker, Reason
+from ..rank.terms import learned_terms, stop_words
 from ..rank.service import candidate_set, profile_of, rank_radar
 from ..settings import Settings
 from ..store.feed import FeedFilters, available_dates, category_facets, feed_notices, get_paper, latest_announcement
@@ -73,8 +75,6 @@ MAX_UPLOAD = 20 * 1024 * 1024  # bytes; a large personal library is a few MB
 MAX_REFS = 200  # pasted DOIs / arXiv ids per submit
 MAX_TEXT = 2000  # an interest statement or a rule value
 SEEDS_LISTED = 12  # seeds listed before the "and N more" fold
-TOP_TERMS = 12
-BACKGROUND = 400  # store papers the learned terms are contrasted with
 MIN_SIMILARITY = 0.05  # a "similar to seed/liked paper" reason below this cosine is not shown
 _RULE_SECTIONS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
 _LIBRARY_NAME = re.compile(r"[^\w.+-]+")
@@ -132,9 +132,7 @@ def _filter_params(filters: FeedFilters) -> list[tuple[str, str]]:
 
 
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | {"using", "based", "via", "new", "towards", "toward", "study", "approach"}
+    return stop_words()
 
 
 def topic_suggestions(title: str, limit: int = 3) -> list[str]:
@@ -221,6 +219,7 @@ class RadarBatch:
     total: int  # papers the radar ranks under these filters (the day's, the seeds left out)
     window: date | None
     state: str  # ok | all_shown | no_match | empty_store
+    vectors: VectorGap | None = None  # papers without a vector: the ranking then reads text only
 
 
 class _Embeddings:
@@ -254,65 +253,6 @@ class _Embeddings:
 
 
 # ----------------------------------------------------------------------------- the learned panel
-
-
-def learned_terms(conn: Connection, positive_ids: list[int], limit: int = TOP_TERMS) -> list[tuple[str, float]]:
-    """The terms that set the radar's positives (seeds, likes, saves) apart from the store: mean
-    TF-IDF over the positives minus the mean over a sample of other papers, terms shared by at
-    least two positives when there are several."""
-    if not positive_ids:
-        return []
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    positive_ids = list(dict.fromkeys(positive_ids))
-    rows = {
-        pid: f"{title}. {abstract or ''}"
-        for pid, title, abstract in conn.execute(
-            select(papers.c.id, papers.c.title, papers.c.abstract).where(papers.c.id.in_(positive_ids[:900]))
-        )
-    }
-    pos_texts = [rows[p] for p in positive_ids if p in rows]
-    if not pos_texts:
-        return []
-    others = sorted(set(conn.execute(select(papers.c.id)).scalars()) - set(positive_ids))
-    step = max(1, len(others) // BACKGROUND)
-    sample = others[::step][:BACKGROUND]
-    bg_texts = [
-        f"{title}. {abstract or ''}"
-        for start in range(0, len(sample), 900)
-        for title, abstract in conn.execute(
-            select(papers.c.title, papers.c.abstract).where(papers.c.id.in_(sample[start : start + 900]))
-        )
-    ]
-    vectorizer = TfidfVectorizer(
-        stop_words=sorted(_stop_words()), ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode",
-        token_pattern=r"(?u)\b[^\W\d_][^\W_]+\b", min_df=1,
-    )
-    try:
-        matrix = vectorizer.fit_transform(pos_texts + bg_texts)
-    except ValueError:  # nothing but stop words
-        return []
-    n = len(pos_texts)
-    pos, bg = matrix[:n], matrix[n:]
-    score = np.asarray(pos.mean(axis=0)).ravel()
-    if bg.shape[0]:
-        score = score - np.asarray(bg.mean(axis=0)).ravel()
-    shared = np.asarray((pos > 0).sum(axis=0)).ravel()
-    need = 2 if n >= 3 else 1
-    terms = vectorizer.get_feature_names_out()
-    chosen: list[tuple[str, float]] = []
-    for j in np.argsort(-score):
-        if score[j] <= 0 or len(chosen) >= limit:
-            break
-        if shared[j] < need:
-            continue
-        term = str(terms[j])
-        if any(term in c.split() or c in term.split() for c, _ in chosen):
-            continue
-        if " " in term:  # a bigram replaces the words it holds
-            chosen = [(c, s) for c, s in chosen if c not in term.split()]
-        chosen.append((term, float(score[j])))
-    return chosen
 
 
 # ----------------------------------------------------------------------------- API models
@@ -443,6 +383,7 @@ class RadarViews:
                 item["topics"] = topic_suggestions(item["title"])
                 items.append(item)
             empty_store = not pool and count_papers(conn) == 0
+            gap = vector_gap(conn, self.settings)  # every stored paper is ranked (see rank_radar)
         if new and picked:
             try:
                 with self.engine.begin() as conn:
@@ -457,7 +398,7 @@ class RadarViews:
             state = "all_shown"
         else:
             state = "no_match"
-        return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state)
+        return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state, gap)
 
     # -- the feed page with ?radar= --
 
@@ -629,6 +570,15 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             raise HTTPException(404, f"no radar {name!r}")
         return radar
 
+    def embed_later() -> None:
+        """Vectors for papers just stored, in the background: the page that waits is not held up."""
+        if not settings.embed_on_ingest:
+            return
+        with engine.connect() as conn:
+            if vector_gap(conn, settings) is None:
+                return
+        embed_in_background(engine, settings)
+
     def categories_in_store(conn: Connection) -> list[str]:
         return list(
             conn.execute(
@@ -711,7 +661,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             item["score"] = r.score
             item["topics"] = topic_suggestions(item["title"])
             items.append(item)
-        return {"preview": items, "preview_window": since}
+        return {"preview": items, "preview_window": since, "vector_gap": vector_gap(conn, settings)}
 
     def editor_context(conn: Connection, radar: Radar, preview: list[dict]) -> dict:
         titles = {}
@@ -889,6 +839,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         if not imported.papers:
             return radar_page(request, name, error=f"{file_name}: no usable entries ({len(imported.skipped)} skipped)",
                               status_code=400)
+        embed_later()  # the editor answers now; the seeds' vectors follow
         flash = {
             "done": "seeded", "added": added, "papers": len(ids), "skipped": len(imported.skipped),
             "unstored": len(imported.papers) - len(ids), "file": file_name,
