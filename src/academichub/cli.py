@@ -481,8 +481,11 @@ def db_upgrade() -> None:
     try:
         settings = _settings()
         engine = make_engine(settings.effective_database_url)
-        migrate(engine)
-        out.print(f"database at revision {current_revision(engine)} ({_safe_url(settings)})", highlight=False)
+        before = migrate(engine)
+        current = current_revision(engine)
+        if before != current:
+            out.print(f"migrated from {before or 'none'} to {current}", highlight=False)
+        out.print(f"database at revision {current} ({_safe_url(settings)})", highlight=False)
     except AcademicHubError as exc:
         _fail(exc)
 
