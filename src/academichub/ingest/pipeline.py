@@ -12,6 +12,7 @@ import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -448,12 +449,12 @@ def _bulk_parser(fmt: Format) -> Callable[[IO[bytes], str], Iterator[PaperData]]
 
 
 def _prepare_in_worker(sender, receiver, jobs: list[tuple[Format, str]], batch_size: int, dialect: str | None,
-                       parent: int) -> None:
+                       parent: int, parent_thread_is_main: bool) -> None:
     """The child: parse and prepare each file in turn, sending its batches (with how far into the
     file it got), then its end or its error; a broken file does not stop the next one. It dies
     with its parent (see `_die_with_parent`)."""
     receiver.close()  # our copy of the read end: with it open, a write to a pipe nobody reads blocks for ever
-    _die_with_parent(parent)
+    _die_with_parent(parent, parent_thread_is_main)
     gc.disable()  # the child lives for one import; its garbage goes with it
     try:
         for index, (fmt, path) in enumerate(jobs):
@@ -474,19 +475,20 @@ def _prepare_in_worker(sender, receiver, jobs: list[tuple[Format, str]], batch_s
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent(parent: int, parent_thread_is_main: bool) -> None:
     """A worker outliving its parent (killed, or ended by SIGTERM without clean-up) would block in
     a pipe write for ever, holding the database's files open. On Linux the kernel kills it when
-    the parent goes (prctl PR_SET_PDEATHSIG; the parent forks from its main thread, the only one
-    it has then, so the signal is not sent early by another thread's end). Elsewhere, and if the
-    parent died before the prctl, `_send` notices: a new parent pid, or a pipe nobody reads."""
-    try:
-        import ctypes
+    the parent goes (prctl PR_SET_PDEATHSIG). The signal follows the thread that forked, so it
+    is asked for only when that was the main thread (which lives as long as the process).
+    Elsewhere, and if the parent died before the prctl, `_send` notices: a new parent pid, or a
+    pipe nobody reads (EPIPE)."""
+    if parent_thread_is_main and sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the checks in `_send` remain
-        pass
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the checks in `_send` remain
+            pass
     if os.getppid() != parent:
         os._exit(0)
 
@@ -548,7 +550,9 @@ class ParsingWorker:
         self._receiver, sender = context.Pipe(duplex=False)
         _widen_pipe(sender.fileno())
         self._process = context.Process(
-            target=_prepare_in_worker, args=(sender, self._receiver, self.jobs, self.batch_size, self.dialect, os.getpid()),
+            target=_prepare_in_worker,
+            args=(sender, self._receiver, self.jobs, self.batch_size, self.dialect, os.getpid(),
+                  threading.current_thread() is threading.main_thread()),
             name="academichub-prepare", daemon=True,
         )
         self._process.start()

@@ -117,8 +117,8 @@ def migrate(engine: Engine) -> str | None:
             before = MigrationContext.configure(connection).get_current_revision()
             command.upgrade(_alembic_config(connection), "head")
             return before
-    except OperationalError as exc:
-        raise StoreError(f"cannot open database {_safe(engine)}: {exc.orig}") from exc
+    except SQLAlchemyError as exc:  # one clear line, not the driver's traceback
+        raise StoreError(f"cannot open database {_safe(engine)}: {getattr(exc, 'orig', None) or exc}") from exc
 
 
 def open_store(url: str, *, upgrade: bool = True) -> Engine:
