@@ -42,9 +42,11 @@ def new_stores(tmp_path):
     stores.drop_all()
 
 
-def _kill_mid_import(database_url: str, args: list[str], *, committed) -> tuple[int, list[int]]:
-    """Start the import, SIGKILL it once `committed(count)` holds for the stored papers while it
-    still runs; returns the count it had then and its worker's pid."""
+def _kill_mid_import(
+    database_url: str, args: list[str], *, committed, sig: signal.Signals = signal.SIGKILL
+) -> tuple[int, list[int]]:
+    """Start the import, kill it with `sig` once `committed(count)` holds for the stored papers
+    while it still runs; returns the count it had then and its worker's pid."""
     process = start_cli(database_url, *args)
     workers: list[int] = []
     try:
@@ -52,7 +54,7 @@ def _kill_mid_import(database_url: str, args: list[str], *, committed) -> tuple[
         wait_for(lambda: committed(paper_count(database_url)) or process.poll() is not None, 60, "a first commit")
         assert process.poll() is None, f"the import ended before it could be killed: {finish(process)}"
         assert all(alive(pid) for pid in workers), "the worker ended before its parent was killed"
-        process.send_signal(signal.SIGKILL)
+        process.send_signal(sig)
         process.wait(30)
         # The kernel kills the worker with its parent; give a slow machine a moment to reap it.
         wait_for(lambda: not any(alive(pid) for pid in workers), 10, f"the orphaned worker {workers} to end")
@@ -66,14 +68,15 @@ def _kill_mid_import(database_url: str, args: list[str], *, committed) -> tuple[
     return paper_count(database_url), workers
 
 
-def test_sigkill_during_oai_ingest_then_rerun(shared_data, new_stores):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_during_oai_ingest_then_rerun(shared_data, new_stores, sig):
     url = new_stores.url()  # a new store: the ingest creates it
     counts = dict(list(OAI_COUNTS.items())[:2])
     files = [str(shared_data / OAI_DIR / name) for name in counts]
     args = ["ingest", *files, "--ingest-batch-size", "100"]
     # Each OAI file is one transaction: killed once the first file committed, with the worker
     # parsing the second (or blocked sending it: it is 19 batches, more than the pipe holds).
-    kept, _workers = _kill_mid_import(url, args, committed=lambda n: n > 0)
+    kept, _workers = _kill_mid_import(url, args, committed=lambda n: n > 0, sig=sig)
     assert kept == counts["arXiv-meta-1995.xml"]  # the whole first file, nothing of the second
     assert store_state(url) == expected_state(kept)
 
