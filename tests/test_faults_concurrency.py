@@ -6,6 +6,7 @@ writes. Real processes, real stores (SQLite, or PostgreSQL in the suite's second
 from __future__ import annotations
 
 import signal
+import sqlite3
 import socket
 import time
 from pathlib import Path
@@ -127,3 +128,29 @@ def test_server_answers_while_an_ingest_writes(shared_data, new_stores):
     assert stats.json()["papers"] == total
     assert "Traceback" not in server_output, server_output
     assert store_state(url) == expected_state(total)
+
+
+def test_a_writer_kept_out_too_long_is_a_clear_error_and_writes_nothing(engine, shared_data, monkeypatch):
+    """SQLite: a writer waits for another one (longer than the busy timeout), then gives up with
+    one line naming the store; PostgreSQL's advisory lock waits in the server's queue instead."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock; PostgreSQL waits on its advisory lock")
+    from academichub.errors import StoreError
+    from academichub.ingest.pipeline import ingest_file
+    from academichub.store import database
+
+    monkeypatch.setattr(database, "WRITER_WAIT_MS", 300)
+    other = sqlite3.connect(engine.url.database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's write transaction, still open
+        with pytest.raises(StoreError) as caught:
+            ingest_file(engine, shared_data / OAI_DIR / OAI_FILES[0], worker=False)
+        assert str(caught.value).startswith(f"sqlite:///{engine.url.database}: cannot start writing")
+        assert str(caught.value).endswith("database is locked")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM papers").scalar_one() == 0
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == database.BUSY_TIMEOUT_MS
+    assert ingest_file(engine, shared_data / OAI_DIR / OAI_FILES[0], worker=False).added == 436

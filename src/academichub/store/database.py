@@ -87,8 +87,8 @@ def lock_for_writing(conn: Connection, *, key: int = WRITE_LOCK_KEY) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except OperationalError as exc:
             raise StoreError(
-                f"{_safe(conn.engine)}: another process kept the store locked for writing "
-                f"for {WRITER_WAIT_MS // 1000} s: {exc.orig}"
+                f"{_safe(conn.engine)}: cannot start writing (other writers are waited for up to "
+                f"{WRITER_WAIT_MS // 1000} s): {exc.orig}"
             ) from exc
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
