@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from academichub.ingest.pipeline import SAMPLE_FILE
 from academichub.store.database import current_revision, head_revision, make_engine, open_store, schema_differences
 from faults_support import (
     OAI_COUNTS,
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="re
 
 ROUNDS = 3
 OAI_FILES = ("arXiv-meta-1995.xml", "arXiv-meta-2000.xml")
+SAMPLE_PAPERS = 1504  # the bundled arXiv day (src/academichub/data/sample)
 
 
 @pytest.fixture
@@ -79,13 +81,15 @@ def _free_port() -> int:
 
 
 def test_server_answers_while_an_ingest_writes(shared_data, new_stores):
-    """`serve` and an `ingest` started together on a new store both open (migrate) it; then every
-    request made while a second ingest writes succeeds, and the server sees the result."""
+    """`serve` and an `ingest` of the bundled sample day started together on a new store: both
+    open (migrate) it, the server loads the sample into the empty store while the ingest writes
+    the same papers, and the two store each once. Then every request made while a second ingest
+    writes succeeds, and the server sees the result."""
     url = new_stores.url()
-    first, second = (str(shared_data / OAI_DIR / name) for name in OAI_FILES)
+    second = str(shared_data / OAI_DIR / OAI_FILES[1])
     port = _free_port()
-    server = start_cli(url, "serve", "--port", str(port), "--no-load-sample")
-    ingest = start_cli(url, "ingest", first)
+    server = start_cli(url, "serve", "--port", str(port))
+    ingest = start_cli(url, "ingest", str(SAMPLE_FILE))
     failures: list[str] = []
     answered = 0
     try:
@@ -122,12 +126,13 @@ def test_server_answers_while_an_ingest_writes(shared_data, new_stores):
             ingest.kill()
         server.send_signal(signal.SIGTERM)
         server_code, server_output = finish(server, timeout=30)
-    total = sum(OAI_COUNTS[name] for name in OAI_FILES)
+    total = SAMPLE_PAPERS + OAI_COUNTS[OAI_FILES[1]]
     assert failures == [], failures
     assert answered > 0
     assert stats.json()["papers"] == total
     assert "Traceback" not in server_output, server_output
-    assert store_state(url) == expected_state(total)
+    # the sample day's authors, subjects and DOIs besides their arXiv ids (the OAI file has none)
+    assert store_state(url) == expected_state(total, authors=7028, subjects=2882, identifiers=total + 111)
 
 
 def test_a_writer_kept_out_too_long_is_a_clear_error_and_writes_nothing(engine, shared_data, monkeypatch):
