@@ -520,8 +520,11 @@ def db_upgrade() -> None:
     try:
         settings = _settings()
         engine = make_engine(settings.effective_database_url)
-        migrate(engine)
-        out.print(f"database at revision {current_revision(engine)} ({_safe_url(settings)})")
+        before = migrate(engine)
+        current = current_revision(engine)
+        if before != current:
+            out.print(f"migrated from {before or 'none'} to {current}")
+        out.print(f"database at revision {current} ({_safe_url(settings)})")
     except AcademicHubError as exc:
         _fail(exc)
 
@@ -579,8 +582,7 @@ def rank(
         _fail(exc)
     if gap is not None:  # on stderr: the JSON on stdout stays clean
         console.print(f"notice: {gap.missing} of {gap.total} papers have no embedding yet, so this ranking reads only "
-                      "their text and the radar's rules: run `academichub embed` to rank them by meaning too",
-                      highlight=False, markup=False)
+                      "their text and the radar's rules: run `academichub embed` to rank them by meaning too")
     if fmt == "json":
         import json
 

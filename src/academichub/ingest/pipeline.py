@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
+import sys
 import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import AcademicHubError, ParseError, StoreError
 from ..model import PaperData, ParsedBatch
 from ..store import papers as paper_store
+from ..store.database import lock_for_writing
 from ..store.state import utcnow
 from . import merge
 from .formats import Format, detect_format
@@ -142,6 +145,10 @@ def write_records(conn: Connection, records: list[PaperData], now: datetime | No
 
 
 def write_prepared(conn: Connection, prepared: PreparedBatch) -> IngestSummary:
+    """Merge one prepared batch inside the caller's transaction. The transaction becomes the
+    store's only writer first (`lock_for_writing`): the look-ups below and the writes they decide
+    must see one state, or a second process inserting the same works fails on a unique key."""
+    lock_for_writing(conn)
     rows, kept, summary, now = prepared.rows, prepared.sources, prepared.summary, prepared.now
 
     # 1. Same work within the batch: shared identifiers, or one names the other as its version.
@@ -260,6 +267,7 @@ def apply_version_links(
     the stored preprint, and when the journal article is stored too, make the two one paper.
     Returns how many stored papers changed."""
     now = now or utcnow()
+    lock_for_writing(conn)
     changed = 0
     for preprint_doi, published_doi in links:
         preprint_key = merge.norm_identifier("doi", preprint_doi)
@@ -307,7 +315,7 @@ def store_records(engine: Engine, records: list[PaperData]) -> IngestSummary:
         with engine.begin() as conn:
             return write_records(conn, records)
     except SQLAlchemyError as exc:
-        raise StoreError(f"writing {len(records)} records failed: {exc}") from exc
+        raise StoreError(f"writing {len(records)} records failed: {_db_reason(exc)}") from exc
 
 
 def _chunked(items: Iterable[PaperData], size: int) -> Iterator[list[PaperData]]:
@@ -407,8 +415,13 @@ def _store_prepared(
                         if progress:
                             progress(prepared.summary.records)
     except SQLAlchemyError as exc:
-        raise StoreError(f"writing records failed: {exc}") from exc
+        raise StoreError(f"writing records failed: {_db_reason(exc)}") from exc
     return summary
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own message: SQLAlchemy's adds every bound parameter of a bulk insert (pages)."""
+    return str(getattr(exc, "orig", None) or exc).strip()
 
 
 # ----------------------------------------------------------------------------- the worker process
@@ -435,24 +448,59 @@ def _bulk_parser(fmt: Format) -> Callable[[IO[bytes], str], Iterator[PaperData]]
     return iter_snapshot
 
 
-def _prepare_in_worker(sender, jobs: list[tuple[Format, str]], batch_size: int, dialect: str | None) -> None:
+def _prepare_in_worker(sender, receiver, jobs: list[tuple[Format, str]], batch_size: int, dialect: str | None,
+                       parent: int, parent_thread_is_main: bool) -> None:
     """The child: parse and prepare each file in turn, sending its batches (with how far into the
-    file it got), then its end or its error; a broken file does not stop the next one."""
+    file it got), then its end or its error; a broken file does not stop the next one. It dies
+    with its parent (see `_die_with_parent`)."""
+    receiver.close()  # our copy of the read end: with it open, a write to a pipe nobody reads blocks for ever
+    _die_with_parent(parent, parent_thread_is_main)
     gc.disable()  # the child lives for one import; its garbage goes with it
     try:
         for index, (fmt, path) in enumerate(jobs):
             try:
                 with open(path, "rb") as handle:
                     for chunk in _chunked(_bulk_parser(fmt)(handle, path), batch_size):
-                        sender.send(("batch", index, prepare_records(chunk, dialect=dialect), handle.tell()))
-                    sender.send(("end", index, None, handle.tell()))
+                        _send(sender, ("batch", index, prepare_records(chunk, dialect=dialect), handle.tell()), parent)
+                    _send(sender, ("end", index, None, handle.tell()), parent)
             except Exception as exc:  # handed to the parent, which raises it for this file
                 try:
-                    sender.send(("error", index, exc, 0))
+                    _send(sender, ("error", index, exc, 0), parent)
                 except Exception:  # an exception that cannot be pickled still becomes a clear error
-                    sender.send(("error", index, AcademicHubError(f"{path}: {type(exc).__name__}: {exc}"), 0))
+                    _send(sender, ("error", index, AcademicHubError(f"{path}: {type(exc).__name__}: {exc}"), 0), parent)
     finally:
         sender.close()
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int, parent_thread_is_main: bool) -> None:
+    """A worker outliving its parent (killed, or ended by SIGTERM without clean-up) would block in
+    a pipe write for ever, holding the database's files open. On Linux the kernel kills it when
+    the parent goes (prctl PR_SET_PDEATHSIG). The signal follows the thread that forked, so it
+    is asked for only when that was the main thread (which lives as long as the process).
+    Elsewhere, and if the parent died before the prctl, `_send` notices: a new parent pid, or a
+    pipe nobody reads (EPIPE)."""
+    if parent_thread_is_main and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the checks in `_send` remain
+            pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _send(sender, message: tuple, parent: int) -> None:
+    """One message to the parent; the worker ends quietly when the parent is gone."""
+    if os.getppid() != parent:
+        os._exit(0)
+    try:
+        sender.send(message)
+    except (BrokenPipeError, ConnectionResetError):  # the parent closed the pipe or died: nobody to tell
+        os._exit(0)
 
 
 class ParsingWorker:
@@ -502,8 +550,10 @@ class ParsingWorker:
         self._receiver, sender = context.Pipe(duplex=False)
         _widen_pipe(sender.fileno())
         self._process = context.Process(
-            target=_prepare_in_worker, args=(sender, self.jobs, self.batch_size, self.dialect), name="academichub-prepare",
-            daemon=True,
+            target=_prepare_in_worker,
+            args=(sender, self._receiver, self.jobs, self.batch_size, self.dialect, os.getpid(),
+                  threading.current_thread() is threading.main_thread()),
+            name="academichub-prepare", daemon=True,
         )
         self._process.start()
         sender.close()

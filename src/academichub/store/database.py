@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -15,12 +15,22 @@ from .schema import UNMODELLED_COLUMNS, UNMODELLED_TABLES, metadata
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+BUSY_TIMEOUT_MS = 10_000
+# How long a writer waits for another process's write transaction before giving up (SQLite; on
+# PostgreSQL the advisory lock waits in the server's fair queue, as long as it takes).
+WRITER_WAIT_MS = 600_000
+# Keys of the PostgreSQL advisory locks (any two constants of our own; "AcHb" + 1 / 2).
+WRITE_LOCK_KEY = 0x41634862_01
+MIGRATION_LOCK_KEY = 0x41634862_02
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    # The busy timeout first: switching a new file to WAL takes a lock another process may hold.
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
@@ -58,14 +68,57 @@ def _alembic_config(connection):
     return config
 
 
-def migrate(engine: Engine) -> None:
+def lock_for_writing(conn: Connection, *, key: int = WRITE_LOCK_KEY) -> None:
+    """Make this transaction the store's only writer until it ends.
+
+    A writer looks papers up, decides, then inserts: two processes doing that at once both miss
+    each other's new rows and the slower one fails on a unique key (or stores one work twice,
+    which no constraint catches). So look-ups and writes of one transaction happen under one
+    lock: on SQLite the write lock itself (`BEGIN IMMEDIATE`, before any read of the
+    transaction; a transaction that has written already holds it), on PostgreSQL a
+    transaction-scoped advisory lock (released by the commit or rollback). A second writer waits
+    for the first to finish, then sees its rows, so its records become updates."""
+    if conn.dialect.name == "sqlite":
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection.in_transaction:  # pysqlite began at a first write: the lock is held
+            return
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={WRITER_WAIT_MS}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            raise StoreError(
+                f"{_safe(conn.engine)}: cannot start writing (other writers are waited for up to "
+                f"{WRITER_WAIT_MS // 1000} s): {exc.orig}"
+            ) from exc
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+def _safe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def migrate(engine: Engine) -> str | None:
+    """Bring the store to the head revision; returns the revision it was at before (None for a
+    new store), which is the head when there was nothing to do.
+
+    Two processes opening a new store at once must not both create it: the migration runs
+    under the store's lock (SQLite's write lock, taken before Alembic reads the version, so the
+    DDL is one transaction too; on PostgreSQL an advisory lock of its own), and the second
+    process, once it has the lock, finds the store at head and does nothing."""
     from alembic import command
+    from alembic.migration import MigrationContext
 
     try:
         with engine.begin() as connection:
+            lock_for_writing(connection, key=MIGRATION_LOCK_KEY)
+            before = MigrationContext.configure(connection).get_current_revision()
             command.upgrade(_alembic_config(connection), "head")
-    except OperationalError as exc:
-        raise StoreError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+            return before
+    except SQLAlchemyError as exc:  # one clear line, not the driver's traceback
+        raise StoreError(f"cannot open database {_safe(engine)}: {getattr(exc, 'orig', None) or exc}") from exc
 
 
 def open_store(url: str, *, upgrade: bool = True) -> Engine:
