@@ -13,7 +13,6 @@ PMID or URL."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from ..model import AuthorData, PaperData
 from ..names import split_author_list, tex_to_unicode
 from ..sources.arxiv_ids import parse_arxiv_id
 from ..sources.jats import markup_to_text
+from ..sources.jsonsafe import load_json
 from . import merge
 from .pipeline import IngestSummary, store_records
 
@@ -65,12 +65,25 @@ class LibraryImport:
 def read_library(path: Path) -> LibraryImport:
     """Parse a library file; the format is told by content, not by the file's name."""
     path = Path(path)
-    text = _read_text(path)
-    fmt = detect_library_format(text, str(path))
+    location = str(path)
+    if path.is_dir():
+        raise ParseError("is a directory, not a file", location=location)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"cannot read: {exc.strerror}", location=location) from exc
+    return parse_library(data, location)
+
+
+def parse_library(data: bytes, location: str) -> LibraryImport:
+    """Parse a library's bytes; `location` names it in errors, its last part in the records' keys."""
+    text = _decode(data, location)
+    fmt = detect_library_format(text, location)
     reader = {"bibtex": _read_bibtex, "ris": _read_ris, "csl-json": _read_csl_json, "jsonl": _read_jsonl}[fmt]
-    drafts, skipped, entries = reader(text, path.name, str(path))
+    file_name = Path(location).name
+    drafts, skipped, entries = reader(text, file_name, location)
     notes: list[str] = []
-    papers = _merge_duplicates(drafts, path.name, notes)
+    papers = _merge_duplicates(drafts, file_name, notes)
     return LibraryImport(papers=papers, skipped=skipped, format=fmt, entries=entries, notes=notes)
 
 
@@ -98,14 +111,7 @@ def imported_paper_ids(conn: Connection, papers: Iterable[PaperData]) -> list[in
     return list(dict.fromkeys(found[s] for s in wanted if s in found))
 
 
-def _read_text(path: Path) -> str:
-    location = str(path)
-    if path.is_dir():
-        raise ParseError("is a directory, not a file", location=location)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(f"cannot read: {exc.strerror}", location=location) from exc
+def _decode(data: bytes, location: str) -> str:
     if data.startswith((b"%PDF", b"PK\x03\x04", b"\x1f\x8b")) or b"\x00" in data[:512]:
         raise ParseError("unsupported file type: binary data, not a reference library", location=location, line=1)
     try:
@@ -708,10 +714,7 @@ _CSL_TYPES = {
 
 
 def _read_csl_json(text: str, file_name: str, location: str) -> tuple[list[tuple[int, PaperData]], list[str], int]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"not valid JSON: {exc.msg}", location=location, line=exc.lineno) from exc
+    items = load_json(text, location, malformed="not valid JSON")
     if not isinstance(items, list):
         raise ParseError("CSL-JSON must be a list of items", location=location, line=1)
     drafts: list[tuple[int, PaperData]] = []
@@ -772,8 +775,8 @@ def _csl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
 def _read_jsonl(text: str, file_name: str, location: str) -> tuple[list[tuple[int, PaperData]], list[str], int]:
     """One dict per line, PaperData's field names (or a CSL item); a whole-file JSON object is one item."""
     try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
+        whole = load_json(text, location)
+    except ParseError:
         whole = None
     lines: list[tuple[int, str]] = [(1, text)] if isinstance(whole, dict) else list(enumerate(text.splitlines(), 1))
     drafts: list[tuple[int, PaperData]] = []
@@ -784,9 +787,9 @@ def _read_jsonl(text: str, file_name: str, location: str) -> tuple[list[tuple[in
             continue
         entries += 1
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            skipped.append(f"{file_name}:{lineno}: not valid JSON ({exc.msg}), skipped")
+            item = load_json(line, location, malformed="not valid JSON", line=lineno)
+        except ParseError as exc:
+            skipped.append(f"{file_name}:{lineno}: {str(exc).removeprefix(f'{exc.location}:{exc.line}: ')}, skipped")
             continue
         if not isinstance(item, dict):
             skipped.append(f"{file_name}:{lineno}: not a JSON object, skipped")

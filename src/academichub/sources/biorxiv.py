@@ -25,6 +25,7 @@ from ..errors import FeedError, ParseError
 from ..model import AuthorData, ParsedBatch, PaperData, RelationData, VersionData
 from ..names import name_key, split_name
 from .http import PoliteClient
+from .jsonsafe import load_json
 
 DEFAULT_BASE_URL = "https://api.biorxiv.org"
 SERVERS = ("biorxiv", "medrxiv")
@@ -80,15 +81,8 @@ def _check_server(server: str) -> str:
 
 def _load(payload: bytes, location: str) -> tuple[dict, list]:
     """(messages[0], collection); an empty range is an empty collection, a refusal a FeedError."""
-    if not payload.strip():
-        # The API has been seen to answer 200 with no body at all: a failure, not an empty range.
-        raise ParseError("empty response", location=location, line=1)
-    try:
-        document = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
+    # The API has been seen to answer 200 with no body at all: a failure ("empty response"), not an empty range.
+    document = load_json(payload, location)
     messages = document.get("messages") if isinstance(document, dict) else None
     if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
         raise ParseError("no 'messages' in the response", location=location)

@@ -9,7 +9,6 @@ own DataCite DOI, so the work meets its arXiv record."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ from ..errors import FeedError, ParseError
 from ..model import AuthorData, ParsedBatch, PaperData
 from .arxiv_ids import parse_arxiv_id
 from .http import HTTPStatusError, PoliteClient
+from .jsonsafe import json_or_none, load_json
 
 SOURCE = "openalex"
 DEFAULT_BASE_URL = "https://api.openalex.org"
@@ -194,17 +194,6 @@ def parse_work(work: dict, location: str) -> PaperData:
     )
 
 
-def _load_json(payload: bytes, location: str):
-    if not payload.strip():
-        raise ParseError("empty response", location=location, line=1)
-    try:
-        return json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
-
-
 def api_error_message(document) -> str | None:
     """OpenAlex's reason when the document is an error object ({"error": …, "message": …}), else None."""
     if not isinstance(document, dict) or "error" not in document or "results" in document:
@@ -215,7 +204,7 @@ def api_error_message(document) -> str | None:
 
 def parse_works(payload: bytes, location: str) -> ParsedBatch:
     """A single work, or a list page: results, meta.count (total) and meta.next_cursor."""
-    document = _load_json(payload, location)
+    document = load_json(payload, location)
     message = api_error_message(document)
     if message is not None:
         raise FeedError(f"OpenAlex refused the query: {message}", url=location)
@@ -347,7 +336,7 @@ class OpenAlexClient:
         content, url = self._get_json(f"/sources/issn:{normal_issn(issn)}", {}, not_found_ok=True)
         if content is None:
             return None
-        document = _load_json(content, url)
+        document = load_json(content, url)
         message = api_error_message(document)
         if message is not None:
             raise FeedError(f"OpenAlex refused the query: {message}", url=url)
@@ -360,6 +349,6 @@ def _refusal_message(exc: HTTPStatusError) -> str | None:
     if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
         return None
     try:
-        return api_error_message(json.loads(exc.body))
+        return api_error_message(json_or_none(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None

@@ -30,7 +30,6 @@ client refuses a PoliteClient whose min_interval would break them."""
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +41,7 @@ from ..cleantext import clean_text
 from ..errors import FeedError, ParseError, SourceError
 from ..model import AuthorData, ParsedBatch, PaperData, RelationData
 from .http import Fetched, HTTPStatusError, PoliteClient
+from .jsonsafe import json_or_none, load_json
 from .xmlsafe import parse_xml
 
 SOURCE = "pubmed"
@@ -778,11 +778,7 @@ class SearchResult:
 
 def parse_esearch(content: bytes, location: str) -> SearchResult:
     """ESearch's JSON (retmode=json). An error document, top-level or in esearchresult, is a FeedError."""
-    try:
-        document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise ParseError(f"ESearch answer is not JSON: {exc}", location=location, line=line) from exc
+    document = load_json(content, location, malformed="ESearch answer is not JSON")
     message = eutils_error_message(document)
     if message is not None:
         raise FeedError(f"E-utilities refused the search: {message}", url=location)
@@ -819,10 +815,7 @@ def _error_body_message(body: bytes) -> str | None:
     """The reason in an error response body, JSON or eFetchResult/eSearchResult XML; None if it has none."""
     text = body.strip()
     if text.startswith(b"{"):
-        try:
-            return eutils_error_message(json.loads(text))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
+        return eutils_error_message(json_or_none(text))
     if text.startswith(b"<"):
         try:
             root = parse_xml(text, "<response>")

@@ -23,6 +23,7 @@ from ..errors import ConfigError, FeedError, ParseError
 from ..model import AuthorData, ParsedBatch, PaperData
 from .arxiv_ids import parse_arxiv_id
 from .http import Fetched, HTTPStatusError
+from .jsonsafe import json_or_none, load_json
 
 SOURCE = "semanticscholar"
 DEFAULT_BASE_URL = "https://api.semanticscholar.org"
@@ -52,17 +53,6 @@ class JsonHttp(Protocol):
     def get(self, url: str, params: dict | None = None, *, conditional: bool = True) -> Fetched: ...
 
     def post_json(self, url: str, json: dict, headers: dict | None = None) -> Fetched: ...
-
-
-def _load_json(payload: bytes, location: str):
-    if not payload.strip():
-        raise ParseError("empty response", location=location, line=1)
-    try:
-        return json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
 
 
 def api_error_message(document) -> str | None:
@@ -161,7 +151,7 @@ def parse_response(payload: bytes, location: str) -> ParsedBatch:
     """A search page (total, offset, next, data) or a recommendation list (recommendedPapers).
 
     The next page's offset, when there is one, is the batch's resumption_token."""
-    document = _load_json(payload, location)
+    document = load_json(payload, location)
     message = api_error_message(document)
     if message is not None:
         raise FeedError(f"Semantic Scholar refused the request: {message}", url=location)
@@ -180,7 +170,7 @@ def parse_response(payload: bytes, location: str) -> ParsedBatch:
 
 def parse_batch(payload: bytes, location: str, expected: int | None = None) -> list[PaperData | None]:
     """The batch endpoint's answer: one entry per id asked for, in order, null where S2 has none."""
-    document = _load_json(payload, location)
+    document = load_json(payload, location)
     message = api_error_message(document)
     if message is not None:
         raise FeedError(f"Semantic Scholar refused the request: {message}", url=location)
@@ -321,6 +311,6 @@ def _refusal_message(exc: HTTPStatusError) -> str | None:
     if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
         return None
     try:
-        return api_error_message(json.loads(exc.body))
+        return api_error_message(json_or_none(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None
