@@ -37,7 +37,6 @@ from hypothesis import strategies as st
 from academichub.bench import default_shared_data
 from academichub.errors import FeedError, ParseError
 from academichub.ingest.formats import detect_format
-from academichub.ingest.library_import import LibraryImport, parse_library
 from academichub.model import AuthorData, FeedInfo, ParsedBatch, PaperData, RelationData, VersionData
 from academichub.sources import (
     arxiv_api,
@@ -148,7 +147,9 @@ def _opml_seed() -> bytes:
 
 def _ris_seed(root: Path) -> bytes:
     """A real library's first entries written as RIS (no RIS file is recorded)."""
-    lib = parse_library((root / "libraries" / "7brunner--SysRiskWelfare.bib").read_bytes(), "seed.bib")
+    from academichub.ingest.library_import import read_library
+
+    lib = read_library(root / "libraries" / "7brunner--SysRiskWelfare.bib")
     lines = []
     for paper in lib.papers[:25]:
         lines.append("TY  - JOUR")
@@ -223,7 +224,10 @@ def _batch(result: ParsedBatch) -> list[PaperData]:
     return result.papers
 
 
-def _library(result: LibraryImport) -> list[PaperData]:
+def _library(data: bytes) -> list[PaperData]:
+    from academichub.ingest.library_import import LibraryImport, parse_library
+
+    result = parse_library(data, LOCATION)
     assert isinstance(result, LibraryImport), type(result)
     assert all(isinstance(s, str) for s in result.skipped)
     return result.papers
@@ -269,7 +273,7 @@ TARGETS: dict[str, Target] = {
     "feed": Target(lambda d: _batch(publisher_feed.parse_feed(d, LOCATION)), "feed"),
     "opml": Target(_opml, "opml"),
     "jats": Target(_jats, "jats"),
-    "library": Target(lambda d: _library(parse_library(d, LOCATION)), "library"),
+    "library": Target(_library, "library"),
 }
 
 
@@ -303,13 +307,14 @@ def check_paper(paper: PaperData) -> None:
     assert all(isinstance(s, tuple) and len(s) == 2 and all(isinstance(x, str) for x in s) for s in paper.subjects)
     assert all(isinstance(r, RelationData) and isinstance(r.value, str) for r in paper.relations)
     for version in paper.versions:
-        assert isinstance(version, VersionData) and type(version.version) is int
-        assert version.submitted is None or isinstance(version.submitted, datetime)
+        assert isinstance(version, VersionData) and type(version.version) is int and 0 <= version.version < 2**31
+        assert version.submitted is None or (isinstance(version.submitted, datetime) and version.submitted.tzinfo is None)
     for name in ("arxiv_version", "citation_count"):
         value = getattr(paper, name)
-        assert value is None or type(value) is int, f"{name} is {value!r}"
+        assert value is None or (type(value) is int and -(2**31) <= value < 2**31), f"{name} is {value!r}"  # the store's INTEGER
     for name in ("submitted", "updated"):
-        assert getattr(paper, name) is None or isinstance(getattr(paper, name), datetime), name
+        value = getattr(paper, name)
+        assert value is None or (isinstance(value, datetime) and value.tzinfo is None), f"{name} is {value!r}"
     for name in ("announced", "published"):
         value = getattr(paper, name)
         assert value is None or (isinstance(value, date) and not isinstance(value, datetime)), name
@@ -323,7 +328,7 @@ def check(name: str, data: bytes) -> None:
     try:
         papers = TARGETS[name].parse(data)
     except ParseError as exc:
-        assert exc.location == LOCATION and str(exc).startswith(LOCATION), str(exc)
+        assert str(exc).startswith(LOCATION), str(exc)  # the location, maybe with the item: "fuzz/input (item 3)"
         return
     except FeedError:  # the upstream's own error document (arXiv's bad-archive feed, an OAI error)
         return
@@ -346,21 +351,21 @@ _JUNK = [
 ]
 
 
-def _deep(draw) -> bytes:
-    depth = draw(st.sampled_from([50, 300, 1100, 5000, 100_000]))
+def _deep(draw, large: bool) -> bytes:
+    depth = draw(st.sampled_from([50, 300, 1100, 5000, 100_000] if large else [50, 300, 1100, 5000]))
     opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}"), (b"<a>", b"</a>"), (b"<p><i>", b"</i></p>"),
                                            (b"{", b"}")]))
     return opener * depth + (closer * depth if draw(st.booleans()) else b"")
 
 
-def _huge(draw) -> bytes:
-    size = draw(st.sampled_from([10_000, 200_000, 2_000_000]))
+def _huge(draw, large: bool) -> bytes:
+    size = draw(st.sampled_from([10_000, 200_000, 2_000_000] if large else [10_000, 100_000]))
     unit = draw(st.sampled_from([b"a", b"9", b" ", b"&amp;", b"\xc3\xa9", b"\\\\", b"{", b"<", b"$"]))
     return unit * (size // len(unit))
 
 
 @st.composite
-def _mutation(draw, data: bytes) -> bytes:
+def _mutation(draw, data: bytes, large: bool = True) -> bytes:
     size = len(data)
     at = draw(st.integers(0, size))
     kind = draw(st.sampled_from(["truncate", "flip", "junk", "delete", "duplicate", "deep", "huge", "encoding"]))
@@ -380,9 +385,9 @@ def _mutation(draw, data: bytes) -> bytes:
         span = data[at : at + draw(st.integers(1, 2048))]
         return data[:at] + span * draw(st.integers(2, 4)) + data[at:]
     if kind == "deep":
-        return data[:at] + _deep(draw) + data[at:]
+        return data[:at] + _deep(draw, large) + data[at:]
     if kind == "huge":
-        return data[:at] + _huge(draw) + data[at:]
+        return data[:at] + _huge(draw, large) + data[at:]
     return _reencoded(draw, data)
 
 
@@ -397,17 +402,105 @@ def _reencoded(draw, data: bytes) -> bytes:
     return text.encode(how, errors="replace")
 
 
+# Values that a well-formed document may still carry where a parser expects something else.
+_ODD_TEXT = st.one_of(
+    st.sampled_from([
+        "", " ", "0", "-1", "1e400", "NaN", "v", "v0", "vx", "v-1", "0000-00-00", "2024-13-45", "2024-02-30",
+        "99999-01-01", "Mon, 32 Foo 2024 99:99:99 GMT", "GMT", "9" * 40, "10.", "doi:", "arXiv:", "abs/",
+        "https://openalex.org/", "https://openalex.org/A1", "https://", "javascript:alert(1)", "[b]markup[/b]",
+        "&amp;", "<i>x</i>", "\\", "{", "}", "$", "NA", "null", "None", "ok", "\u00e9\u0301", "\u202e", "\ufeff",
+    ]),
+    st.text(max_size=24),
+)
+_JSON_VALUE = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+              st.floats(allow_nan=False, allow_infinity=False), _ODD_TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_ODD_TEXT, inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+def _json_nodes(value: Any, out: list) -> list:
+    """(container, key) of every value in a document, in a fixed order."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        out.append((value, key))
+        _json_nodes(child, out)
+    return out
+
+
+def _structural_json(draw, data: bytes) -> bytes | None:
+    """A well-formed document with one value swapped for an odd one (a number for a list, a
+    dict for a string …): what byte-level mutations rarely reach past the JSON parser."""
+    lines = data.split(b"\n") if data.lstrip()[:1] == b"{" and data.count(b"\n") > 1 else [data]
+    index = draw(st.integers(0, len(lines) - 1))
+    try:
+        document = json.loads(lines[index])
+    except ValueError:
+        return None
+    nodes = _json_nodes(document, [])
+    if not nodes:
+        return None
+    container, key = nodes[draw(st.integers(0, len(nodes) - 1))]
+    if isinstance(container, dict) and draw(st.booleans()) and draw(st.booleans()):
+        del container[key]
+    else:
+        container[key] = draw(_JSON_VALUE)
+    lines[index] = json.dumps(document).encode()
+    return b"\n".join(lines)
+
+
+def _structural_xml(draw, data: bytes) -> bytes | None:
+    """A well-formed document with one element's text, attributes or place changed."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    except etree.XMLSyntaxError:
+        return None
+    elements = [e for e in root.iter() if isinstance(e.tag, str)]
+    element = elements[draw(st.integers(0, len(elements) - 1))]
+    how = draw(st.sampled_from(["text", "attribute", "remove", "duplicate", "empty", "move"]))
+    try:
+        if how == "text":
+            element.text = draw(_ODD_TEXT)
+        elif how == "attribute":
+            name = next(iter(element.attrib), None) or draw(st.sampled_from(["term", "version", "href", "code"]))
+            element.set(name, draw(_ODD_TEXT))
+        elif how == "remove" and element.getparent() is not None:
+            element.getparent().remove(element)
+        elif how == "duplicate" and element.getparent() is not None:
+            element.addnext(etree.fromstring(etree.tostring(element, with_tail=False)))
+        elif how == "empty":
+            element.clear()
+        elif how == "move" and element.getparent() is not None:
+            target = elements[draw(st.integers(0, len(elements) - 1))]
+            if element not in target.iterancestors() and element is not target:
+                target.append(element)
+    except (ValueError, TypeError, etree.XMLSyntaxError):  # lxml refuses text that XML cannot hold
+        return None
+    return etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8")
+
+
 @st.composite
-def hostile_input(draw, name: str, root: str | None = None) -> bytes:
-    """Mostly 1-3 mutations of a real recorded file; sometimes arbitrary bytes or text."""
+def hostile_input(draw, name: str, root: str | None = None, large: bool = True) -> bytes:
+    """Mostly 1-3 mutations of a real recorded file, byte-level or structural; sometimes
+    arbitrary bytes or text. `large=False` keeps inserted values to 100 kB (CI's budget)."""
     choice = draw(st.integers(0, 9))
     if choice == 0:
         return draw(st.binary(max_size=2048))
     if choice == 1:
         return draw(st.text(max_size=512)).encode("utf-8", errors="surrogatepass")
     data = draw(st.sampled_from(seeds(TARGETS[name].seeds, root)))
+    if choice < 6:
+        head = data.lstrip()[:1]
+        for _ in range(draw(st.integers(1, 3))):
+            changed = _structural_xml(draw, data) if head == b"<" else _structural_json(draw, data) if head in (b"{", b"[") else None
+            data = changed if changed is not None else draw(_mutation(data, large))
+        if draw(st.booleans()):
+            return data
     for _ in range(draw(st.integers(1, 3))):
-        data = draw(_mutation(data))
+        data = draw(_mutation(data, large))
     return data
 
 

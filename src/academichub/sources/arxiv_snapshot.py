@@ -14,9 +14,9 @@ from ..cleantext import clean_text
 from ..errors import ParseError
 from ..model import AuthorData, PaperData, VersionData
 from ..names import split_author_list, tex_to_unicode
-from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url
+from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url, version_number
 from .arxiv_oai import iso_day, rfc822_utc
-from .jsonsafe import load_json
+from .jsonsafe import as_dict, as_list, as_str, load_json
 
 SOURCE = "arxiv-snapshot"
 
@@ -41,10 +41,10 @@ def _paper(record: dict, location: str, number: int) -> PaperData:
             arxiv_id = None
 
     versions: list[VersionData] = []
-    for entry in record.get("versions") or ():
-        label = entry.get("version") or ""
-        if label[:1] == "v" and label[1:].isdigit():
-            versions.append(VersionData(version=int(label[1:]), submitted=rfc822_utc(entry.get("created"))))
+    for entry in map(as_dict, as_list(record.get("versions"))):
+        number = version_number(entry.get("version"))
+        if number is not None:
+            versions.append(VersionData(version=number, submitted=rfc822_utc(as_str(entry.get("created")))))
     versions.sort(key=lambda v: v.version)
     version = versions[-1].version if versions else None
 
@@ -54,27 +54,27 @@ def _paper(record: dict, location: str, number: int) -> PaperData:
     else:
         source_id = f"{arxiv_id}v{version}" if version else arxiv_id
 
-    parsed = record.get("authors_parsed")
-    authors = _authors(parsed) if parsed else split_author_list(clean_text(record.get("authors")))
-    categories = record.get("categories")
-    doi = record.get("doi")
+    parsed = as_list(record.get("authors_parsed"))
+    authors = _authors(parsed) if parsed else split_author_list(clean_text(as_str(record.get("authors"))))
+    categories = as_str(record.get("categories"))
+    doi = as_str(record.get("doi"))
     return PaperData(
         source=SOURCE,
         source_id=source_id,
-        title=clean_text(record.get("title")),
-        abstract=clean_text(record.get("abstract")),
+        title=clean_text(as_str(record.get("title"))),
+        abstract=clean_text(as_str(record.get("abstract"))),
         authors=authors,
         arxiv_id=arxiv_id,
         arxiv_version=version,
         doi=doi.split()[0] if doi and doi.strip() else None,  # several DOIs, space-separated: the first is the paper's
         categories=categories.split() if categories else [],
-        journal_ref=clean_text(record.get("journal-ref")) or None,
-        license=record.get("license") or None,  # a URL from arXiv's fixed list: nothing to clean
-        comments=clean_text(record.get("comments")) or None,
+        journal_ref=clean_text(as_str(record.get("journal-ref"))) or None,
+        license=as_str(record.get("license")) or None,  # a URL from arXiv's fixed list: nothing to clean
+        comments=clean_text(as_str(record.get("comments"))) or None,
         url_abs=abs_url(arxiv_id) if arxiv_id else None,
         url_pdf=pdf_url(arxiv_id, version) if arxiv_id else None,
         submitted=versions[0].submitted if versions else None,
-        updated=iso_day(record.get("update_date")),
+        updated=iso_day(as_str(record.get("update_date"))),
         versions=versions,
         raw=record,
     )
@@ -83,7 +83,8 @@ def _paper(record: dict, location: str, number: int) -> PaperData:
 def _authors(parsed: list) -> list[AuthorData]:
     """[last, first, suffix, affiliation...] -> "First Last Suffix", affiliations joined by "; "."""
     authors = []
-    for entry in parsed:
+    for entry in map(as_list, parsed):
+        entry = [part if isinstance(part, str) else "" for part in entry]
         count = len(entry)
         last = entry[0] if count > 0 else ""
         first = entry[1] if count > 1 else ""

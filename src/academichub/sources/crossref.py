@@ -165,7 +165,7 @@ def date_from_parts(value: Any, field: str, location: str) -> date | None:
     while parts:
         try:
             return date(*parts, *[1] * (3 - len(parts)))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a part too big for a C integer
             parts.pop()
     return None
 

@@ -51,3 +51,31 @@ def _too_deep(document: Any) -> bool:
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
     return False
+
+
+# Typed reads of upstream JSON. A field of the wrong type (a number where a list belongs, a list
+# where a string does) reads as absent, as Crossref's parser always did: the record loses that
+# field, never the batch, and no TypeError escapes from deep inside a parser.
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_int(value: Any) -> int | None:
+    """An integer (not a bool, not a float); a numeric string counts, as some APIs quote numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 19:
+        return int(value.strip())
+    return None
