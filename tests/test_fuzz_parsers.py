@@ -80,6 +80,11 @@ SNAPSHOT_LINE = b'{"id": "0704.0001", "submitter": "x", "title": "A title", %s}\
                       b"<title>t</title><published>9999-12-31T23:59:59-01:00</published></entry></feed>"),
         ("arxiv-rss", b"<rss><channel><title>t</title><pubDate>Mon, 2 Apr 99999999999999 19:18:42 GMT</pubDate></channel></rss>"),
         ("crossref", b'{"status": "ok", "message-type": "work", "message": {"DOI": "10.1/x", "issued": {"date-parts": [[100000000000000000000]]}}}'),
+        ("library", b'[{"title": "t", "author": 5}]'),
+        ("library", b'[{"title": "t", "issued": {"raw": 2020}}]'),
+        ("library", b'{"title": "t", "keywords": {"a": 1}}\n'),
+        ("library", b'{"title": "t", "authors": [{"name": "A", "affiliation": 1, "orcid": []}]}\n'),
+        ("library", "@article{a, title={t}, year={2020}, month={²}}\n".encode()),
         ("feed", b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>J</title><item><title>t</title>'
                  b"<link>https://example.org/a</link><dc:date>2024-13</dc:date></item></channel></rss>"),
     ],

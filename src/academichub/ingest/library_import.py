@@ -30,7 +30,7 @@ from ..model import AuthorData, PaperData
 from ..names import split_author_list, tex_to_unicode
 from ..sources.arxiv_ids import parse_arxiv_id
 from ..sources.jats import markup_to_text
-from ..sources.jsonsafe import load_json
+from ..sources.jsonsafe import as_list, as_str, load_json
 from . import merge
 from .pipeline import IngestSummary, store_records
 
@@ -336,7 +336,7 @@ def _url(value: str | None) -> str | None:
 
 def _month(value: str | None) -> int | None:
     value = _plain(value).lower()
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= 2:  # "²".isdigit() too, and int() refuses it
         number = int(value)
         return number if 1 <= number <= 12 else None
     return _MONTHS.get(value[:3])
@@ -363,7 +363,7 @@ def _published(year: str | None, month: str | None = None, iso: str | None = Non
 
 
 def _keywords(value: str | list | None, *, tex: bool) -> list[str]:
-    items = value if isinstance(value, list) else re.split(r"[;,]", value or "")
+    items = value if isinstance(value, list) else re.split(r"[;,]", value if isinstance(value, str) else "")
     cleaned = (tex_text(str(k)) if tex else clean_text(str(k)) for k in items)
     return list(dict.fromkeys(k[:255] for k in cleaned if k))
 
@@ -743,7 +743,7 @@ def _csl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
     if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
         published = _published(None, iso="-".join(str(p) for p in parts[0][:3] if p is not None))
     elif isinstance(item.get("issued"), dict):
-        published = _published(item["issued"].get("raw") or item["issued"].get("literal"))
+        published = _published(_csl_text(item["issued"].get("raw") or item["issued"].get("literal")))
     url = _url(_csl_text(item.get("URL")))
     doi = _doi(_csl_text(item.get("DOI"))) or _doi_from_url(url)
     venue = clean_text(_csl_text(item.get("container-title"))) or None
@@ -756,7 +756,7 @@ def _csl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
         source_id=f"{file_name}:{key}",
         title=title,
         abstract=_abstract(_csl_text(item.get("abstract")), tex=False),
-        authors=[AuthorData(name=n) for a in item.get("author") or [] if (n := _person(a))],
+        authors=[AuthorData(name=n) for a in as_list(item.get("author")) if (n := _person(a))],
         arxiv_id=arxiv_id,
         doi=doi,
         pmid=_pmid(_csl_text(item.get("PMID"))),
@@ -811,7 +811,7 @@ def _jsonl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
     authors = split_author_list(clean_text(listed)) if isinstance(listed, str) else []
     for author in listed if isinstance(listed, list) else []:
         if isinstance(author, dict) and (name := clean_text(str(author.get("name") or ""))):
-            authors.append(AuthorData(name=name, affiliation=author.get("affiliation"), orcid=author.get("orcid")))
+            authors.append(AuthorData(name=name, affiliation=as_str(author.get("affiliation")), orcid=as_str(author.get("orcid"))))
         elif isinstance(author, str) and clean_text(author):
             authors.append(AuthorData(name=tex_to_unicode(clean_text(author))))
     published = _published(None, iso=str(item["published"])) if item.get("published") else None
