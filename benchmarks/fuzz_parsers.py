@@ -207,9 +207,10 @@ def seeds(name: str, root: str | None = None) -> tuple[bytes, ...]:
         bib = [_cut_bibtex(d) for d in read("libraries/*.bib")]
         csl = json.dumps(_crossref_items(base)[:20]).encode()
         return (*bib, _ris_seed(base), csl, seeds("arxiv-snapshot", root)[0])
-    if name == "detect":
-        names = {t.seeds for n, t in TARGETS.items() if n != "detect"}
-        return tuple(s[:4096] for name in sorted(names) for s in seeds(name, root))
+    if name in ("detect", "detect-full"):
+        names = {"arxiv-rss", "arxiv-api", "arxiv-oai", "arxiv-snapshot", "crossref", "openalex", "pubmed", "pmc",
+                 "biorxiv", "semanticscholar", "feed", "opml"}
+        return tuple(s[:4096] if name == "detect" else s for name in sorted(names) for s in seeds(name, root))
     raise KeyError(name)
 
 
@@ -251,6 +252,11 @@ def _opml(data: bytes) -> list[PaperData]:
     return []
 
 
+def _detected(data: bytes) -> list[PaperData]:
+    """What `academichub ingest` does before the store: detect from the head, then that format's parser."""
+    return TARGETS[detect_format(data[:4096], LOCATION).value].parse(data)  # each Format names its target
+
+
 @dataclass(frozen=True)
 class Target:
     parse: Callable[[bytes], list[PaperData]]  # bytes -> the records (checked) or a ParseError/FeedError
@@ -259,6 +265,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "detect": Target(lambda d: (detect_format(d[:4096], LOCATION), [])[1], "detect"),
+    "detect+parse": Target(_detected, "detect-full"),
     "arxiv-rss": Target(lambda d: _batch(arxiv_rss.parse_rss(d, LOCATION)), "arxiv-rss"),
     "arxiv-api": Target(lambda d: _batch(arxiv_api.parse_api(d, LOCATION)), "arxiv-api"),
     "arxiv-oai": Target(lambda d: _batch(arxiv_oai.parse_oai_page(d, LOCATION)), "arxiv-oai"),
