@@ -80,6 +80,11 @@ SNAPSHOT_LINE = b'{"id": "0704.0001", "submitter": "x", "title": "A title", %s}\
                       b"<title>t</title><published>9999-12-31T23:59:59-01:00</published></entry></feed>"),
         ("arxiv-rss", b"<rss><channel><title>t</title><pubDate>Mon, 2 Apr 99999999999999 19:18:42 GMT</pubDate></channel></rss>"),
         ("crossref", b'{"status": "ok", "message-type": "work", "message": {"DOI": "10.1/x", "issued": {"date-parts": [[100000000000000000000]]}}}'),
+        ("biorxiv", b'{"messages": [{"status": "ok"}], "collection": [{"doi": [1], "version": 1}]}'),
+        ("biorxiv", b'{"messages": [{"status": "ok"}], "collection": [{"doi": "10.1101/x", "version": "1", "authors": 1.0, '
+                    b'"published": true, "category": [], "server": ["x"], "date": 5}]}'),
+        ("biorxiv", b'{"messages": [{"status": "ok"}], "collection": [{"doi": "10.1101/x", "version": 100000000000000000000}]}'),
+        ("biorxiv-pubs", b'{"messages": [{"status": "ok"}], "collection": [{"preprint_doi": true, "published_doi": "10.1/x"}]}'),
         ("library", b'[{"title": "t", "author": 5}]'),
         ("library", b'[{"title": "t", "issued": {"raw": 2020}}]'),
         ("library", b'{"title": "t", "keywords": {"a": 1}}\n'),
