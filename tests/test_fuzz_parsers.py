@@ -90,6 +90,8 @@ SNAPSHOT_LINE = b'{"id": "0704.0001", "submitter": "x", "title": "A title", %s}\
         ("library", b'{"title": "t", "keywords": {"a": 1}}\n'),
         ("library", b'{"title": "t", "authors": [{"name": "A", "affiliation": 1, "orcid": []}]}\n'),
         ("library", "@article{a, title={t}, year={2020}, month={²}}\n".encode()),
+        ("crossref", b'{"status": "ok", "message-type": "work", "message": {"DOI": "10.1/x", "is-referenced-by-count": false}}'),
+        ("crossref", b'{"status": "ok", "message-type": "work", "message": {"DOI": "10.1/x", "is-referenced-by-count": 4294967296}}'),
         ("feed", b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>J</title><item><title>t</title>'
                  b"<link>https://example.org/a</link><dc:date>2024-13</dc:date></item></channel></rss>"),
     ],

@@ -34,7 +34,7 @@ from .arxiv_api import undo_double_decoding
 from .arxiv_ids import parse_arxiv_id
 from .http import HTTPStatusError, PoliteClient
 from .jats import markup_to_text
-from .jsonsafe import json_or_none, load_json
+from .jsonsafe import as_int, json_or_none, load_json
 
 SOURCE = "crossref"
 BASE_URL = "https://api.crossref.org"
@@ -144,7 +144,7 @@ def parse_work(item: dict, location: str) -> PaperData:
         subjects=[("crossref", label) for s in _list(item.get("subject")) if (label := _markup(s))],
         relations=_relations(item.get("relation")),
         server=_preprint_server(item),
-        citation_count=item.get("is-referenced-by-count") if isinstance(item.get("is-referenced-by-count"), int) else None,
+        citation_count=as_int(item.get("is-referenced-by-count")),  # not True, which isinstance(…, int) lets by
         raw={key: item[key] for key in _RAW_FIELDS if key in item},
     )
 

@@ -71,11 +71,10 @@ def as_str(value: Any) -> str | None:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer (not a bool, not a float); a numeric string counts, as some APIs quote numbers."""
-    if isinstance(value, bool):
+    """An integer (not a bool, not a float) that fits the store's INTEGER columns; a numeric string
+    counts, as some APIs quote numbers."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 11:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 19:
-        return int(value.strip())
-    return None
+    return value if -(2**31) <= value < 2**31 else None
