@@ -168,9 +168,9 @@ def parse_response(payload: bytes, location: str) -> ParsedBatch:
     total, offset, following = document.get("total"), document.get("offset"), document.get("next")
     return ParsedBatch(
         papers=_papers(document["data"], "data", location),
-        total_results=total if isinstance(total, int) else None,
-        start_index=offset if isinstance(offset, int) else None,
-        resumption_token=str(following) if isinstance(following, int) else None,
+        total_results=as_int(total),
+        start_index=as_int(offset),
+        resumption_token=str(following) if as_int(following) is not None else None,
     )
 
 
