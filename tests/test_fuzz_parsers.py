@@ -112,3 +112,14 @@ def test_wrong_types_read_as_absent_fields_not_as_garbage():
     [work] = parse_works(b'{"id": "https://openalex.org/W1", "title": ["x"], "display_name": "Shown", '
                          b'"cited_by_count": "5", "authorships": [1, {"author": {"display_name": "A B"}}]}', LOCATION).papers
     assert (work.title, work.citation_count, [a.name for a in work.authors]) == ("Shown", 5, ["A B"])
+
+
+def test_a_snapshot_line_without_id_is_named_by_its_own_line():
+    """The typed version reading must not touch the line number that names an unidentified record."""
+    import io
+
+    from academichub.sources.arxiv_snapshot import iter_snapshot
+
+    lines = b"\n\n\n" + b'{"submitter": "x", "title": "t", "versions": [{"version": "v1"}, {"version": "v2"}]}\n'
+    [paper] = iter_snapshot(io.BytesIO(lines), LOCATION)
+    assert (paper.arxiv_id, paper.source_id, [v.version for v in paper.versions]) == (None, f"{LOCATION}:4", [1, 2])

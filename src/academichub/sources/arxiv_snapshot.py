@@ -1,9 +1,9 @@
 """The arXiv metadata snapshot (arXiv's OAI dump as JSON lines, ~2.5 million papers, ~4 GB).
 
 Read one line at a time, so memory stays flat however large the file: one orjson parse (jsonsafe)
-and a few dict lookups per record. authors_parsed ([last, first, suffix, affiliation...]) is preferred to the
-one-line `authors`, since it needs no splitting; names still go through tex_to_unicode because
-older dumps keep TeX accents in it. A line that is not JSON stops the import naming its line; a
+and a few dict lookups per record. authors_parsed ([last, first, suffix, affiliation...]) is
+preferred to the one-line `authors`, since it needs no splitting; names still go through
+tex_to_unicode because older dumps keep TeX accents in it. A field of the wrong type reads as absent. A line that is not JSON stops the import naming its line; a
 record without id or title is passed on with neither, so the pipeline counts it as failed."""
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def _paper(record: dict, location: str, number: int) -> PaperData:
 
     versions: list[VersionData] = []
     for entry in map(as_dict, as_list(record.get("versions"))):
-        number = version_number(entry.get("version"))
-        if number is not None:
-            versions.append(VersionData(version=number, submitted=rfc822_utc(as_str(entry.get("created")))))
+        label = version_number(entry.get("version"))
+        if label is not None:
+            versions.append(VersionData(version=label, submitted=rfc822_utc(as_str(entry.get("created")))))
     versions.sort(key=lambda v: v.version)
     version = versions[-1].version if versions else None
 
