@@ -123,3 +123,16 @@ def test_a_snapshot_line_without_id_is_named_by_its_own_line():
     lines = b"\n\n\n" + b'{"submitter": "x", "title": "t", "versions": [{"version": "v1"}, {"version": "v2"}]}\n'
     [paper] = iter_snapshot(io.BytesIO(lines), LOCATION)
     assert (paper.arxiv_id, paper.source_id, [v.version for v in paper.versions]) == (None, f"{LOCATION}:4", [1, 2])
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_library_with_a_bom_is_read_like_its_utf8_original(shared_data, encoding):
+    """It used to be refused as binary data (its zero bytes)."""
+    from academichub.ingest.library_import import parse_library
+
+    original = (shared_data / "libraries/7brunner--SysRiskWelfare.bib").read_bytes()
+    bom = b"\xff\xfe" if encoding.endswith("le") else b"\xfe\xff"
+    reencoded = parse_library(bom + original.decode("utf-8").encode(encoding), "lib.bib")
+    utf8 = parse_library(original, "lib.bib")
+    assert (reencoded.entries, len(reencoded.papers)) == (utf8.entries, len(utf8.papers)) == (106, 88)
+    assert reencoded.papers == utf8.papers and reencoded.skipped == utf8.skipped

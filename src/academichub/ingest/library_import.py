@@ -111,7 +111,19 @@ def imported_paper_ids(conn: Connection, papers: Iterable[PaperData]) -> list[in
     return list(dict.fromkeys(found[s] for s in wanted if s in found))
 
 
+# Windows tools export UTF-16 (or UTF-32) with a byte order mark; its zero bytes are not binary.
+_UNICODE_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+)
+
+
 def _decode(data: bytes, location: str) -> str:
+    for bom, encoding in _UNICODE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"not valid {encoding.upper()} at byte {exc.start + len(bom)}", location=location) from exc
     if data.startswith((b"%PDF", b"PK\x03\x04", b"\x1f\x8b")) or b"\x00" in data[:512]:
         raise ParseError("unsupported file type: binary data, not a reference library", location=location, line=1)
     try:
