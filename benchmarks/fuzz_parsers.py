@@ -18,13 +18,11 @@ import functools
 import io
 import json
 import logging
-import os
-import re
 import signal
 import sys
 import time
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
