@@ -10,6 +10,8 @@ and derandomized, so CI runs the same examples every time; `python -m benchmarks
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -136,3 +138,17 @@ def test_a_utf16_library_with_a_bom_is_read_like_its_utf8_original(shared_data, 
     utf8 = parse_library(original, "lib.bib")
     assert (reencoded.entries, len(reencoded.papers)) == (utf8.entries, len(utf8.papers)) == (106, 88)
     assert reencoded.papers == utf8.papers and reencoded.skipped == utf8.skipped
+
+
+def test_a_bibtex_field_of_megabytes_skips_its_entry_by_name(shared_data):
+    """300,000 characters of TeX line breaks in one abstract took pylatexenc about 10 s (2 MB:
+    minutes, a hang to the fuzzing); no real field is that long, so the entry is skipped and named."""
+    from academichub.ingest.library_import import parse_library
+
+    library = (shared_data / "libraries/7brunner--SysRiskWelfare.bib").read_bytes()
+    damaged = library.replace(b"abstract = {", b"abstract = {" + b"\\\\" * 150_000, 1)
+    lib = parse_library(damaged, "lib.bib")
+    [skip] = [s for s in lib.skipped if "characters long" in s]
+    found = re.fullmatch(r"lib\.bib:\d+: @\w+\{\S+\}: field 'abstract' is ([\d,]+) characters long \(at most 100,000\), skipped", skip)
+    assert found and int(found.group(1).replace(",", "")) > 300_000, skip
+    assert lib.entries == 106 and len(lib.papers) == 87  # the one entry less than the whole library gives

@@ -458,13 +458,22 @@ def _read_bibtex(text: str, file_name: str, location: str) -> tuple[list[tuple[i
         unenclose.transform_entry(entry, None)
         fields = {f.key.lower(): f.value for f in entry.fields if isinstance(f.value, str)}
         key = entry.key.strip()
-        paper = _bibtex_paper(entry.entry_type.lower(), key, fields, file_name)
+        oversized = next((name for name, value in fields.items() if len(value) > MAX_FIELD_CHARS), None)
+        paper = (
+            f"field {oversized!r} is {len(fields[oversized]):,} characters long (at most {MAX_FIELD_CHARS:,})"
+            if oversized
+            else _bibtex_paper(entry.entry_type.lower(), key, fields, file_name)
+        )
         if isinstance(paper, str):
             skipped.append(f"{file_name}:{line}: @{entry.entry_type}{{{key}}}: {paper}, skipped")
             continue
         drafts.append((line, paper))
     return drafts, skipped, entries
 
+
+# No real title or abstract comes near this; a field that does is damage, and TeX conversion
+# (pylatexenc, ~60 µs a macro) would spend minutes on it: the entry is skipped and named.
+MAX_FIELD_CHARS = 100_000
 
 _BLOCK_START = re.compile(r"^(?=[ \t]*@)", re.M)
 
