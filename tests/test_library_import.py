@@ -274,7 +274,7 @@ def test_jsonl_of_paper_dicts_is_read_line_by_line(shared_data, tmp_path):
     )
     lib = read_library(path)
     assert lib.skipped == [
-        "mine.jsonl:2: not valid JSON (Expecting property name enclosed in double quotes), skipped",
+        "mine.jsonl:2: not valid JSON: unexpected character, expected a string key, skipped",
         "mine.jsonl:3: not a JSON object, skipped",
     ]
     (paper,) = lib.papers

@@ -1,5 +1,7 @@
 """Format detection: look at the first bytes, pick the one adapter that parses them (miniflux's
-way). Nothing is guessed from file names; a wrong file type is named as such."""
+way). Nothing is guessed from file names; a wrong file type is named as such, and so is JSON that
+is none of ours (it used to pass for snapshot lines). XML in UTF-16 or UTF-32, with a byte order
+mark or without, is read as XML: the parsers behind (lxml, feedparser) decode it themselves."""
 
 from __future__ import annotations
 
@@ -62,38 +64,73 @@ def _skip_prolog(head: bytes) -> bytes:
     return rest
 
 
-_JSON_MARKERS = (
-    (b'"message-type"', Format.CROSSREF),
-    (b'"messages"', Format.BIORXIV),
-    (b'"https://openalex.org/', Format.OPENALEX),
-    (b'"paperId"', Format.SEMANTICSCHOLAR),
-    (b'"submitter"', Format.ARXIV_SNAPSHOT),
-    (b'"authors_parsed"', Format.ARXIV_SNAPSHOT),
+# Keys that only one upstream's JSON carries, looked for in the head (as keys: the same words
+# inside a string value have their quotes escaped and do not match).
+_JSON_KEYS = (
+    (re.compile(rb'"message-type"\s*:'), Format.CROSSREF),
+    (re.compile(rb'"messages"\s*:'), Format.BIORXIV),
+    (re.compile(rb'"paperId"\s*:'), Format.SEMANTICSCHOLAR),
 )
+# A snapshot line is one object per line, and its first line names arXiv's snapshot fields.
+_SNAPSHOT_ID = re.compile(rb'"id"\s*:')
+_SNAPSHOT_FIELDS = re.compile(rb'"(?:submitter|authors_parsed|update_date)"\s*:')
+_OPENALEX_ID = re.compile(rb'"https://openalex\.org/')  # a value, so checked last
+_KNOWN_JSON = "expected a Crossref, OpenAlex, bioRxiv or Semantic Scholar response, or arXiv snapshot JSON lines"
 
 
 def _json_format(text: bytes, location: str) -> Format:
-    first_line = text.split(b"\n", 1)[0]
-    for marker, fmt in _JSON_MARKERS:
-        if marker in (first_line if fmt is Format.ARXIV_SNAPSHOT else text):
-            return fmt
-    if first_line.rstrip().endswith(b"}") and b'"id"' in first_line:
-        return Format.ARXIV_SNAPSHOT  # one object per line
-    raise ParseError(
-        "unsupported JSON: expected a Crossref, OpenAlex, bioRxiv or Semantic Scholar response, or snapshot JSON lines",
-        location=location,
-        line=1,
-    )
+    if text.startswith(b"{"):
+        for key, fmt in _JSON_KEYS:
+            if key.search(text):
+                return fmt
+        first_line = text.split(b"\n", 1)[0]
+        if _SNAPSHOT_ID.search(first_line) and _SNAPSHOT_FIELDS.search(first_line):
+            return Format.ARXIV_SNAPSHOT
+        if _OPENALEX_ID.search(text):
+            return Format.OPENALEX
+    what = "a JSON list" if text.startswith(b"[") else "a JSON object"
+    raise ParseError(f"unknown JSON format: {what} that is none of the formats read here; {_KNOWN_JSON}",
+                     location=location, line=1)
+
+
+# Byte order marks, the longest first (UTF-32 LE's starts with UTF-16 LE's), and how an XML document
+# without one opens in each width. lxml and feedparser read all of them; detection reads UTF-8.
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"), (b"\xef\xbb\xbf", "utf-8"),
+)
+_BOMLESS_XML = (
+    (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"), (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"),
+)
+
+
+def _utf8_head(head: bytes) -> tuple[bytes, str]:
+    """(the head as UTF-8 without its BOM, the encoding it was in)."""
+    for prefix, encoding in _BOMS:
+        if head.startswith(prefix):
+            body = head[len(prefix) :]
+            break
+    else:
+        encoding = next((enc for prefix, enc in _BOMLESS_XML if head.startswith(prefix)), "utf-8")
+        body = head
+    if encoding == "utf-8":
+        return body, encoding
+    # the head is cut at a fixed size, maybe inside a character: what cannot be decoded is dropped
+    return body.decode(encoding, errors="ignore").encode("utf-8"), encoding
 
 
 def detect_format(head: bytes, location: str) -> Format:
     for signature, what in _SIGNATURES.items():
         if head.startswith(signature):
             raise ParseError(f"unsupported file type: this is {what}", location=location, line=1)
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    text, encoding = _utf8_head(head)
+    text = text.lstrip()
     if not text:
         raise ParseError("empty input", location=location, line=1)
-    if text.startswith(b"{"):
+    if text.startswith((b"{", b"[")):
+        if encoding != "utf-8":
+            raise ParseError(f"JSON in {encoding.upper()}: JSON must be UTF-8 (RFC 8259); convert it first",
+                             location=location, line=1)
         return _json_format(text, location)
     if text.startswith(b"<"):
         body = _skip_prolog(text)

@@ -13,7 +13,6 @@ PMID or URL."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from ..model import AuthorData, PaperData
 from ..names import split_author_list, tex_to_unicode
 from ..sources.arxiv_ids import parse_arxiv_id
 from ..sources.jats import markup_to_text
+from ..sources.jsonsafe import as_list, as_str, load_json
 from . import merge
 from .pipeline import IngestSummary, store_records
 
@@ -65,12 +65,25 @@ class LibraryImport:
 def read_library(path: Path) -> LibraryImport:
     """Parse a library file; the format is told by content, not by the file's name."""
     path = Path(path)
-    text = _read_text(path)
-    fmt = detect_library_format(text, str(path))
+    location = str(path)
+    if path.is_dir():
+        raise ParseError("is a directory, not a file", location=location)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"cannot read: {exc.strerror}", location=location) from exc
+    return parse_library(data, location)
+
+
+def parse_library(data: bytes, location: str) -> LibraryImport:
+    """Parse a library's bytes; `location` names it in errors, its last part in the records' keys."""
+    text = _decode(data, location)
+    fmt = detect_library_format(text, location)
     reader = {"bibtex": _read_bibtex, "ris": _read_ris, "csl-json": _read_csl_json, "jsonl": _read_jsonl}[fmt]
-    drafts, skipped, entries = reader(text, path.name, str(path))
+    file_name = Path(location).name
+    drafts, skipped, entries = reader(text, file_name, location)
     notes: list[str] = []
-    papers = _merge_duplicates(drafts, path.name, notes)
+    papers = _merge_duplicates(drafts, file_name, notes)
     return LibraryImport(papers=papers, skipped=skipped, format=fmt, entries=entries, notes=notes)
 
 
@@ -98,14 +111,19 @@ def imported_paper_ids(conn: Connection, papers: Iterable[PaperData]) -> list[in
     return list(dict.fromkeys(found[s] for s in wanted if s in found))
 
 
-def _read_text(path: Path) -> str:
-    location = str(path)
-    if path.is_dir():
-        raise ParseError("is a directory, not a file", location=location)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(f"cannot read: {exc.strerror}", location=location) from exc
+# Windows tools export UTF-16 (or UTF-32) with a byte order mark; its zero bytes are not binary.
+_UNICODE_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+)
+
+
+def _decode(data: bytes, location: str) -> str:
+    for bom, encoding in _UNICODE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"not valid {encoding.upper()} at byte {exc.start + len(bom)}", location=location) from exc
     if data.startswith((b"%PDF", b"PK\x03\x04", b"\x1f\x8b")) or b"\x00" in data[:512]:
         raise ParseError("unsupported file type: binary data, not a reference library", location=location, line=1)
     try:
@@ -330,7 +348,7 @@ def _url(value: str | None) -> str | None:
 
 def _month(value: str | None) -> int | None:
     value = _plain(value).lower()
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= 2:  # "²".isdigit() too, and int() refuses it
         number = int(value)
         return number if 1 <= number <= 12 else None
     return _MONTHS.get(value[:3])
@@ -357,7 +375,7 @@ def _published(year: str | None, month: str | None = None, iso: str | None = Non
 
 
 def _keywords(value: str | list | None, *, tex: bool) -> list[str]:
-    items = value if isinstance(value, list) else re.split(r"[;,]", value or "")
+    items = value if isinstance(value, list) else re.split(r"[;,]", value if isinstance(value, str) else "")
     cleaned = (tex_text(str(k)) if tex else clean_text(str(k)) for k in items)
     return list(dict.fromkeys(k[:255] for k in cleaned if k))
 
@@ -440,13 +458,22 @@ def _read_bibtex(text: str, file_name: str, location: str) -> tuple[list[tuple[i
         unenclose.transform_entry(entry, None)
         fields = {f.key.lower(): f.value for f in entry.fields if isinstance(f.value, str)}
         key = entry.key.strip()
-        paper = _bibtex_paper(entry.entry_type.lower(), key, fields, file_name)
+        oversized = next((name for name, value in fields.items() if len(value) > MAX_FIELD_CHARS), None)
+        paper = (
+            f"field {oversized!r} is {len(fields[oversized]):,} characters long (at most {MAX_FIELD_CHARS:,})"
+            if oversized
+            else _bibtex_paper(entry.entry_type.lower(), key, fields, file_name)
+        )
         if isinstance(paper, str):
             skipped.append(f"{file_name}:{line}: @{entry.entry_type}{{{key}}}: {paper}, skipped")
             continue
         drafts.append((line, paper))
     return drafts, skipped, entries
 
+
+# No real title or abstract comes near this; a field that does is damage, and TeX conversion
+# (pylatexenc, ~60 µs a macro) would spend minutes on it: the entry is skipped and named.
+MAX_FIELD_CHARS = 100_000
 
 _BLOCK_START = re.compile(r"^(?=[ \t]*@)", re.M)
 
@@ -708,10 +735,7 @@ _CSL_TYPES = {
 
 
 def _read_csl_json(text: str, file_name: str, location: str) -> tuple[list[tuple[int, PaperData]], list[str], int]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"not valid JSON: {exc.msg}", location=location, line=exc.lineno) from exc
+    items = load_json(text, location, malformed="not valid JSON")
     if not isinstance(items, list):
         raise ParseError("CSL-JSON must be a list of items", location=location, line=1)
     drafts: list[tuple[int, PaperData]] = []
@@ -740,7 +764,7 @@ def _csl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
     if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
         published = _published(None, iso="-".join(str(p) for p in parts[0][:3] if p is not None))
     elif isinstance(item.get("issued"), dict):
-        published = _published(item["issued"].get("raw") or item["issued"].get("literal"))
+        published = _published(_csl_text(item["issued"].get("raw") or item["issued"].get("literal")))
     url = _url(_csl_text(item.get("URL")))
     doi = _doi(_csl_text(item.get("DOI"))) or _doi_from_url(url)
     venue = clean_text(_csl_text(item.get("container-title"))) or None
@@ -753,7 +777,7 @@ def _csl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
         source_id=f"{file_name}:{key}",
         title=title,
         abstract=_abstract(_csl_text(item.get("abstract")), tex=False),
-        authors=[AuthorData(name=n) for a in item.get("author") or [] if (n := _person(a))],
+        authors=[AuthorData(name=n) for a in as_list(item.get("author")) if (n := _person(a))],
         arxiv_id=arxiv_id,
         doi=doi,
         pmid=_pmid(_csl_text(item.get("PMID"))),
@@ -772,8 +796,8 @@ def _csl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
 def _read_jsonl(text: str, file_name: str, location: str) -> tuple[list[tuple[int, PaperData]], list[str], int]:
     """One dict per line, PaperData's field names (or a CSL item); a whole-file JSON object is one item."""
     try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
+        whole = load_json(text, location)
+    except ParseError:
         whole = None
     lines: list[tuple[int, str]] = [(1, text)] if isinstance(whole, dict) else list(enumerate(text.splitlines(), 1))
     drafts: list[tuple[int, PaperData]] = []
@@ -784,9 +808,9 @@ def _read_jsonl(text: str, file_name: str, location: str) -> tuple[list[tuple[in
             continue
         entries += 1
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            skipped.append(f"{file_name}:{lineno}: not valid JSON ({exc.msg}), skipped")
+            item = load_json(line, location, malformed="not valid JSON", line=lineno)
+        except ParseError as exc:
+            skipped.append(f"{file_name}:{lineno}: {str(exc).removeprefix(f'{exc.location}:{exc.line}: ')}, skipped")
             continue
         if not isinstance(item, dict):
             skipped.append(f"{file_name}:{lineno}: not a JSON object, skipped")
@@ -808,7 +832,7 @@ def _jsonl_paper(item: dict[str, Any], file_name: str) -> PaperData | str:
     authors = split_author_list(clean_text(listed)) if isinstance(listed, str) else []
     for author in listed if isinstance(listed, list) else []:
         if isinstance(author, dict) and (name := clean_text(str(author.get("name") or ""))):
-            authors.append(AuthorData(name=name, affiliation=author.get("affiliation"), orcid=author.get("orcid")))
+            authors.append(AuthorData(name=name, affiliation=as_str(author.get("affiliation")), orcid=as_str(author.get("orcid"))))
         elif isinstance(author, str) and clean_text(author):
             authors.append(AuthorData(name=tex_to_unicode(clean_text(author))))
     published = _published(None, iso=str(item["published"])) if item.get("published") else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Iterator
 
 from lxml import etree
@@ -26,6 +26,7 @@ from ..errors import FeedError, ParseError
 from ..model import AuthorData, FeedInfo, ParsedBatch, PaperData, VersionData
 from ..names import tex_to_unicode
 from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url
+from .arxiv_oai import naive_utc
 from .http import HTTPStatusError, PoliteClient
 from .xmlsafe import parse_xml
 
@@ -70,12 +71,9 @@ def _atom_datetime(text: str | None, location: str, line: int | None) -> datetim
     if not text or not text.strip():
         return None
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
+        return naive_utc(datetime.fromisoformat(text.strip()))
+    except (ValueError, OverflowError) as exc:  # OverflowError: shifted to UTC past year 9999
         raise ParseError(f"bad Atom date {text.strip()!r}", location=location, line=line) from exc
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
 
 
 def _opensearch_int(root: etree._Element, name: str, location: str) -> int | None:

@@ -7,9 +7,11 @@ import re
 
 from ..errors import ParseError
 
-_NEW = r"\d{4}\.\d{4,5}"
-_OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
-_ID = re.compile(rf"(?P<id>{_NEW}|{_OLD})(?:v(?P<version>\d+))?$")
+# ASCII digits only (\d would take any script's), and a version of at most four digits: arXiv's
+# highest are in the tens, and a longer one would overflow the store's integer column.
+_NEW = r"[0-9]{4}\.[0-9]{4,5}"
+_OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/[0-9]{7}"
+_ID = re.compile(rf"(?P<id>{_NEW}|{_OLD})(?:v(?P<version>[0-9]{{1,4}}))?$")
 _PREFIXES = (
     "oai:arxiv.org:",
     "arxiv:",
@@ -37,6 +39,14 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None]:
         raise ParseError(f"not an arXiv identifier: {text!r}")
     version = match.group("version")
     return match.group("id"), int(version) if version else None
+
+
+def version_number(label: str | None) -> int | None:
+    """"v3" -> 3, as arXiv's OAI records and the snapshot label versions; anything else -> None."""
+    if not isinstance(label, str) or label[:1] != "v":
+        return None
+    digits = label[1:]
+    return int(digits) if 0 < len(digits) <= 4 and digits.isascii() and digits.isdigit() else None
 
 
 def is_arxiv_id(text: str) -> bool:

@@ -20,7 +20,7 @@ from ..cleantext import clean_text
 from ..errors import FeedError, ParseError
 from ..model import AuthorData, PaperData, ParsedBatch, VersionData
 from ..names import split_author_list, tex_to_unicode
-from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url
+from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url, version_number
 from .http import PoliteClient
 from .xmlsafe import iterparse_safe
 
@@ -84,7 +84,8 @@ def rfc822_utc(text: str | None) -> datetime | None:
     """arXiv's version dates ("Mon, 2 Apr 2007 19:18:42 GMT") as naive UTC, the store's convention.
 
     The common all-GMT spelling is split by hand: email.utils costs ~10 µs a date, too much for
-    millions of versions. Anything else goes through email.utils; garbage gives None."""
+    millions of versions. Anything else goes through email.utils; garbage gives None (a number too
+    big for the calendar is OverflowError, not ValueError, in both)."""
     if not text:
         return None
     parts = text.split()
@@ -92,24 +93,29 @@ def rfc822_utc(text: str | None) -> datetime | None:
         try:
             hour, minute, second = parts[4].split(":")
             return datetime(int(parts[3]), _MONTHS[parts[2]], int(parts[1]), int(hour), int(minute), int(second))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):
             pass
     try:
-        parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        return naive_utc(parsedate_to_datetime(text))
+    except (TypeError, ValueError, OverflowError):
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The store keeps naive UTC: an aware moment is converted (OverflowError past year 9999)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
 
 
 def iso_day(text: str | None) -> datetime | None:
-    """"2007-04-02" as midnight of that day; a malformed date is dropped, not fatal."""
+    """"2007-04-02" as midnight of that day (a full ISO moment as naive UTC); a malformed date is
+    dropped, not fatal."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
+        return naive_utc(datetime.fromisoformat(text.strip()))
+    except (ValueError, OverflowError):
         return None
 
 
@@ -352,8 +358,9 @@ def _from_arxiv_raw(container, head: dict, location: str) -> PaperData:
                 elif part_tag == _RAW_VERSION_SIZE:
                     size = part.text
             raw_versions.append({"version": label, "date": when, "size": size})
-            if label[:1] == "v" and label[1:].isdigit():
-                versions.append(VersionData(version=int(label[1:]), submitted=rfc822_utc(when), size=size))
+            number = version_number(label)
+            if number is not None:
+                versions.append(VersionData(version=number, submitted=rfc822_utc(when), size=size))
     source_id, arxiv_id, version = _identify(head, fields.get("id"), container, location)
     versions.sort(key=lambda v: v.version)
     if arxiv_id is not None and versions:

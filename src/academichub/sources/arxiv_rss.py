@@ -60,7 +60,7 @@ def _rfc822_date(text: str | None) -> date | None:
         return None
     try:
         return parsedate_to_datetime(text.strip()).date()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year past the calendar is OverflowError
         return None
 
 

@@ -25,6 +25,7 @@ from ..errors import FeedError, ParseError
 from ..model import AuthorData, ParsedBatch, PaperData, RelationData, VersionData
 from ..names import name_key, split_name
 from .http import PoliteClient
+from .jsonsafe import as_int, as_str, load_json
 
 DEFAULT_BASE_URL = "https://api.biorxiv.org"
 SERVERS = ("biorxiv", "medrxiv")
@@ -80,20 +81,13 @@ def _check_server(server: str) -> str:
 
 def _load(payload: bytes, location: str) -> tuple[dict, list]:
     """(messages[0], collection); an empty range is an empty collection, a refusal a FeedError."""
-    if not payload.strip():
-        # The API has been seen to answer 200 with no body at all: a failure, not an empty range.
-        raise ParseError("empty response", location=location, line=1)
-    try:
-        document = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
+    # The API has been seen to answer 200 with no body at all: a failure ("empty response"), not an empty range.
+    document = load_json(payload, location)
     messages = document.get("messages") if isinstance(document, dict) else None
     if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
         raise ParseError("no 'messages' in the response", location=location)
     message = messages[0]
-    status = clean_text(str(message.get("status") or ""))
+    status = clean_text(as_str(message.get("status")))
     if status != "ok":
         if _EMPTY_STATUS.match(status):
             return message, []
@@ -118,8 +112,8 @@ def _date(value, what: str, location: str) -> date | None:
     if not value or value == "NA":
         return None
     try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError as exc:
+        return date.fromisoformat(value.strip())
+    except (AttributeError, ValueError) as exc:  # AttributeError: not a string at all
         raise ParseError(f"bad {what} {value!r}", location=location) from exc
 
 
@@ -147,30 +141,31 @@ def _authors(text: str | None, corresponding: str | None, institution: str | Non
 def _parse_item(item: dict, server: str, location: str) -> PaperData:
     if not isinstance(item, dict):
         raise ParseError(f"expected a collection item object, got {type(item).__name__}", location=location)
-    doi = clean_text(item.get("doi")).lower()
+    # Every field is read as a string or as absent: a number or list in its place is no text.
+    text = {key: as_str(value) for key, value in item.items()}
+    doi = clean_text(text.get("doi")).lower()
     if not doi:
         raise ParseError(f"collection item without a doi: {json.dumps(item)[:80]}", location=location)
-    try:
-        version = int(item.get("version"))
-    except (TypeError, ValueError) as exc:
-        raise ParseError(f"{doi}: version is not a number: {item.get('version')!r}", location=location) from exc
-    item_server = clean_text(item.get("server")).lower()
+    version = as_int(item.get("version"))  # "2" or 2; a float, a bool or 10**20 is no version number
+    if version is None or not 0 < version < 10_000:
+        raise ParseError(f"{doi}: version is not a number: {item.get('version')!r}", location=location)
+    item_server = clean_text(text.get("server")).lower()
     server = item_server if item_server in SERVERS else server
     versioned = f"{doi}v{version}"
-    published_doi = clean_text(item.get("published"))
+    published_doi = clean_text(text.get("published"))
     relations = [RelationData("preprint-of", "doi", published_doi.lower())] if published_doi not in ("", "NA") else []
-    category = clean_text(item.get("category"))
-    corresponding = (item.get("author_corresponding"), item.get("author_corresponding_institution"))
-    authors = _authors(item.get("authors"), *corresponding)
+    category = clean_text(text.get("category"))
+    corresponding = (text.get("author_corresponding"), text.get("author_corresponding_institution"))
+    authors = _authors(text.get("authors"), *corresponding)
     url_abs = f"https://www.{server}.org/content/{versioned}"
     return PaperData(
         source=server,
         source_id=versioned,
-        title=clean_text(item.get("title")),
-        abstract=clean_abstract(item.get("abstract")),
+        title=clean_text(text.get("title")),
+        abstract=clean_abstract(text.get("abstract")),
         authors=authors,
         doi=doi,
-        license=clean_text(item.get("license")) or None,
+        license=clean_text(text.get("license")) or None,
         url_abs=url_abs,
         url_pdf=f"{url_abs}.full.pdf",
         published=_date(item.get("date"), f"{doi}: date", location),
@@ -199,14 +194,15 @@ def _parse_link(item: dict, location: str) -> PreprintLink:
     if not isinstance(item, dict):
         raise ParseError(f"expected a collection item object, got {type(item).__name__}", location=location)
     # "preprint_doi" today; the API's documentation still names it "biorxiv_doi".
-    preprint = clean_text(item.get("preprint_doi") or item.get("biorxiv_doi")).lower()
-    published = clean_text(item.get("published_doi")).lower()
+    text = {key: as_str(value) for key, value in item.items()}
+    preprint = clean_text(text.get("preprint_doi") or text.get("biorxiv_doi")).lower()
+    published = clean_text(text.get("published_doi")).lower()
     if not preprint or not published:
         raise ParseError(f"/pubs item without both DOIs: {json.dumps(item)[:80]}", location=location)
     return PreprintLink(
         preprint_doi=preprint,
         published_doi=published,
-        journal=clean_text(item.get("published_journal")) or None,
+        journal=clean_text(text.get("published_journal")) or None,
         published_date=_date(item.get("published_date"), f"{preprint}: published_date", location),
     )
 

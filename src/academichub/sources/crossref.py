@@ -25,7 +25,6 @@ from datetime import date, datetime
 from typing import Any, Iterator
 from urllib.parse import quote
 
-import orjson
 
 from ..cleantext import clean_text
 from ..errors import FeedError, ParseError, SourceError
@@ -35,6 +34,7 @@ from .arxiv_api import undo_double_decoding
 from .arxiv_ids import parse_arxiv_id
 from .http import HTTPStatusError, PoliteClient
 from .jats import markup_to_text
+from .jsonsafe import as_int, json_or_none, load_json
 
 SOURCE = "crossref"
 BASE_URL = "https://api.crossref.org"
@@ -78,10 +78,7 @@ def parse_works(payload: bytes, location: str) -> ParsedBatch:
     """One API answer: a single work (`message-type: work`) or a page of them (`work-list`)."""
     if payload.strip() == NOT_FOUND:
         raise FeedError("Crossref has no such resource (answered 'Resource not found.')", url=location, status=404)
-    try:
-        document = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"not JSON: {exc.msg}", location=location, line=exc.lineno) from exc
+    document = load_json(payload, location, malformed="not JSON")
     if not isinstance(document, dict):
         raise ParseError(f"expected a JSON object, got {type(document).__name__}", location=location)
     if document.get("status") != "ok":
@@ -147,7 +144,7 @@ def parse_work(item: dict, location: str) -> PaperData:
         subjects=[("crossref", label) for s in _list(item.get("subject")) if (label := _markup(s))],
         relations=_relations(item.get("relation")),
         server=_preprint_server(item),
-        citation_count=item.get("is-referenced-by-count") if isinstance(item.get("is-referenced-by-count"), int) else None,
+        citation_count=as_int(item.get("is-referenced-by-count")),  # not True, which isinstance(…, int) lets by
         raw={key: item[key] for key in _RAW_FIELDS if key in item},
     )
 
@@ -168,7 +165,7 @@ def date_from_parts(value: Any, field: str, location: str) -> date | None:
     while parts:
         try:
             return date(*parts, *[1] * (3 - len(parts)))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a part too big for a C integer
             parts.pop()
     return None
 
@@ -476,10 +473,7 @@ class CrossrefClient:
 
 def _refusal(body: bytes) -> str | None:
     """The reason in a 400's JSON `status: failed` body; None when the body is something else."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
+    document = json_or_none(body)
     if not isinstance(document, dict) or document.get("status") == "ok":
         return None
     return error_message(document)

@@ -9,7 +9,6 @@ own DataCite DOI, so the work meets its arXiv record."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ from ..errors import FeedError, ParseError
 from ..model import AuthorData, ParsedBatch, PaperData
 from .arxiv_ids import parse_arxiv_id
 from .http import HTTPStatusError, PoliteClient
+from .jsonsafe import as_dict, as_int, as_list, as_str, json_or_none, load_json
 
 SOURCE = "openalex"
 DEFAULT_BASE_URL = "https://api.openalex.org"
@@ -51,7 +51,7 @@ _RAW_FIELDS = (
 
 def short_id(value: str | None, location: str) -> tuple[str, str]:
     """https://openalex.org/W2741809807 -> ("W2741809807", "work")."""
-    match = _ENTITY_ID.match((value or "").strip())
+    match = _ENTITY_ID.match((as_str(value) or "").strip())
     if not match:
         raise ParseError(f"not an OpenAlex id: {value!r}", location=location)
     kind = ENTITY_KINDS.get(match.group("kind").upper())
@@ -73,16 +73,23 @@ def bare_orcid(value: str | None) -> str | None:
 
 
 def rebuild_abstract(inverted_index: dict[str, list[int]] | None) -> str:
-    """Put every word at its positions and read them in order."""
-    if not inverted_index:
+    """Put every word at its positions and read them in order (positions that are not integers are skipped)."""
+    if not isinstance(inverted_index, dict):
         return ""
-    placed = sorted((position, word) for word, positions in inverted_index.items() for position in positions)
+    placed = sorted(
+        (position, word)
+        for word, positions in inverted_index.items()
+        for position in as_list(positions)
+        if isinstance(position, int)
+    )
     return clean_text(" ".join(word for _position, word in placed))
 
 
 def _date(value: str | None, what: str, location: str) -> date | None:
     if not value:
         return None
+    if not isinstance(value, str):
+        raise ParseError(f"bad {what} {value!r}", location=location)
     try:
         return date.fromisoformat(value[:10])
     except ValueError as exc:
@@ -90,13 +97,13 @@ def _date(value: str | None, what: str, location: str) -> date | None:
 
 
 def _pmid(ids: dict) -> str | None:
-    match = _PMID_URL.match((ids.get("pmid") or "").strip())
+    match = _PMID_URL.match((as_str(ids.get("pmid")) or "").strip())
     return match.group("id") if match else None
 
 
 def _pmcid(ids: dict) -> str | None:
     """OpenAlex gives …/pmc/articles/5815332; the usual spelling is PMC5815332."""
-    match = _PMCID_URL.match((ids.get("pmcid") or "").strip())
+    match = _PMCID_URL.match((as_str(ids.get("pmcid")) or "").strip())
     return f"PMC{match.group('id')}" if match else None
 
 
@@ -106,7 +113,7 @@ def _arxiv_id(doi: str | None, locations: list[dict]) -> str | None:
     if doi and (match := _ARXIV_DOI.match(doi)):
         candidates.append(match.group("id"))
     for loc in locations:
-        for url in (loc.get("landing_page_url"), loc.get("pdf_url")):
+        for url in (as_str(loc.get("landing_page_url")), as_str(loc.get("pdf_url"))):
             if url and (match := _ARXIV_URL.match(url.strip())):
                 candidates.append(match.group("id"))
     for candidate in candidates:
@@ -120,36 +127,37 @@ def _arxiv_id(doi: str | None, locations: list[dict]) -> str | None:
 def _authors(authorships: list[dict]) -> list[AuthorData]:
     """In OpenAlex's order; the first matched institution, else the first affiliation as printed."""
     authors = []
-    for authorship in authorships:
-        author = authorship.get("author") or {}
-        name = clean_text(author.get("display_name") or authorship.get("raw_author_name"))
+    for authorship in map(as_dict, authorships):
+        author = as_dict(authorship.get("author"))
+        name = clean_text(as_str(author.get("display_name")) or as_str(authorship.get("raw_author_name")))
         if not name:
             continue
-        institutions = [i for i in authorship.get("institutions") or [] if i and i.get("display_name")]
+        institutions = [n for i in as_list(authorship.get("institutions")) if (n := as_str(as_dict(i).get("display_name")))]
         if institutions:
-            affiliation = clean_text(institutions[0]["display_name"])
+            affiliation = clean_text(institutions[0])
         else:
-            printed = [s for s in authorship.get("raw_affiliation_strings") or [] if s and s.strip()]
+            printed = [s for s in as_list(authorship.get("raw_affiliation_strings")) if isinstance(s, str) and s.strip()]
             affiliation = clean_text(printed[0]) if printed else None
-        authors.append(AuthorData(name=name, affiliation=affiliation or None, orcid=bare_orcid(author.get("orcid"))))
+        authors.append(AuthorData(name=name, affiliation=affiliation or None, orcid=bare_orcid(as_str(author.get("orcid")))))
     return authors
 
 
 def _subjects(work: dict) -> list[tuple[str, str]]:
     """Topics, primary first; the older concepts only where a work has no topics (a concept scored 0
     is an ancestor OpenAlex added, not something the work is about)."""
-    primary = work.get("primary_topic") or {}
-    names = [primary.get("display_name")] + [t.get("display_name") for t in work.get("topics") or []]
-    if not any(names):
-        names = [c.get("display_name") for c in work.get("concepts") or [] if (c.get("score") or 0) > 0]
-    return [("openalex", name) for name in dict.fromkeys(clean_text(n) for n in names if n) if name]
+    primary = as_dict(work.get("primary_topic"))
+    names = [primary.get("display_name")] + [as_dict(t).get("display_name") for t in as_list(work.get("topics"))]
+    if not any(isinstance(n, str) and n for n in names):
+        concepts = map(as_dict, as_list(work.get("concepts")))
+        names = [c.get("display_name") for c in concepts if isinstance(c.get("score"), (int, float)) and c["score"] > 0]
+    return [("openalex", name) for name in dict.fromkeys(clean_text(n) for n in names if isinstance(n, str)) if name]
 
 
 def _publisher(source: dict) -> str | None:
     """The host organisation when it is a publisher (P…): a repository's host is an institution."""
-    match = _ENTITY_ID.match(source.get("host_organization") or "")
+    match = _ENTITY_ID.match(as_str(source.get("host_organization")) or "")
     if match and match.group("kind").upper() == "P":
-        return clean_text(source.get("host_organization_name")) or None
+        return clean_text(as_str(source.get("host_organization_name"))) or None
     return None
 
 
@@ -161,48 +169,37 @@ def parse_work(work: dict, location: str) -> PaperData:
     if kind != "work":
         raise ParseError(f"not an OpenAlex work: {work_id} is an OpenAlex {kind}", location=location)
 
-    ids = work.get("ids") or {}
-    doi = bare_doi(work.get("doi") or ids.get("doi"))
-    primary = work.get("primary_location") or {}
-    best_oa = work.get("best_oa_location") or {}
-    source = primary.get("source") or {}
-    locations = [loc for loc in [primary, *(work.get("locations") or []), best_oa] if loc]
-    cited_by = work.get("cited_by_count")
+    ids = as_dict(work.get("ids"))
+    doi = bare_doi(as_str(work.get("doi")) or as_str(ids.get("doi")))
+    primary = as_dict(work.get("primary_location"))
+    best_oa = as_dict(work.get("best_oa_location"))
+    source = as_dict(primary.get("source"))
+    locations = [loc for loc in [primary, *map(as_dict, as_list(work.get("locations"))), best_oa] if loc]
+    cited_by = as_int(work.get("cited_by_count"))
     return PaperData(
         source=SOURCE,
         source_id=work_id,
-        title=clean_text(work.get("title") or work.get("display_name")),
+        title=clean_text(as_str(work.get("title")) or as_str(work.get("display_name"))),
         abstract=rebuild_abstract(work.get("abstract_inverted_index")),
-        authors=_authors(work.get("authorships") or []),
+        authors=_authors(as_list(work.get("authorships"))),
         arxiv_id=_arxiv_id(doi, locations),
         doi=doi,
         pmid=_pmid(ids),
         pmcid=_pmcid(ids),
         openalex_id=work_id,
-        venue=clean_text(source.get("display_name")) or None,
-        license=best_oa.get("license") or primary.get("license") or None,
-        url_abs=primary.get("landing_page_url") or None,
-        url_pdf=best_oa.get("pdf_url") or primary.get("pdf_url") or None,
+        venue=clean_text(as_str(source.get("display_name"))) or None,
+        license=as_str(best_oa.get("license")) or as_str(primary.get("license")) or None,
+        url_abs=as_str(primary.get("landing_page_url")) or None,
+        url_pdf=as_str(best_oa.get("pdf_url")) or as_str(primary.get("pdf_url")) or None,
         published=_date(work.get("publication_date"), "publication_date", location),
-        work_type=work.get("type") or None,
+        work_type=as_str(work.get("type")) or None,
         publisher=_publisher(source),
-        issns=list(dict.fromkeys(source.get("issn") or [])),
+        issns=list(dict.fromkeys(i for i in as_list(source.get("issn")) if isinstance(i, str))),
         subjects=_subjects(work),
-        keywords=[clean_text(k["display_name"]) for k in work.get("keywords") or [] if k.get("display_name")],
-        citation_count=cited_by if isinstance(cited_by, int) else None,
+        keywords=[clean_text(k) for w in as_list(work.get("keywords")) if (k := as_str(as_dict(w).get("display_name")))],
+        citation_count=cited_by,
         raw={field: work[field] for field in _RAW_FIELDS if field in work},
     )
-
-
-def _load_json(payload: bytes, location: str):
-    if not payload.strip():
-        raise ParseError("empty response", location=location, line=1)
-    try:
-        return json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
 
 
 def api_error_message(document) -> str | None:
@@ -215,7 +212,7 @@ def api_error_message(document) -> str | None:
 
 def parse_works(payload: bytes, location: str) -> ParsedBatch:
     """A single work, or a list page: results, meta.count (total) and meta.next_cursor."""
-    document = _load_json(payload, location)
+    document = load_json(payload, location)
     message = api_error_message(document)
     if message is not None:
         raise FeedError(f"OpenAlex refused the query: {message}", url=location)
@@ -226,13 +223,13 @@ def parse_works(payload: bytes, location: str) -> ParsedBatch:
     results = document["results"]
     if not isinstance(results, list):
         raise ParseError("'results' is not a list", location=location)
-    meta = document.get("meta") or {}
-    page, per_page = meta.get("page"), meta.get("per_page")
+    meta = as_dict(document.get("meta"))
+    page, per_page = as_int(meta.get("page")), as_int(meta.get("per_page"))
     return ParsedBatch(
         papers=[parse_work(work, location) for work in results],
-        total_results=meta.get("count") if isinstance(meta.get("count"), int) else None,
-        start_index=(page - 1) * per_page if isinstance(page, int) and isinstance(per_page, int) else None,
-        resumption_token=meta.get("next_cursor") or None,
+        total_results=as_int(meta.get("count")),
+        start_index=(page - 1) * per_page if page is not None and per_page is not None else None,
+        resumption_token=as_str(meta.get("next_cursor")) or None,
     )
 
 
@@ -246,13 +243,13 @@ def parse_source(entity: dict, location: str = "<openalex source>") -> dict:
     host = entity.get("host_organization")
     return {
         "openalex_id": source_id,
-        "display_name": clean_text(entity.get("display_name")),
-        "issn_l": entity.get("issn_l") or None,
-        "issn": list(entity.get("issn") or []),
-        "type": entity.get("type") or None,
+        "display_name": clean_text(as_str(entity.get("display_name"))),
+        "issn_l": as_str(entity.get("issn_l")) or None,
+        "issn": [i for i in as_list(entity.get("issn")) if isinstance(i, str)],
+        "type": as_str(entity.get("type")) or None,
         "host_organization": short_id(host, location)[0] if host else None,
-        "host_organization_name": clean_text(entity.get("host_organization_name")) or None,
-        "homepage_url": entity.get("homepage_url") or None,
+        "host_organization_name": clean_text(as_str(entity.get("host_organization_name"))) or None,
+        "homepage_url": as_str(entity.get("homepage_url")) or None,
     }
 
 
@@ -347,7 +344,7 @@ class OpenAlexClient:
         content, url = self._get_json(f"/sources/issn:{normal_issn(issn)}", {}, not_found_ok=True)
         if content is None:
             return None
-        document = _load_json(content, url)
+        document = load_json(content, url)
         message = api_error_message(document)
         if message is not None:
             raise FeedError(f"OpenAlex refused the query: {message}", url=url)
@@ -360,6 +357,6 @@ def _refusal_message(exc: HTTPStatusError) -> str | None:
     if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
         return None
     try:
-        return api_error_message(json.loads(exc.body))
+        return api_error_message(json_or_none(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None

@@ -434,20 +434,26 @@ def _day(text: Any, parsed) -> date | None:
                 return date.fromisoformat(match.group(1))
             except ValueError:
                 pass
-        if match := _ISO_MONTH.match(text):
-            return date(int(match.group(1)), int(match.group(2)), 1)
         try:
+            if match := _ISO_MONTH.match(text):
+                return date(int(match.group(1)), int(match.group(2)), 1)
             return parsedate_to_datetime(text.strip()).date()
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # month 13; a year past 9999
             pass
     if parsed:
-        return date(*parsed[:3])
+        try:
+            return date(*parsed[:3])
+        except ValueError:  # feedparser's struct_time may hold year 0
+            return None
     return None
 
 
 def _datetime(entry, key: str) -> datetime | None:
-    parsed = entry.get(f"{key}_parsed")
-    return datetime(*parsed[:6]) if parsed else None  # feedparser's struct_time is UTC already
+    parsed = entry.get(f"{key}_parsed")  # feedparser's struct_time is UTC already
+    try:
+        return datetime(*parsed[:6]) if parsed else None
+    except ValueError:  # year 0, or a leap second (second 60)
+        return None
 
 
 # ----------------------------------------------------------------------------- text

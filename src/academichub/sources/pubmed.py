@@ -30,7 +30,6 @@ client refuses a PoliteClient whose min_interval would break them."""
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +41,7 @@ from ..cleantext import clean_text
 from ..errors import FeedError, ParseError, SourceError
 from ..model import AuthorData, ParsedBatch, PaperData, RelationData
 from .http import Fetched, HTTPStatusError, PoliteClient
+from .jsonsafe import json_or_none, load_json
 from .xmlsafe import parse_xml
 
 SOURCE = "pubmed"
@@ -139,7 +139,7 @@ def _pmcid(text: str | None) -> str | None:
     value = (text or "").strip().upper()
     if value.startswith("PMC"):
         value = value[3:]
-    return f"PMC{value}" if value.isdigit() else None
+    return f"PMC{value}" if value.isascii() and value.isdigit() else None
 
 
 def _untranslated_title(title: str) -> str:
@@ -175,14 +175,14 @@ def _make_date(year: int, month: int | None, day: int | None) -> _Dated | None:
 
 def _month_number(text: str) -> int | None:
     text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
-    return _MONTHS.get(text[:3]) or _SEASONS.get(text)
+    return _int_or_none(text) or _MONTHS.get(text[:3]) or _SEASONS.get(text)
 
 
 def _int_or_none(text: str) -> int | None:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses, and an endless run of
+    digits is past int()'s limit too; no date part has more than four."""
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
 
 
 def _structured_date(element: etree._Element | None) -> _Dated | None:
@@ -705,7 +705,10 @@ def _parse_pmc_article(article: etree._Element, location: str) -> PaperData:
         raise ParseError("PMC article without a PMCID", location=location, line=meta.sourceline)
     pmid = ids.get("pmid") if _PMID.match(ids.get("pmid", "")) else None
     authors, raw_authors = _jats_authors(meta, front)
-    journal_ids = {j.get("journal-id-type"): clean_text(j.text) for j in journal_meta.iterfind("journal-id")}
+    # keyed by type: one without a type has no key (a None key would make raw unwritable as JSON)
+    journal_ids = {
+        kind: clean_text(j.text) for j in journal_meta.iterfind("journal-id") if (kind := j.get("journal-id-type"))
+    }
     title_element = meta.find("title-group/article-title")
     epub = _jats_date(_jats_pub_date(meta, "epub"))
     ppub = _jats_date(_jats_pub_date(meta, "ppub"))
@@ -778,11 +781,7 @@ class SearchResult:
 
 def parse_esearch(content: bytes, location: str) -> SearchResult:
     """ESearch's JSON (retmode=json). An error document, top-level or in esearchresult, is a FeedError."""
-    try:
-        document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise ParseError(f"ESearch answer is not JSON: {exc}", location=location, line=line) from exc
+    document = load_json(content, location, malformed="ESearch answer is not JSON")
     message = eutils_error_message(document)
     if message is not None:
         raise FeedError(f"E-utilities refused the search: {message}", url=location)
@@ -819,10 +818,7 @@ def _error_body_message(body: bytes) -> str | None:
     """The reason in an error response body, JSON or eFetchResult/eSearchResult XML; None if it has none."""
     text = body.strip()
     if text.startswith(b"{"):
-        try:
-            return eutils_error_message(json.loads(text))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
+        return eutils_error_message(json_or_none(text))
     if text.startswith(b"<"):
         try:
             root = parse_xml(text, "<response>")

@@ -23,6 +23,7 @@ from ..errors import ConfigError, FeedError, ParseError
 from ..model import AuthorData, ParsedBatch, PaperData
 from .arxiv_ids import parse_arxiv_id
 from .http import Fetched, HTTPStatusError
+from .jsonsafe import as_dict, as_int, as_list, as_str, json_or_none, load_json
 
 SOURCE = "semanticscholar"
 DEFAULT_BASE_URL = "https://api.semanticscholar.org"
@@ -54,17 +55,6 @@ class JsonHttp(Protocol):
     def post_json(self, url: str, json: dict, headers: dict | None = None) -> Fetched: ...
 
 
-def _load_json(payload: bytes, location: str):
-    if not payload.strip():
-        raise ParseError("empty response", location=location, line=1)
-    try:
-        return json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", location=location, line=exc.lineno) from exc
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"not UTF-8 JSON: {exc.reason}", location=location) from exc
-
-
 def api_error_message(document) -> str | None:
     """S2's reason when the document is an error object ({"error": …} or {"message": …}), else None."""
     if not isinstance(document, dict) or "paperId" in document or "data" in document:
@@ -78,6 +68,8 @@ def api_error_message(document) -> str | None:
 def _date(value: str | None, location: str) -> date | None:
     if not value:
         return None
+    if not isinstance(value, str):
+        raise ParseError(f"bad publicationDate {value!r}", location=location)
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
@@ -85,7 +77,7 @@ def _date(value: str | None, location: str) -> date | None:
 
 
 def _arxiv_id(value: str | None) -> str | None:
-    if not value:
+    if not isinstance(value, str) or not value:
         return None
     try:
         return parse_arxiv_id(value)[0]
@@ -95,21 +87,26 @@ def _arxiv_id(value: str | None) -> str | None:
 
 def _authors(authors: list[dict] | None) -> list[AuthorData]:
     result = []
-    for author in authors or []:
-        name = clean_text((author or {}).get("name"))
+    for author in map(as_dict, as_list(authors)):
+        name = clean_text(as_str(author.get("name")))
         if not name:
             continue
-        affiliations = [clean_text(a) for a in author.get("affiliations") or [] if a and a.strip()]
-        orcid = _ORCID.search(str((author.get("externalIds") or {}).get("ORCID") or ""))
+        affiliations = [clean_text(a) for a in as_list(author.get("affiliations")) if isinstance(a, str) and a.strip()]
+        orcid = _ORCID.search(as_str(as_dict(author.get("externalIds")).get("ORCID")) or "")
         result.append(AuthorData(name, "; ".join(affiliations) or None, orcid.group("id") if orcid else None))
     return result
 
 
 def _subjects(paper: dict) -> list[tuple[str, str]]:
     """fieldsOfStudy, then s2FieldsOfStudy (the same names, some from S2's own classifier), once each."""
-    names = list(paper.get("fieldsOfStudy") or [])
-    names += [f.get("category") for f in paper.get("s2FieldsOfStudy") or [] if f]
-    return [("s2", name) for name in dict.fromkeys(clean_text(n) for n in names if n) if name]
+    names = list(as_list(paper.get("fieldsOfStudy")))
+    names += [as_dict(f).get("category") for f in as_list(paper.get("s2FieldsOfStudy"))]
+    return [("s2", name) for name in dict.fromkeys(clean_text(n) for n in names if isinstance(n, str)) if name]
+
+
+def _identifier(value) -> str:
+    """S2 gives PubMed ids as strings, and has given them as numbers."""
+    return value.strip() if isinstance(value, str) else str(value) if as_int(value) is not None else ""
 
 
 def parse_paper(p: dict, location: str) -> PaperData:
@@ -120,33 +117,32 @@ def parse_paper(p: dict, location: str) -> PaperData:
     if not isinstance(paper_id, str) or not paper_id.strip():
         raise ParseError(f"paper without a paperId: {json.dumps(p)[:80]}", location=location)
     paper_id = paper_id.strip()
-    external = p.get("externalIds") or {}
-    doi = _DOI_PREFIX.sub("", str(external.get("DOI") or "").strip()).lower() or None
-    pmcid = _PMCID.match(str(external.get("PubMedCentral") or "").strip())
-    journal = p.get("journal") or {}
-    open_access_pdf = p.get("openAccessPdf") or {}
-    tldr = clean_text((p.get("tldr") or {}).get("text")) or None
-    citations = p.get("citationCount")
-    types = [_WORK_TYPES[t] for t in p.get("publicationTypes") or [] if t in _WORK_TYPES]
+    external = as_dict(p.get("externalIds"))
+    doi = _DOI_PREFIX.sub("", (as_str(external.get("DOI")) or "").strip()).lower() or None
+    pmcid = _PMCID.match(_identifier(external.get("PubMedCentral")))
+    journal = as_dict(p.get("journal"))
+    open_access_pdf = as_dict(p.get("openAccessPdf"))
+    tldr = clean_text(as_str(as_dict(p.get("tldr")).get("text"))) or None
+    types = [_WORK_TYPES[t] for t in as_list(p.get("publicationTypes")) if isinstance(t, str) and t in _WORK_TYPES]
     return PaperData(
         source=SOURCE,
         source_id=paper_id,
-        title=clean_text(p.get("title")),
-        abstract=clean_text(p.get("abstract")),
+        title=clean_text(as_str(p.get("title"))),
+        abstract=clean_text(as_str(p.get("abstract"))),
         authors=_authors(p.get("authors")),
         arxiv_id=_arxiv_id(external.get("ArXiv")),
         doi=doi,
-        pmid=str(external.get("PubMed") or "").strip() or None,
+        pmid=_identifier(external.get("PubMed")) or None,
         pmcid=f"PMC{pmcid.group('id')}" if pmcid else None,
         s2_id=paper_id,
-        venue=clean_text(p.get("venue")) or clean_text(journal.get("name")) or None,
-        url_abs=p.get("url") or f"https://www.semanticscholar.org/paper/{paper_id}",
-        url_pdf=open_access_pdf.get("url") or None,
+        venue=clean_text(as_str(p.get("venue"))) or clean_text(as_str(journal.get("name"))) or None,
+        url_abs=as_str(p.get("url")) or f"https://www.semanticscholar.org/paper/{paper_id}",
+        url_pdf=as_str(open_access_pdf.get("url")) or None,
         published=_date(p.get("publicationDate"), location),
         work_type=types[0] if types else None,
         subjects=_subjects(p),
         tldr=tldr,
-        citation_count=citations if isinstance(citations, int) else None,
+        citation_count=as_int(p.get("citationCount")),
         raw=dict(p),
     )
 
@@ -161,7 +157,7 @@ def parse_response(payload: bytes, location: str) -> ParsedBatch:
     """A search page (total, offset, next, data) or a recommendation list (recommendedPapers).
 
     The next page's offset, when there is one, is the batch's resumption_token."""
-    document = _load_json(payload, location)
+    document = load_json(payload, location)
     message = api_error_message(document)
     if message is not None:
         raise FeedError(f"Semantic Scholar refused the request: {message}", url=location)
@@ -172,15 +168,15 @@ def parse_response(payload: bytes, location: str) -> ParsedBatch:
     total, offset, following = document.get("total"), document.get("offset"), document.get("next")
     return ParsedBatch(
         papers=_papers(document["data"], "data", location),
-        total_results=total if isinstance(total, int) else None,
-        start_index=offset if isinstance(offset, int) else None,
-        resumption_token=str(following) if isinstance(following, int) else None,
+        total_results=as_int(total),
+        start_index=as_int(offset),
+        resumption_token=str(following) if as_int(following) is not None else None,
     )
 
 
 def parse_batch(payload: bytes, location: str, expected: int | None = None) -> list[PaperData | None]:
     """The batch endpoint's answer: one entry per id asked for, in order, null where S2 has none."""
-    document = _load_json(payload, location)
+    document = load_json(payload, location)
     message = api_error_message(document)
     if message is not None:
         raise FeedError(f"Semantic Scholar refused the request: {message}", url=location)
@@ -321,6 +317,6 @@ def _refusal_message(exc: HTTPStatusError) -> str | None:
     if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
         return None
     try:
-        return api_error_message(json.loads(exc.body))
+        return api_error_message(json_or_none(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None
