@@ -49,3 +49,14 @@ def test_split_author_list_keeps_commas_inside_affiliations():
 def test_split_author_list_handles_and():
     assert [a.name for a in split_author_list("A. Smith, B. Jones and C. Brown")] == ["A. Smith", "B. Jones", "C. Brown"]
     assert [a.name for a in split_author_list("A. Smith, and B. Jones")] == ["A. Smith", "B. Jones"]
+
+
+def test_a_hostile_long_name_is_not_handed_to_the_tex_parser():
+    """A megabyte of macros in an author field would keep pylatexenc busy for minutes: past
+    MAX_TEX_NAME characters only the accent rules apply and the other macros stay as they are."""
+    from academichub.names import MAX_TEX_NAME
+
+    name = "\\'e" + "\\relax x" * (MAX_TEX_NAME // 8)
+    converted = tex_to_unicode(name)
+    assert converted.startswith("é\\relax x")
+    assert converted.count("\\relax") == MAX_TEX_NAME // 8

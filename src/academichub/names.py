@@ -41,6 +41,9 @@ def _accented(match: re.Match) -> str:
     return base + _COMBINING[match.group("acc")]
 
 
+MAX_TEX_NAME = 2000  # longer is no name: pylatexenc takes ~60 µs a macro, minutes for a hostile megabyte
+
+
 @lru_cache(maxsize=65536)
 def tex_to_unicode(text: str) -> str:
     """`Pe\\~na-Mo\\~nino` -> `Peña-Moñino`; text without TeX passes through untouched."""
@@ -49,7 +52,7 @@ def tex_to_unicode(text: str) -> str:
     converted = _SYMBOL_ACCENT.sub(_accented, text)
     converted = _LETTER_ACCENT.sub(_accented, converted)
     converted = _SPECIAL.sub(lambda m: _LETTERS[m.group(1)], converted)
-    if "\\" in converted:
+    if "\\" in converted and len(converted) <= MAX_TEX_NAME:
         try:
             converted = _latex.latex_to_text(text)
         except Exception:  # pylatexenc is lenient, but a name must never abort an ingest
