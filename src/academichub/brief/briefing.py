@@ -4,7 +4,9 @@
 period's papers, for "what changed"), writes the briefing with the configured LLM or, without
 one or when the LLM fails, extractively, and stores it. The same radar, period, language and
 paper set (hash of the ordered ids) returns the stored briefing; `regenerate=True` writes a new
-one and marks the old one superseded (kept). `render_markdown` and `to_json` present it."""
+one and marks the old one superseded (kept). `render_markdown` and `to_json` present it.
+Whatever the LLM does (an error, an answer that is not a completion, even a bug in reading it),
+the briefing falls back to the extractive one and says why (`fallback_reason`)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from .analysis import ANALYSIS_VERSION, Analysis, analyze
 from .extractive import LABELS, extractive_briefing
 from .inputs import papers_from_store
 from .llm import ChatClient, LLMConfig
-from .schema import BriefingDoc, DocSentence, write_with_llm
+from .schema import BriefingDoc, DocSentence, LLMRun, write_with_llm
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +151,11 @@ def make_briefing(
     cost = 0.0
     doc: BriefingDoc | None = None
     if config is not None and papers:
-        run = write_with_llm(client or ChatClient(config), papers, analysis, lang)
+        try:
+            run = write_with_llm(client or ChatClient(config), papers, analysis, lang)
+        except Exception as exc:  # noqa: BLE001 - the LLM is optional: nothing it does may cost the briefing
+            log.exception("the LLM briefing failed unexpectedly")
+            run = LLMRun(model=config.model, error=f"the LLM client failed unexpectedly: {type(exc).__name__}")
         tokens_in, tokens_out = run.tokens_in, run.tokens_out
         cost = config.cost(tokens_in, tokens_out)
         model_name = run.model
