@@ -18,7 +18,7 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 
 from ..store import briefings as store
-from ..store.state import utcnow
+from ..store.state import as_utc, utcnow
 from .analysis import ANALYSIS_VERSION, Analysis, analyze
 from .extractive import LABELS, extractive_briefing
 from .inputs import papers_from_store
@@ -299,7 +299,7 @@ def to_json(briefing: Briefing) -> dict:
         "lang": briefing.lang,
         "kind": briefing.kind,
         "model": briefing.model,
-        "created_at": briefing.created_at.isoformat() if briefing.created_at else None,
+        "created_at": as_utc(briefing.created_at).isoformat() if briefing.created_at else None,
         "cached": briefing.cached,
         "superseded": briefing.superseded_at is not None,
         "tokens": {"input": briefing.tokens_in, "output": briefing.tokens_out},

@@ -1,5 +1,7 @@
 """Small state the fetchers keep between runs: HTTP validators for conditional GET and the
-resumption point of bulk harvests."""
+resumption point of bulk harvests. Also the store's conventions for values crossing its edge:
+datetimes are stored naive in UTC (`utcnow`) and leave aware (`as_utc`); a row id typed by a
+person is ASCII digits (`row_id`)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,20 @@ from .schema import harvests, http_validators
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored datetime (naive, UTC) as an aware one, so output says its zone."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def row_id(text: str | int) -> int | None:
+    """The row id a URL or a reader names, or None when `text` is not one: ASCII digits only
+    (str.isdigit() also takes '²' and '١', which int() refuses), at most 18 of them (a BIGINT)."""
+    if isinstance(text, int):
+        return text
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 class StoreValidatorCache:

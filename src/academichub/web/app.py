@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +43,7 @@ from ..store.feed import (
     store_stats,
 )
 from ..store.papers import count_papers
+from ..store.state import as_utc
 from . import i18n
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ MAX_CATEGORY_LEN = 64
 MAX_QUERY_LEN = 300
 MAX_BATCH = 1_000_000
 MAX_SIZE = 100
+# A day parameter is a string (so a bad one gets our own message), published as a date.
+DATE_PARAMETER = {"format": "date"}
 LONG_ABSTRACT = 320  # characters; longer abstracts get the "more" toggle
 
 _CSP = (
@@ -118,30 +121,41 @@ class FeedQuery:
     size_given: bool = False
 
 
-def _invalid(field_name: str, message: str, value: Any) -> RequestValidationError:
+def invalid(field_name: str, message: str, value: Any, *, location: str = "query") -> RequestValidationError:
+    """A bad parameter, answered like FastAPI's own (422, the published HTTPValidationError shape)."""
     return RequestValidationError(
-        [{"type": "value_error", "loc": ("query", field_name), "msg": message, "input": value}]
+        [{"type": "value_error", "loc": (location, field_name), "msg": message, "input": value}]
     )
 
 
-def _parse_day(value: str) -> date:
+def parse_day(value: str, field_name: str = "date") -> date:
     value = value.strip()
     if len(value) != 10 or value[4] != "-" or value[7] != "-":
-        raise _invalid("date", "date must be YYYY-MM-DD", value)
+        raise invalid(field_name, f"{field_name} must be YYYY-MM-DD", value)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _invalid("date", "not a valid calendar date (YYYY-MM-DD)", value) from None
+        raise invalid(field_name, "not a valid calendar date (YYYY-MM-DD)", value) from None
+
+
+def _listed(longest: int, **item) -> dict:
+    """The published schema of a repeatable filter: the limits feed_query() enforces itself (with
+    its own messages), so a request valid by the schema is one the API accepts."""
+    return {"maxItems": MAX_VALUES, "items": {"type": "string", "maxLength": longest, **item}}
 
 
 def _feed_query_dependency(default_size: int):
     def feed_query(
         author: Annotated[
-            list[str], Query(description="Author display name (repeatable); matches the folded full name.")
+            list[str], Query(description="Author display name (repeatable); matches the folded full name.",
+                             json_schema_extra=_listed(MAX_AUTHOR_LEN))
         ] = [],  # noqa: B006 - FastAPI copies defaults
-        category: Annotated[list[str], Query(description="arXiv category such as cs.LG (repeatable).")] = [],  # noqa: B006
-        date_: Annotated[list[str], Query(alias="date", description="Announcement day YYYY-MM-DD (repeatable).")] = [],  # noqa: B006
-        q: Annotated[str | None, Query(description="Full-text search over title, abstract and authors.")] = None,
+        category: Annotated[list[str], Query(description="arXiv category such as cs.LG (repeatable).",
+                                             json_schema_extra=_listed(MAX_CATEGORY_LEN))] = [],  # noqa: B006
+        date_: Annotated[list[str], Query(alias="date", description="Announcement day YYYY-MM-DD (repeatable).",
+                                          json_schema_extra=_listed(10, **DATE_PARAMETER))] = [],  # noqa: B006
+        q: Annotated[str | None, Query(json_schema_extra={"maxLength": MAX_QUERY_LEN},
+                                       description="Full-text search over title, abstract and authors.")] = None,
         batch: Annotated[int, Query(ge=0, le=MAX_BATCH, description="0-based batch of the seeded shuffle.")] = 0,
         seed: Annotated[int | None, Query(ge=0, le=SEED_MAX, description="Shuffle seed; random when absent.")] = None,
         size: Annotated[int | None, Query(ge=1, le=MAX_SIZE, description="Papers per batch.")] = None,
@@ -152,13 +166,13 @@ def _feed_query_dependency(default_size: int):
             ("date", date_, 10),
         ):
             if len(values) > MAX_VALUES:
-                raise _invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
+                raise invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
             for value in values:
                 if len(value) > longest and name != "date":
-                    raise _invalid(name, f"longer than {longest} characters", value[:50])
+                    raise invalid(name, f"longer than {longest} characters", value[:50])
         if q is not None and len(q) > MAX_QUERY_LEN:
-            raise _invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
-        days = [_parse_day(v) for v in date_ if v.strip()]
+            raise invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
+        days = [parse_day(v) for v in date_ if v.strip()]
         filters = FeedFilters(authors=author, categories=category, dates=days, q=q).normalized()
         return FeedQuery(
             filters=filters, batch=batch, seed=seed, size=size or default_size, size_given=size is not None
@@ -248,6 +262,9 @@ def _lang_url(request: Request, lang: str) -> str:
 
 # -- API models -----------------------------------------------------------------------------------
 
+# The store keeps datetimes naive in UTC; the API's date-time values carry the zone.
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
+
 
 class AuthorOut(BaseModel):
     name: str
@@ -273,8 +290,8 @@ class PaperOut(BaseModel):
     categories: list[str]
     primary_category: str | None = None
     announced_on: date | None = None
-    submitted_at: datetime | None = None
-    updated_at: datetime | None = None
+    submitted_at: UTCDateTime | None = None
+    updated_at: UTCDateTime | None = None
     published_on: date | None = None
     doi: str | None = None
     journal_ref: str | None = None
@@ -285,6 +302,13 @@ class PaperOut(BaseModel):
     links: LinksOut
 
 
+class FiltersOut(BaseModel):
+    authors: list[str]
+    categories: list[str]
+    dates: list[date]
+    q: str | None = None
+
+
 class FeedOut(BaseModel):
     items: list[PaperOut]
     total: int = Field(description="Papers matching the filters.")
@@ -293,7 +317,34 @@ class FeedOut(BaseModel):
     size: int
     batches: int = Field(description="How many batches the matching papers fill.")
     next_batch: str = Field(description="URL of the next batch; after the last one, batch 0 of a new shuffle.")
-    filters: dict
+    filters: FiltersOut
+
+
+class ReasonOut(BaseModel):
+    kind: str = Field(description="author | keyword | seed | liked | category | venue | statement")
+    text: str
+
+
+class RankedPaperOut(PaperOut):
+    score: float
+    reasons: list[ReasonOut]
+
+
+class RadarFeedOut(BaseModel):
+    """/api/papers with `radar`: the radar's ranking, never repeating a paper within a day."""
+
+    items: list[RankedPaperOut]
+    total: int = Field(description="Papers the radar ranks under these filters.")
+    batch: int | None = Field(description="The batch shown today; null when nothing was left to show.")
+    seed: None = None
+    size: int
+    batches: None = None
+    next_batch: str | None = Field(description="URL of a new batch; null when every paper was shown today.")
+    filters: FiltersOut
+    radar: str
+    remaining: int = Field(description="Ranked papers not shown today besides these.")
+    all_shown: bool
+    window: date | None = Field(description="The first day of the papers ranked.")
 
 
 class DayOut(BaseModel):
@@ -451,7 +502,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     def check_lang(lang: str | None) -> None:
         if lang is not None and i18n.normalize_language(lang) is None:
-            raise _invalid("lang", "lang must be zh or en", lang)
+            raise invalid("lang", "lang must be zh or en", lang)
 
     # -- pages --
 
@@ -507,7 +558,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     # -- API --
 
-    @app.get("/api/papers", response_model=FeedOut, tags=["papers"], summary="One batch of the feed")
+    @app.get("/api/papers", response_model=FeedOut | RadarFeedOut, tags=["papers"], summary="One batch of the feed",
+             responses={404: {"description": "No such radar"}})
     def api_papers(
         request: Request,
         params: Annotated[FeedQuery, Depends(feed_query)],
