@@ -599,6 +599,7 @@ def test_digits_that_are_not_ascii_are_not_ids(client, sample_engine):
                 "/api/radars/%C2%B2/rank", "/api/papers?radar=%C2%B2", "/?radar=%C2%B2", "/api/briefing?radar=%C2%B2",
                 "/radars/%C2%B2"):
         assert client.get(url).status_code == 404, url
+    assert client.get("/radars/spin%20qubits?done=seeded&added=%C2%B2&papers=%C2%B2").status_code == 200  # flash counts
     unknown = client.post("/api/radars/spin%20qubits/feedback", json={"paper": "²", "action": "like"})
     assert unknown.status_code == 404 and unknown.json() == {"detail": "no paper '²' in the store"}
     from academichub.store.state import row_id

@@ -665,7 +665,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
 
         def number(key: str) -> int:
             value = q.get(key, "0")
-            return int(value) if value.isdigit() and len(value) < 9 else 0
+            return int(value) if value.isascii() and value.isdigit() and len(value) < 9 else 0  # not '²'
 
         return {
             "kind": done,
