@@ -597,14 +597,20 @@ def test_digits_that_are_not_ascii_are_not_ids(client, sample_engine):
         create_radar(conn, user_id=default_user(conn), name="spin qubits")
     for url in ("/api/papers/%C2%B2", "/api/papers/%D9%A1%D9%A2", "/papers/%C2%B2", "/api/radars/%C2%B2",
                 "/api/radars/%C2%B2/rank", "/api/papers?radar=%C2%B2", "/?radar=%C2%B2", "/api/briefing?radar=%C2%B2",
-                "/radars/%C2%B2"):
+                "/radars/%C2%B2",
+                # beyond PostgreSQL's INTEGER: "integer out of range" (500 on PostgreSQL only)
+                "/api/papers/2147483648", "/api/radars/" + "9" * 18, "/api/radars/2147483648/rank", "/papers/" + "9" * 19):
         assert client.get(url).status_code == 404, url
+    for form in ("feedback", "seeds/remove"):
+        refused = client.post(f"/radars/spin%20qubits/{form}", data={"paper": 2**31, "action": "like"})
+        assert refused.status_code == 422, form
     assert client.get("/radars/spin%20qubits?done=seeded&added=%C2%B2&papers=%C2%B2").status_code == 200  # flash counts
     unknown = client.post("/api/radars/spin%20qubits/feedback", json={"paper": "²", "action": "like"})
     assert unknown.status_code == 404 and unknown.json() == {"detail": "no paper '²' in the store"}
     from academichub.store.state import row_id
 
-    assert [row_id(t) for t in ("42", " 7 ", "²", "١٢", "4²", "1" * 19, "")] == [42, 7, None, None, None, None, None]
+    assert [row_id(t) for t in ("42", " 7 ", "²", "١٢", "4²", "2147483647", "2147483648", "")] == [
+        42, 7, None, None, None, 2**31 - 1, None, None]
 
 
 def test_api_date_times_carry_a_time_zone(client, sample_engine):

@@ -24,13 +24,18 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: PostgreSQL refuses a larger one in a query ("out of range")
+
+
 def row_id(text: str | int) -> int | None:
     """The row id a URL or a reader names, or None when `text` is not one: ASCII digits only
-    (str.isdigit() also takes '²' and '١', which int() refuses), at most 18 of them (a BIGINT)."""
-    if isinstance(text, int):
-        return text
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+    (str.isdigit() also takes '²', which int() refuses), at most MAX_ROW_ID."""
+    if not isinstance(text, int):
+        text = text.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 10):
+            return None
+        text = int(text)
+    return text if 0 <= text <= MAX_ROW_ID else None
 
 
 class StoreValidatorCache:

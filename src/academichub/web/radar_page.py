@@ -61,6 +61,7 @@ from ..store.radars import (
     set_interest,
 )
 from ..store.schema import paper_subjects, papers, radar_shown
+from ..store.state import MAX_ROW_ID
 from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, parse_day
 from . import briefing_page
 from .sources_page import same_origin
@@ -877,7 +878,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         return RedirectResponse(_with_params(radar_path(radar), **flash) + "#editor", status_code=303)
 
     @app.post("/radars/{name}/seeds/remove", include_in_schema=False)
-    def radar_seed_remove(request: Request, name: str, paper: Annotated[int, Form(ge=0, le=2**62)]):
+    def radar_seed_remove(request: Request, name: str, paper: Annotated[int, Form(ge=0, le=MAX_ROW_ID)]):
         def work(conn, radar):
             remove_seeds(conn, radar.id, [paper])
             return {"done": "unseeded"}
@@ -888,7 +889,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     def radar_feedback_form(
         request: Request,
         name: str,
-        paper: Annotated[int, Form(ge=0, le=2**62)],
+        paper: Annotated[int, Form(ge=0, le=MAX_ROW_ID)],
         action: Annotated[str, Form(max_length=32)],
         value: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         topic: Annotated[str, Form(max_length=MAX_TEXT)] = "",
