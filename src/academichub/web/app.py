@@ -138,6 +138,28 @@ def parse_day(value: str, field_name: str = "date") -> date:
         raise invalid(field_name, "not a valid calendar date (YYYY-MM-DD)", value) from None
 
 
+NUL = "\x00"
+
+
+async def refuse_nul(request: Request) -> None:
+    """No path, query or form value may hold NUL (U+0000): PostgreSQL text cannot, so the query
+    it reached failed there (a 500 on PostgreSQL only), and no real value has one. Every route's."""
+    values = [("path", name, str(value)) for name, value in request.path_params.items()]
+    values += [("query", name, value) for name, value in request.query_params.multi_items()]
+    if request.method == "POST" and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        values += [("body", name, value) for name, value in (await request.form()).multi_items() if isinstance(value, str)]
+    for location, name, value in values:
+        if NUL in name or NUL in value:
+            raise invalid(name.replace(NUL, "\\0"), "a NUL character is not allowed", value[:80], location=location)
+
+
+def no_nul(value: Any) -> Any:
+    """A pydantic validator of request bodies' strings: refuse_nul's rule."""
+    if isinstance(value, str) and NUL in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
 def _listed(longest: int, **item) -> dict:
     """The published schema of a repeatable filter: the limits feed_query() enforces itself (with
     its own messages), so a request valid by the schema is one the API accepts."""
@@ -435,6 +457,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.engine = engine

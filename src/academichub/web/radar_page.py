@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +62,7 @@ from ..store.radars import (
 )
 from ..store.schema import paper_subjects, papers, radar_shown
 from ..store.state import MAX_ROW_ID
-from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, parse_day
+from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, no_nul, parse_day
 from . import briefing_page
 from .sources_page import same_origin
 
@@ -359,6 +359,8 @@ class FeedbackIn(BaseModel):
     paper: str | int = Field(description="Store id, arXiv id or DOI.")
     action: str = Field(description="like | save | dismiss | less_author | less_topic")
     value: str | None = Field(default=None, max_length=MAX_TEXT, description="The author or topic for less_author / less_topic.")
+
+    _no_nul = field_validator("paper", "action", "value")(no_nul)
 
 
 class FeedbackOut(BaseModel):
