@@ -68,6 +68,20 @@ def normalise_lang(lang: str | None) -> str:
     return value
 
 
+def periods(day: date, week: bool) -> tuple[tuple[date, date], tuple[date, date]]:
+    """(the period, the one before it): `day`, or the 7 days ending on it, and as many days before
+    (for "what changed"). Days before 0001-01-01 do not exist: near it both stop there rather
+    than overflow."""
+    length = 7 if week else 1
+
+    def back(d: date, days: int) -> date:
+        return date.fromordinal(max(1, d.toordinal() - days))
+
+    start = back(day, length - 1)
+    previous_end = back(start, 1)
+    return (start, day), (back(previous_end, length - 1), previous_end)
+
+
 def _from_row(row: dict, *, cached: bool) -> Briefing:
     return Briefing(
         id=row["id"], radar_id=row["radar_id"], period=(_day(row["period_start"]), _day(row["period_end"])),

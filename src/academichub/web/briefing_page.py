@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, HTTPException, Query, Request
 from sqlalchemy.engine import Engine
 
-from ..brief.briefing import Briefing, latest_briefing, make_briefing, to_json
+from ..brief.briefing import Briefing, latest_briefing, make_briefing, periods, to_json
 from ..brief.inputs import radar_paper_ids
 from ..settings import Settings
 from . import i18n
@@ -26,19 +26,6 @@ from .app import invalid, parse_day
 
 def _day(value: str | None) -> date | None:
     return parse_day(value) if value is not None and value.strip() else None
-
-
-def periods(day: date, week: bool) -> tuple[tuple[date, date], tuple[date, date]]:
-    """(the period, the one before it); days before 0001-01-01 do not exist, so near it both
-    stop there rather than overflow."""
-    length = 7 if week else 1
-
-    def back(d: date, days: int) -> date:
-        return date.fromordinal(max(1, d.toordinal() - days))
-
-    start = back(day, length - 1)
-    previous_end = back(start, 1)
-    return (start, day), (back(previous_end, length - 1), previous_end)
 
 
 def language_of(request: Request, settings: Settings) -> str:
