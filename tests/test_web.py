@@ -702,3 +702,7 @@ def test_nul_characters_are_refused_before_the_database(client, sample_engine):
     assert form.status_code == 422 and "text/html" in form.headers["content-type"]
     assert client.get("/api/radars").json()[0]["name"] == "spin qubits" and len(client.get("/api/radars").json()) == 1
     assert client.get("/api/briefing", params={"radar": "spin qubits", "date": "2024-11-28"}).status_code == 200
+    spec = client.get("/openapi.json").json()  # the rule is published: a request valid by the schema is accepted
+    author = {p["name"]: p["schema"] for p in spec["paths"]["/api/papers"]["get"]["parameters"]}["author"]
+    assert re.fullmatch(author["items"]["pattern"], "Jason R. Petta") and not re.fullmatch(author["items"]["pattern"], "a\x00")
+    assert spec["components"]["schemas"]["FeedbackIn"]["properties"]["action"]["pattern"] == author["items"]["pattern"]

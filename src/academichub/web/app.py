@@ -153,6 +153,35 @@ async def refuse_nul(request: Request) -> None:
             raise invalid(name.replace(NUL, "\\0"), "a NUL character is not allowed", value[:80], location=location)
 
 
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def publish_no_nul(spec: dict) -> dict:
+    """refuse_nul's rule in the OpenAPI document: every string a request carries (parameters and
+    request bodies) gets NO_NUL_PATTERN unless it has a pattern of its own, so a request valid by
+    the schema is one the API accepts."""
+
+    def patch(schema: dict) -> None:
+        if "$ref" in schema:
+            patch(spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
+        if schema.get("type") == "string" and "pattern" not in schema:
+            schema["pattern"] = NO_NUL_PATTERN
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in schema.get(key, []):
+                patch(branch)
+        for child in [schema.get("items"), *schema.get("properties", {}).values()]:
+            if isinstance(child, dict):
+                patch(child)
+
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                patch(parameter.get("schema", {}))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                patch(content.get("schema", {}))
+    return spec
+
+
 def no_nul(value: Any) -> Any:
     """A pydantic validator of request bodies' strings: refuse_nul's rule."""
     if isinstance(value, str) and NUL in value:
@@ -460,6 +489,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = publish_no_nul(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.state.engine = engine
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
