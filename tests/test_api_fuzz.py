@@ -65,6 +65,9 @@ def published_schema() -> dict:
     return create_app(Settings(load_sample=False), engine=make_engine("sqlite://")).openapi()
 
 
+# What /openapi.json serves, loaded at collection; the requests go to the `app` fixture's app
+# (ASGI, in-process). schemathesis.pytest.from_fixture would load it from that fixture, but
+# schemathesis 4.32 reads `request.node._nodeid` there, which pytest 9 no longer has.
 schema = schemathesis.openapi.from_dict(published_schema())
 
 
