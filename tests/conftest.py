@@ -67,17 +67,30 @@ def _template_store(tmp_path_factory, worker_id):
         yield ("sqlite", path, None)
 
 
-@pytest.fixture
-def database_url(_template_store, tmp_path) -> str:
-    kind, where, engine = _template_store
+def _empty_store(template, folder: Path) -> str:
+    """An empty, migrated store from the session's template: a copy in `folder` (SQLite) or the
+    worker's database truncated (PostgreSQL)."""
+    kind, where, engine = template
     if kind == "postgresql":
         tables = ", ".join(t.name for t in metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         return where
-    target = tmp_path / "academichub.db"
+    target = folder / "academichub.db"
     shutil.copy(where, target)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def database_url(_template_store, tmp_path) -> str:
+    return _empty_store(_template_store, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(_template_store, tmp_path_factory) -> str:
+    """database_url shared by a module's tests (filled once, e.g. with the sample day, and read by
+    all). A test of another module in between empties it, but pytest first tears this down."""
+    return _empty_store(_template_store, tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture

@@ -195,6 +195,7 @@ def test_markdown_and_json(engine, stored):
 
 @pytest.fixture
 def cli(database_url, monkeypatch):
+    import academichub.cli  # noqa: F401 - first: cli_brief imported alone runs into the cli <-> cli_brief cycle
     from academichub.cli_brief import brief_command
 
     monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
@@ -227,6 +228,14 @@ def test_cli_brief_refuses_bad_input(cli, stored):
                           (["--lang", "fr"], "zh or en")):
         result = cli("all", *args)
         assert result.exit_code == 1 and message in result.stderr, result.output
+
+
+@pytest.mark.parametrize("week", [[], ["--week"]])
+def test_cli_brief_of_the_first_day_of_the_calendar(cli, stored, week):
+    """The period before 0001-01-01 overflowed date arithmetic: a traceback (the same in /api/briefing)."""
+    result = cli("all", "--date", "0001-01-01", *week, "--format", "json", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["period"] == {"start": "0001-01-01", "end": "0001-01-01"}
 
 
 def test_cli_brief_a_radar(cli, engine, stored):

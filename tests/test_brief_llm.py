@@ -1,25 +1,32 @@
 """The LLM client against a fake OpenAI-compatible server speaking the real wire format
 (tests/fake_openai.py): non-streaming and streaming answers with usage, 429 with Retry-After
 (seconds and HTTP date) honoured through an injected sleep (nobody waits), 500 with backoff,
-JSON mode refused, the API key never logged, token estimates and the budget."""
+JSON mode refused, the API key never logged, token estimates and the budget; a 200 that is not a
+chat completion (an HTML page, text, JSON of another shape) is a clear error, and `brief` and
+/api/briefing fall back to the extractive briefing on it (SQLite, or PostgreSQL in the second pass)."""
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
+import warnings
+from datetime import date
 
 import pytest
+from typer.testing import CliRunner
 
 from academichub.brief.llm import (
     ChatClient,
     LLMConfig,
     LLMError,
+    NotACompletion,
     estimate_tokens,
     message_tokens,
     retry_after_seconds,
 )
 from academichub.settings import load_settings
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, Reply
 
 KEY = "sk-test-abcdef0123456789-secret"
 MESSAGES = [{"role": "system", "content": "Answer with JSON."}, {"role": "user", "content": "Say hello."}]
@@ -178,3 +185,113 @@ def test_token_estimate_is_the_documented_approximation():
     assert estimate_tokens("图神经网络", use_tiktoken=False) == 5  # one per CJK character
     assert estimate_tokens("GNN 图神经网络", use_tiktoken=False) == 5 + 2
     assert message_tokens([{"role": "user", "content": "a" * 35}], use_tiktoken=False) == 3 + 4 + 10
+
+
+# -- a 200 that is not a chat completion ---------------------------------------------------------
+
+NOT_COMPLETIONS = {
+    "html": Reply(200, raw=b"<!doctype html><html><head><title>Sign in</title></head><body>Welcome</body></html>",
+                  headers={"Content-Type": "text/html; charset=utf-8"}),
+    "text": Reply(200, raw=b"upstream connect error or disconnect/reset before headers",
+                  headers={"Content-Type": "application/json"}),
+    "other-json": Reply(200, raw=b'{"object": "list", "data": [{"id": "fake-model", "object": "model"}]}',
+                        headers={"Content-Type": "application/json"}),
+}
+EXPECTED = {"html": "text/html", "text": "not JSON", "other-json": "without a choices list"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("kind", list(NOT_COMPLETIONS))
+def test_a_200_that_is_not_a_chat_completion_is_a_clear_error_not_retried(fake, kind, stream):
+    fake.script = [NOT_COMPLETIONS[kind]]
+    sleeps: list[float] = []
+    with pytest.raises(NotACompletion) as failure:
+        client(fake, sleeps, stream=stream).complete(MESSAGES)
+    message = str(failure.value)
+    assert message.startswith(f"{fake.base_url}/chat/completions answered 200 with ")
+    assert (EXPECTED[kind] if not stream else "not a stream of chat completion chunks") in message
+    assert KEY not in message
+    assert fake.hits == 1 and sleeps == []  # the same URL gives the same page: not asked again
+
+
+def test_a_completion_with_odd_fields_is_still_read(fake):
+    """Only the fields we read are checked: usage of the wrong type is estimated, extra fields ignored."""
+    body = {"choices": [{"message": {"role": "assistant", "content": "{}"}, "finish_reason": 3}],
+            "usage": {"prompt_tokens": "many", "completion_tokens": None}, "model": ["x"], "extra": {"a": 1}}
+    fake.script = [Reply(200, raw=json.dumps(body).encode(), headers={"Content-Type": "application/json"})]
+    result = client(fake, []).complete(MESSAGES)
+    assert result.content == "{}" and not result.usage_reported
+    assert (result.tokens_in, result.tokens_out) == (message_tokens(MESSAGES), estimate_tokens("{}"))
+    assert result.model is None and result.finish_reason is None
+
+
+DAY = date(2024, 11, 28)
+
+
+@pytest.fixture
+def sample_store(engine):
+    from academichub.ingest.pipeline import load_sample_if_empty
+
+    assert load_sample_if_empty(engine).added == 1504
+    return engine
+
+
+@pytest.mark.parametrize("kind", list(NOT_COMPLETIONS))
+def test_brief_falls_back_to_the_extractive_briefing(sample_store, database_url, fake, monkeypatch, kind):
+    from academichub.cli import app
+
+    fake.script = [NOT_COMPLETIONS[kind]]
+    for name, value in (("DATABASE_URL", database_url), ("LLM_MODEL", "fake-model"), ("LLM_BASE_URL", fake.base_url),
+                        ("LLM_API_KEY", KEY), ("LOAD_SAMPLE", "false")):
+        monkeypatch.setenv(f"ACADEMICHUB_{name}", value)
+    result = CliRunner().invoke(app, ["brief", "all", "--date", "2024-11-28", "--lang", "en", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "extractive" and data["model"] == "fake-model" and len(data["papers"]) == 40
+    assert data["briefing"]["notes"][0] == "The LLM briefing failed, so this is the extractive briefing."
+    assert data["fallback_reason"].startswith(f"{fake.base_url}/chat/completions answered 200 with ")
+    warning = " ".join(result.stderr.split())
+    assert "warning: LLM briefing failed, extractive briefing instead: " in warning
+    assert EXPECTED[kind] in warning
+    assert KEY not in result.output and fake.hits == 1
+
+
+@pytest.mark.parametrize("kind", list(NOT_COMPLETIONS))
+def test_api_briefing_falls_back_to_the_extractive_briefing(sample_store, fake, kind):
+    from academichub.settings import Settings
+    from academichub.web.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    fake.script = [NOT_COMPLETIONS[kind]]
+    settings = Settings(load_sample=False, llm_model="fake-model", llm_base_url=fake.base_url, llm_api_key=KEY)
+    with TestClient(create_app(settings, engine=sample_store)) as web:
+        response = web.get("/api/briefing", params={"date": DAY.isoformat(), "lang": "en"})
+        assert response.status_code == 200, response.text
+        data = response.json()
+        assert data["kind"] == "extractive" and EXPECTED[kind] in data["fallback_reason"]
+        assert KEY not in response.text
+        page = web.get("/briefing", params={"date": DAY.isoformat(), "lang": "en"})
+        assert page.status_code == 200 and "The LLM briefing failed" in page.text
+    assert fake.hits == 1  # the page shows the stored fallback
+
+
+def test_any_failure_of_the_llm_run_falls_back(sample_store, fake, caplog):
+    """Even a bug in reading an answer (here a KeyError) costs the LLM briefing, never the briefing."""
+    from academichub.brief.briefing import make_briefing
+    from academichub.brief.inputs import period_papers
+
+    class BuggyClient(ChatClient):
+        def _request(self, messages, *, json_mode):
+            raise KeyError("choices")
+
+    settings = load_settings(load_sample=False, llm_model="fake-model", llm_base_url=fake.base_url, llm_api_key=KEY)
+    with sample_store.connect() as conn:
+        ids = period_papers(conn, DAY, DAY, 10)
+    chat = BuggyClient(LLMConfig.from_settings(settings), sleep=lambda s: None)
+    b = make_briefing(sample_store, radar_id=None, paper_ids=ids, period=(DAY, DAY), lang="en", settings=settings,
+                      client=chat)
+    assert b.kind == "extractive" and b.fallback_reason == "the LLM client failed unexpectedly: KeyError"
+    assert "the LLM briefing failed unexpectedly" in caplog.text and KEY not in caplog.text

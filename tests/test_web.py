@@ -340,16 +340,18 @@ def test_search_finds_titles_and_survives_hostile_input(client, sample_engine):
     hostile = [
         '"foo* OR (', '"', "(", ")", "*", "OR", "AND", "NOT", "a OR", "OR b", "NEAR(a b)", "title:quantum",
         "^quantum", "-", "--", "-quantum", "quantum -spin", "a' OR 1=1 --", "\\", "{x}", "🙂", "量子 计算",
-        '"unterminated phrase', "quantum*", "*quantum", "a:b:c", "%_%", "\x00",
+        '"unterminated phrase', "quantum*", "*quantum", "a:b:c", "%_%",
     ]
     for q in hostile:
         r = client.get("/", params={"q": q})
         assert r.status_code == 200, q
         r = client.get("/api/papers", params={"q": q})
         assert r.status_code == 200, q
-    for params in ({"author": "\x00"}, {"category": "cs.\x00LG"}, {"author": "(", "category": '"'}):
-        assert client.get("/api/papers", params=params).status_code == 200
-        assert client.get("/", params=params).status_code == 200
+    assert client.get("/api/papers", params={"author": "(", "category": '"'}).status_code == 200
+    assert client.get("/", params={"author": "(", "category": '"'}).status_code == 200
+    for params in ({"q": "\x00"}, {"author": "\x00"}, {"category": "cs.\x00LG"}):  # one rule for NUL: refused
+        assert client.get("/api/papers", params=params).status_code == 422
+        assert client.get("/", params=params).status_code == 422
     narrowed = client.get("/api/papers", params={"q": "quantum -spin"}).json()["total"]
     broad = client.get("/api/papers", params={"q": "quantum"}).json()["total"]
     assert 0 < narrowed < broad
@@ -584,3 +586,123 @@ def test_feed_shows_the_stored_briefing_panel(engine):
     assert page.status_code == 200
     assert 'class="panel briefing-panel"' in page.text
     assert "Briefing of" in page.text and "briefing-panel-headline" in page.text
+
+
+# -- API robustness (issue 16): each found by tests/test_api_fuzz.py or named in the issue ------------
+
+
+def test_digits_that_are_not_ascii_are_not_ids(client, sample_engine):
+    """'²'.isdigit() is True and int('²') raises: every id route answered 500."""
+    from academichub.store.radars import create_radar, default_user
+
+    with sample_engine.begin() as conn:
+        create_radar(conn, user_id=default_user(conn), name="spin qubits")
+    for url in ("/api/papers/%C2%B2", "/api/papers/%D9%A1%D9%A2", "/papers/%C2%B2", "/api/radars/%C2%B2",
+                "/api/radars/%C2%B2/rank", "/api/papers?radar=%C2%B2", "/?radar=%C2%B2", "/api/briefing?radar=%C2%B2",
+                "/radars/%C2%B2",
+                # beyond PostgreSQL's INTEGER: "integer out of range" (500 on PostgreSQL only)
+                "/api/papers/2147483648", "/api/radars/" + "9" * 18, "/api/radars/2147483648/rank", "/papers/" + "9" * 19):
+        assert client.get(url).status_code == 404, url
+    for form in ("feedback", "seeds/remove"):
+        refused = client.post(f"/radars/spin%20qubits/{form}", data={"paper": 2**31, "action": "like"})
+        assert refused.status_code == 422, form
+    assert client.get("/radars/spin%20qubits?done=seeded&added=%C2%B2&papers=%C2%B2").status_code == 200  # flash counts
+    unknown = client.post("/api/radars/spin%20qubits/feedback", json={"paper": "²", "action": "like"})
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "no paper '²' in the store"}
+    from academichub.store.state import row_id
+
+    assert [row_id(t) for t in ("42", " 7 ", "²", "١٢", "4²", "2147483647", "2147483648", "")] == [
+        42, 7, None, None, None, 2**31 - 1, None, None]
+
+
+def test_api_date_times_carry_a_time_zone(client, sample_engine):
+    """The store keeps naive UTC; the API said "2024-11-27T18:59:59" under a date-time schema."""
+    from datetime import datetime
+
+    from academichub.store.sources import add_source, record_failure
+
+    updated = [item for item in client.get("/api/papers", params={"size": 100}).json()["items"] if item["updated_at"]]
+    assert updated and all(item["updated_at"].endswith("Z") for item in updated)
+    paper = client.get(f"/api/papers/{updated[0]['id']}").json()
+    assert datetime.fromisoformat(paper["updated_at"]).utcoffset().total_seconds() == 0
+    with sample_engine.begin() as conn:
+        source = add_source(conn, name="feed:x", kind="feed", params={"url": "https://example.org/x"}, label=None,
+                            now=datetime(2024, 11, 28, 6, 0))
+        record_failure(conn, source, error="HTTP 503", now=datetime(2024, 11, 28, 7, 30))
+    (row,) = client.get("/api/sources").json()
+    assert (row["created_at"], row["last_error_at"], row["failing_since"]) == (
+        "2024-11-28T06:00:00Z", "2024-11-28T07:30:00Z", "2024-11-28T07:30:00Z")
+    briefing = client.get("/api/briefing", params={"date": "2024-11-28", "lang": "en"}).json()
+    assert datetime.fromisoformat(briefing["created_at"]).utcoffset().total_seconds() == 0
+
+
+def test_api_errors_have_the_published_shape(client, sample_engine):
+    """A 422 is FastAPI's HTTPValidationError everywhere (`since` and `action` answered a bare string)."""
+    from academichub.store.radars import create_radar, default_user
+
+    with sample_engine.begin() as conn:
+        create_radar(conn, user_id=default_user(conn), name="spin qubits")
+    since = client.get("/api/radars/spin%20qubits/rank", params={"since": "yesterday"})
+    assert since.status_code == 422
+    assert since.json()["detail"] == [{"loc": ["query", "since"], "msg": "since must be YYYY-MM-DD", "type": "value_error"}]
+    action = client.post("/api/radars/spin%20qubits/feedback", json={"paper": "2411.17758", "action": "love"})
+    assert action.status_code == 422 and action.json()["detail"][0]["loc"] == ["body", "action"]
+    not_json = client.post("/api/radars/spin%20qubits/feedback", content=b"\xff\x00{", headers={"content-type": "application/json"})
+    spec = client.get("/openapi.json").json()["paths"]
+    assert not_json.status_code in (400, 422) and str(not_json.status_code) in spec["/api/radars/{name}/feedback"]["post"]["responses"]
+    assert "404" in spec["/api/papers"]["get"]["responses"] and "404" in spec["/api/briefing"]["get"]["responses"]
+    assert {"400", "404"} <= set(spec["/api/sources/follow/{venue}"]["post"]["responses"])
+
+
+def test_published_parameter_limits_are_the_enforced_ones(client):
+    """A request valid by the schema is accepted: the limits feed_query() and the briefing check
+    are in the schema (21 categories, a 201-character author, lang 'fr' were valid there)."""
+    import re as _re
+
+    spec = client.get("/openapi.json").json()["paths"]
+    feed = {p["name"]: p["schema"] for p in spec["/api/papers"]["get"]["parameters"]}
+    assert feed["category"]["maxItems"] == 20 and feed["category"]["items"]["maxLength"] == 64
+    assert feed["author"]["items"]["maxLength"] == 200 and feed["date"]["items"]["format"] == "date"
+    assert client.get("/api/papers", params={"category": ["cs.LG"] * 20}).status_code == 200
+    assert client.get("/api/papers", params={"category": ["cs.LG"] * 21}).status_code == 422
+    assert client.get("/api/papers", params={"author": "x" * 200}).status_code == 200
+    assert client.get("/api/papers", params={"author": "x" * 201}).status_code == 422
+    lang = {p["name"]: p["schema"] for p in spec["/api/briefing"]["get"]["parameters"]}["lang"]
+    for tag in ("zh", "EN", "zh-CN", "en_US", "zh-Hans", " en ", "fr", "e", "zhx", "en-", "", "中文"):
+        assert bool(_re.fullmatch(lang["pattern"].strip("^$"), tag)) == (i18n.normalize_language(tag) is not None), tag
+
+
+@pytest.mark.parametrize("week", [False, True])
+def test_briefing_of_the_first_days_of_the_calendar(client, week):
+    """The period before 0001-01-01 overflowed date arithmetic: 500."""
+    response = client.get("/api/briefing", params={"date": "0001-01-01", "week": week, "lang": "en"})
+    assert response.status_code == 200
+    assert response.json()["period"]["start"] == "0001-01-01" and response.json()["papers"] == []
+    assert client.get("/briefing", params={"date": "0001-01-03", "week": week, "lang": "en"}).status_code == 200
+
+
+def test_nul_characters_are_refused_before_the_database(client, sample_engine):
+    """PostgreSQL text cannot hold NUL: `/api/briefing?radar=%00` (found by the long fuzz run) and
+    every other route passing a NUL to a query answered 500 there."""
+    from academichub.store.radars import create_radar, default_user
+
+    with sample_engine.begin() as conn:
+        create_radar(conn, user_id=default_user(conn), name="spin qubits")
+    for url in ("/api/briefing?radar=%00", "/api/papers/2411.17758%00", "/api/papers?author=a%00b", "/api/papers?q=%00",
+                "/api/radars/spin%00", "/api/radars/spin%20qubits/rank?since=%00", "/?radar=%00", "/papers/%00",
+                "/radars/x%00y"):
+        response = client.get(url)
+        assert response.status_code == 422, url
+    api = client.get("/api/papers?category=cs.LG&category=x%00")
+    assert api.json()["detail"] == [{"loc": ["query", "category"], "msg": "a NUL character is not allowed", "type": "value_error"}]
+    assert client.post("/api/sources/follow/Nat%00ure").status_code == 422
+    body = client.post("/api/radars/spin%20qubits/feedback", json={"paper": "2411.17758\u0000", "action": "like"})
+    assert body.status_code == 422 and body.json()["detail"][0]["loc"][:2] == ["body", "paper"]
+    form = client.post("/radars", data={"name": "nul\x00radar", "interest": ""})
+    assert form.status_code == 422 and "text/html" in form.headers["content-type"]
+    assert client.get("/api/radars").json()[0]["name"] == "spin qubits" and len(client.get("/api/radars").json()) == 1
+    assert client.get("/api/briefing", params={"radar": "spin qubits", "date": "2024-11-28"}).status_code == 200
+    spec = client.get("/openapi.json").json()  # the rule is published: a request valid by the schema is accepted
+    author = {p["name"]: p["schema"] for p in spec["paths"]["/api/papers"]["get"]["parameters"]}["author"]
+    assert re.fullmatch(author["items"]["pattern"], "Jason R. Petta") and not re.fullmatch(author["items"]["pattern"], "a\x00")
+    assert spec["components"]["schemas"]["FeedbackIn"]["properties"]["action"]["pattern"] == author["items"]["pattern"]

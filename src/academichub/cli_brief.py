@@ -7,7 +7,7 @@ _engine, _fail, out, console) are looked up on the cli module when the command r
 from __future__ import annotations
 
 import json
-from datetime import date as Date, timedelta
+from datetime import date as Date
 from typing import Annotated, Optional
 
 import typer
@@ -29,12 +29,10 @@ def _parse_day(value: str) -> Date:
 
 
 def resolve_period(day: Date, week: bool) -> tuple[tuple[Date, Date], tuple[Date, Date]]:
-    """(period, previous period): one day and the day before, or the 7 days ending on `day` and
-    the 7 before them."""
-    length = 7 if week else 1
-    start = day - timedelta(days=length - 1)
-    previous_end = start - timedelta(days=1)
-    return (start, day), (previous_end - timedelta(days=length - 1), previous_end)
+    """(period, previous period): brief.briefing.periods (near 0001-01-01 too)."""
+    from .brief.briefing import periods
+
+    return periods(day, week)
 
 
 @_cli.setting_flags("default_language", "briefing_papers", "embedding_model", *_cli.LLM_SETTINGS)

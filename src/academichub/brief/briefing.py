@@ -4,7 +4,9 @@
 period's papers, for "what changed"), writes the briefing with the configured LLM or, without
 one or when the LLM fails, extractively, and stores it. The same radar, period, language and
 paper set (hash of the ordered ids) returns the stored briefing; `regenerate=True` writes a new
-one and marks the old one superseded (kept). `render_markdown` and `to_json` present it."""
+one and marks the old one superseded (kept). `render_markdown` and `to_json` present it.
+Whatever the LLM does (an error, an answer that is not a completion, even a bug in reading it),
+the briefing falls back to the extractive one and says why (`fallback_reason`)."""
 
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ from datetime import date, datetime
 from sqlalchemy.engine import Engine
 
 from ..store import briefings as store
-from ..store.state import utcnow
+from ..store.state import as_utc, utcnow
 from .analysis import ANALYSIS_VERSION, Analysis, analyze
 from .extractive import LABELS, extractive_briefing
 from .inputs import papers_from_store
 from .llm import ChatClient, LLMConfig
-from .schema import BriefingDoc, DocSentence, write_with_llm
+from .schema import BriefingDoc, DocSentence, LLMRun, write_with_llm
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,20 @@ def normalise_lang(lang: str | None) -> str:
     if value not in LANGS:
         raise ValueError(f"briefing language must be zh or en, not {lang!r}")
     return value
+
+
+def periods(day: date, week: bool) -> tuple[tuple[date, date], tuple[date, date]]:
+    """(the period, the one before it): `day`, or the 7 days ending on it, and as many days before
+    (for "what changed"). Days before 0001-01-01 do not exist: near it both stop there rather
+    than overflow."""
+    length = 7 if week else 1
+
+    def back(d: date, days: int) -> date:
+        return date.fromordinal(max(1, d.toordinal() - days))
+
+    start = back(day, length - 1)
+    previous_end = back(start, 1)
+    return (start, day), (back(previous_end, length - 1), previous_end)
 
 
 def _from_row(row: dict, *, cached: bool) -> Briefing:
@@ -149,7 +165,11 @@ def make_briefing(
     cost = 0.0
     doc: BriefingDoc | None = None
     if config is not None and papers:
-        run = write_with_llm(client or ChatClient(config), papers, analysis, lang)
+        try:
+            run = write_with_llm(client or ChatClient(config), papers, analysis, lang)
+        except Exception as exc:  # noqa: BLE001 - the LLM is optional: nothing it does may cost the briefing
+            log.exception("the LLM briefing failed unexpectedly")
+            run = LLMRun(model=config.model, error=f"the LLM client failed unexpectedly: {type(exc).__name__}")
         tokens_in, tokens_out = run.tokens_in, run.tokens_out
         cost = config.cost(tokens_in, tokens_out)
         model_name = run.model
@@ -293,7 +313,7 @@ def to_json(briefing: Briefing) -> dict:
         "lang": briefing.lang,
         "kind": briefing.kind,
         "model": briefing.model,
-        "created_at": briefing.created_at.isoformat() if briefing.created_at else None,
+        "created_at": as_utc(briefing.created_at).isoformat() if briefing.created_at else None,
         "cached": briefing.cached,
         "superseded": briefing.superseded_at is not None,
         "tokens": {"input": briefing.tokens_in, "output": briefing.tokens_out},

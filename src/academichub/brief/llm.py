@@ -19,12 +19,17 @@ Qwen (DashScope compatible mode), Moonshot, Zhipu, Ollama, vLLM, llama.cpp serve
   punctuation) plus one per 3.5 other characters, rounded up, plus 4 per message. English runs
   at ~4 characters per OpenAI token, so the approximation over-counts a little: it is a ceiling
   for the budget, never the bill (costs use the server's `usage`).
+- Answers that are not chat completions (a 200 with an HTML page, text that is not JSON, JSON of
+  another shape, a stream request answered without events) raise `NotACompletion`, an LLMError
+  naming the URL and content type, and are not retried; the briefing falls back as for any other
+  LLM failure. Non-streamed answers are read raw and checked here, not by the client.
 - The API key is passed to the client and nowhere else: never logged, never in an error message.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import time
@@ -43,6 +48,12 @@ _REPLY_OVERHEAD = 3
 
 class LLMError(AcademicHubError):
     """The LLM endpoint failed (after retries), refused the request, or was not asked (budget)."""
+
+
+class NotACompletion(LLMError):
+    """The endpoint answered, but not with a chat completion: an HTML page (a proxy, a login or
+    the server's web UI at a wrong `llm_base_url`), text that is not JSON, or JSON of another
+    shape. Not retried: the same URL gives the same page."""
 
 
 class BudgetExceeded(LLMError):
@@ -212,12 +223,13 @@ class ChatClient:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
             return self._read_stream(self._client.chat.completions.create(**kwargs), messages)
-        response = self._client.chat.completions.create(**kwargs)
-        choice = response.choices[0] if response.choices else None
-        content = (choice.message.content if choice and choice.message else None) or ""
-        usage = getattr(response, "usage", None)
-        return self._completion(content, usage, messages, getattr(response, "model", None),
-                                getattr(choice, "finish_reason", None))
+        # The raw answer, parsed here: the client hands back a str for a non-JSON 200 and builds a
+        # completion from any JSON without checking it, and either surfaced as a traceback.
+        raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+        http = raw.http_response
+        content, usage, model, finish = _chat_completion(http.content, http.headers.get("content-type"),
+                                                         _endpoint(http))
+        return self._completion(content, usage, messages, model, finish)
 
     def _read_stream(self, stream, messages: list[dict]) -> Completion:
         parts: list[str] = []
@@ -231,7 +243,7 @@ class ChatClient:
                     usage = chunk.usage
                 for choice in getattr(chunk, "choices", None) or []:
                     delta = getattr(choice, "delta", None)
-                    if delta is not None and getattr(delta, "content", None):
+                    if delta is not None and isinstance(getattr(delta, "content", None), str):
                         parts.append(delta.content)
                     if getattr(choice, "finish_reason", None):
                         finish = choice.finish_reason
@@ -240,18 +252,27 @@ class ChatClient:
             if close is not None:
                 close()
         if not parts and finish is None:
+            response = getattr(stream, "response", None)
+            content_type = response.headers.get("content-type") if response is not None else None
+            if response is not None and "event-stream" not in (content_type or ""):
+                raise NotACompletion(f"{_endpoint(response)} answered {response.status_code} with "
+                                     f"{_media_type(content_type)}, not a stream of chat completion chunks")
             raise _StreamBroken("the stream ended without content or finish_reason")
         return self._completion("".join(parts), usage, messages, model, finish)
 
     def _completion(self, content: str, usage, messages: list[dict], model, finish) -> Completion:
-        prompt = getattr(usage, "prompt_tokens", None) if usage is not None else None
-        completion = getattr(usage, "completion_tokens", None) if usage is not None else None
-        reported = prompt is not None and completion is not None
+        if isinstance(usage, dict):
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        else:
+            prompt = getattr(usage, "prompt_tokens", None) if usage is not None else None
+            completion = getattr(usage, "completion_tokens", None) if usage is not None else None
+        reported = _count(prompt) and _count(completion)
         if not reported:
             prompt = message_tokens(messages)
             completion = estimate_tokens(content)
         return Completion(content=content, tokens_in=int(prompt), tokens_out=int(completion), usage_reported=reported,
-                          model=model, finish_reason=finish)
+                          model=model if isinstance(model, str) else None,
+                          finish_reason=finish if isinstance(finish, str) else None)
 
     def complete(self, messages: list[dict], *, json_mode: bool = True) -> Completion:
         """One answer, retried on 429/5xx/timeouts/connection errors as the module says."""
@@ -282,6 +303,8 @@ class ChatClient:
             except (openai.APITimeoutError, openai.APIConnectionError, _StreamBroken) as exc:
                 wait = None
                 reason = type(exc).__name__ if not isinstance(exc, _StreamBroken) else f"stream broken ({exc})"
+            except NotACompletion:
+                raise  # a web page or another API at the URL: asking again gets the same answer
             except openai.OpenAIError as exc:
                 raise LLMError(f"the LLM client failed: {type(exc).__name__}") from None
             if attempt > self.config.retries:
@@ -296,6 +319,42 @@ class ChatClient:
             log.info("LLM request failed (%s); retrying in %.1f s", reason, wait)
             self.waits.append(wait)
             self.sleep(wait)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip()[:80] or "no Content-Type"
+
+
+def _endpoint(response) -> str:
+    """The URL that answered, without userinfo or query (never a secret in an error message)."""
+    url = response.request.url
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
+
+
+def _chat_completion(body: bytes, content_type: str | None, endpoint: str) -> tuple[str, Any, Any, Any]:
+    """(content, usage, model, finish_reason) of a chat.completion body, or NotACompletion saying
+    what came instead. Only the shape we read is checked; extra fields are any server's own."""
+    answered = f"{endpoint} answered 200 with {_media_type(content_type)} ({len(body)} bytes)"
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise NotACompletion(f"{answered} that is not JSON, not a chat completion") from exc
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        raise NotACompletion(f"{answered}: JSON without a choices list, not a chat completion")
+    if not choices:
+        return "", data.get("usage"), data.get("model"), None
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(message, dict) or not isinstance(content, (str, type(None))):
+        raise NotACompletion(f"{answered}: choices[0] has no message with text content, not a chat completion")
+    return content or "", data.get("usage"), data.get("model"), choice.get("finish_reason")
 
 
 class _StreamBroken(Exception):

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..names import name_norm
 from .papers import load_authors, load_categories
 from .schema import announcements, paper_authors, paper_identifiers, paper_subjects, papers
+from .state import row_id
 
 # The shuffle: key(id) = ((id * m1 + c1) mod P)^5 * m2 + c2 mod P, with P prime. Each step is a
 # bijection on 0..P-1 (0 < m < P; x -> x^5 is one because gcd(5, P - 1) = 1), so ORDER BY key is a
@@ -136,8 +137,8 @@ def count_matching(conn: Connection, filters: FeedFilters) -> int:
 def get_paper(conn: Connection, id_or_arxiv_id: int | str) -> dict | None:
     """One paper by store id (an int or digits) or arXiv id (with or without a version suffix)."""
     key = str(id_or_arxiv_id).strip()
-    if key.isdigit() and len(key) <= 18:
-        cond = papers.c.id == int(key)
+    if (number := row_id(key)) is not None:
+        cond = papers.c.id == number
     else:
         key = re.sub(r"^(?:arxiv:)", "", key, flags=re.IGNORECASE)
         key = re.sub(r"v\d+$", "", key)

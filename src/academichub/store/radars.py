@@ -22,7 +22,7 @@ from ..names import name_key
 from ..sources.arxiv_ids import parse_arxiv_id
 from ..sources.arxiv_rss import ARCHIVES
 from .schema import papers, radar_feedback, radar_rules, radar_seeds, radar_shown, radars, users
-from .state import utcnow
+from .state import row_id, utcnow
 
 DEFAULT_USER = "local"
 RULE_KINDS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
@@ -175,8 +175,10 @@ def _interest(text: str | None) -> str | None:
 
 def radar_id_of(conn: Connection, name_or_id: int | str, user_id: int | None = None) -> int | None:
     """The id of a radar given by id (an int or digits) or by name (the user's, or the local user's)."""
-    if isinstance(name_or_id, int) or str(name_or_id).strip().isdigit():
-        query = select(radars.c.id).where(radars.c.id == int(name_or_id))
+    if (number := row_id(name_or_id)) is not None or str(name_or_id).strip().isdigit():
+        if number is None:
+            return None  # digits, but not an id ('²', 40 of them): no radar has such a name either
+        query = select(radars.c.id).where(radars.c.id == number)
         if user_id is not None:
             query = query.where(radars.c.user_id == user_id)
         return conn.execute(query).scalar()
@@ -337,8 +339,8 @@ def find_paper(conn: Connection, ref: str | int) -> int | None:
     from .papers import find_by_identifiers
 
     text = str(ref).strip()
-    if text.isdigit() and len(text) <= 18:
-        return conn.execute(select(papers.c.id).where(papers.c.id == int(text))).scalar()
+    if (number := row_id(text)) is not None:
+        return conn.execute(select(papers.c.id).where(papers.c.id == number)).scalar()
     keys = []
     if (doi := norm_identifier("doi", text)) is not None:
         keys.append(doi)

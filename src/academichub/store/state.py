@@ -1,5 +1,7 @@
 """Small state the fetchers keep between runs: HTTP validators for conditional GET and the
-resumption point of bulk harvests."""
+resumption point of bulk harvests. Also the store's conventions for values crossing its edge:
+datetimes are stored naive in UTC (`utcnow`) and leave aware (`as_utc`); a row id typed by a
+person is ASCII digits (`row_id`)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,25 @@ from .schema import harvests, http_validators
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored datetime (naive, UTC) as an aware one, so output says its zone."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: PostgreSQL refuses a larger one in a query ("out of range")
+
+
+def row_id(text: str | int) -> int | None:
+    """The row id a URL or a reader names, or None when `text` is not one: ASCII digits only
+    (str.isdigit() also takes '²', which int() refuses), at most MAX_ROW_ID."""
+    if not isinstance(text, int):
+        text = text.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 10):
+            return None
+        text = int(text)
+    return text if 0 <= text <= MAX_ROW_ID else None
 
 
 class StoreValidatorCache:

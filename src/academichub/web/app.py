@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +43,7 @@ from ..store.feed import (
     store_stats,
 )
 from ..store.papers import count_papers
+from ..store.state import as_utc
 from . import i18n
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ MAX_CATEGORY_LEN = 64
 MAX_QUERY_LEN = 300
 MAX_BATCH = 1_000_000
 MAX_SIZE = 100
+# A day parameter is a string (so a bad one gets our own message), published as a date.
+DATE_PARAMETER = {"format": "date"}
 LONG_ABSTRACT = 320  # characters; longer abstracts get the "more" toggle
 
 _CSP = (
@@ -118,30 +121,92 @@ class FeedQuery:
     size_given: bool = False
 
 
-def _invalid(field_name: str, message: str, value: Any) -> RequestValidationError:
+def invalid(field_name: str, message: str, value: Any, *, location: str = "query") -> RequestValidationError:
+    """A bad parameter, answered like FastAPI's own (422, the published HTTPValidationError shape)."""
     return RequestValidationError(
-        [{"type": "value_error", "loc": ("query", field_name), "msg": message, "input": value}]
+        [{"type": "value_error", "loc": (location, field_name), "msg": message, "input": value}]
     )
 
 
-def _parse_day(value: str) -> date:
+def parse_day(value: str, field_name: str = "date") -> date:
     value = value.strip()
     if len(value) != 10 or value[4] != "-" or value[7] != "-":
-        raise _invalid("date", "date must be YYYY-MM-DD", value)
+        raise invalid(field_name, f"{field_name} must be YYYY-MM-DD", value)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _invalid("date", "not a valid calendar date (YYYY-MM-DD)", value) from None
+        raise invalid(field_name, "not a valid calendar date (YYYY-MM-DD)", value) from None
+
+
+NUL = "\x00"
+
+
+async def refuse_nul(request: Request) -> None:
+    """No path, query or form value may hold NUL (U+0000): PostgreSQL text cannot, so the query
+    it reached failed there (a 500 on PostgreSQL only), and no real value has one. Every route's."""
+    values = [("path", name, str(value)) for name, value in request.path_params.items()]
+    values += [("query", name, value) for name, value in request.query_params.multi_items()]
+    if request.method == "POST" and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        values += [("body", name, value) for name, value in (await request.form()).multi_items() if isinstance(value, str)]
+    for location, name, value in values:
+        if NUL in name or NUL in value:
+            raise invalid(name.replace(NUL, "\\0"), "a NUL character is not allowed", value[:80], location=location)
+
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def publish_no_nul(spec: dict) -> dict:
+    """refuse_nul's rule in the OpenAPI document: every string a request carries (parameters and
+    request bodies) gets NO_NUL_PATTERN unless it has a pattern of its own, so a request valid by
+    the schema is one the API accepts."""
+
+    def patch(schema: dict) -> None:
+        if "$ref" in schema:
+            patch(spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
+        if schema.get("type") == "string" and "pattern" not in schema:
+            schema["pattern"] = NO_NUL_PATTERN
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in schema.get(key, []):
+                patch(branch)
+        for child in [schema.get("items"), *schema.get("properties", {}).values()]:
+            if isinstance(child, dict):
+                patch(child)
+
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                patch(parameter.get("schema", {}))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                patch(content.get("schema", {}))
+    return spec
+
+
+def no_nul(value: Any) -> Any:
+    """A pydantic validator of request bodies' strings: refuse_nul's rule."""
+    if isinstance(value, str) and NUL in value:
+        raise ValueError("a NUL character is not allowed")
+    return value
+
+
+def _listed(longest: int, **item) -> dict:
+    """The published schema of a repeatable filter: the limits feed_query() enforces itself (with
+    its own messages), so a request valid by the schema is one the API accepts."""
+    return {"maxItems": MAX_VALUES, "items": {"type": "string", "maxLength": longest, **item}}
 
 
 def _feed_query_dependency(default_size: int):
     def feed_query(
         author: Annotated[
-            list[str], Query(description="Author display name (repeatable); matches the folded full name.")
+            list[str], Query(description="Author display name (repeatable); matches the folded full name.",
+                             json_schema_extra=_listed(MAX_AUTHOR_LEN))
         ] = [],  # noqa: B006 - FastAPI copies defaults
-        category: Annotated[list[str], Query(description="arXiv category such as cs.LG (repeatable).")] = [],  # noqa: B006
-        date_: Annotated[list[str], Query(alias="date", description="Announcement day YYYY-MM-DD (repeatable).")] = [],  # noqa: B006
-        q: Annotated[str | None, Query(description="Full-text search over title, abstract and authors.")] = None,
+        category: Annotated[list[str], Query(description="arXiv category such as cs.LG (repeatable).",
+                                             json_schema_extra=_listed(MAX_CATEGORY_LEN))] = [],  # noqa: B006
+        date_: Annotated[list[str], Query(alias="date", description="Announcement day YYYY-MM-DD (repeatable).",
+                                          json_schema_extra=_listed(10, **DATE_PARAMETER))] = [],  # noqa: B006
+        q: Annotated[str | None, Query(json_schema_extra={"maxLength": MAX_QUERY_LEN},
+                                       description="Full-text search over title, abstract and authors.")] = None,
         batch: Annotated[int, Query(ge=0, le=MAX_BATCH, description="0-based batch of the seeded shuffle.")] = 0,
         seed: Annotated[int | None, Query(ge=0, le=SEED_MAX, description="Shuffle seed; random when absent.")] = None,
         size: Annotated[int | None, Query(ge=1, le=MAX_SIZE, description="Papers per batch.")] = None,
@@ -152,13 +217,13 @@ def _feed_query_dependency(default_size: int):
             ("date", date_, 10),
         ):
             if len(values) > MAX_VALUES:
-                raise _invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
+                raise invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
             for value in values:
                 if len(value) > longest and name != "date":
-                    raise _invalid(name, f"longer than {longest} characters", value[:50])
+                    raise invalid(name, f"longer than {longest} characters", value[:50])
         if q is not None and len(q) > MAX_QUERY_LEN:
-            raise _invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
-        days = [_parse_day(v) for v in date_ if v.strip()]
+            raise invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
+        days = [parse_day(v) for v in date_ if v.strip()]
         filters = FeedFilters(authors=author, categories=category, dates=days, q=q).normalized()
         return FeedQuery(
             filters=filters, batch=batch, seed=seed, size=size or default_size, size_given=size is not None
@@ -248,6 +313,9 @@ def _lang_url(request: Request, lang: str) -> str:
 
 # -- API models -----------------------------------------------------------------------------------
 
+# The store keeps datetimes naive in UTC; the API's date-time values carry the zone.
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
+
 
 class AuthorOut(BaseModel):
     name: str
@@ -273,8 +341,8 @@ class PaperOut(BaseModel):
     categories: list[str]
     primary_category: str | None = None
     announced_on: date | None = None
-    submitted_at: datetime | None = None
-    updated_at: datetime | None = None
+    submitted_at: UTCDateTime | None = None
+    updated_at: UTCDateTime | None = None
     published_on: date | None = None
     doi: str | None = None
     journal_ref: str | None = None
@@ -285,6 +353,13 @@ class PaperOut(BaseModel):
     links: LinksOut
 
 
+class FiltersOut(BaseModel):
+    authors: list[str]
+    categories: list[str]
+    dates: list[date]
+    q: str | None = None
+
+
 class FeedOut(BaseModel):
     items: list[PaperOut]
     total: int = Field(description="Papers matching the filters.")
@@ -293,7 +368,34 @@ class FeedOut(BaseModel):
     size: int
     batches: int = Field(description="How many batches the matching papers fill.")
     next_batch: str = Field(description="URL of the next batch; after the last one, batch 0 of a new shuffle.")
-    filters: dict
+    filters: FiltersOut
+
+
+class ReasonOut(BaseModel):
+    kind: str = Field(description="author | keyword | seed | liked | category | venue | statement")
+    text: str
+
+
+class RankedPaperOut(PaperOut):
+    score: float
+    reasons: list[ReasonOut]
+
+
+class RadarFeedOut(BaseModel):
+    """/api/papers with `radar`: the radar's ranking, never repeating a paper within a day."""
+
+    items: list[RankedPaperOut]
+    total: int = Field(description="Papers the radar ranks under these filters.")
+    batch: int | None = Field(description="The batch shown today; null when nothing was left to show.")
+    seed: None = None
+    size: int
+    batches: None = None
+    next_batch: str | None = Field(description="URL of a new batch; null when every paper was shown today.")
+    filters: FiltersOut
+    radar: str
+    remaining: int = Field(description="Ranked papers not shown today besides these.")
+    all_shown: bool
+    window: date | None = Field(description="The first day of the papers ranked.")
 
 
 class DayOut(BaseModel):
@@ -368,8 +470,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=__version__,
         description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = publish_no_nul(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.state.engine = engine
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -435,7 +546,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     def check_lang(lang: str | None) -> None:
         if lang is not None and i18n.normalize_language(lang) is None:
-            raise _invalid("lang", "lang must be zh or en", lang)
+            raise invalid("lang", "lang must be zh or en", lang)
 
     # -- pages --
 
@@ -491,7 +602,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     # -- API --
 
-    @app.get("/api/papers", response_model=FeedOut, tags=["papers"], summary="One batch of the feed")
+    @app.get("/api/papers", response_model=FeedOut | RadarFeedOut, tags=["papers"], summary="One batch of the feed",
+             responses={404: {"description": "No such radar"}})
     def api_papers(
         request: Request,
         params: Annotated[FeedQuery, Depends(feed_query)],

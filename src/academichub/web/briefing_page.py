@@ -10,41 +10,22 @@ the period), `lang` (zh/en, default as the UI), `regenerate` is not offered over
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Callable
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy.engine import Engine
 
-from ..brief.briefing import Briefing, latest_briefing, make_briefing, to_json
+from ..brief.briefing import Briefing, latest_briefing, make_briefing, periods, to_json
 from ..brief.inputs import radar_paper_ids
 from ..settings import Settings
 from . import i18n
-
-
-def _invalid(name: str, message: str, value) -> RequestValidationError:
-    return RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}])
+from .app import invalid, parse_day
 
 
 def _day(value: str | None) -> date | None:
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _invalid("date", "date must be YYYY-MM-DD", value) from None
-
-
-def periods(day: date, week: bool) -> tuple[tuple[date, date], tuple[date, date]]:
-    length = 7 if week else 1
-    start = day - timedelta(days=length - 1)
-    previous_end = start - timedelta(days=1)
-    return (start, day), (previous_end - timedelta(days=length - 1), previous_end)
+    return parse_day(value) if value is not None and value.strip() else None
 
 
 def language_of(request: Request, settings: Settings) -> str:
@@ -104,7 +85,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         from ..store.feed import latest_announcement
 
         if lang is not None and i18n.normalize_language(lang) is None:
-            raise _invalid("lang", "lang must be zh or en", lang)
+            raise invalid("lang", "lang must be zh or en", lang)
         language = i18n.normalize_language(lang) or language_of(request, settings)
         day = _day(date_)
         with engine.connect() as conn:
@@ -159,13 +140,16 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
                         if day else "/api/briefing"),
         })
 
-    @app.get("/api/briefing", tags=["briefing"], summary="The briefing of a day or week")
+    @app.get("/api/briefing", tags=["briefing"], summary="The briefing of a day or week",
+             responses={404: {"description": "No such radar, or the store has no papers yet"}})
     def api_briefing(
         request: Request,
-        date_: Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.")] = None,
+        date_: Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.",
+                                           json_schema_extra={"format": "date"})] = None,
         week: Annotated[bool, Query(description="The 7 days ending on `date`.")] = False,
         radar: Annotated[str | None, Query(max_length=128, description="Radar name or id; default every paper of the period.")] = None,
-        lang: Annotated[str | None, Query(max_length=8, description="zh or en; default as the UI.")] = None,
+        lang: Annotated[str | None, Query(max_length=8, description="zh or en (zh-CN, en_US…); default as the UI.",
+                                          json_schema_extra={"pattern": i18n.LANGUAGE_PATTERN})] = None,
     ):
         """Themes, cross-domain links, picks and changes of the period's top papers; every
         sentence's `cite` lists paper numbers `n` of `papers`. Stored: the same period, radar,

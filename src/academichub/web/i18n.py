@@ -45,6 +45,10 @@ def load_all() -> dict[str, Translations]:
     return {lang: load_translations(lang) for lang in LANGUAGES}
 
 
+# The tags normalize_language() takes, for a published schema (ECMAScript regex: no inline flags).
+LANGUAGE_PATTERN = "^ *([zZ][hH]|[eE][nN])([-_][A-Za-z0-9_-]*)? *$"
+
+
 def normalize_language(tag: str | None) -> str | None:
     """'zh', 'zh-CN', 'zh_Hans', 'ZH' -> 'zh'; 'en-US' -> 'en'; anything else -> None."""
     if not tag:

@@ -27,9 +27,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -64,7 +63,8 @@ from ..store.radars import (
     set_interest,
 )
 from ..store.schema import paper_subjects, papers, radar_shown
-from .app import FeedLinks, FeedQuery, PaperOut
+from ..store.state import MAX_ROW_ID
+from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, no_nul, parse_day
 from . import briefing_page
 from .sources_page import same_origin
 
@@ -288,11 +288,6 @@ class RadarOut(BaseModel):
     feedback: dict[str, int] = Field(description="Feedback given, by action.")
 
 
-class ReasonOut(BaseModel):
-    kind: str = Field(description="author | keyword | seed | liked | category | venue | statement")
-    text: str
-
-
 class RankedOut(BaseModel):
     id: int
     title: str
@@ -304,6 +299,8 @@ class FeedbackIn(BaseModel):
     paper: str | int = Field(description="Store id, arXiv id or DOI.")
     action: str = Field(description="like | save | dismiss | less_author | less_topic")
     value: str | None = Field(default=None, max_length=MAX_TEXT, description="The author or topic for less_author / less_topic.")
+
+    _no_nul = field_validator("paper", "action", "value")(no_nul)
 
 
 class FeedbackOut(BaseModel):
@@ -446,34 +443,21 @@ class RadarViews:
         result = self.batch(radar_name, params.filters, params.size, wanted)
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None, path="/api/papers")
         f = params.filters
-        items = []
-        for item in result.items:
-            out = PaperOut.model_validate(item).model_dump(mode="json")
-            out["score"] = round(item["score"], 4)
-            out["reasons"] = _reason_dicts(item["reasons"])
-            items.append(out)
-        return JSONResponse(
-            jsonable_encoder(
-                {
-                    "items": items,
-                    "total": result.total,
-                    "batch": result.batch,
-                    "seed": None,
-                    "size": result.size,
-                    "batches": None,
-                    "next_batch": links.next() if result.remaining else None,
-                    "filters": {
-                        "authors": f.authors,
-                        "categories": f.categories,
-                        "dates": [d.isoformat() for d in f.dates],
-                        "q": f.q,
-                    },
-                    "radar": result.radar.name,
-                    "remaining": result.remaining,
-                    "all_shown": result.state == "all_shown",
-                    "window": result.window,
-                }
-            )
+        items = [{**item, "score": round(item["score"], 4), "reasons": _reason_dicts(item["reasons"])}
+                 for item in result.items]
+        return RadarFeedOut.model_validate(
+            {
+                "items": items,
+                "total": result.total,
+                "batch": result.batch,
+                "size": result.size,
+                "next_batch": links.next() if result.remaining else None,
+                "filters": {"authors": f.authors, "categories": f.categories, "dates": f.dates, "q": f.q},
+                "radar": result.radar.name,
+                "remaining": result.remaining,
+                "all_shown": result.state == "all_shown",
+                "window": result.window,
+            }
         )
 
 
@@ -634,7 +618,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
 
         def number(key: str) -> int:
             value = q.get(key, "0")
-            return int(value) if value.isdigit() and len(value) < 9 else 0
+            return int(value) if value.isascii() and value.isdigit() and len(value) < 9 else 0  # not '²'
 
         return {
             "kind": done,
@@ -847,7 +831,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         return RedirectResponse(_with_params(radar_path(radar), **flash) + "#editor", status_code=303)
 
     @app.post("/radars/{name}/seeds/remove", include_in_schema=False)
-    def radar_seed_remove(request: Request, name: str, paper: Annotated[int, Form(ge=0, le=2**62)]):
+    def radar_seed_remove(request: Request, name: str, paper: Annotated[int, Form(ge=0, le=MAX_ROW_ID)]):
         def work(conn, radar):
             remove_seeds(conn, radar.id, [paper])
             return {"done": "unseeded"}
@@ -858,7 +842,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     def radar_feedback_form(
         request: Request,
         name: str,
-        paper: Annotated[int, Form(ge=0, le=2**62)],
+        paper: Annotated[int, Form(ge=0, le=MAX_ROW_ID)],
         action: Annotated[str, Form(max_length=32)],
         value: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         topic: Annotated[str, Form(max_length=MAX_TEXT)] = "",
@@ -950,14 +934,10 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     def api_radar_rank(
         name: str,
         limit: Annotated[int, Query(ge=1, le=500, description="How many papers.")] = 20,
-        since: Annotated[str | None, Query(max_length=10, description="Only papers announced or published since this day (YYYY-MM-DD); default every stored paper.")] = None,
+        since: Annotated[str | None, Query(max_length=10, description="Only papers announced or published since this day (YYYY-MM-DD); default every stored paper.",
+                                           json_schema_extra=DATE_PARAMETER)] = None,
     ):
-        day = None
-        if since:
-            try:
-                day = date.fromisoformat(since)
-            except ValueError:
-                raise HTTPException(422, "since must be YYYY-MM-DD") from None
+        day = parse_day(since, "since") if since and since.strip() else None
         with engine.connect() as conn:
             radar = load(conn, name)
             model, embed = views.embedding(conn)
@@ -966,7 +946,8 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
 
     @app.post("/api/radars/{name}/feedback", response_model=FeedbackOut, tags=["radars"],
               summary="Tell a radar what you think of a paper",
-              responses={404: {"description": "No such radar or paper"}, 422: {"description": "Unknown action"}})
+              responses={400: {"description": "The body is not JSON"}, 404: {"description": "No such radar or paper"},
+                         422: {"description": "Unknown action"}})
     def api_radar_feedback(request: Request, name: str, body: FeedbackIn):
         refuse_cross_site(request)
         with engine.begin() as conn:
@@ -976,11 +957,12 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
                 raise HTTPException(404, f"no paper {str(body.paper)[:100]!r} in the store")
             action = body.action.replace("-", "_")
             if action not in FEEDBACK_ACTIONS:
-                raise HTTPException(422, f"unknown action {body.action[:40]!r}: use one of {', '.join(FEEDBACK_ACTIONS)}")
+                raise invalid("action", f"unknown action {body.action[:40]!r}: use one of {', '.join(FEEDBACK_ACTIONS)}",
+                              body.action[:40], location="body")
             try:
                 feedback_id = add_feedback(conn, radar.id, paper_id, action, body.value)
             except RadarError as exc:
-                raise HTTPException(422, str(exc)) from exc
+                raise invalid("value", str(exc), body.value, location="body") from exc
         return {"id": feedback_id, "radar": radar.name, "paper": paper_id, "action": action, "value": body.value}
 
     return views

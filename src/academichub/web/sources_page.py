@@ -7,6 +7,7 @@ from typing import Annotated, Callable
 
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from ..errors import AcademicHubError
@@ -15,6 +16,32 @@ from ..settings import Settings
 from ..store.sources import add_source, get_source, list_sources
 from ..store.state import utcnow
 from ..venues import find_venue, load_venues
+from .app import UTCDateTime
+
+
+class SourceOut(BaseModel):
+    """A configured source and its health (times in UTC)."""
+
+    id: int
+    name: str
+    kind: str
+    label: str | None = None
+    params: dict
+    enabled: bool
+    interval_minutes: int
+    last_run_at: UTCDateTime | None = None
+    last_success_at: UTCDateTime | None = None
+    last_error: str | None = None
+    last_error_at: UTCDateTime | None = None
+    failing_since: UTCDateTime | None = None
+    consecutive_failures: int
+    last_added: int
+    last_updated: int
+    created_at: UTCDateTime
+
+
+class FollowedOut(BaseModel):
+    added: list[str]
 
 
 def same_origin(request: Request) -> bool:
@@ -55,7 +82,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         follow(venue)
         return RedirectResponse("/sources", status_code=303)
 
-    @app.get("/api/sources", tags=["sources"], summary="Configured sources and their health")
+    @app.get("/api/sources", response_model=list[SourceOut], tags=["sources"], summary="Configured sources and their health")
     def api_sources():
         with engine.connect() as conn:
             return list_sources(conn)
@@ -68,7 +95,10 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             for v in catalog().values()
         ]
 
-    @app.post("/api/sources/follow/{venue}", tags=["sources"], summary="Follow a journal from the catalog")
+    @app.post("/api/sources/follow/{venue}", response_model=FollowedOut, tags=["sources"],
+              summary="Follow a journal from the catalog",
+              responses={400: {"description": "The journal's sources could not be added"},
+                         404: {"description": "No such journal in the catalog"}})
     def api_follow(venue: str):
         return {"added": follow(venue)}
 
