@@ -518,7 +518,7 @@ def rank(
     fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
 ) -> None:
     """Rank stored papers for a radar; every paper says why it is there."""
-    from .rank.service import rank_radar
+    from .rank.service import rank_radar, ranker_for
     from .store.radars import get_radar
 
     try:
@@ -532,7 +532,8 @@ def rank(
             if radar is None:
                 raise AcademicHubError(f"no radar named {name!r} (create one with `academichub radar create`)")
             model, embed = _embedding_for(conn, settings)
-            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
+            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed,
+                                ranker=ranker_for(settings.rank_weights))
     except AcademicHubError as exc:
         _fail(exc)
     if fmt == "json":

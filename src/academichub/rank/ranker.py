@@ -72,7 +72,8 @@ LEXICAL_HEAD = 2000  # with embeddings, the lexical signals are computed for thi
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
 NEGATIVES = 400  # random candidates sampled as negatives for the learned model
-LEXICAL_C = 0.01  # the lexical learned model: arxiv-sanity-lite's SVM (C, balanced classes)
+LEXICAL_C = 0.1  # the lexical learned model: arxiv-sanity-lite's SVM (C, balanced classes)
+LEXICAL_NEGATIVES = 1000  # random candidates it is fitted against
 RECENCY_DAYS = 30.0
 ERA_DAYS = 365.0  # the scale of era_affinity: a paper a year away from a positive counts e^-1
 FEEDBACK_K = 10  # the top papers of the first score whose centroid is the feedback query
@@ -227,6 +228,10 @@ class Ranker:
             if propagation is not None:
                 out["dense_propagation"] = propagation
         out["_z"] = {}
+        if positives and n and weights.get("lexical_learned"):
+            # arxiv-sanity-lite's SVM over every candidate: one sparse product, cheap at any size
+            coef = self._lexical_direction(cs, cs.vectors([d.text for d in positives]), {d.id for d in positives})
+            out["lexical_learned"] = np.asarray(cs.matrix @ coef).ravel()
         rows = None
         if (positives or statement_text) and n:
             # With embeddings, the lexical pass runs on the head of a first ranking only: a sparse
@@ -250,9 +255,6 @@ class Ranker:
                 k = min(NEAREST, pos_sims.shape[1])
                 nearest = pos_sims if k == pos_sims.shape[1] else np.partition(pos_sims, pos_sims.shape[1] - k, axis=1)[:, -k:]
                 out["lexical_nearest"] = _spread(nearest.mean(axis=1), rows, n)
-                if weights.get("lexical_learned"):
-                    coef = self._lexical_direction(matrix, pos_vectors)
-                    out["lexical_learned"] = _spread(np.asarray(matrix @ coef).ravel(), rows, n)
             if statement_text:
                 out["lexical_statement"] = _spread(sims[:, len(positives)], rows, n)
         if n and (positives or statement_text):
@@ -269,17 +271,20 @@ class Ranker:
             return {**self.weights, **{k: v for k, v in STATEMENT_ONLY_WEIGHTS.items() if k not in self._overrides}}
         return self.weights
 
-    def _lexical_direction(self, matrix, pos_vectors) -> np.ndarray:
+    def _lexical_direction(self, cs: CandidateSet, pos_vectors, positive_ids: set[int]) -> np.ndarray:
         """arxiv-sanity-lite's recipe on the hashed TF-IDF vectors: a linear SVM, the positives
-        against the candidates in view (the head), balanced classes; cached like the dense model."""
+        against a random sample of the candidates, balanced classes; cached like the dense model."""
         from scipy import sparse
         from sklearn.svm import LinearSVC
 
-        key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), matrix.shape, float(matrix[:50].sum()))
+        key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), cs.matrix.shape, float(cs.matrix[:50].sum()))
         cached = self._models.get(key)
         if cached is None:
-            x = sparse.vstack([pos_vectors, matrix]).tocsr()
-            y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(matrix.shape[0])]
+            rng = np.random.default_rng(self.seed)
+            pool = np.flatnonzero(~np.isin(cs.ids, list(positive_ids)))
+            sample = rng.choice(pool, size=min(LEXICAL_NEGATIVES, len(pool)), replace=False)
+            x = sparse.vstack([pos_vectors, cs.matrix[np.sort(sample)]]).tocsr()
+            y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(len(sample))]
             model = LinearSVC(C=LEXICAL_C, class_weight="balanced", tol=1e-4, max_iter=1000)
             model.fit(x, y)
             cached = self._remember_model(key, model.coef_[0].astype(np.float32))
