@@ -162,27 +162,39 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:22s} R-prec {r['r_prec']:.3f} nDCG@10 {r['ndcg@10']:.3f}")
         print(f"objective {objective([tasks[n] for n in names], weights):.4f}")
         return
+    out_of_fold(tasks, args.shared_data, args.cache_dir, args.seed, replay=args.replay)
+
+
+def out_of_fold(tasks: dict[str, dict], shared: Path, cache_dir: Path, seed: int = 0, *, replay: bool = False,
+                log=print) -> dict:
+    """Weights chosen per fold on 8 libraries, the held-out 2 ranked through the CLI with them."""
+    names = sorted(tasks)
     files: dict[str, Path] = {}
-    weights_dir = args.cache_dir / "store-folds"
+    chosen = []
+    weights_dir = cache_dir / "store-folds"
     weights_dir.mkdir(parents=True, exist_ok=True)
-    for number, held_out in enumerate(folds(names, args.seed), 1):
+    for number, held_out in enumerate(folds(names, seed), 1):
         train = [tasks[n] for n in names if n not in held_out]
         weights = search(train)
-        print(f"fold {number}: held out {', '.join(held_out)}; chosen on the other 8: {weights}")
+        chosen.append({"held_out": held_out, "weights": weights})
+        log(f"fold {number}: held out {', '.join(held_out)}; chosen on the other 8: {weights}")
         for name in held_out:
             r = score(tasks[name], weights)
-            print(f"  replay {name:22s} R-prec {r['r_prec']:.3f} nDCG@10 {r['ndcg@10']:.3f}")
+            log(f"  replay {name:22s} R-prec {r['r_prec']:.3f} nDCG@10 {r['ndcg@10']:.3f}")
         path = weights_dir / f"fold-{number}.toml"
         path.write_text(weights_toml(weights), encoding="utf-8")
         files.update({name: path for name in held_out})
     everything = search([tasks[n] for n in names])
-    print(f"chosen on all 10 (the shipped defaults): {everything}")
-    if args.replay:
-        return
+    log(f"chosen on all 10 (what ships as the defaults): {everything}")
+    result = {"folds": chosen, "all": everything}
+    if replay:
+        return result
     from .store import print_table, run_store
 
-    rows = run_store(args.shared_data, args.cache_dir, seed=args.seed, weights=files)
-    print_table(rows, "store protocol, out of fold (each library ranked through the CLI with its fold's weights)")
+    rows = run_store(shared, cache_dir, seed=seed, weights=files, log=log)
+    result["rows"] = rows
+    result["summary"] = print_table(rows, "store protocol, out of fold (each library ranked through the CLI with its fold's weights)", log=log)
+    return result
 
 
 def weights_toml(weights: dict[str, float]) -> str:

@@ -213,8 +213,15 @@ def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, lim
     )
     ids, scores = ranking.ids, ranking.scores
     if diversify and limit:
-        vectors = cs.emb[[cs.position[int(i)] for i in ids]] if cs.emb is not None and len(ids) else None
-        order = mmr(ids, scores, vectors, k=limit)
+        # spread each tier on its own (what the user asked for first, what they turned down last)
+        tiers = ranking.tiers if ranking.tiers is not None else np.zeros(len(ids), dtype=np.int8)
+        order: list[int] = []
+        for tier in sorted(set(tiers.tolist()), reverse=True):
+            if len(order) >= limit:
+                break
+            rows = np.flatnonzero(tiers == tier)
+            vectors = cs.emb[[cs.position[int(i)] for i in ids[rows]]] if cs.emb is not None and len(rows) else None
+            order += mmr(ids[rows], scores[rows], vectors, k=limit - len(order))
         position = {int(i): n for n, i in enumerate(ids)}
         ids = np.array(order, dtype=np.int64)
         scores = np.array([ranking.scores[position[i]] for i in order])
