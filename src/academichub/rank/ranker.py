@@ -1,18 +1,19 @@
-"""The radar ranker: every interest signal fused in one score that explains itself.
+"""The radar ranker: a few interest signals fused in one score that explains itself, placed by
+what the user said explicitly.
 
 Peers each use one signal (arxiv-sanity-lite: a TF-IDF SVM; zotero-arxiv-daily: mean cosine to a
 library; Scholar Inbox: a logistic regression on embeddings). Here each signal is computed for every
 candidate, standardised (z-scores over the candidates, so no signal dominates by its scale), and
-summed with weights chosen on the relevance benchmark (docs/design.md):
+summed with weights chosen out of fold on the relevance benchmark's `store` protocol
+(docs/design.md, Ranking weights); a signal at weight 0 is not computed:
 
-- dense: cosine of the candidate's embedding to the seeds/likes centroid and to the nearest few,
-  and to the interest statement;
-- lexical: hashed TF-IDF cosine to the same, so exact terms count even where embeddings blur;
-- learned: a per-radar logistic regression on embeddings, positives (seeds, likes, saves) against
-  dismissals and a random sample of candidates (Scholar Inbox's recipe);
-- rules: followed authors, categories, venues and keywords lift; excluded keywords, muted authors,
-  dismissed papers and "less of this" push down or out;
-- recency: a small preference for newer papers.
+- dense: cosine of the candidate's embedding to the positives (seeds, likes) and to the interest
+  statement, and propagation from the positives over a nearest-neighbour graph of every candidate;
+- lexical: arxiv-sanity-lite's SVM on hashed TF-IDF, and the statement's TF-IDF cosine;
+- affinities: what the positives share besides text (venues; categories, authors, era);
+- rules: categories, venues and keywords lift, in standard deviations;
+- tiers (`_tiers`): a followed author's paper and a followed keyword in a title first; an excluded
+  phrase, "less of this author/topic" last; muted authors, dismissed papers and title exclusions out.
 
 Every ranker returns `(ids, scores)` (arxiv-sanity-lite's convention); `rank()` adds the reasons."""
 
@@ -34,7 +35,7 @@ _EMPTY = np.array([], dtype=np.int64)
 
 __all__ = ["Doc", "RadarProfile", "Reason", "Ranker", "Ranking", "LexicalIndex", "mmr"]
 
-# Weights of the standardised signals; chosen on benchmarks/relevance (see docs/design.md).
+# Weights of the standardised signals, chosen out of fold (docs/design.md, Ranking weights).
 DEFAULT_WEIGHTS = {
     "dense_centroid": 0.1,
     "dense_nearest": 1.0,
@@ -44,7 +45,7 @@ DEFAULT_WEIGHTS = {
     "dense_propagation": 4.0,
     "lexical_centroid": 0.0,
     "lexical_nearest": 0.0,
-    "lexical_learned": 0.0,
+    "lexical_learned": 0.1,
     "lexical_statement": 0.6,
     "lexical_feedback": 0.0,
     "learned": 0.0,
@@ -77,7 +78,7 @@ TEXT_ONLY_WEIGHTS = {"lexical_centroid": 0.1, "lexical_learned": 4.0, "venue_aff
 POSITIVE_SIGNALS = ("dense_centroid", "dense_nearest", "dense_propagation", "lexical_centroid", "lexical_nearest",
                     "lexical_learned", "learned", "category_affinity", "venue_affinity", "author_affinity",
                     "era_affinity")
-LIKES_TO_LEARN = 4  # likes at which a statement-led radar weighs them half as much as seeds
+LIKES_TO_LEARN = 16  # likes at which a statement-led radar weighs them half as much as seeds
 LEXICAL_HEAD = 2000  # with embeddings, the lexical signals are computed for this many leading candidates (4000: same benchmark figures, +5 ms at 50k)
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
@@ -503,14 +504,11 @@ class Ranker:
         for key in profile.authors:
             first[cs.author_rows.get(key, _EMPTY)] = True
         for keyword in profile.keywords:
-            first[cs.rows_with_title_phrase(keyword, _folded(keyword))] = True
+            first[cs.rows_with_phrase(_folded(keyword), title=True)] = True
         for key in profile.less_authors:
             last[cs.author_rows.get(key, _EMPTY)] = True
         for phrase in (*profile.excludes, *profile.less_topics):
-            folded = _folded(phrase)
-            if folded:
-                rows = [i for i in cs.rows_with_terms(phrase).tolist() if folded in cs.folded_text(i)]
-                last[rows] = True
+            last[cs.rows_with_phrase(_folded(phrase))] = True
         return np.where(last, -1, np.where(first, 1, 0)).astype(np.int8)
 
     def _reasons(self, profile: RadarProfile, cs: CandidateSet, i: int, signals: dict) -> list[Reason]:
