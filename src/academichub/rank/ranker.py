@@ -246,8 +246,7 @@ class Ranker:
         out["_z"] = {}
         if positives and n and weights.get("lexical_learned"):
             # arxiv-sanity-lite's SVM over every candidate: one sparse product, cheap at any size
-            coef = self._lexical_direction(cs, cs.vectors([d.text for d in positives]), {d.id for d in positives})
-            out["lexical_learned"] = np.asarray(cs.matrix @ coef).ravel()
+            out["lexical_learned"] = self._lexical_scores(cs, positives)
         rows = None
         lexical = cs.emb is None or any(weights.get(k) for k in ("lexical_centroid", "lexical_nearest", "lexical_statement"))
         if (positives or statement_text) and n and lexical:
@@ -300,6 +299,17 @@ class Ranker:
             share = len(profile.liked) / (len(profile.liked) + LIKES_TO_LEARN)
             weights.update({k: weights.get(k, 0.0) * share for k in POSITIVE_SIGNALS})
         return weights
+
+    def _lexical_scores(self, cs: CandidateSet, positives: list[Doc]) -> np.ndarray:
+        """The SVM's score of every candidate, kept with the model: the next batch of the same
+        radar over the same candidates costs nothing here."""
+        pos_vectors = cs.vectors([d.text for d in positives])
+        key = ("lexical-scores", id(cs), cs.matrix.shape, pos_vectors.shape, float(pos_vectors.sum()))
+        cached = self._models.get(key)
+        if cached is None:
+            coef = self._lexical_direction(cs, pos_vectors, {d.id for d in positives})
+            cached = self._remember_model(key, _read_only_array(np.asarray(cs.matrix @ coef).ravel()))
+        return cached
 
     def _lexical_direction(self, cs: CandidateSet, pos_vectors, positive_ids: set[int]) -> np.ndarray:
         """arxiv-sanity-lite's recipe on the hashed TF-IDF vectors: a linear SVM, the positives
@@ -572,6 +582,11 @@ def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:
         f_c, f_p = PROPAGATION_ALPHA * (walk @ f_c + to_pos @ f_p), PROPAGATION_ALPHA * (from_pos @ f_c) + restart
     values = np.log(f_c.astype(np.float64) + 1e-7)
     return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
+
+
+def _read_only_array(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
 
 
 def _statement_led(profile: RadarProfile) -> bool:
