@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -303,3 +304,55 @@ def test_ranker_propagates_from_the_seeds_over_every_candidate():
     signals = ranker.signals(profile, cs)
     assert signals["dense_propagation"].shape == (60,) and signals["dense_propagation"].std() > 0
     assert "dense_propagation" not in Ranker({"dense_propagation": 0.0}).signals(profile, cs)
+
+
+def test_a_paper_without_a_vector_does_not_turn_the_embeddings_off(day):
+    # a seed file's new entry is stored after `embed` ran: one paper of the store has no vector
+    from academichub.rank.embeddings import store_vectors
+
+    with day.begin() as conn:
+        ids = [d.id for d in load_docs(conn)]
+        rng = np.random.default_rng(0)
+        store_vectors(conn, "m", ids[1:], rng.standard_normal((len(ids) - 1, 8)).astype(np.float32))
+        docs = load_docs(conn, model="m")
+    assert all(d.embedding is not None for d in docs)
+    present = np.vstack([d.embedding for d in docs[1:]])
+    mean = present.mean(axis=0)
+    assert np.allclose(docs[0].embedding, mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_rank_weights_come_from_a_toml_file_and_a_bad_one_is_refused(day, database_url, monkeypatch, tmp_path):
+    from academichub.errors import ConfigError
+    from academichub.rank.service import read_weights
+
+    good = tmp_path / "weights.toml"
+    good.write_text("dense_propagation = 2\nvenue_affinity = 0.5\n", encoding="utf-8")
+    assert read_weights(good) == {"dense_propagation": 2.0, "venue_affinity": 0.5}
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("dense_propagaton = 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown.toml: unknown ranking weights: dense_propagaton"):
+        read_weights(unknown)
+    text = tmp_path / "text.toml"
+    text.write_text('learned = "high"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="text.toml: ranking weights must be numbers: learned"):
+        read_weights(text)
+    monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", database_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["radar", "create", "r", "--keyword", "quantum"]).exit_code == 0
+    monkeypatch.setenv("ACADEMICHUB_RANK_WEIGHTS", str(unknown))
+    refused = runner.invoke(app, ["rank", "r", "--limit", "3", "--format", "json"])
+    assert refused.exit_code == 1 and "unknown.toml" in refused.output
+    monkeypatch.setenv("ACADEMICHUB_RANK_WEIGHTS", str(good))
+    ranked = runner.invoke(app, ["rank", "r", "--limit", "3", "--format", "json"])
+    assert ranked.exit_code == 0 and len(json.loads(ranked.output)) == 3
+
+
+def test_a_title_keyword_comes_before_what_the_seeds_prefer(day):
+    # seeds from computer vision; the keyword names a mathematics-education paper's title
+    with day.begin() as conn:
+        radar_id = _radar(conn, keyword=["Minecraft"])
+        vision = [d.id for d in load_docs(conn) if "image" in d.title.lower()][:10]
+        add_seeds(conn, radar_id, vision)
+        ranked = rank_radar(conn, get_radar(conn, "r"), limit=3)
+        target = _paper_id(conn, "2411.18464")
+    assert ranked[0].id == target

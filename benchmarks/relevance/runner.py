@@ -26,7 +26,7 @@ from .embedcache import default_cache_dir, embed_docs
 from .methods import Method, ProductRanker, seed_baselines, statement_baselines
 from .metrics import evaluate
 
-DATASETS = ("categories", "libraries", "statements")
+DATASETS = ("store", "categories", "libraries", "statements")
 
 
 def build_tasks(shared: Path, datasets: tuple[str, ...], seed: int, draws: int, log=print):
@@ -79,6 +79,18 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
 
+    store = None
+    if "store" in datasets:
+        # the product as used: the CLI over a store of the ten libraries, out-of-fold weights
+        from .store_tune import features, out_of_fold, prepared
+
+        store = out_of_fold(prepared(features(args.shared_data, args.cache_dir, args.seed)), args.shared_data,
+                            args.cache_dir, args.seed)
+        datasets = tuple(d for d in datasets if d != "store")
+        if not datasets:
+            if args.json:
+                args.json.write_text(json.dumps({"store": store}, indent=1, default=list))
+            return {"store": store}
     tasks, docs = build_tasks(args.shared_data, datasets, args.seed, args.draws)
     print(f"{len(tasks)} tasks over {len(docs)} documents")
 
@@ -139,10 +151,15 @@ def main(argv: list[str] | None = None) -> dict:
         for name, (ndcg, ap) in ratios.items():
             print(f"  {name:22s} {ndcg:6.2f} {ap:6.2f}")
     print(f"\nembedder {label}: {embed_seconds:.1f} s encoding (0 = all cached); wall time {wall:.1f} s")
-    result = {"rows": rows, "zh_en_ratio": ratios, "embedder": label, "embed_seconds": embed_seconds, "wall_seconds": wall,
+    if store is not None:
+        print("\nstore protocol (out of fold), printed above: academichub R-prec {:.3f} nDCG@10 {:.3f}, tfidf-svm {:.3f} {:.3f}, "
+              "{} wins of 10".format(store["summary"]["academichub"]["r_prec"], store["summary"]["academichub"]["ndcg@10"],
+                                     store["summary"]["tfidf-svm"]["r_prec"], store["summary"]["tfidf-svm"]["ndcg@10"],
+                                     store["summary"]["wins"]))
+    result = {"store": store, "rows": rows, "zh_en_ratio": ratios, "embedder": label, "embed_seconds": embed_seconds, "wall_seconds": wall,
               "seed": args.seed, "draws": args.draws}
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        args.json.write_text(json.dumps(result, indent=1, default=list))
     return result
 
 

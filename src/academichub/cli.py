@@ -552,7 +552,7 @@ def db_check() -> None:
 
 
 @app.command()
-@setting_flags("embedding_model", "embedding_max_tokens")
+@setting_flags("embedding_model", "embedding_max_tokens", "rank_weights")
 def rank(
     name: Annotated[str, typer.Argument(help="Radar name.")],
     since: Annotated[Optional[str], typer.Option(help="Only papers announced or published since this day (YYYY-MM-DD).")] = None,
@@ -562,7 +562,7 @@ def rank(
 ) -> None:
     """Rank stored papers for a radar; every paper says why it is there."""
     from .rank.embedding_jobs import vector_gap
-    from .rank.service import rank_radar
+    from .rank.service import rank_radar, ranker_for
     from .store.radars import get_radar
 
     try:
@@ -576,7 +576,8 @@ def rank(
             if radar is None:
                 raise AcademicHubError(f"no radar named {name!r} (create one with `academichub radar create`)")
             model, embed = _embedding_for(conn, settings)
-            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
+            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed,
+                                ranker=ranker_for(settings.rank_weights))
             gap = vector_gap(conn, settings, since=day)
     except AcademicHubError as exc:
         _fail(exc)

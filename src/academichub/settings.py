@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     llm_price_per_1k_input: float = Field(default=0.0, description="Price per 1000 prompt tokens, for the cost record.")
     llm_price_per_1k_output: float = Field(default=0.0, description="Price per 1000 answer tokens, for the cost record.")
     briefing_papers: int = Field(default=40, description="Top papers a briefing analyses.")
+    rank_weights: Optional[Path] = Field(
+        default=None, description="TOML file of ranking weights (name = value) that replace the shipped ones for `rank`."
+    )
 
     @classmethod
     def settings_customise_sources(

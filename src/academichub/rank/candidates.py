@@ -102,6 +102,18 @@ class CandidateSet:
             dtype=np.int64,
         )))
 
+    def rows_with_phrase(self, folded_phrase: str, *, title: bool = False) -> np.ndarray:
+        """Rows whose folded text (or title) contains the folded phrase, "quantum dots" for
+        "quantum dot" too (the hashed terms would miss it): one scan per phrase and candidate
+        set, kept. Read-only."""
+        def scan() -> np.ndarray:
+            if not folded_phrase:
+                return _read_only(np.array([], dtype=np.int64))
+            read = self.folded_title if title else self.folded_text
+            return _read_only(np.array([i for i in range(len(self)) if folded_phrase in read(i)], dtype=np.int64))
+
+        return _kept(self._phrases, PHRASES_KEPT, ("title" if title else "text", "exact", folded_phrase), scan)
+
     def _rows_with_terms(self, phrase: str) -> np.ndarray:
         if self._columns is None:
             self._columns = self.matrix.tocsc()

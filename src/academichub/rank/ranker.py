@@ -1,18 +1,19 @@
-"""The radar ranker: every interest signal fused in one score that explains itself.
+"""The radar ranker: a few interest signals fused in one score that explains itself, placed by
+what the user said explicitly.
 
 Peers each use one signal (arxiv-sanity-lite: a TF-IDF SVM; zotero-arxiv-daily: mean cosine to a
 library; Scholar Inbox: a logistic regression on embeddings). Here each signal is computed for every
 candidate, standardised (z-scores over the candidates, so no signal dominates by its scale), and
-summed with weights chosen on the relevance benchmark (docs/design.md):
+summed with weights chosen out of fold on the relevance benchmark's `store` protocol
+(docs/design.md, Ranking weights); a signal at weight 0 is not computed:
 
-- dense: cosine of the candidate's embedding to the seeds/likes centroid and to the nearest few,
-  and to the interest statement;
-- lexical: hashed TF-IDF cosine to the same, so exact terms count even where embeddings blur;
-- learned: a per-radar logistic regression on embeddings, positives (seeds, likes, saves) against
-  dismissals and a random sample of candidates (Scholar Inbox's recipe);
-- rules: followed authors, categories, venues and keywords lift; excluded keywords, muted authors,
-  dismissed papers and "less of this" push down or out;
-- recency: a small preference for newer papers.
+- dense: cosine of the candidate's embedding to the positives (seeds, likes) and to the interest
+  statement, and propagation from the positives over a nearest-neighbour graph of every candidate;
+- lexical: arxiv-sanity-lite's SVM on hashed TF-IDF, and the statement's TF-IDF cosine;
+- affinities: what the positives share besides text (venues; categories, authors, era);
+- rules: categories, venues and keywords lift, in standard deviations;
+- tiers (`_tiers`): a followed author's paper and a followed keyword in a title first; an excluded
+  phrase, "less of this author/topic" last; muted authors, dismissed papers and title exclusions out.
 
 Every ranker returns `(ids, scores)` (arxiv-sanity-lite's convention); `rank()` adds the reasons."""
 
@@ -34,25 +35,25 @@ _EMPTY = np.array([], dtype=np.int64)
 
 __all__ = ["Doc", "RadarProfile", "Reason", "Ranker", "Ranking", "LexicalIndex", "mmr"]
 
-# Weights of the standardised signals; chosen on benchmarks/relevance (see docs/design.md).
+# Weights of the standardised signals, chosen out of fold (docs/design.md, Ranking weights).
 DEFAULT_WEIGHTS = {
-    "dense_centroid": 0.4,
+    "dense_centroid": 0.1,
     "dense_nearest": 1.0,
     "dense_statement": 1.0,
-    "dense_feedback": 0.2,
-    "dense_graph": 0.5,
-    "dense_propagation": 3.2,
+    "dense_feedback": 0.0,
+    "dense_graph": 0.0,
+    "dense_propagation": 4.0,
     "lexical_centroid": 0.0,
-    "lexical_nearest": 0.5,
-    "lexical_learned": 0.35,
+    "lexical_nearest": 0.0,
+    "lexical_learned": 0.1,
     "lexical_statement": 0.6,
     "lexical_feedback": 0.0,
-    "learned": 1.0,
-    "recency": 0.025,
-    "category_affinity": 0.8,
-    "venue_affinity": 0.3,
-    "author_affinity": 0.225,
-    "era_affinity": 1.0,
+    "learned": 0.0,
+    "recency": 0.0,
+    "category_affinity": 0.0,
+    "venue_affinity": 0.25,
+    "author_affinity": 0.0,
+    "era_affinity": 0.0,
     # rule bonuses, in standard deviations
     "author": 2.5,
     "category_primary": 0.6,
@@ -68,11 +69,22 @@ DEFAULT_WEIGHTS = {
 # learn from: its first ranking's head becomes the feedback query and the graph's source, and the
 # statement itself (noisy when short, or Chinese carried into English terms) counts less.
 STATEMENT_ONLY_WEIGHTS = {"dense_feedback": 2.0, "dense_graph": 2.0, "lexical_statement": 0.2}
+# Without embeddings (the extra not installed, nothing embedded yet) the text carries the positives:
+# arxiv-sanity-lite's SVM on the hashed TF-IDF, and what the positives share besides their text.
+TEXT_ONLY_WEIGHTS = {"lexical_centroid": 0.1, "lexical_learned": 4.0, "venue_affinity": 0.5, "author_affinity": 0.25,
+                     "era_affinity": 0.25}
+# the signals learned from the positives (seeds, likes): on a statement-led radar they are weighed
+# by how many likes it has (`Ranker.weights_for`)
+POSITIVE_SIGNALS = ("dense_centroid", "dense_nearest", "dense_propagation", "lexical_centroid", "lexical_nearest",
+                    "lexical_learned", "learned", "category_affinity", "venue_affinity", "author_affinity",
+                    "era_affinity")
+LIKES_TO_LEARN = 16  # likes at which a statement-led radar weighs them half as much as seeds
 LEXICAL_HEAD = 2000  # with embeddings, the lexical signals are computed for this many leading candidates (4000: same benchmark figures, +5 ms at 50k)
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
 NEGATIVES = 400  # random candidates sampled as negatives for the learned model
-LEXICAL_C = 0.01  # the lexical learned model: arxiv-sanity-lite's SVM (C, balanced classes)
+LEXICAL_C = 0.1  # the lexical learned model: arxiv-sanity-lite's SVM (C, balanced classes)
+LEXICAL_NEGATIVES = 1000  # random candidates it is fitted against
 RECENCY_DAYS = 30.0
 ERA_DAYS = 365.0  # the scale of era_affinity: a paper a year away from a positive counts e^-1
 FEEDBACK_K = 10  # the top papers of the first score whose centroid is the feedback query
@@ -83,6 +95,7 @@ GRAPH_ITERATIONS = 10
 PROPAGATION_K = 5  # each candidate's nearest candidates in the graph of every candidate
 PROPAGATION_ALPHA = 0.95  # the share of a node's score that comes from its neighbours
 PROPAGATION_STEPS = 20
+TIER_GAP = 1e6  # between tiers: larger than any fused score
 PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
 
 
@@ -92,6 +105,7 @@ class Ranking:
     scores: np.ndarray
     reasons: dict[int, list[Reason]]
     signals: dict[str, np.ndarray]  # per candidate, in candidate order (for "what the radar learned")
+    tiers: np.ndarray | None = None  # per ranked paper: 1 what the user asked for, 0, -1 what they turned down
 
 
 # ----------------------------------------------------------------------------- text features
@@ -167,6 +181,7 @@ class Ranker:
         n = len(cs)
         out: dict[str, np.ndarray] = {}
         positives = profile.positives
+        weights = self.weights_for(profile, embeddings=cs.emb is not None)
         pos_emb = _embedding_matrix(positives) if positives else None
         centre = None
         if cs.emb is not None:
@@ -182,9 +197,12 @@ class Ranker:
             # bandwidth is the cost); the centred cosines follow from it row by row.
             columns, names = [], []
             if pos_emb is not None and len(pos_emb):
-                coef, intercept = self._learned_direction(cs.emb, pos_emb, _embedding_matrix(profile.dismissed), centre)
-                columns += [pos_emb.T, coef[:, None]]
-                names += ["positives", "learned"]
+                columns.append(pos_emb.T)
+                names.append("positives")
+                if weights.get("learned"):
+                    coef, intercept = self._learned_direction(cs.emb, pos_emb, _embedding_matrix(profile.dismissed), centre)
+                    columns.append(coef[:, None])
+                    names.append("learned")
             if profile.interest_embedding is not None:
                 statement_q = _centred(_unit(profile.interest_embedding.astype(np.float32))[None, :], centre)[0]
                 columns.append(statement_q[:, None])
@@ -214,21 +232,24 @@ class Ranker:
                         at += 1
 
         if positives:
-            out.update(self._affinities(positives, cs))
+            out.update({k: v for k, v in self._affinities(positives, cs, weights).items() if weights.get(k)})
         if today is not None:
             out["recency"] = np.exp(-np.clip(cs.ages(today), 0, None) / RECENCY_DAYS)
         out["_rules"] = self._rules(profile, cs)
 
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
-        weights = self.weights_for(profile)
         out["_weights"] = weights
         if "_pos_sims" in out and weights.get("dense_propagation"):
             propagation = propagate(cs.neighbour_graph(PROPAGATION_K), out["_pos_sims"])
             if propagation is not None:
                 out["dense_propagation"] = propagation
         out["_z"] = {}
+        if positives and n and weights.get("lexical_learned"):
+            # arxiv-sanity-lite's SVM over every candidate: one sparse product, cheap at any size
+            out["lexical_learned"] = self._lexical_scores(cs, positives)
         rows = None
-        if (positives or statement_text) and n:
+        lexical = cs.emb is None or any(weights.get(k) for k in ("lexical_centroid", "lexical_nearest", "lexical_statement"))
+        if (positives or statement_text) and n and lexical:
             # With embeddings, the lexical pass runs on the head of a first ranking only: a sparse
             # product over every candidate would cost more than everything else together.
             if cs.emb is not None and n > LEXICAL_HEAD:
@@ -250,43 +271,67 @@ class Ranker:
                 k = min(NEAREST, pos_sims.shape[1])
                 nearest = pos_sims if k == pos_sims.shape[1] else np.partition(pos_sims, pos_sims.shape[1] - k, axis=1)[:, -k:]
                 out["lexical_nearest"] = _spread(nearest.mean(axis=1), rows, n)
-                if weights.get("lexical_learned"):
-                    coef = self._lexical_direction(matrix, pos_vectors)
-                    out["lexical_learned"] = _spread(np.asarray(matrix @ coef).ravel(), rows, n)
             if statement_text:
                 out["lexical_statement"] = _spread(sims[:, len(positives)], rows, n)
         if n and (positives or statement_text):
-            out.update(head_signals(weights, self.score(out), cs.emb, cs.matrix, rows, centre, out.get("_pos_centred"),
+            # a statement-led radar's likes reach the graph through the first score only (weighed
+            # as above), not as sources of their own
+            graph_sources = None if _statement_led(profile) else out.get("_pos_centred")
+            out.update(head_signals(weights, self.score(out), cs.emb, cs.matrix, rows, centre, graph_sources,
                                     out.get("_inverse_norm")))
         for key in list(out):
             if not key.startswith("_") and np.shape(out[key]) != (n,):
                 out[key] = np.asarray(out[key]).reshape(n)
         return out
 
-    def weights_for(self, profile: RadarProfile) -> dict[str, float]:
-        """The weights for what the radar holds: a statement-only radar gets its own mix."""
-        if not profile.positives and not profile.keywords and profile.interest:
-            return {**self.weights, **{k: v for k, v in STATEMENT_ONLY_WEIGHTS.items() if k not in self._overrides}}
-        return self.weights
+    def weights_for(self, profile: RadarProfile, embeddings: bool = True) -> dict[str, float]:
+        """The weights for what the radar holds. Without embeddings, the text's own mix. A radar
+        led by its statement (no seeds, no keywords) gets the statement's mix; its likes count for
+        n / (n + LIKES_TO_LEARN) of what seeds would, so one like nudges the ranking and many
+        take it over gradually."""
+        weights = self.weights
+        if not embeddings:
+            weights = {**weights, **{k: v for k, v in TEXT_ONLY_WEIGHTS.items() if k not in self._overrides}}
+        if not _statement_led(profile):
+            return weights
+        weights = {**weights, **{k: v for k, v in STATEMENT_ONLY_WEIGHTS.items() if k not in self._overrides}}
+        if profile.liked:
+            share = len(profile.liked) / (len(profile.liked) + LIKES_TO_LEARN)
+            weights.update({k: weights.get(k, 0.0) * share for k in POSITIVE_SIGNALS})
+        return weights
 
-    def _lexical_direction(self, matrix, pos_vectors) -> np.ndarray:
+    def _lexical_scores(self, cs: CandidateSet, positives: list[Doc]) -> np.ndarray:
+        """The SVM's score of every candidate, kept with the model: the next batch of the same
+        radar over the same candidates costs nothing here."""
+        pos_vectors = cs.vectors([d.text for d in positives])
+        key = ("lexical-scores", id(cs), cs.matrix.shape, pos_vectors.shape, float(pos_vectors.sum()))
+        cached = self._models.get(key)
+        if cached is None:
+            coef = self._lexical_direction(cs, pos_vectors, {d.id for d in positives})
+            cached = self._remember_model(key, _read_only_array(np.asarray(cs.matrix @ coef).ravel()))
+        return cached
+
+    def _lexical_direction(self, cs: CandidateSet, pos_vectors, positive_ids: set[int]) -> np.ndarray:
         """arxiv-sanity-lite's recipe on the hashed TF-IDF vectors: a linear SVM, the positives
-        against the candidates in view (the head), balanced classes; cached like the dense model."""
+        against a random sample of the candidates, balanced classes; cached like the dense model."""
         from scipy import sparse
         from sklearn.svm import LinearSVC
 
-        key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), matrix.shape, float(matrix[:50].sum()))
+        key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), cs.matrix.shape, float(cs.matrix[:50].sum()))
         cached = self._models.get(key)
         if cached is None:
-            x = sparse.vstack([pos_vectors, matrix]).tocsr()
-            y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(matrix.shape[0])]
+            rng = np.random.default_rng(self.seed)
+            pool = np.flatnonzero(~np.isin(cs.ids, list(positive_ids)))
+            sample = rng.choice(pool, size=min(LEXICAL_NEGATIVES, len(pool)), replace=False)
+            x = sparse.vstack([pos_vectors, cs.matrix[np.sort(sample)]]).tocsr()
+            y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(len(sample))]
             model = LinearSVC(C=LEXICAL_C, class_weight="balanced", tol=1e-4, max_iter=1000)
             model.fit(x, y)
             cached = self._remember_model(key, model.coef_[0].astype(np.float32))
         return cached
 
     @staticmethod
-    def _affinities(positives: list[Doc], cs: CandidateSet) -> dict[str, np.ndarray]:
+    def _affinities(positives: list[Doc], cs: CandidateSet, weights: dict[str, float]) -> dict[str, np.ndarray]:
         """What the positives share besides their text: their arXiv categories (primary counts
         double), venues, authors and era. A radar seeded with cs.CL papers leans to cs.CL; one
         seeded with a library read in 2012-2016 leans to papers of those years when it ranks a
@@ -312,7 +357,7 @@ class Ranker:
             out["venue_affinity"] = venue
         if author.any():
             out["author_affinity"] = (author > 0).astype(float)  # shares an author with a positive
-        era = cs.era_affinity([d.day for d in positives if d.day], ERA_DAYS)
+        era = cs.era_affinity([d.day for d in positives if d.day], ERA_DAYS) if weights.get("era_affinity") else None
         if era is not None:
             out["era_affinity"] = era
         return out
@@ -435,22 +480,46 @@ class Ranker:
         if profile.excludes:
             for phrase in profile.excludes:  # an excluded phrase in a title removes the paper
                 keep[cs.rows_with_title_phrase(phrase, _folded(phrase))] = False
+        for key in profile.muted_authors:  # "never show this author"
+            keep[cs.author_rows.get(key, _EMPTY)] = False
         idx = np.flatnonzero(keep)
         if profile.keywords or profile.excludes or profile.less_topics:
             limit = min(len(idx), max(EXACT_HEAD, (top or 0) * 3))
             head = idx[np.argpartition(-scores[idx], limit - 1)[:limit]] if limit < len(idx) else idx
             self._exact_phrase_fix(profile, cs, head, scores)
+        tiers = self._tiers(profile, cs)
+        # what the user said places a paper in its tier; the score orders each tier
+        placed = scores + tiers * TIER_GAP
         if top is not None and top < len(idx):
-            part = idx[np.argpartition(-scores[idx], top)[:top]]
-            order = part[np.argsort(-scores[part], kind="stable")]
+            part = idx[np.argpartition(-placed[idx], top)[:top]]
+            order = part[np.argsort(-placed[part], kind="stable")]
         else:
-            order = idx[np.argsort(-scores[idx], kind="stable")]
+            order = idx[np.argsort(-placed[idx], kind="stable")]
         ids = cs.ids[order]
         statement = signals.get("dense_statement", signals.get("lexical_statement"))
         if profile.interest and statement is not None and explain:
             signals["_statement_cut"] = float(np.partition(statement, int(len(statement) * 0.9))[int(len(statement) * 0.9)])
         reasons = {int(cs.ids[i]): self._reasons(profile, cs, int(i), signals) for i in order[:explain]}
-        return Ranking(ids, scores[order], reasons, {k: v for k, v in signals.items() if not k.startswith("_")})
+        return Ranking(ids, scores[order], reasons, {k: v for k, v in signals.items() if not k.startswith("_")},
+                       tiers[order])
+
+    def _tiers(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
+        """What the user said explicitly, over what the model guesses: a followed author's paper
+        and a paper with a followed keyword in its title come first (tier 1); an excluded phrase
+        in the abstract, "less of this author" and "less of this topic" put a paper after every
+        other (tier -1), and a negative wins over a positive. Exact phrases, folded."""
+        n = len(cs)
+        first = np.zeros(n, dtype=bool)
+        last = np.zeros(n, dtype=bool)
+        for key in profile.authors:
+            first[cs.author_rows.get(key, _EMPTY)] = True
+        for keyword in profile.keywords:
+            first[cs.rows_with_phrase(_folded(keyword), title=True)] = True
+        for key in profile.less_authors:
+            last[cs.author_rows.get(key, _EMPTY)] = True
+        for phrase in (*profile.excludes, *profile.less_topics):
+            last[cs.rows_with_phrase(_folded(phrase))] = True
+        return np.where(last, -1, np.where(first, 1, 0)).astype(np.int8)
 
     def _reasons(self, profile: RadarProfile, cs: CandidateSet, i: int, signals: dict) -> list[Reason]:
         d = cs.docs[i]
@@ -567,6 +636,16 @@ def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:
         f_c, f_p = PROPAGATION_ALPHA * (walk @ f_c + to_pos @ f_p), PROPAGATION_ALPHA * (from_pos @ f_c) + restart
     values = np.log(f_c.astype(np.float64) + 1e-7)
     return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
+
+
+def _read_only_array(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+def _statement_led(profile: RadarProfile) -> bool:
+    """A radar that says what it wants in words only (likes may follow; no seeds, no keywords)."""
+    return bool(profile.interest) and not profile.seeds and not profile.keywords
 
 
 def _spread(values: np.ndarray, rows: np.ndarray | None, n: int) -> np.ndarray:

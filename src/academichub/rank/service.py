@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Connection, select
@@ -67,13 +68,19 @@ def load_docs(conn: Connection, paper_ids: list[int] | None = None, *, since: da
                 .where(paper_embeddings.c.paper_id.in_(chunk), paper_embeddings.c.model == model)
             ):
                 vectors[pid] = np.frombuffer(blob, dtype="<f2").astype(np.float32)
-    has_all = bool(model) and len(vectors) == len(ids)
+    if vectors and len(vectors) < len(ids):
+        # A paper stored since the last `embed` (a seed file's new entry, an ingest without the
+        # extra) has no vector yet: it stands at the others' mean, neither near nor far from
+        # anything, so one such paper does not turn the embeddings off for every candidate.
+        mean = np.mean(list(vectors.values()), axis=0)
+        mean /= np.linalg.norm(mean) or 1.0
+        vectors = {i: vectors.get(i, mean) for i in ids}
     return [
         Doc(
             id=r[0], title=r[1], abstract=r[2] or "",
             author_keys=tuple(k for k, _ in authors[r[0]]), author_names=tuple(n for _, n in authors[r[0]]),
             categories=tuple(categories[r[0]]), venue=r[3], day=r[4] or r[5],
-            embedding=vectors.get(r[0]) if has_all else None,
+            embedding=vectors.get(r[0]),
         )
         for r in rows
     ]
@@ -126,6 +133,42 @@ def profile_of(conn: Connection, radar: Radar, *, model: str | None = None, embe
     )
 
 
+_RANKERS: dict[tuple, Ranker] = {}
+
+
+def ranker_for(weights_file: Path | None) -> Ranker:
+    """The ranker with the shipped weights, or with those of a TOML file (`name = value`; the
+    `rank_weights` setting: how the relevance benchmark hands a fold's weights to the CLI). Kept
+    per file and modification time, so its learned models are reused between calls."""
+    key = (str(weights_file), weights_file.stat().st_mtime_ns if weights_file and weights_file.exists() else None)
+    ranker = _RANKERS.get(key)
+    if ranker is None:
+        ranker = Ranker(read_weights(weights_file) if weights_file else None)
+        _RANKERS.clear()
+        _RANKERS[key] = ranker
+    return ranker
+
+
+def read_weights(path: Path) -> dict[str, float]:
+    """Weights from a TOML file of `name = number`; an unknown name or a non-number is refused."""
+    import tomllib
+
+    from ..errors import ConfigError
+    from .ranker import DEFAULT_WEIGHTS
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the ranking weights: {exc}") from exc
+    unknown = sorted(set(data) - set(DEFAULT_WEIGHTS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown ranking weights: {', '.join(unknown)} (known: {', '.join(DEFAULT_WEIGHTS)})")
+    bad = sorted(k for k, v in data.items() if isinstance(v, bool) or not isinstance(v, (int, float)))
+    if bad:
+        raise ConfigError(f"{path}: ranking weights must be numbers: {', '.join(bad)}")
+    return {k: float(v) for k, v in data.items()}
+
+
 _CACHE: dict[tuple, tuple[tuple, "CandidateSet"]] = {}
 
 
@@ -170,8 +213,15 @@ def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, lim
     )
     ids, scores = ranking.ids, ranking.scores
     if diversify and limit:
-        vectors = cs.emb[[cs.position[int(i)] for i in ids]] if cs.emb is not None and len(ids) else None
-        order = mmr(ids, scores, vectors, k=limit)
+        # spread each tier on its own (what the user asked for first, what they turned down last)
+        tiers = ranking.tiers if ranking.tiers is not None else np.zeros(len(ids), dtype=np.int8)
+        order: list[int] = []
+        for tier in sorted(set(tiers.tolist()), reverse=True):
+            if len(order) >= limit:
+                break
+            rows = np.flatnonzero(tiers == tier)
+            vectors = cs.emb[[cs.position[int(i)] for i in ids[rows]]] if cs.emb is not None and len(rows) else None
+            order += mmr(ids[rows], scores[rows], vectors, k=limit - len(order))
         position = {int(i): n for n, i in enumerate(ids)}
         ids = np.array(order, dtype=np.int64)
         scores = np.array([ranking.scores[position[i]] for i in order])
