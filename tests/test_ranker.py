@@ -344,7 +344,7 @@ def test_rank_weights_come_from_a_toml_file_and_a_bad_one_is_refused(day, databa
     assert refused.exit_code == 1 and "unknown.toml" in refused.output
     monkeypatch.setenv("ACADEMICHUB_RANK_WEIGHTS", str(good))
     ranked = runner.invoke(app, ["rank", "r", "--limit", "3", "--format", "json"])
-    assert ranked.exit_code == 0 and len(json.loads(ranked.output)) == 3
+    assert ranked.exit_code == 0 and len(json.loads(ranked.stdout)) == 3
 
 
 def test_a_title_keyword_comes_before_what_the_seeds_prefer(day):

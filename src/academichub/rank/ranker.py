@@ -322,6 +322,8 @@ class Ranker:
         if cached is None:
             rng = np.random.default_rng(self.seed)
             pool = np.flatnonzero(~np.isin(cs.ids, list(positive_ids)))
+            if len(pool) == 0:  # every candidate is a positive: nothing to tell them from, no signal
+                return np.zeros(cs.matrix.shape[1], dtype=np.float32)
             sample = rng.choice(pool, size=min(LEXICAL_NEGATIVES, len(pool)), replace=False)
             x = sparse.vstack([pos_vectors, cs.matrix[np.sort(sample)]]).tocsr()
             y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(len(sample))]
