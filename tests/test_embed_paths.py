@@ -21,6 +21,7 @@ from academichub.cli import app  # noqa: E402
 from academichub.ingest import pipeline  # noqa: E402
 from academichub.ingest.pipeline import ingest_file  # noqa: E402
 from academichub.rank import embeddings as E  # noqa: E402
+from embedder_support import offline_embedder  # noqa: E402
 from academichub.rank.embedding_jobs import (  # noqa: E402
     embed_new_papers,
     vector_gap,
@@ -44,13 +45,8 @@ JSON = {"Content-Type": "application/json"}
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory):
     """The packaged model on the CPU's fast path, at 128 tokens (no per-machine calibration)."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TRANSFORMERS_OFFLINE", "1")
-    try:
-        yield E.load_embedder(device="cpu", max_seq_length=128, cache_dir=tmp_path_factory.mktemp("models"))
-    finally:
-        mp.undo()
+    with offline_embedder(tmp_path_factory, max_seq_length=128) as loaded:
+        yield loaded
 
 
 @pytest.fixture

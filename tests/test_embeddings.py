@@ -16,6 +16,7 @@ from academichub.errors import AcademicHubError  # noqa: E402
 from academichub.ingest.pipeline import store_records  # noqa: E402
 from academichub.model import PaperData  # noqa: E402
 from academichub.rank import embeddings as E  # noqa: E402
+from embedder_support import offline_embedder  # noqa: E402
 
 TRANSFORMER = (
     "We propose a transformer architecture for image classification that splits an image into "
@@ -35,13 +36,8 @@ GRAPHS = "We prove a lower bound on the chromatic number of random regular graph
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory):
     """The default CPU embedder (the fast path), built offline from the packaged weights."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TRANSFORMERS_OFFLINE", "1")
-    try:
-        yield E.load_embedder(device="cpu", cache_dir=tmp_path_factory.mktemp("models"))
-    finally:
-        mp.undo()
+    with offline_embedder(tmp_path_factory) as loaded:
+        yield loaded
 
 
 def test_core_imports_without_torch():

@@ -26,6 +26,7 @@ from academichub.settings import Settings
 from academichub.store.feed import FeedFilters
 from academichub.store.radars import add_feedback, add_rule, create_radar, default_user
 from academichub.store.schema import paper_subjects, papers, radar_shown
+from embedder_support import offline_embedder
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("onnxruntime")
@@ -51,15 +52,8 @@ class _Remembered:
 
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory):
-    from academichub.rank.embeddings import load_embedder
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TRANSFORMERS_OFFLINE", "1")
-    try:
-        yield _Remembered(load_embedder(device="cpu", cache_dir=tmp_path_factory.mktemp("models")))
-    finally:
-        mp.undo()
+    with offline_embedder(tmp_path_factory) as loaded:
+        yield _Remembered(loaded)
 
 
 @pytest.fixture
