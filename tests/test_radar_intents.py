@@ -24,9 +24,10 @@ from sqlalchemy import select
 from academichub.ingest.pipeline import SAMPLE_FILE, ingest_file
 from academichub.settings import Settings
 from academichub.store.feed import FeedFilters
-from academichub.store.radars import add_feedback, add_rule, create_radar, default_user
+from academichub.store.radars import add_feedback
 from academichub.store.schema import paper_subjects, papers, radar_shown
 from embedder_support import offline_embedder
+from test_web_radar import make_radar
 
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("onnxruntime")
@@ -70,12 +71,7 @@ def views(engine, embedder):
 
 
 def radar(engine, name="r", interest=None, **rules) -> int:
-    with engine.begin() as conn:
-        radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
-        for kind, values in rules.items():
-            for value in values:
-                add_rule(conn, radar_id, kind, value)
-    return radar_id
+    return make_radar(engine, name, interest, **rules)
 
 
 def batches(views, name="r", count=1) -> list[list[int]]:
