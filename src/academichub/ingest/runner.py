@@ -31,6 +31,14 @@ def is_due(source: dict, now: datetime) -> bool:
     return last is None or now - last >= timedelta(minutes=source["interval_minutes"])
 
 
+def next_run(source: dict, now: datetime) -> datetime | None:
+    """When the source is next due (now when it never ran); None when it is disabled."""
+    if not source["enabled"]:
+        return None
+    last = source["last_run_at"]
+    return now if last is None else max(now, last + timedelta(minutes=source["interval_minutes"]))
+
+
 def fetch_window(source: dict, today: date, lookback_days: int) -> tuple[date, date]:
     """From the day of the last success (a day's overlap: merging is idempotent), else a lookback."""
     last = source["last_success_at"]
