@@ -38,6 +38,12 @@ class Hub:
         return run_sources(self.engine, self.settings, names=list(names or []), due_only=due_only, now=self.now(),
                            on_start=on_start, progress=progress)
 
+    def request_source_run(self, name: str) -> str:
+        """"Run now" from a front end: queued on the job system when one is attached (the job's key is
+        returned), else run here at once."""
+        self.run_sources([name])
+        return f"source:{name}"
+
     def embed_new_papers(self) -> int:
         """Embed the papers that have no vector yet; how many (0 without the embeddings extra)."""
         from ..rank.embedding_jobs import embed_new_papers
