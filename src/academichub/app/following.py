@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from ..errors import AcademicHubError
 from ..ingest.runner import check_params, sources_for_venue
 from ..store import loop as loop_store
+from ..sources.arxiv_oai import naive_utc
 from ..store.radars import add_rule, create_radar, default_user
 from ..store.sources import add_source, get_source, list_sources, remove_source
 from ..taxonomy import check_codes
@@ -44,6 +45,7 @@ def followed_categories(engine: Engine) -> dict[str, str]:
 
 
 def _follow_codes(conn: Connection, codes: list[str], now: datetime) -> list[str]:
+    now = naive_utc(now)
     existing = get_source(conn, WEB_ARXIV_SOURCE)
     if existing is not None and existing["kind"] != "arxiv":
         raise AcademicHubError(f"a {existing['kind']} source is named {WEB_ARXIV_SOURCE!r}; rename it to follow arXiv categories here")
@@ -91,6 +93,7 @@ def _venue(text: str, catalog: dict[str, Venue]) -> Venue:
 
 
 def _follow_venue(conn: Connection, venue: Venue, now: datetime) -> list[str]:
+    now = naive_utc(now)
     added = []
     for name, kind, params, label in sources_for_venue(venue):
         if get_source(conn, name) is None:
@@ -131,4 +134,5 @@ def first_run(engine: Engine, catalog: dict[str, Venue], *, categories: list[str
             add_rule(conn, radar_id, "category", code)
         for venue in chosen:
             result.sources += _follow_venue(conn, venue, now)
+            add_rule(conn, radar_id, "venue", venue.name)
     return result

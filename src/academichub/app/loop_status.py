@@ -5,7 +5,7 @@ first run (no source configured). A use case, so the feed route only renders it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
@@ -14,6 +14,7 @@ from ..ingest.runner import next_run
 from ..store import loop as loop_store
 from ..store.feed import latest_announcement
 from ..store.sources import list_sources
+from ..sources.arxiv_oai import naive_utc
 from ..store.state import as_utc
 
 SAMPLE_SOURCE = "arxiv-rss"  # load_sample_if_empty records the sample's announcement under this source and SAMPLE_FEED
@@ -53,15 +54,10 @@ class LoopStatus:
         return self.sources == 0
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    """The store's datetimes are naive UTC; compare like with like."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def loop_status(hub_or_engine, now: datetime, *, day: date | None = None) -> LoopStatus:
     """The loop's state at `now` (a Hub or an Engine); `day` is the day the page shows, if filtered."""
     engine: Engine = getattr(hub_or_engine, "engine", hub_or_engine)
-    naive_now = _naive_utc(now)
+    naive_now = naive_utc(now)
     with engine.connect() as conn:
         rows = list_sources(conn)
         last_fetch = loop_store.newest_success_at(conn)
