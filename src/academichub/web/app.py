@@ -501,6 +501,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def render(request: Request, template: str, context: dict, *, status_code: int = 200) -> HTMLResponse:
         lang = language_of(request)
         env = envs[lang]
+        if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
+            context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
         body = env.get_template(template).render(
             request_path=request.url.path,
             lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
