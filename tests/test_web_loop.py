@@ -96,6 +96,11 @@ def test_sources_page_shows_last_run_next_run_and_last_error(engine):
     }
     assert row_of(page.text, "feed:off") == {"last-run": "never", "next-run": "disabled", "status": "off"}
     assert page.text.count('action="/sources/run"') == 4
+    schedule = {s["name"]: (s["next_run"], s["due"]) for s in client.get("/api/sources").json()}
+    assert schedule == {
+        "arxiv": ("2024-11-29T09:00:00Z", True), "crossref:fems": ("2024-11-30T08:00:00Z", False),
+        "feed:off": (None, False), "pubmed:nat": ("2024-11-29T18:30:00Z", False),
+    }
 
     zh = client.get("/sources?lang=zh").text
     assert row_of(zh, "arxiv") == {"last-run": "从未", "next-run": "现在到期", "status": "尚未运行"}

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from .. import taxonomy
@@ -54,6 +54,8 @@ class SourceOut(BaseModel):
     last_added: int
     last_updated: int
     created_at: UTCDateTime
+    next_run: UTCDateTime | None = Field(None, description="When it is next due (now when it never ran); null when disabled.")
+    due: bool = Field(False, description="Due now: the scheduler runs it at its next tick.")
 
 
 class FollowedOut(BaseModel):
@@ -189,9 +191,9 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         return RedirectResponse(f"/sources?{_query(done='unfollowed', category=[category])}", status_code=303)
 
     @app.get("/api/sources", response_model=list[SourceOut], tags=["sources"], summary="Configured sources and their health")
-    def api_sources():
+    def api_sources(request: Request):
         with engine.connect() as conn:
-            return list_sources(conn)
+            return schedule_of(list_sources(conn), request.app.state.hub.now())
 
     @app.get("/api/venues", tags=["sources"], summary="The venue catalog")
     def api_venues():
