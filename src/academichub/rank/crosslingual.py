@@ -32,8 +32,9 @@ def has_han(text: str | None) -> bool:
 @lru_cache(maxsize=1)
 def load_taxonomy() -> dict[str, dict]:
     """arXiv category code -> {group, name, description, name_zh, description_zh, [alias_of]}."""
-    text = resources.files("academichub").joinpath("data", "arxiv_taxonomy.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)["category"]
+    from ..taxonomy import raw_categories
+
+    return raw_categories()
 
 
 @lru_cache(maxsize=1)

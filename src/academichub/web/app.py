@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..app.loop_status import loop_status
 from ..ingest.pipeline import load_sample_if_empty
 from ..settings import Settings, load_settings
 from ..store.database import open_store
@@ -426,6 +427,7 @@ def _make_env(translations, lang: str) -> Environment:
     )
     env.install_gettext_translations(translations, newstyle=True)
     env.filters["day"] = lambda value: i18n.format_day(value, lang)
+    env.filters["moment"] = i18n.format_moment
     env.globals.update(
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],
@@ -482,6 +484,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.openapi = openapi
     app.state.engine = engine
+    from ..app.hub import Hub
+
+    app.state.hub = Hub(settings, engine=engine)  # the use cases; tests may swap in one with their own clock
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -496,6 +501,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     def render(request: Request, template: str, context: dict, *, status_code: int = 200) -> HTMLResponse:
         lang = language_of(request)
         env = envs[lang]
+        if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
+            context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
         body = env.get_template(template).render(
             request_path=request.url.path,
             lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
@@ -511,9 +518,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             )
         return response
 
-    from . import briefing_page, radar_page, sources_page
+    from . import briefing_page, radar_page, sources_page, welcome_page
 
     sources_page.register(app, engine, settings, render)
+    welcome_page.register(app, engine, settings, render)
     briefing_page.register(app, engine, settings, render)
     radar_views = radar_page.register(app, engine, settings, render)
 
@@ -569,6 +577,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
             switch = radar_views.switcher(conn, params.filters)
+        status = loop_status(request.app.state.hub, request.app.state.hub.now(),
+                             day=params.filters.dates[0] if len(params.filters.dates) == 1 else None)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
         return render(
             request,
@@ -583,6 +593,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 "days": days,
                 "latest": latest,
                 "notices": notices,
+                "store_loop": status,
+                "welcome": welcome_page.welcome_context(settings) if status.first_run else None,
                 "briefing_panel": briefing_page.panel_context(
                     request, engine, settings, day=params.filters.dates[0] if params.filters.dates else None
                 ),

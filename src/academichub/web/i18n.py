@@ -5,7 +5,7 @@ the `lang` cookie, then Accept-Language, then settings.default_language."""
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from babel.dates import format_date
@@ -92,3 +92,12 @@ def format_day(value: date | None, lang: str) -> str:
     if value is None:
         return ""
     return format_date(value, format="medium", locale=LANGUAGES.get(lang, LANGUAGES[FALLBACK]))
+
+
+def format_moment(value: datetime | None) -> str:
+    """'2024-11-28 18:00 UTC' in every language: a stored moment (naive means UTC) said plainly."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")

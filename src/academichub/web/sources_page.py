@@ -1,22 +1,38 @@
-"""The sources page: the configured upstreams with their health, and the venue catalog where
-following a journal is one click (a plain form POST; no JavaScript needed)."""
+"""The sources page: the configured upstreams with their schedule and health (last run, next run,
+last error) and a "run now" button; the arXiv taxonomy, where following categories is a checkbox;
+the venue catalog, where following a journal is one click. Plain form POSTs and a GET filter: no
+JavaScript needed. The use cases live in app/ (following, the Hub); this module only adapts them."""
 
 from __future__ import annotations
 
 from typing import Annotated, Callable
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from .. import taxonomy
+from ..app.following import (
+    WEB_ARXIV_SOURCE,
+    UnknownVenueError,
+    follow_categories,
+    follow_venue,
+    followed_categories,
+    unfollow_category,
+)
 from ..errors import AcademicHubError
-from ..ingest.runner import sources_for_venue
+from ..ingest.runner import next_run
 from ..settings import Settings
-from ..store.sources import add_source, get_source, list_sources
-from ..store.state import utcnow
-from ..venues import find_venue, load_venues
+from ..sources.arxiv_oai import naive_utc
+from ..store.sources import get_source, list_sources
+from ..store.state import as_utc
+from ..venues import load_venues
 from .app import UTCDateTime
+
+MAX_CODES = 200  # categories in one form post (the taxonomy has 155)
+FLASHES = ("queued", "ran", "failed", "followed", "unfollowed")
 
 
 class SourceOut(BaseModel):
@@ -38,6 +54,8 @@ class SourceOut(BaseModel):
     last_added: int
     last_updated: int
     created_at: UTCDateTime
+    next_run: UTCDateTime | None = Field(None, description="When it is next due (now when it never ran); null when disabled.")
+    due: bool = Field(False, description="Due now: the scheduler runs it at its next tick.")
 
 
 class FollowedOut(BaseModel):
@@ -60,6 +78,33 @@ def same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1].split("/", 1)[0] == host
 
 
+def _refuse_cross_site(request: Request) -> None:
+    if not same_origin(request):
+        raise HTTPException(403, "cross-site form")
+
+
+def schedule_of(rows: list[dict], now) -> list[dict]:
+    """Each row with `next_run` (aware UTC, None when disabled) and `due` (it runs at the next tick)."""
+    naive_now = naive_utc(now)
+    shown = []
+    for row in rows:
+        when = next_run(row, naive_now)
+        shown.append({**row, "next_run": as_utc(when) if when else None, "due": when is not None and when <= naive_now})
+    return shown
+
+
+def picker_groups(query: str, followed: dict[str, str]) -> list[dict]:
+    """The taxonomy's groups, each with the categories a search text matches (all without one);
+    a group is open when it was searched or holds a followed category."""
+    groups = []
+    for group in taxonomy.groups():
+        members = [c for c in group.categories if c.matches(query)]
+        if members:
+            groups.append({"group": group, "categories": members,
+                           "open": bool(query.strip()) or any(c.code in followed for c in members)})
+    return groups
+
+
 def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> None:
     def catalog():
         return load_venues(settings.data_dir)
@@ -68,24 +113,87 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         names = {r["name"] for r in rows}
         return {key for key in catalog() if f"crossref:{key}" in names or f"feed:{key}" in names}
 
-    @app.get("/sources", include_in_schema=False)
-    def sources_page(request: Request):
+    def flash_of(request: Request) -> dict | None:
+        done = request.query_params.get("done")
+        if done not in FLASHES:
+            return None
+        with engine.connect() as conn:
+            source = get_source(conn, request.query_params.get("source", "")[:200])
+        codes = [c for c in request.query_params.getlist("category")[:MAX_CODES] if taxonomy.find(c)]
+        return {"kind": done, "source": source, "categories": codes}
+
+    def page(request: Request, *, error: str | None = None, chosen: list[str] | None = None, status_code: int = 200):
+        query = (request.query_params.get("q") or "")[:100]
         with engine.connect() as conn:
             rows = list_sources(conn)
+        followed = followed_categories(engine)
         venues = sorted(catalog().values(), key=lambda v: (v.fields[0] if v.fields else "", v.name))
-        return render(request, "sources.html", {"sources": rows, "venues": venues, "followed": followed_keys(rows)})
+        context = {
+            "sources": schedule_of(rows, request.app.state.hub.now()),
+            "venues": venues,
+            "followed": followed_keys(rows),
+            "followed_categories": followed,
+            "web_arxiv_source": WEB_ARXIV_SOURCE,
+            "taxonomy_groups": picker_groups(query, followed),
+            "category_query": query,
+            "chosen": set(chosen or []),
+            "error": error,
+            "flash": flash_of(request),
+        }
+        return render(request, "sources.html", context, status_code=status_code)
+
+    @app.get("/sources", include_in_schema=False)
+    def sources_page(request: Request, q: Annotated[str | None, Query(max_length=100)] = None):
+        return page(request)
 
     @app.post("/sources/follow", include_in_schema=False)
     def follow_form(request: Request, venue: Annotated[str, Form(max_length=200)]):
-        if not same_origin(request):
-            raise HTTPException(403, "cross-site form")
-        follow(venue)
+        _refuse_cross_site(request)
+        follow(request, venue)
         return RedirectResponse("/sources", status_code=303)
 
-    @app.get("/api/sources", response_model=list[SourceOut], tags=["sources"], summary="Configured sources and their health")
-    def api_sources():
+    @app.post("/sources/run", include_in_schema=False)
+    def run_now_form(request: Request, source: Annotated[str, Form(max_length=200)]):
+        """"Run now": the Hub queues the run on the job system (or runs it here when none is
+        attached); the flash says which, and how a run here went."""
+        _refuse_cross_site(request)
         with engine.connect() as conn:
-            return list_sources(conn)
+            before = get_source(conn, source)
+        if before is None:
+            raise HTTPException(404, f"no source named {source!r}")
+        request.app.state.hub.request_source_run(source)
+        with engine.connect() as conn:
+            after = get_source(conn, source)
+        if after is None or after["last_run_at"] == before["last_run_at"]:
+            done = "queued"
+        else:
+            done = "failed" if after["last_error_at"] == after["last_run_at"] else "ran"
+        return RedirectResponse(f"/sources?{_query(done=done, source=source)}", status_code=303)
+
+    @app.post("/sources/categories", include_in_schema=False)
+    def follow_categories_form(
+        request: Request,
+        category: Annotated[list[str], Form(max_length=64)] = [],  # noqa: B006 - FastAPI copies defaults
+    ):
+        _refuse_cross_site(request)
+        if len(category) > MAX_CODES:
+            return page(request, error=f"at most {MAX_CODES} categories at once", status_code=400)
+        try:
+            added = follow_categories(engine, category, request.app.state.hub.now())
+        except AcademicHubError as exc:
+            return page(request, error=str(exc), chosen=category, status_code=400)
+        return RedirectResponse(f"/sources?{_query(done='followed', source=WEB_ARXIV_SOURCE, category=added)}", status_code=303)
+
+    @app.post("/sources/categories/unfollow", include_in_schema=False)
+    def unfollow_category_form(request: Request, category: Annotated[str, Form(max_length=64)]):
+        _refuse_cross_site(request)
+        unfollow_category(engine, category)
+        return RedirectResponse(f"/sources?{_query(done='unfollowed', category=[category])}", status_code=303)
+
+    @app.get("/api/sources", response_model=list[SourceOut], tags=["sources"], summary="Configured sources and their health")
+    def api_sources(request: Request):
+        with engine.connect() as conn:
+            return schedule_of(list_sources(conn), request.app.state.hub.now())
 
     @app.get("/api/venues", tags=["sources"], summary="The venue catalog")
     def api_venues():
@@ -99,20 +207,20 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
               summary="Follow a journal from the catalog",
               responses={400: {"description": "The journal's sources could not be added"},
                          404: {"description": "No such journal in the catalog"}})
-    def api_follow(venue: str):
-        return {"added": follow(venue)}
+    def api_follow(request: Request, venue: str):
+        return {"added": follow(request, venue)}
 
-    def follow(text: str) -> list[str]:
-        found = find_venue(text, catalog())
-        if found is None:
-            raise HTTPException(404, f"no journal {text!r} in the venue catalog")
-        added = []
+    def follow(request: Request, text: str) -> list[str]:
         try:
-            with engine.begin() as conn:
-                for name, kind, params, label in sources_for_venue(found):
-                    if get_source(conn, name) is None:
-                        add_source(conn, name=name, kind=kind, params=params, label=label, now=utcnow())
-                        added.append(name)
+            return follow_venue(engine, text, catalog(), request.app.state.hub.now())
+        except UnknownVenueError as exc:
+            raise HTTPException(404, f"no journal {text!r} in the venue catalog") from exc
         except AcademicHubError as exc:
             raise HTTPException(400, str(exc)) from exc
-        return added
+
+
+def _query(**values) -> str:
+    pairs = []
+    for key, value in values.items():
+        pairs += [(key, v) for v in value] if isinstance(value, list) else [(key, value)]
+    return urlencode(pairs)
