@@ -118,6 +118,11 @@ class FileFormat:
         if not self.constant:
             object.__setattr__(self, "constant", self.name.upper().replace("-", "_"))
 
+    @property
+    def value(self) -> str:
+        """The name, as `Format.X.value` read when formats were an enum."""
+        return self.name
+
     def __str__(self) -> str:
         return self.name
 
