@@ -740,10 +740,11 @@ def sources_kinds() -> None:
     """The source kinds `sources add` takes, with their parameters (* required)."""
     from .sources.kinds import addable_kinds
 
-    table = text_table("source kinds", ["kind", "upstream", ("params", {"overflow": "fold"})])
+    table = text_table("source kinds", ["kind", "upstream", "param", ("help", {"overflow": "fold"})])
     for kind in addable_kinds():
-        params = "; ".join(f"{p.name}{'*' if p.required else ''}: {p.help}" for p in kind.params) or "-"
-        add_text_row(table, kind.name, kind.label, params)
+        for i, param in enumerate(kind.params or [None]):
+            name = (param.name + ("*" if param.required else "")) if param else "-"
+            add_text_row(table, kind.name if i == 0 else "", kind.label if i == 0 else "", name, param.help if param else "")
     out.print(table)
 
 
