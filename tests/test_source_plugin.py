@@ -82,3 +82,18 @@ def test_a_source_from_its_own_module_is_added_run_and_stored(tmp_path, database
     copy.write_bytes(body)
     ingested = " ".join(academichub("ingest", str(copy)).split())
     assert f"{len(dois)} records: 0 added, 0 updated, {len(dois)} unchanged, 0 failed" in ingested
+
+
+def test_a_plugin_that_cannot_be_loaded_is_named(tmp_path):
+    """A broken plugin is an error naming it, not a source that silently went missing."""
+    info = tmp_path / "site" / "academichub_broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: academichub-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[academichub.sources]\nbroken = no_such_module_anywhere\n")
+    env = script_env(PYTHONPATH=os.pathsep.join([str(TESTS.parent / "src"), str(tmp_path / "site")]))
+    result = subprocess.run([academichub_script(), "sources", "kinds"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: source plugin 'broken' (no_such_module_anywhere) cannot be loaded: No module named" in " ".join(
+        (result.stdout + result.stderr).split()
+    )

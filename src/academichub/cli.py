@@ -740,8 +740,12 @@ def sources_kinds() -> None:
     """The source kinds `sources add` takes, with their parameters (* required)."""
     from .sources.kinds import addable_kinds
 
+    try:
+        known = addable_kinds()
+    except AcademicHubError as exc:  # a plugin that cannot be loaded
+        _fail(exc)
     table = text_table("source kinds", ["kind", "upstream", "param", ("help", {"overflow": "fold"})])
-    for kind in addable_kinds():
+    for kind in known:
         for i, param in enumerate(kind.params or [None]):
             name = (param.name + ("*" if param.required else "")) if param else "-"
             add_text_row(table, kind.name if i == 0 else "", kind.label if i == 0 else "", name, param.help if param else "")

@@ -626,7 +626,7 @@ def _sniff(path: str) -> FileFormat | None:
         return None
 
 
-def ingest_parsed_feed(engine: Engine, batch: ParsedBatch, *, feed_key: str) -> IngestSummary:
+def ingest_parsed_feed(engine: Engine, batch: ParsedBatch, *, feed_key: str, source: str = "arxiv-rss") -> IngestSummary:
     """A daily announcement: its papers and the announcement record (an empty day is normal) together."""
     now = utcnow()
     with engine.begin() as conn:
@@ -634,7 +634,7 @@ def ingest_parsed_feed(engine: Engine, batch: ParsedBatch, *, feed_key: str) -> 
         if batch.feed and batch.feed.announced:
             paper_store.record_announcement(
                 conn,
-                source="arxiv-rss",
+                source=source,
                 feed=feed_key,
                 day=batch.feed.announced,
                 items=len(batch.papers),
@@ -760,7 +760,8 @@ def _ingest(
                             commit_each_batch=fmt.commit_each_batch)
     batch = fmt.parse(content if content is not None else handle.read(), location)
     if fmt.announces:
-        summary = ingest_parsed_feed(engine, batch, feed_key=feed_key_from_link(batch.feed.link if batch.feed else None, location))
+        feed_key = feed_key_from_link(batch.feed.link if batch.feed else None, location)
+        summary = ingest_parsed_feed(engine, batch, feed_key=feed_key, source=fmt.name)
     else:
         summary = store_records(engine, batch.papers)
     if progress:

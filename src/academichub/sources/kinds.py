@@ -234,10 +234,10 @@ _REGISTRY = _Registry()
 
 def _ensure_loaded() -> _Registry:
     registry = _REGISTRY
-    if registry.loaded or registry.loading:
+    if registry.loaded:
         return registry
-    with registry.lock:
-        if registry.loaded or registry.loading:
+    with registry.lock:  # other threads wait here until the load is done
+        if registry.loaded or registry.loading:  # loading: this very thread, registering what it loads
             return registry
         registry.loading = True
         try:
