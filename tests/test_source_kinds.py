@@ -16,7 +16,7 @@ from academichub.ingest import merge
 from academichub.ingest.runner import check_params, is_due, make_http, next_run
 from academichub.settings import Settings
 from academichub.sources import kinds
-from academichub.sources.arxiv_rss import announcement_schedule, next_announcement
+from academichub.sources.arxiv_rss import announcement_schedule, last_announcement, next_announcement
 from academichub.sources.safe_url import GuardedTransport
 from academichub.store import sources as source_store
 from academichub.store.feed import source_label
@@ -164,6 +164,19 @@ def _utc(*args) -> datetime:
 def test_next_announcement(after, expected):
     assert next_announcement(after) == expected
     assert next_announcement(after.replace(tzinfo=None)) == expected  # naive datetimes are UTC, as stored
+    # and back: the announcement just before the next one is the one `after` falls in
+    assert last_announcement(expected) == expected
+    assert last_announcement(expected - timedelta(seconds=1)) < expected
+    assert next_announcement(last_announcement(after)) == expected  # no announcement between the two
+
+
+def test_last_announcement_names_the_day_a_fetch_sees():
+    # Saturday noon: Thursday's announcement (20:00 EST = Friday 01:00 UTC) is the latest
+    assert last_announcement(_utc(2024, 11, 30, 12, 0)) == _utc(2024, 11, 29, 1, 0)
+    # Sunday 3 Nov 20:30 EST (after DST ended that morning) -> that evening's, at 01:00 UTC
+    assert last_announcement(_utc(2024, 11, 4, 1, 30)) == _utc(2024, 11, 4, 1, 0)
+    # a minute before it -> Thursday 31 Oct 20:00 EDT (00:00 UTC)
+    assert last_announcement(_utc(2024, 11, 4, 0, 59)) == _utc(2024, 11, 1, 0, 0)
 
 
 ARXIV = {"kind": "arxiv", "enabled": True, "interval_minutes": 1440, "last_run_at": None, "last_success_at": None}

@@ -196,6 +196,20 @@ def next_announcement(after: datetime) -> datetime:
     raise AssertionError("a week always has an announcement")  # pragma: no cover
 
 
+def last_announcement(at: datetime) -> datetime:
+    """The latest announcement instant at or before `at` (aware; naive means UTC), in UTC: what a
+    feed fetched at `at` shows. Its New York date names the announcement (e.g. in a job's key)."""
+    at = _aware(at)
+    day = at.astimezone(ANNOUNCEMENT_ZONE).date()
+    for offset in range(8):
+        candidate_day = day - timedelta(days=offset)
+        if candidate_day.weekday() in ANNOUNCEMENT_WEEKDAYS:
+            instant = datetime.combine(candidate_day, ANNOUNCEMENT_TIME, tzinfo=ANNOUNCEMENT_ZONE)
+            if instant <= at:
+                return instant.astimezone(timezone.utc)
+    raise AssertionError("a week always has an announcement")  # pragma: no cover
+
+
 def announcement_schedule(source: dict, now: datetime) -> datetime:
     """When an arXiv source is next due: once after each announcement. Never run: now. After a
     success: the first announcement after it. After a failure: again after the interval or an hour,
