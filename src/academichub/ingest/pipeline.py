@@ -27,11 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import AcademicHubError, ParseError, StoreError
 from ..model import PaperData, ParsedBatch
+from ..sources.kinds import FileFormat
 from ..store import papers as paper_store
 from ..store.database import lock_for_writing
 from ..store.state import utcnow
 from . import merge
-from ..sources.kinds import FileFormat
 from .formats import detect_format
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "sample" / "2024-11-28-all-archives.xml"
