@@ -696,7 +696,7 @@ def _parse_params(pairs: list[str] | None) -> dict:
 @sources_app.command("add")
 @setting_flags("allow_private_urls")
 def sources_add(
-    kind: Annotated[str, typer.Argument(help="arxiv | crossref | pubmed | biorxiv | medrxiv | openalex | feed, or venue.")],
+    kind: Annotated[str, typer.Argument(help="A source kind (`sources kinds` lists them with their params), or venue.")],
     name: Annotated[str, typer.Argument(help="A name for the source; with `venue`, the catalog key or journal name.")],
     param: Annotated[Optional[list[str]], typer.Option("--param", help="key=value, e.g. issn=0028-0836 (repeatable).")] = None,
     label: Annotated[Optional[str], typer.Option(help="What cards show as the source.")] = None,
@@ -720,12 +720,7 @@ def sources_add(
             if not planned:
                 raise AcademicHubError(f"the catalog has no ISSN or feed for {venue.name}")
         else:
-            check_params(kind, params)
-            if kind == "feed":
-                from .sources.safe_url import check_public_url
-
-                # refuse file:, javascript: and (unless allowed) loopback/private targets now, not at 3 a.m.
-                params["url"] = check_public_url(params["url"], allow_private=settings.allow_private_urls)
+            params = check_params(kind, params, settings)  # the kind's check (a feed URL: not private, not file:)
             planned = [(name, kind, params, label)]
         engine = _engine(settings)
         with engine.begin() as conn:
@@ -738,6 +733,23 @@ def sources_add(
         _fail(exc)
     for source_name, source_kind, source_params, _ in planned:
         out.print(f"added {source_name} ({source_kind} {source_params})")
+
+
+@sources_app.command("kinds")
+def sources_kinds() -> None:
+    """The source kinds `sources add` takes, with their parameters (* required)."""
+    from .sources.kinds import addable_kinds
+
+    try:
+        known = addable_kinds()
+    except AcademicHubError as exc:  # a plugin that cannot be loaded
+        _fail(exc)
+    table = text_table("source kinds", ["kind", "upstream", "param", ("help", {"overflow": "fold"})])
+    for kind in known:
+        for i, param in enumerate(kind.params or [None]):
+            name = (param.name + ("*" if param.required else "")) if param else "-"
+            add_text_row(table, kind.name if i == 0 else "", kind.label if i == 0 else "", name, param.help if param else "")
+    out.print(table)
 
 
 @sources_app.command("import-opml")

@@ -1,28 +1,32 @@
 """Format detection: look at the first bytes, pick the one adapter that parses them (miniflux's
-way). Nothing is guessed from file names; a wrong file type is named as such, and so is JSON that
-is none of ours (it used to pass for snapshot lines). XML in UTF-16 or UTF-32, with a byte order
+way). The formats and their sniffers are declared by the source modules (sources/kinds.py); this
+module prepares the head they look at (encoding, byte order mark, XML prolog) and refuses what no
+format claims. Nothing is guessed from file names; a wrong file type is named as such, and so is
+JSON that is none of ours (it used to pass for snapshot lines). XML in UTF-16 or UTF-32, with a byte order
 mark or without, is read as XML: the parsers behind (lxml, feedparser) decode it themselves."""
 
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
 from ..errors import ParseError
+from ..sources import kinds
+from ..sources.kinds import FileFormat, Head
 
 
-class Format(StrEnum):
-    ARXIV_RSS = "arxiv-rss"
-    ARXIV_API = "arxiv-api"
-    ARXIV_OAI = "arxiv-oai"
-    ARXIV_SNAPSHOT = "arxiv-snapshot"
-    PUBMED = "pubmed"
-    PMC = "pmc"
-    CROSSREF = "crossref"
-    OPENALEX = "openalex"
-    BIORXIV = "biorxiv"
-    SEMANTICSCHOLAR = "semanticscholar"
-    PUBLISHER_FEED = "feed"
+class _FormatNames(type):
+    def __getattr__(cls, constant: str) -> FileFormat:
+        if constant.startswith("_"):
+            raise AttributeError(constant)
+        found = kinds.format_by_constant(constant)
+        if found is None:
+            raise AttributeError(f"no file format {constant} is registered")
+        return found
+
+
+class Format(metaclass=_FormatNames):
+    """The registered file formats by their constant, for code that names one (`Format.ARXIV_RSS`
+    is the `FileFormat` the arXiv RSS kind declares): detect_format answers these same objects."""
 
 
 _ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s>/]")
@@ -32,17 +36,6 @@ _SIGNATURES = {
     b"\x1f\x8b": "a gzip archive (decompress it first)",
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
-}
-_ROOTS = {
-    b"PubmedArticleSet": Format.PUBMED,
-    b"pmc-articleset": Format.PMC,
-    b"RDF": Format.PUBLISHER_FEED,
-    b"rss": Format.ARXIV_RSS,
-    b"feed": Format.ARXIV_API,
-    b"OAI-PMH": Format.ARXIV_OAI,
-    b"ListRecords": Format.ARXIV_OAI,
-    b"GetRecord": Format.ARXIV_OAI,
-    b"record": Format.ARXIV_OAI,
 }
 
 
@@ -64,33 +57,19 @@ def _skip_prolog(head: bytes) -> bytes:
     return rest
 
 
-# Keys that only one upstream's JSON carries, looked for in the head (as keys: the same words
-# inside a string value have their quotes escaped and do not match).
-_JSON_KEYS = (
-    (re.compile(rb'"message-type"\s*:'), Format.CROSSREF),
-    (re.compile(rb'"messages"\s*:'), Format.BIORXIV),
-    (re.compile(rb'"paperId"\s*:'), Format.SEMANTICSCHOLAR),
-)
-# A snapshot line is one object per line, and its first line names arXiv's snapshot fields.
-_SNAPSHOT_ID = re.compile(rb'"id"\s*:')
-_SNAPSHOT_FIELDS = re.compile(rb'"(?:submitter|authors_parsed|update_date)"\s*:')
-_OPENALEX_ID = re.compile(rb'"https://openalex\.org/')  # a value, so checked last
-_KNOWN_JSON = "expected a Crossref, OpenAlex, bioRxiv or Semantic Scholar response, or arXiv snapshot JSON lines"
-
-
-def _json_format(text: bytes, location: str) -> Format:
-    if text.startswith(b"{"):
-        for key, fmt in _JSON_KEYS:
-            if key.search(text):
-                return fmt
-        first_line = text.split(b"\n", 1)[0]
-        if _SNAPSHOT_ID.search(first_line) and _SNAPSHOT_FIELDS.search(first_line):
-            return Format.ARXIV_SNAPSHOT
-        if _OPENALEX_ID.search(text):
-            return Format.OPENALEX
+def _json_format(text: bytes, location: str) -> FileFormat:
+    head = Head("json", text)
+    for fmt in kinds.file_formats():
+        if fmt.syntax == "json" and fmt.sniff(head):
+            return fmt
     what = "a JSON list" if text.startswith(b"[") else "a JSON object"
-    raise ParseError(f"unknown JSON format: {what} that is none of the formats read here; {_KNOWN_JSON}",
+    raise ParseError(f"unknown JSON format: {what} that is none of the formats read here; expected {_expected('json')}",
                      location=location, line=1)
+
+
+def _expected(syntax: str) -> str:
+    described = [fmt.description for fmt in kinds.file_formats() if fmt.syntax == syntax]
+    return ", ".join(described[:-1]) + " or " + described[-1] if len(described) > 1 else "".join(described)
 
 
 # Byte order marks, the longest first (UTF-32 LE's starts with UTF-16 LE's), and how an XML document
@@ -119,7 +98,9 @@ def _utf8_head(head: bytes) -> tuple[bytes, str]:
     return body.decode(encoding, errors="ignore").encode("utf-8"), encoding
 
 
-def detect_format(head: bytes, location: str) -> Format:
+def detect_format(head: bytes, location: str) -> FileFormat:
+    """The one registered format these first bytes are in (each kind's `sniff` decides, in
+    sniff order); ParseError naming what the bytes are when none is."""
     for signature, what in _SIGNATURES.items():
         if head.startswith(signature):
             raise ParseError(f"unsupported file type: this is {what}", location=location, line=1)
@@ -135,23 +116,16 @@ def detect_format(head: bytes, location: str) -> Format:
     if text.startswith(b"<"):
         body = _skip_prolog(text)
         match = _ROOT.match(body)
-        if match and match.group(1) in _ROOTS:
-            found = _ROOTS[match.group(1)]
-            # RSS and Atom are arXiv's only when they carry arXiv's namespace; any other is a publisher's feed
-            if found in (Format.ARXIV_RSS, Format.ARXIV_API) and b"arxiv.org/schemas/atom" not in body[:2048]:
-                return Format.PUBLISHER_FEED
-            return found
-        root = match.group(1).decode(errors="replace") if match else "?"
+        root = match.group(1) if match else None
+        xml_head = Head("xml", body, root)
+        for fmt in kinds.file_formats():
+            if fmt.syntax == "xml" and fmt.sniff(xml_head):
+                return fmt
+        shown = root.decode(errors="replace") if root else "?"
         raise ParseError(
-            f"unsupported XML document (root <{root}>): expected arXiv RSS/Atom/OAI-PMH, PubMed/PMC XML or an RSS/Atom/RDF feed",
-            location=location,
-            line=1,
+            f"unsupported XML document (root <{shown}>): expected {_expected('xml')}", location=location, line=1,
         )
     if b"\x00" in text[:512]:
         raise ParseError("unsupported file type: binary data", location=location, line=1)
-    raise ParseError(
-        "unsupported format: expected XML (arXiv, PubMed, a journal feed) or JSON (Crossref, OpenAlex, bioRxiv, "
-        "Semantic Scholar, arXiv snapshot lines)",
-        location=location,
-        line=1,
-    )
+    raise ParseError(f"unsupported format: expected XML ({_expected('xml')}) or JSON ({_expected('json')})",
+                     location=location, line=1)

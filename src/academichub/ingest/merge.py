@@ -9,7 +9,8 @@ PaperData, so every rule is testable without a database.
 - Best value per field: each field remembers the source that set it (provenance). Within one
   source family the newer version wins (arXiv v4 over v3); across families a per-field ranking
   decides (the journal's title and venue over the preprint's, PubMed's structured abstract over
-  Crossref's, ...); an empty field always takes a value."""
+  Crossref's, ...); an empty field always takes a value. Families and their per-field ranks are
+  declared by the source kinds (sources/kinds.py `MergeFamily`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from datetime import date, datetime
 
 from ..model import AuthorData, PaperData
 from ..names import fold, name_key, name_norm, split_name, tex_to_unicode
+from ..sources.kinds import family_of
 
 SCALARS = ("title", "abstract", "venue", "venue_abbrev", "journal_ref", "license", "comments", "url_abs", "url_pdf",
            "publisher", "work_type", "issn", "server", "tldr", "published_on")
@@ -32,31 +34,18 @@ _HASHED = (
 _PROVENANCE_FIELDS = (*SCALARS, *_IDS)
 PREPRINT_DOI_PREFIXES = ("10.48550/", "10.1101/")  # arXiv, bioRxiv/medRxiv
 
-FAMILY = {
-    "arxiv-rss": "arxiv", "arxiv-api": "arxiv", "arxiv-oai": "arxiv", "arxiv-snapshot": "arxiv",
-    "crossref": "crossref", "pubmed": "pubmed", "pmc": "pubmed", "openalex": "openalex",
-    "biorxiv": "biorxiv", "medrxiv": "biorxiv", "feed": "feed", "semanticscholar": "s2",
-}
-_DEFAULT_RANK = {"crossref": 6, "pubmed": 6, "openalex": 4, "arxiv": 5, "biorxiv": 5, "feed": 3, "s2": 2}
-_RANK = {
-    "title": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "arxiv": 3, "biorxiv": 3, "s2": 1},
-    "abstract": {"pubmed": 7, "arxiv": 6, "biorxiv": 6, "crossref": 5, "feed": 4, "openalex": 3, "s2": 1},
-    "authors": {"crossref": 7, "pubmed": 6, "openalex": 5, "arxiv": 4, "biorxiv": 4, "feed": 3, "s2": 1},
-    "venue": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "s2": 2, "arxiv": 1, "biorxiv": 1},
-    "published_on": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "biorxiv": 2, "arxiv": 2, "s2": 1},
-    "work_type": {"crossref": 7, "pubmed": 6, "openalex": 5, "feed": 4, "biorxiv": 2, "arxiv": 2, "s2": 1},
-    "url_abs": {"arxiv": 7, "biorxiv": 6, "crossref": 5, "pubmed": 4, "feed": 4, "openalex": 3, "s2": 1},
-    "tldr": {"s2": 7},
-}
-
 
 def family(source: str) -> str:
-    return FAMILY.get(source, source)
+    """The merge family of a record source ("arxiv-oai" -> "arxiv"), declared by its kind; a source
+    no kind names is a family of its own."""
+    found = family_of(source)
+    return found.name if found is not None else source
 
 
 def rank(field_name: str, source: str) -> int:
-    fam = family(source)
-    return _RANK.get(field_name, _DEFAULT_RANK).get(fam, _DEFAULT_RANK.get(fam, 0))
+    """How far this source's value of a field is trusted against other families' (higher wins)."""
+    found = family_of(source)
+    return found.rank(field_name) if found is not None else 0
 
 
 @dataclass(slots=True)

@@ -5,7 +5,6 @@ other inputs; summaries count distinct papers (added / updated / unchanged) and 
 from __future__ import annotations
 
 import gc
-import importlib
 import io
 import multiprocessing
 import os
@@ -28,11 +27,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import AcademicHubError, ParseError, StoreError
 from ..model import PaperData, ParsedBatch
+from ..sources.kinds import FileFormat
 from ..store import papers as paper_store
 from ..store.database import lock_for_writing
 from ..store.state import utcnow
 from . import merge
-from .formats import Format, detect_format
+from .formats import detect_format
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "sample" / "2024-11-28-all-archives.xml"
 SAMPLE_FEED = "astro-ph+cond-mat+physics+quant-ph+math+cs+econ+eess+gr-qc+hep-ex+hep-lat+hep-ph+hep-th+math-ph+nlin+nucl-ex+nucl-th+q-bio+q-fin+stat"
@@ -40,7 +40,6 @@ SAMPLE_FEED = "astro-ph+cond-mat+physics+quant-ph+math+cs+econ+eess+gr-qc+hep-ex
 Progress = Callable[[int], None]
 
 
-BULK_FORMATS = (Format.ARXIV_OAI, Format.ARXIV_SNAPSHOT)
 # With a parsing worker, 1 000 beat 2 000 and 500 (benchmarks: the writer waits less for a batch)
 BATCH_SIZE = 1000
 READ_AHEAD = 4  # prepared batches a parsing worker may have waiting for the writer
@@ -438,17 +437,11 @@ def worker_available(force: bool | None = None) -> bool:
     return (os.cpu_count() or 1) > 1 and threading.active_count() == 1
 
 
-def _bulk_parser(fmt: Format) -> Callable[[IO[bytes], str], Iterator[PaperData]]:
-    if fmt is Format.ARXIV_OAI:
-        from ..sources.arxiv_oai import iter_oai
-
-        return iter_oai
-    from ..sources.arxiv_snapshot import iter_snapshot
-
-    return iter_snapshot
+def _bulk_parser(fmt: FileFormat) -> Callable[[IO[bytes], str], Iterator[PaperData]]:
+    return fmt.stream
 
 
-def _prepare_in_worker(sender, receiver, jobs: list[tuple[Format, str]], batch_size: int, dialect: str | None,
+def _prepare_in_worker(sender, receiver, jobs: list[tuple[FileFormat, str]], batch_size: int, dialect: str | None,
                        parent: int, parent_thread_is_main: bool) -> None:
     """The child: parse and prepare each file in turn, sending its batches (with how far into the
     file it got), then its end or its error; a broken file does not stop the next one. It dies
@@ -511,7 +504,7 @@ class ParsingWorker:
 
     def __init__(self, paths: Iterable[Path | str], batch_size: int, dialect: str | None = None) -> None:
         self.dialect = dialect  # the store's, so the worker can make driver values
-        self.jobs = [(fmt, str(p)) for p in paths if (fmt := _sniff(str(p))) in BULK_FORMATS]
+        self.jobs = [(fmt, str(p)) for p in paths if (fmt := _sniff(str(p))) is not None and fmt.bulk]
         self.paths = [path for _, path in self.jobs]
         self.batch_size = batch_size
         self._next = 0
@@ -544,8 +537,6 @@ class ParsingWorker:
         thread holds a lock would inherit it locked)."""
         if self._process is not None or not self.jobs:
             return
-        for fmt in {fmt for fmt, _ in self.jobs}:
-            _bulk_parser(fmt)  # imported here, not in the child
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         _widen_pipe(sender.fileno())
@@ -627,7 +618,7 @@ def _widen_pipe(fd: int) -> None:
         pass
 
 
-def _sniff(path: str) -> Format | None:
+def _sniff(path: str) -> FileFormat | None:
     try:
         with open(path, "rb") as handle:
             return detect_format(handle.read(4096), path)
@@ -635,7 +626,7 @@ def _sniff(path: str) -> Format | None:
         return None
 
 
-def ingest_parsed_feed(engine: Engine, batch: ParsedBatch, *, feed_key: str) -> IngestSummary:
+def ingest_parsed_feed(engine: Engine, batch: ParsedBatch, *, feed_key: str, source: str = "arxiv-rss") -> IngestSummary:
     """A daily announcement: its papers and the announcement record (an empty day is normal) together."""
     now = utcnow()
     with engine.begin() as conn:
@@ -643,7 +634,7 @@ def ingest_parsed_feed(engine: Engine, batch: ParsedBatch, *, feed_key: str) -> 
         if batch.feed and batch.feed.announced:
             paper_store.record_announcement(
                 conn,
-                source="arxiv-rss",
+                source=source,
                 feed=feed_key,
                 day=batch.feed.announced,
                 items=len(batch.papers),
@@ -715,7 +706,7 @@ def ingest_file(
     with handle:
         fmt = detect_format(handle.read(4096), location)
         handle.seek(0)
-        if fmt in BULK_FORMATS:
+        if fmt.bulk:
             batches = parsing.batches(location, on_bytes) if parsing is not None else None
             with ExitStack() as stack:
                 if batches is None and worker_available(worker):
@@ -723,7 +714,7 @@ def ingest_file(
                     batches = own.batches(location, on_bytes)
                 if batches is not None:
                     return _store_prepared(
-                        engine, batches, progress=progress, commit_each_batch=fmt is Format.ARXIV_SNAPSHOT
+                        engine, batches, progress=progress, commit_each_batch=fmt.commit_each_batch
                     )
         source: IO[bytes] = handle
         if on_bytes is not None:
@@ -752,25 +743,9 @@ def ingest_url(
         raise
 
 
-# Whole documents from the other upstreams: (module in sources/, parse function) -> one transaction.
-_DOCUMENT_PARSERS = {
-    Format.PUBMED: ("pubmed", "parse_efetch"),
-    Format.PMC: ("pubmed", "parse_pmc"),
-    Format.CROSSREF: ("crossref", "parse_works"),
-    Format.OPENALEX: ("openalex", "parse_works"),
-    Format.BIORXIV: ("biorxiv", "parse_details"),
-    Format.SEMANTICSCHOLAR: ("semanticscholar", "parse_response"),
-    Format.PUBLISHER_FEED: ("publisher_feed", "parse_feed"),
-}
-
-
-def _biorxiv_server(data: bytes) -> str:
-    return "medrxiv" if b'"server":"medrxiv"' in data.replace(b" ", b"").lower() else "biorxiv"
-
-
 def _ingest(
     engine: Engine,
-    fmt: Format,
+    fmt: FileFormat,
     handle: IO[bytes],
     location: str,
     *,
@@ -778,45 +753,20 @@ def _ingest(
     progress: Progress | None,
     content: bytes | None = None,
 ) -> IngestSummary:
-    if fmt is Format.ARXIV_RSS:
-        from ..sources.arxiv_rss import parse_rss
-
-        batch = parse_rss(content if content is not None else handle.read(), location)
-        summary = ingest_parsed_feed(engine, batch, feed_key=feed_key_from_link(batch.feed.link if batch.feed else None, location))
-        if progress:
-            progress(len(batch.papers))
-        return summary
-    if fmt is Format.ARXIV_API:
-        from ..sources.arxiv_api import parse_api
-
-        batch = parse_api(content if content is not None else handle.read(), location)
+    """Parse by the format's own adapter: a stream is stored batch by batch, a whole document in
+    one transaction (an arXiv announcement together with its day's record)."""
+    if fmt.stream is not None:
+        return store_stream(engine, fmt.stream(handle, location), batch_size=batch_size, progress=progress,
+                            commit_each_batch=fmt.commit_each_batch)
+    batch = fmt.parse(content if content is not None else handle.read(), location)
+    if fmt.announces:
+        feed_key = feed_key_from_link(batch.feed.link if batch.feed else None, location)
+        summary = ingest_parsed_feed(engine, batch, feed_key=feed_key, source=fmt.name)
+    else:
         summary = store_records(engine, batch.papers)
-        if progress:
-            progress(len(batch.papers))
-        return summary
-    if fmt is Format.ARXIV_OAI:
-        from ..sources.arxiv_oai import iter_oai
-
-        return store_stream(engine, iter_oai(handle, location), batch_size=batch_size, progress=progress)
-    if fmt in _DOCUMENT_PARSERS:
-        module_name, function_name = _DOCUMENT_PARSERS[fmt]
-        module = importlib.import_module(f"..sources.{module_name}", __package__)
-        data = content if content is not None else handle.read()
-        if fmt is Format.BIORXIV:
-            batch = module.parse_details(data, location, _biorxiv_server(data))
-        else:
-            batch = getattr(module, function_name)(data, location)
-        summary = store_records(engine, batch.papers)
-        if progress:
-            progress(len(batch.papers))
-        return summary
-    if fmt is Format.ARXIV_SNAPSHOT:
-        from ..sources.arxiv_snapshot import iter_snapshot
-
-        return store_stream(
-            engine, iter_snapshot(handle, location), batch_size=batch_size, progress=progress, commit_each_batch=True
-        )
-    raise ParseError(f"no adapter for {fmt}", location=location)  # pragma: no cover - enum is exhaustive
+    if progress:
+        progress(len(batch.papers))
+    return summary
 
 
 def load_sample_if_empty(engine: Engine) -> IngestSummary | None:

@@ -1,7 +1,8 @@
-"""Running the configured sources. The decider (`is_due`, `fetch_window`, `new_source_params`) is
-pure; `run_sources` does the I/O: each source fetches its pages, each page is merged in its own
+"""Running the configured sources. The decider (`is_due`, `next_run`, `fetch_window`) is pure;
+`run_sources` does the I/O: each source fetches its pages, each page is merged in its own
 transaction, and whatever one source raises is recorded on that source's row — it never stops
-the others."""
+the others. What differs between upstreams (parameters, paging, politeness, schedule) is read
+from the source's kind (sources/kinds.py); nothing here names an upstream."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from ..errors import AcademicHubError, ConfigError, SourceError
-from ..model import ParsedBatch
+from ..errors import AcademicHubError, SourceError
 from ..settings import Settings
+from ..sources.kinds import Fetch, LinkBatch, Page, find_kind, get_kind, interval_schedule
 from ..store import sources as source_store
 from ..store.state import StoreValidatorCache, utcnow
 from .pipeline import IngestSummary, apply_version_links, feed_key_from_link, write_records
@@ -24,19 +25,21 @@ HttpFactory = Callable[..., object]
 # ----------------------------------------------------------------------------- the decider
 
 
+def _schedule(source: dict):
+    kind = find_kind(source.get("kind"))
+    return kind.next_run if kind is not None else interval_schedule  # an unknown kind runs, and fails on its row
+
+
 def is_due(source: dict, now: datetime) -> bool:
-    if not source["enabled"]:
-        return False
-    last = source["last_run_at"]
-    return last is None or now - last >= timedelta(minutes=source["interval_minutes"])
+    """Enabled, and its kind's schedule says its time has come (a source that never ran: at once)."""
+    return bool(source["enabled"]) and _schedule(source)(source, now) <= now
 
 
 def next_run(source: dict, now: datetime) -> datetime | None:
-    """When the source is next due (now when it never ran); None when it is disabled."""
+    """When the source is next due (now when it is due already); None when it is disabled."""
     if not source["enabled"]:
         return None
-    last = source["last_run_at"]
-    return now if last is None else max(now, last + timedelta(minutes=source["interval_minutes"]))
+    return max(now, _schedule(source)(source, now))
 
 
 def fetch_window(source: dict, today: date, lookback_days: int) -> tuple[date, date]:
@@ -46,35 +49,15 @@ def fetch_window(source: dict, today: date, lookback_days: int) -> tuple[date, d
     return start, today
 
 
-_REQUIRED = {
-    "arxiv": ("archives",),
-    "crossref": (),  # one of issn / member / prefix
-    "pubmed": (),  # journal and/or term
-    "biorxiv": (),
-    "medrxiv": (),
-    "openalex": (),  # source_id or issn
-    "feed": ("url",),
-    "semanticscholar": (),
-}
-
-
-def check_params(kind: str, params: dict) -> None:
-    """Refuse a source that could never run, when it is added rather than at 3 a.m."""
-    if kind not in source_store.KINDS:
-        raise ConfigError(f"unknown source kind {kind!r}; kinds are: {', '.join(source_store.KINDS)}")
-    for name in _REQUIRED[kind]:
-        if not params.get(name):
-            raise ConfigError(f"a {kind} source needs --param {name}=…")
-    if kind == "crossref" and sum(bool(params.get(k)) for k in ("issn", "member", "prefix")) != 1:
-        raise ConfigError("a crossref source needs exactly one of issn=…, member=… or prefix=…")
-    if kind == "pubmed" and not (params.get("journal") or params.get("term")):
-        raise ConfigError("a pubmed source needs journal=… and/or term=…")
-    if kind == "openalex" and not (params.get("source_id") or params.get("issn")):
-        raise ConfigError("an openalex source needs source_id=S… or issn=…")
-    if kind == "arxiv":
-        from ..sources.arxiv_rss import feed_url
-
-        feed_url("https://rss.arxiv.org/rss/", str(params["archives"]).replace(" ", "+").split("+"))
+def check_params(kind: str, params: dict, settings: Settings | None = None) -> dict:
+    """Refuse a source that could never run, when it is added rather than at 3 a.m.: an unknown
+    kind, a missing or mismatched parameter. With `settings`, the kind also makes its parameters
+    safe to keep (a feed URL checked against private addresses); the params to store are returned."""
+    source_kind = get_kind(kind)
+    source_kind.check_params(params)
+    if settings is not None and source_kind.prepare is not None:
+        return source_kind.prepare(params, settings)
+    return params
 
 
 def sources_for_venue(venue) -> list[tuple[str, str, dict, str]]:
@@ -95,77 +78,13 @@ def sources_for_venue(venue) -> list[tuple[str, str, dict, str]]:
 # ----------------------------------------------------------------------------- fetching
 
 
-@dataclass(slots=True)
-class _LinkBatch:
-    """Preprint -> journal DOI pairs (bioRxiv /pubs): links, not records."""
-
-    links: list[tuple[str, str]]
-
-
-def _pages(source: dict, settings: Settings, http, start: date, end: date) -> Iterator[ParsedBatch]:
-    kind, params = source["kind"], source["params"]
-    if kind == "arxiv":
-        from ..sources.arxiv_rss import feed_url, parse_rss
-
-        url = feed_url(settings.arxiv_rss_url, str(params["archives"]).replace(" ", "+").split("+"))
-        fetched = http.get(url)
-        if fetched.not_modified:
-            return
-        yield parse_rss(fetched.content, url)
-    elif kind == "crossref":
-        from ..sources.crossref import CrossrefClient
-
-        client = CrossrefClient(http, settings.crossref_url, settings.contact_email)
-        yield from client.iter_pages(
-            issn=params.get("issn"), member_id=params.get("member"), prefix=params.get("prefix"),
-            from_index_date=start, rows=int(params.get("rows", 200)),
-        )
-    elif kind == "pubmed":
-        from ..sources.pubmed import PubMedClient
-
-        key = settings.pubmed_api_key.get_secret_value() if settings.pubmed_api_key else None
-        client = PubMedClient(http, settings.pubmed_url, api_key=key, email=settings.contact_email)
-        yield from client.iter_search(
-            params.get("term") or "", journal=params.get("journal"), mindate=start, maxdate=end
-        )
-    elif kind in ("biorxiv", "medrxiv"):
-        from ..sources.biorxiv import BiorxivClient
-
-        client = BiorxivClient(http, settings.biorxiv_url)
-        yield from client.iter_details(kind, start, end, category=params.get("category"))
-        if params.get("pubs", "true") != "false":
-            links = [(link.preprint_doi, link.published_doi) for link in client.iter_pubs(kind, start, end)]
-            if links:
-                yield _LinkBatch(links)
-    elif kind == "openalex":
-        from ..sources.openalex import OpenAlexClient
-
-        client = OpenAlexClient(http, settings.openalex_url, settings.contact_email)
-        filters = {"from_created_date": start.isoformat()}
-        if params.get("source_id"):
-            filters["primary_location.source.id"] = params["source_id"]
-        if params.get("issn"):
-            filters["primary_location.source.issn"] = params["issn"]
-        yield from client.iter_pages(filters)
-    elif kind == "feed":
-        from ..sources.publisher_feed import parse_feed
-
-        url = params["url"]  # checked (and pinned) per request by make_http's GuardedTransport
-        fetched = http.get(url)
-        if fetched.not_modified:
-            return
-        yield parse_feed(fetched.content, url, venue=params.get("venue"))
-    elif kind == "semanticscholar":
-        from ..sources.semanticscholar import SemanticScholarClient
-
-        key = settings.semanticscholar_api_key.get_secret_value() if settings.semanticscholar_api_key else None
-        client = SemanticScholarClient(http, settings.semanticscholar_url, api_key=key)
-        lookups = _papers_to_enrich(source["_engine"], start, int(params.get("limit", 500)))
-        for chunk_start in range(0, len(lookups), 500):
-            found = client.papers_batch(lookups[chunk_start : chunk_start + 500])
-            yield ParsedBatch(papers=[paper for paper in found if paper is not None])
-    else:  # pragma: no cover - check_params refuses unknown kinds
-        raise ConfigError(f"unknown source kind {kind!r}")
+def _pages(source: dict, settings: Settings, http, start: date, end: date, engine: Engine | None = None) -> Iterator[Page]:
+    """The kind's pages of one run; an enrichment kind gets the store's recent papers to look up."""
+    fetch = Fetch(
+        source=source, settings=settings, http=http, start=start, end=end,
+        papers_to_enrich=lambda since, limit: _papers_to_enrich(engine, since, limit) if engine is not None else [],
+    )
+    return get_kind(source["kind"]).pages(fetch)
 
 
 def _papers_to_enrich(engine: Engine, since: date, limit: int) -> list[str]:
@@ -194,36 +113,24 @@ def _papers_to_enrich(engine: Engine, since: date, limit: int) -> list[str]:
 
 
 def make_http(settings: Settings, source: dict, engine: Engine, **client_options):
-    """One polite client per source, with the interval its upstream asks for. It lives for one run,
+    """One polite client per source, with the interval (and options) its kind asks for. It lives for one run,
     so its `deadline` is the run's (source_run_deadline). `client_options` go to PoliteClient
     (tests give it their sleep and clock)."""
     from ..sources.http import PoliteClient
 
-    kind = source["kind"]
-    interval = {
-        "arxiv": settings.arxiv_min_interval, "crossref": 0.1, "openalex": 0.1, "biorxiv": 1.0, "medrxiv": 1.0,
-        "semanticscholar": 1.0,
-    }.get(kind, 0.0)
-    if kind == "pubmed":
-        from ..sources.pubmed import pubmed_min_interval
-
-        interval = pubmed_min_interval(settings.pubmed_api_key.get_secret_value() if settings.pubmed_api_key else None)
+    kind = get_kind(source["kind"])
     extra: dict = {"max_bytes": settings.max_response_bytes}
-    if kind == "feed":
-        extra["max_bytes"] = min(settings.feed_max_bytes, settings.max_response_bytes)
-        if not settings.allow_private_urls:
-            from ..sources.safe_url import GuardedTransport
-
-            extra["transport"] = GuardedTransport()
+    if kind.client_options is not None:
+        extra.update(kind.client_options(settings))
     return PoliteClient(
         user_agent=settings.full_user_agent,
-        min_interval=interval,
+        min_interval=kind.interval(settings),
         timeout=settings.http_timeout,
         retries=settings.http_retries,
         max_backoff=settings.http_max_backoff,
         request_deadline=settings.http_request_deadline,
         deadline=settings.source_run_deadline,
-        cache=StoreValidatorCache(engine) if kind in ("arxiv", "feed") else None,
+        cache=StoreValidatorCache(engine) if kind.conditional else None,
         **{**extra, **client_options},
     )
 
@@ -247,18 +154,19 @@ def run_source(engine: Engine, settings: Settings, source: dict, *, now: datetim
     http = None
     try:
         http = http_factory(settings, source, engine)
-        for page in _pages({**source, "_engine": engine}, settings, http, start, end):
-            if isinstance(page, _LinkBatch):
+        kind = get_kind(source["kind"])
+        for page in _pages(source, settings, http, start, end, engine):
+            if isinstance(page, LinkBatch):
                 with engine.begin() as conn:
                     summary.updated += apply_version_links(conn, page.links, source=source["kind"], now=now)
                 continue
             with engine.begin() as conn:
                 summary.add(write_records(conn, page.papers, now))
-                if source["kind"] == "arxiv" and page.feed and page.feed.announced:
+                if kind.file is not None and kind.file.announces and page.feed and page.feed.announced:
                     from ..store.papers import record_announcement
 
                     record_announcement(
-                        conn, source="arxiv-rss", feed=feed_key_from_link(page.feed.link, source["name"]),
+                        conn, source=kind.file.name, feed=feed_key_from_link(page.feed.link, source["name"]),
                         day=page.feed.announced, items=len(page.papers), skip_days=page.feed.skip_days, now=now,
                     )
             if progress:

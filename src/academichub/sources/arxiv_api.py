@@ -27,7 +27,9 @@ from ..model import AuthorData, FeedInfo, ParsedBatch, PaperData, VersionData
 from ..names import tex_to_unicode
 from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url
 from .arxiv_oai import naive_utc
+from .arxiv_rss import ARXIV_FAMILY, ARXIV_NAMESPACE
 from .http import HTTPStatusError, PoliteClient
+from .kinds import FileFormat, SourceKind, xml_root
 from .xmlsafe import parse_xml
 
 SOURCE = "arxiv-api"
@@ -302,3 +304,13 @@ def _error_feed_message(body: bytes, location: str | None) -> str | None:
     except ParseError:
         return None
     return api_error_message(root) if root.tag == _ATOM + "feed" else None
+
+
+# arXiv API answers (Atom with arXiv's namespace) are read from files and URLs; the daily source is RSS.
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE, label="arXiv", family=ARXIV_FAMILY,
+        file=FileFormat(name=SOURCE, syntax="xml", sniff=xml_root("feed", containing=ARXIV_NAMESPACE),
+                        description="arXiv Atom (API)", parse=parse_api),
+    ),
+)

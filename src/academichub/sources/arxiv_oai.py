@@ -21,7 +21,9 @@ from ..errors import FeedError, ParseError
 from ..model import AuthorData, PaperData, ParsedBatch, VersionData
 from ..names import split_author_list, tex_to_unicode
 from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url, version_number
+from .arxiv_rss import ARXIV_FAMILY
 from .http import PoliteClient
+from .kinds import FileFormat, SourceKind, xml_root
 from .xmlsafe import iterparse_safe
 
 SOURCE = "arxiv-oai"
@@ -428,3 +430,13 @@ class OaiClient:
                 params["until"] = oai_day(until_date)
         fetched = self.http.get(self.base_url, params=params, conditional=False)
         return parse_oai_page(fetched.content, fetched.url)
+
+
+# OAI-PMH dumps (bulk: parsed in a worker process while the writer stores the last batch).
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE, label="arXiv", family=ARXIV_FAMILY,
+        file=FileFormat(name=SOURCE, syntax="xml", sniff=xml_root("OAI-PMH", "ListRecords", "GetRecord", "record"),
+                        description="arXiv OAI-PMH", stream=iter_oai, bulk=True),
+    ),
+)

@@ -7,14 +7,17 @@ announcement, and a channel titled "Feed error for query" names a bad archive.""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from typing import Iterator
+from zoneinfo import ZoneInfo
 
 from ..cleantext import clean_text
 from ..errors import FeedError, ParseError
 from ..model import FeedInfo, ParsedBatch, PaperData, VersionData
 from ..names import split_author_list, tex_to_unicode
 from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url
+from .kinds import FileFormat, Fetch, MergeFamily, Page, Param, SourceKind, xml_root
 from .xmlsafe import parse_xml
 
 SOURCE = "arxiv-rss"
@@ -161,3 +164,108 @@ def _parse_item(item, announced: date | None, location: str) -> PaperData:
         announce_type=announce_type,
         raw=raw,
     )
+
+
+# ----------------------------------------------------------------------------- the arxiv kind
+
+# arXiv's records, however read (RSS, API, OAI-PMH, snapshot), are one family: the newer version
+# wins. Against journals arXiv keeps its links and abstract, not the title or venue.
+ARXIV_FAMILY = MergeFamily("arxiv", default_rank=5, ranks={
+    "title": 3, "abstract": 6, "authors": 4, "venue": 1, "published_on": 2, "work_type": 2, "url_abs": 7,
+})
+ARXIV_NAMESPACE = b"arxiv.org/schemas/atom"  # RSS and Atom are arXiv's only with it; others are publishers' feeds
+
+# arXiv announces Sunday to Thursday at 20:00 US Eastern (its feeds change then and only then).
+ANNOUNCEMENT_ZONE = ZoneInfo("America/New_York")
+ANNOUNCEMENT_TIME = time(20, 0)
+ANNOUNCEMENT_WEEKDAYS = frozenset({6, 0, 1, 2, 3})  # date.weekday(): Sunday, Monday … Thursday
+RETRY_AFTER_FAILURE = timedelta(hours=1)  # at most; a shorter interval_minutes retries sooner
+
+
+def next_announcement(after: datetime) -> datetime:
+    """The first announcement instant strictly after `after` (aware; naive means UTC), in UTC.
+    20:00 exists on every day in New York (clocks change at 2:00), so DST only moves the UTC hour."""
+    after = _aware(after)
+    day = after.astimezone(ANNOUNCEMENT_ZONE).date()
+    for offset in range(8):
+        candidate_day = day + timedelta(days=offset)
+        if candidate_day.weekday() in ANNOUNCEMENT_WEEKDAYS:
+            instant = datetime.combine(candidate_day, ANNOUNCEMENT_TIME, tzinfo=ANNOUNCEMENT_ZONE)
+            if instant > after:
+                return instant.astimezone(timezone.utc)
+    raise AssertionError("a week always has an announcement")  # pragma: no cover
+
+
+def last_announcement(at: datetime) -> datetime:
+    """The latest announcement instant at or before `at` (aware; naive means UTC), in UTC: what a
+    feed fetched at `at` shows. Its New York date names the announcement (e.g. in a job's key)."""
+    at = _aware(at)
+    day = at.astimezone(ANNOUNCEMENT_ZONE).date()
+    for offset in range(8):
+        candidate_day = day - timedelta(days=offset)
+        if candidate_day.weekday() in ANNOUNCEMENT_WEEKDAYS:
+            instant = datetime.combine(candidate_day, ANNOUNCEMENT_TIME, tzinfo=ANNOUNCEMENT_ZONE)
+            if instant <= at:
+                return instant.astimezone(timezone.utc)
+    raise AssertionError("a week always has an announcement")  # pragma: no cover
+
+
+def announcement_schedule(source: dict, now: datetime) -> datetime:
+    """When an arXiv source is next due: once after each announcement. Never run: now. After a
+    success: the first announcement after it. After a failure: again after the interval or an hour,
+    whichever is smaller, but never before the announcement that follows the last success (a feed
+    fetched since an announcement has nothing new until the next). Naive datetimes are UTC, and the
+    answer is naive when `now` is."""
+    last_run = source.get("last_run_at")
+    if last_run is None:
+        return now
+    last_success = source.get("last_success_at")
+    retry = _aware(last_run) + min(timedelta(minutes=source["interval_minutes"]), RETRY_AFTER_FAILURE)
+    if last_success is None:
+        due = retry
+    else:
+        due = next_announcement(last_success)
+        if _aware(last_run) > _aware(last_success):  # the last run failed
+            due = max(due, retry)
+    return due if now.tzinfo is not None else due.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def archives_of(params: dict) -> list[str]:
+    """The archives/categories of an arxiv source's `archives` parameter ("cs.LG+math.ST", spaces allowed)."""
+    return str(params.get("archives") or "").replace(" ", "+").split("+")
+
+
+def _check(params: dict) -> None:
+    feed_url("https://rss.arxiv.org/rss/", archives_of(params))  # a malformed name is refused when added
+
+
+def _pages(fetch: Fetch) -> Iterator[Page]:
+    url = feed_url(fetch.settings.arxiv_rss_url, archives_of(fetch.params))
+    fetched = fetch.http.get(url)
+    if fetched.not_modified:
+        return
+    yield parse_rss(fetched.content, url)
+
+
+SOURCE_KINDS = (
+    SourceKind(
+        name="arxiv",
+        label="arXiv",
+        family=ARXIV_FAMILY,
+        records=(SOURCE,),
+        file=FileFormat(
+            name=SOURCE, syntax="xml", sniff=xml_root("rss", containing=ARXIV_NAMESPACE), description="arXiv RSS",
+            parse=parse_rss, announces=True,
+        ),
+        pages=_pages,
+        params=(Param("archives", "archives or categories joined by +, e.g. cs.LG+math.ST", required=True),),
+        check=_check,
+        min_interval=lambda settings: settings.arxiv_min_interval,
+        conditional=True,
+        next_run=announcement_schedule,
+    ),
+)

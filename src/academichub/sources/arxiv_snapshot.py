@@ -8,6 +8,7 @@ record without id or title is passed on with neither, so the pipeline counts it 
 
 from __future__ import annotations
 
+import re
 from typing import IO, Iterator
 
 from ..cleantext import clean_text
@@ -16,7 +17,9 @@ from ..model import AuthorData, PaperData, VersionData
 from ..names import split_author_list, tex_to_unicode
 from .arxiv_ids import abs_url, parse_arxiv_id, pdf_url, version_number
 from .arxiv_oai import iso_day, rfc822_utc
+from .arxiv_rss import ARXIV_FAMILY
 from .jsonsafe import as_dict, as_list, as_str, load_json
+from .kinds import FileFormat, Head, SourceKind
 
 SOURCE = "arxiv-snapshot"
 
@@ -100,3 +103,23 @@ def _authors(parsed: list) -> list[AuthorData]:
             affiliation = tex_to_unicode(affiliation)
         authors.append(AuthorData(name=tex_to_unicode(name), affiliation=affiliation))
     return authors
+
+
+# A snapshot line is one object per line, and its first line names arXiv's snapshot fields.
+_SNAPSHOT_ID = re.compile(rb'"id"\s*:')
+_SNAPSHOT_FIELDS = re.compile(rb'"(?:submitter|authors_parsed|update_date)"\s*:')
+
+
+def _sniff(head: Head) -> bool:
+    first_line = head.text.split(b"\n", 1)[0]
+    return head.text.startswith(b"{") and bool(_SNAPSHOT_ID.search(first_line) and _SNAPSHOT_FIELDS.search(first_line))
+
+
+# The snapshot (JSON lines, gigabytes): bulk, and committed batch by batch so a late error keeps the rest.
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE, label="arXiv", family=ARXIV_FAMILY,
+        file=FileFormat(name=SOURCE, syntax="json", sniff=_sniff, sniff_order=10, description="arXiv snapshot JSON lines",
+                        stream=iter_snapshot, bulk=True, commit_each_batch=True),
+    ),
+)

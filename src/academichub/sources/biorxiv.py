@@ -26,6 +26,7 @@ from ..model import AuthorData, ParsedBatch, PaperData, RelationData, VersionDat
 from ..names import name_key, split_name
 from .http import PoliteClient
 from .jsonsafe import as_int, as_str, load_json
+from .kinds import FileFormat, Fetch, LinkBatch, MergeFamily, Page, Param, SourceKind, json_key
 
 DEFAULT_BASE_URL = "https://api.biorxiv.org"
 SERVERS = ("biorxiv", "medrxiv")
@@ -278,3 +279,42 @@ class BiorxivClient:
             cursor += len(links)
             if not links or total is None or cursor >= total:
                 return
+
+
+# ----------------------------------------------------------------------------- the biorxiv and medrxiv kinds
+
+# Preprints like arXiv's: their links and abstracts count, not their titles or venues.
+BIORXIV_FAMILY = MergeFamily("biorxiv", default_rank=5, ranks={
+    "title": 3, "abstract": 6, "authors": 4, "venue": 1, "published_on": 2, "work_type": 2, "url_abs": 6,
+})
+
+
+def parse_details_file(payload: bytes, location: str) -> ParsedBatch:
+    """A /details answer read from a file: its records name their server (bioRxiv unless medRxiv)."""
+    server = "medrxiv" if b'"server":"medrxiv"' in payload.replace(b" ", b"").lower() else "biorxiv"
+    return parse_details(payload, location, server)
+
+
+def _pages(fetch: Fetch) -> Iterator[Page]:
+    server, params = fetch.source["kind"], fetch.params
+    client = BiorxivClient(fetch.http, fetch.settings.biorxiv_url)
+    yield from client.iter_details(server, fetch.start, fetch.end, category=params.get("category"))
+    if params.get("pubs", "true") != "false":
+        links = [(link.preprint_doi, link.published_doi) for link in client.iter_pubs(server, fetch.start, fetch.end)]
+        if links:
+            yield LinkBatch(links)
+
+
+_PARAMS = (
+    Param("category", "one subject collection, e.g. neuroscience"),
+    Param("pubs", "false to skip the preprint -> journal links (default true)"),
+)
+SOURCE_KINDS = (
+    SourceKind(
+        name="biorxiv", label="bioRxiv", family=BIORXIV_FAMILY,
+        file=FileFormat(name="biorxiv", syntax="json", sniff=json_key("messages"), description="a bioRxiv response",
+                        parse=parse_details_file),
+        pages=_pages, params=_PARAMS, min_interval=1.0,
+    ),
+    SourceKind(name="medrxiv", label="medRxiv", family=BIORXIV_FAMILY, pages=_pages, params=_PARAMS, min_interval=1.0),
+)

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 
 from ..cleantext import clean_text
-from ..errors import FeedError, ParseError, SourceError
+from ..errors import ConfigError, FeedError, ParseError, SourceError
 from ..model import AuthorData, ParsedBatch, PaperData, RelationData
 from ..names import tex_to_unicode
 from .arxiv_api import undo_double_decoding
@@ -35,6 +35,7 @@ from .arxiv_ids import parse_arxiv_id
 from .http import HTTPStatusError, PoliteClient
 from .jats import markup_to_text
 from .jsonsafe import as_int, json_or_none, load_json
+from .kinds import FileFormat, Fetch, MergeFamily, Page, Param, SourceKind, json_key
 
 SOURCE = "crossref"
 BASE_URL = "https://api.crossref.org"
@@ -527,3 +528,46 @@ def _filter_value(name: str, value: Any) -> str:
     if name.endswith("-date") and not _PARTIAL_DATE.match(text):
         raise SourceError(f"{name} must be YYYY, YYYY-MM or YYYY-MM-DD, not {text!r}")
     return text
+
+
+# ----------------------------------------------------------------------------- the crossref kind
+
+# The publishers' own deposit: the record of reference for titles, authors, venues and dates.
+CROSSREF_FAMILY = MergeFamily("crossref", default_rank=6, ranks={
+    "title": 7, "abstract": 5, "authors": 7, "venue": 7, "published_on": 7, "work_type": 7, "url_abs": 5,
+})
+_SCOPES = ("issn", "member", "prefix")
+
+
+def _check(params: dict) -> None:
+    if sum(bool(params.get(name)) for name in _SCOPES) != 1:
+        raise ConfigError("a crossref source needs exactly one of issn=…, member=… or prefix=…")
+
+
+def _pages(fetch: Fetch) -> Iterator[Page]:
+    params, settings = fetch.params, fetch.settings
+    client = CrossrefClient(fetch.http, settings.crossref_url, settings.contact_email)
+    yield from client.iter_pages(
+        issn=params.get("issn"), member_id=params.get("member"), prefix=params.get("prefix"),
+        from_index_date=fetch.start, rows=int(params.get("rows", 200)),
+    )
+
+
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE,
+        label="Crossref",
+        family=CROSSREF_FAMILY,
+        file=FileFormat(name=SOURCE, syntax="json", sniff=json_key("message-type"), description="a Crossref response",
+                        parse=parse_works),
+        pages=_pages,
+        params=(
+            Param("issn", "a journal's ISSN, e.g. 0028-0836"),
+            Param("member", "a Crossref member id (a publisher)"),
+            Param("prefix", "a DOI prefix, e.g. 10.1111"),
+            Param("rows", "works per page (default 200, at most 1000)"),
+        ),
+        check=_check,
+        min_interval=0.1,
+    ),
+)

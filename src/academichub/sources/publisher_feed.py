@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
 import feedparser
@@ -37,6 +37,7 @@ from ..cleantext import clean_text
 from ..errors import ParseError
 from ..model import AuthorData, FeedInfo, ParsedBatch, PaperData
 from ..names import split_author_list
+from .kinds import FileFormat, Fetch, MergeFamily, Page, Param, SourceKind, xml_root
 
 SOURCE = "feed"
 DEFAULT_WORK_TYPE = "journal-article"
@@ -510,3 +511,57 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return str(value)
+
+
+# ----------------------------------------------------------------------------- the feed kind
+
+# A journal's table of contents: first word on new papers, thin records, below every index.
+FEED_FAMILY = MergeFamily("feed", default_rank=3, ranks={
+    "title": 4, "abstract": 4, "authors": 3, "venue": 4, "published_on": 4, "work_type": 4, "url_abs": 4,
+})
+
+
+def _prepare(params: dict, settings) -> dict:
+    """Refuse file:, javascript: and (unless allowed) loopback/private targets when added, not at 3 a.m."""
+    from .safe_url import check_public_url
+
+    return {**params, "url": check_public_url(params["url"], allow_private=settings.allow_private_urls)}
+
+
+def _client_options(settings) -> dict:
+    """A feed is a URL a user typed: a smaller size cap, and every request (redirects too) checked
+    and pinned to the address it was checked at, unless private addresses are allowed."""
+    options: dict = {"max_bytes": min(settings.feed_max_bytes, settings.max_response_bytes)}
+    if not settings.allow_private_urls:
+        from .safe_url import GuardedTransport
+
+        options["transport"] = GuardedTransport()
+    return options
+
+
+def _pages(fetch: Fetch) -> Iterator[Page]:
+    url = fetch.params["url"]  # checked (and pinned) per request by the guarded transport
+    fetched = fetch.http.get(url)
+    if fetched.not_modified:
+        return
+    yield parse_feed(fetched.content, url, venue=fetch.params.get("venue"))
+
+
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE,
+        label="Journal feed",
+        family=FEED_FAMILY,
+        # any RSS, Atom or RDF feed that is not arXiv's (arXiv's sniffers run first and want its namespace)
+        file=FileFormat(name=SOURCE, syntax="xml", sniff=xml_root("rss", "feed", "RDF"), sniff_order=10,
+                        description="an RSS/Atom/RDF feed", parse=parse_feed, constant="PUBLISHER_FEED"),
+        pages=_pages,
+        params=(
+            Param("url", "the feed's URL (RSS, Atom or RDF)", required=True),
+            Param("venue", "the journal's name, when the feed does not say it"),
+        ),
+        prepare=_prepare,
+        conditional=True,
+        client_options=_client_options,
+    ),
+)

@@ -38,10 +38,11 @@ from typing import Iterator, NamedTuple
 from lxml import etree
 
 from ..cleantext import clean_text
-from ..errors import FeedError, ParseError, SourceError
+from ..errors import ConfigError, FeedError, ParseError, SourceError
 from ..model import AuthorData, ParsedBatch, PaperData, RelationData
 from .http import Fetched, HTTPStatusError, PoliteClient
 from .jsonsafe import json_or_none, load_json
+from .kinds import FileFormat, Fetch, MergeFamily, Page, Param, SourceKind, xml_root
 from .xmlsafe import parse_xml
 
 SOURCE = "pubmed"
@@ -1013,3 +1014,51 @@ def _checked_range(name: str, value: int, low: int, high: int) -> int:
     if not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name} must be {low}..{high}, not {value!r}")
     return value
+
+
+# ----------------------------------------------------------------------------- the pubmed kinds
+
+# MEDLINE's curated record: the structured abstract of reference; PMC's full-text records are the same family.
+PUBMED_FAMILY = MergeFamily("pubmed", default_rank=6, ranks={
+    "title": 6, "abstract": 7, "authors": 6, "venue": 6, "published_on": 6, "work_type": 6, "url_abs": 4,
+})
+
+
+def _api_key(settings) -> str | None:
+    return settings.pubmed_api_key.get_secret_value() if settings.pubmed_api_key else None
+
+
+def _check(params: dict) -> None:
+    if not (params.get("journal") or params.get("term")):
+        raise ConfigError("a pubmed source needs journal=… and/or term=…")
+
+
+def _pages(fetch: Fetch) -> Iterator[Page]:
+    settings, params = fetch.settings, fetch.params
+    client = PubMedClient(fetch.http, settings.pubmed_url, api_key=_api_key(settings), email=settings.contact_email)
+    yield from client.iter_search(params.get("term") or "", journal=params.get("journal"), mindate=fetch.start, maxdate=fetch.end)
+
+
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE,
+        label="PubMed",
+        family=PUBMED_FAMILY,
+        file=FileFormat(name=SOURCE, syntax="xml", sniff=xml_root("PubmedArticleSet"), description="PubMed XML",
+                        parse=parse_efetch),
+        pages=_pages,
+        params=(
+            Param("journal", "a journal as PubMed abbreviates it, e.g. Nature or Soc Justice"),
+            Param("term", "a PubMed search, e.g. crispr[tiab]"),
+        ),
+        check=_check,
+        min_interval=lambda settings: pubmed_min_interval(_api_key(settings)),
+    ),
+    SourceKind(
+        name=PMC_SOURCE,
+        label="PubMed Central",
+        family=PUBMED_FAMILY,
+        file=FileFormat(name=PMC_SOURCE, syntax="xml", sniff=xml_root("pmc-articleset"), description="PMC XML",
+                        parse=parse_pmc),
+    ),
+)

@@ -24,6 +24,7 @@ from ..model import AuthorData, ParsedBatch, PaperData
 from .arxiv_ids import parse_arxiv_id
 from .http import Fetched, HTTPStatusError
 from .jsonsafe import as_dict, as_int, as_list, as_str, json_or_none, load_json
+from .kinds import FileFormat, Fetch, MergeFamily, Page, Param, SourceKind, json_key
 
 SOURCE = "semanticscholar"
 DEFAULT_BASE_URL = "https://api.semanticscholar.org"
@@ -320,3 +321,36 @@ def _refusal_message(exc: HTTPStatusError) -> str | None:
         return api_error_message(json_or_none(exc.body))
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+# ----------------------------------------------------------------------------- the semanticscholar kind
+
+# Enrichment (TL;DRs, citation counts): it fills gaps and never overrides the others, except its TL;DR.
+S2_FAMILY = MergeFamily("s2", default_rank=2, ranks={
+    "title": 1, "abstract": 1, "authors": 1, "venue": 2, "published_on": 1, "work_type": 1, "url_abs": 1, "tldr": 7,
+})
+
+
+def _pages(fetch: Fetch) -> Iterator[Page]:
+    """Not a feed: the recent stored papers it has not described yet, looked up 500 at a time."""
+    settings = fetch.settings
+    key = settings.semanticscholar_api_key.get_secret_value() if settings.semanticscholar_api_key else None
+    client = SemanticScholarClient(fetch.http, settings.semanticscholar_url, api_key=key)
+    lookups = fetch.papers_to_enrich(fetch.start, int(fetch.params.get("limit", 500)))
+    for chunk_start in range(0, len(lookups), MAX_BATCH_IDS):
+        found = client.papers_batch(lookups[chunk_start : chunk_start + MAX_BATCH_IDS])
+        yield ParsedBatch(papers=[paper for paper in found if paper is not None])
+
+
+SOURCE_KINDS = (
+    SourceKind(
+        name=SOURCE,
+        label="Semantic Scholar",
+        family=S2_FAMILY,
+        file=FileFormat(name=SOURCE, syntax="json", sniff=json_key("paperId"), description="a Semantic Scholar response",
+                        parse=parse_response),
+        pages=_pages,
+        params=(Param("limit", "at most this many recent papers to look up per run (default 500)"),),
+        min_interval=1.0,
+    ),
+)

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, co
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..names import name_norm
+from ..sources.kinds import label_of
 from .papers import load_authors, load_categories
 from .schema import announcements, paper_authors, paper_identifiers, paper_subjects, papers
 from .state import row_id
@@ -334,17 +335,11 @@ def _with_people_and_subjects(conn: Connection, rows: list[dict]) -> list[dict]:
     return items
 
 
-_SERVER_NAMES = {"biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
-_ORIGIN_NAMES = {
-    "crossref": "Crossref", "pubmed": "PubMed", "pmc": "PubMed Central", "openalex": "OpenAlex",
-    "biorxiv": "bioRxiv", "medrxiv": "medRxiv", "feed": "Journal feed", "semanticscholar": "Semantic Scholar",
-}
-
-
 def source_label(row: dict, subjects: list[tuple[str, str]]) -> str:
     """The card's source, as on the reference screen: "arXiv (CS.LG)", "bioRxiv (Neuroscience)",
     "Nature", "PubMed (Cell)". A work with a journal version is labelled by its journal; the
-    journal name alone when a publisher or index says so, "PubMed (…)" when only PubMed does."""
+    journal name alone when a publisher or index says so, "PubMed (…)" when only PubMed does.
+    Servers and origins are called by their kind's label (sources/kinds.py)."""
     provenance = row.get("provenance") or {}
     venue = row.get("venue")
     published = venue and (row.get("work_type") or "") not in ("preprint", "posted-content")
@@ -358,11 +353,12 @@ def source_label(row: dict, subjects: list[tuple[str, str]]) -> str:
     server = row.get("server")
     if server:
         category = next((code for scheme, code in subjects if scheme == server), None)
-        name = _SERVER_NAMES.get(server, server)
+        name = label_of(server) or server
         return f"{name} ({category})" if category else name
     if venue:
         return venue
-    return _ORIGIN_NAMES.get(row.get("origin") or "", row.get("origin") or "")
+    origin = row.get("origin") or ""
+    return label_of(origin) or origin
 
 
 def versions_of_work(row: dict, identifiers: list[tuple[str, str]]) -> dict:

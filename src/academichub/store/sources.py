@@ -10,7 +10,15 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from .schema import sources
 
-KINDS = ("arxiv", "crossref", "pubmed", "biorxiv", "medrxiv", "openalex", "feed", "semanticscholar")
+
+def __getattr__(name: str):
+    # KINDS: the kinds a source row can name, read from the registry (sources/kinds.py) when asked
+    # for, so that a kind added by a module or plugin counts without an edit here.
+    if name == "KINDS":
+        from ..sources.kinds import addable_kinds
+
+        return tuple(kind.name for kind in addable_kinds())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_source(
