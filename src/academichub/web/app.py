@@ -461,7 +461,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             from ..rank.embedding_jobs import embed_in_background
 
             embed_in_background(engine, settings)
+        from ..workers.server import start_in_server, stop_in_server
+
+        job_consumer = await run_in_threadpool(start_in_server, settings, engine)
         yield
+        await run_in_threadpool(stop_in_server, job_consumer)
         if owns_engine:
             engine.dispose()
 
