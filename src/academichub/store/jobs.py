@@ -57,8 +57,8 @@ def ensure(conn: Connection, key: str, name: str, params: dict, now: datetime) -
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(jobs).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    return conn.execute(stmt).rowcount == 1
+    stmt = dialect_insert(jobs).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(jobs.c.id)
+    return conn.execute(stmt).scalar() is not None
 
 
 def get(conn: Connection, key: str) -> Job | None:
