@@ -53,13 +53,17 @@ def test_arxiv_window_is_the_newest_announcement(now, window):
 
 
 def test_briefing_hour_in_the_owners_zone():
+    day = date(2026, 12, 6)
     shanghai = RadarClock(1, "r", "Asia/Shanghai", 7)  # UTC+8, no DST
-    assert briefing_due(shanghai, at(2026, 12, 5, 22, 59)) is None  # 06:59 on the 6th in Shanghai
-    assert briefing_due(shanghai, at(2026, 12, 5, 23, 0)) == date(2026, 12, 6)
-    assert briefing_due(shanghai, at(2026, 12, 6, 15, 59)) == date(2026, 12, 6)  # 23:59 local
-    assert briefing_due(shanghai, at(2026, 12, 6, 16, 0)) is None  # midnight: a new day, before 7
+    assert briefing_time(shanghai, day) == at(2026, 12, 5, 23, 0)
+    assert not briefing_due(shanghai, day, at(2026, 12, 5, 22, 59))  # 06:59 on the 6th in Shanghai
+    assert briefing_due(shanghai, day, at(2026, 12, 5, 23, 0))
+    assert briefing_due(shanghai, day, datetime(2026, 12, 5, 23, 0))  # naive: UTC
     assert next_briefing(shanghai, at(2026, 12, 5, 22, 59)) == at(2026, 12, 5, 23, 0)
     assert next_briefing(shanghai, at(2026, 12, 5, 23, 0)) == at(2026, 12, 6, 23, 0)
+    la = RadarClock(2, "l", "America/Los_Angeles", 0)  # midnight PST is 08:00 UTC
+    assert not briefing_due(la, day, at(2026, 12, 6, 7, 59))
+    assert briefing_due(la, day, at(2026, 12, 6, 8, 0))
 
 
 def test_briefing_hour_across_dst():
@@ -67,17 +71,18 @@ def test_briefing_hour_across_dst():
     # 2026-03-29: clocks go 02:00 CET -> 03:00 CEST; 07:00 is 06:00 UTC the day before, 05:00 UTC that day.
     assert briefing_time(berlin, date(2026, 3, 28)) == at(2026, 3, 28, 6, 0)
     assert briefing_time(berlin, date(2026, 3, 29)) == at(2026, 3, 29, 5, 0)
-    assert briefing_due(berlin, at(2026, 3, 29, 4, 59)) is None
-    assert briefing_due(berlin, at(2026, 3, 29, 5, 0)) == date(2026, 3, 29)
+    assert not briefing_due(berlin, date(2026, 3, 29), at(2026, 3, 29, 4, 59))
+    assert briefing_due(berlin, date(2026, 3, 29), at(2026, 3, 29, 5, 0))
     # An hour that does not exist that night (02:00) begins when the clocks jump past it.
     gap = RadarClock(2, "g", "Europe/Berlin", 2)
-    assert briefing_due(gap, at(2026, 3, 29, 0, 59)) is None
-    assert briefing_due(gap, at(2026, 3, 29, 1, 0)) == date(2026, 3, 29)
+    assert briefing_time(gap, date(2026, 3, 29)) == at(2026, 3, 29, 1, 0)
     # The autumn night has 02:00 twice: the first one counts.
     assert briefing_time(gap, date(2026, 10, 25)) == at(2026, 10, 25, 0, 0)
-    ny = RadarClock(3, "n", "America/New_York", 0)
-    assert briefing_due(ny, at(2026, 12, 4, 4, 59)) == date(2026, 12, 3)  # 23:59 EST on the 3rd: its hour 0 passed
-    assert briefing_due(ny, at(2026, 12, 4, 5, 0)) == date(2026, 12, 4)  # at midnight the 4th's begins
+    # New York's 07:00 moves from 12:00 UTC (EST) to 11:00 UTC (EDT) on 2026-03-08.
+    ny = RadarClock(3, "n", "America/New_York", 7)
+    assert briefing_time(ny, date(2026, 3, 7)) == at(2026, 3, 7, 12, 0)
+    assert briefing_time(ny, date(2026, 3, 8)) == at(2026, 3, 8, 11, 0)
+    assert next_briefing(ny, at(2026, 3, 7, 12, 0)) == at(2026, 3, 8, 11, 0)  # 23 hours later
 
 
 def test_never_run_sources_are_due_at_once_and_arxiv_shares_one_job():
@@ -120,20 +125,21 @@ def test_source_windows_follow_the_interval():
 def test_briefings_wait_for_the_hour_and_for_ingest():
     day = date(2026, 12, 3)
     radars = [RadarClock(1, "ml", "Asia/Shanghai", 7), RadarClock(2, "bio", "America/Los_Angeles", 7)]
-    ran = source("arxiv-cs", "arxiv", last_run=datetime(2026, 12, 4, 1, 30))
-    # 23:30 UTC on the 4th: 07:30 in Shanghai (the 5th), 15:30 in Los Angeles (the 4th): both past 7.
-    now = at(2026, 12, 4, 23, 30)
+    ran = source("arxiv-cs", "arxiv", last_run=datetime(2026, 12, 3, 1, 30))
+    # The 3rd's 07:00 is 23:00 UTC on the 2nd in Shanghai, 15:00 UTC on the 3rd in Los Angeles.
+    now = at(2026, 12, 3, 15, 0)
     assert [j.key for j in due_jobs(now, [ran], radars, day, {})] == ["brief:1:2026-12-03", "brief:2:2026-12-03"]
     assert due_jobs(now, [ran], radars, day, {})[0].params == {"radar_id": 1, "radar": "ml", "day": "2026-12-03"}
     # While a fetch or an embedding is open, no briefing (it would read a half-ingested day).
-    for open_key in ("arxiv:2026-12-03", "embed:arxiv:2026-12-03", "candidates:arxiv:2026-12-03"):
+    for open_key in ("arxiv:2026-12-02", "embed:arxiv:2026-12-02", "candidates:arxiv:2026-12-02"):
         busy = {open_key: LedgerEntry("running", {})}
         assert due_jobs(now, [ran], radars, day, busy) == []
-    assert due_jobs(now, [ran], radars, day, {"embed:arxiv:2026-12-03": LedgerEntry("done", {})}) != []
-    # Before Shanghai's 07:00 only Los Angeles is due; a done briefing is not written again.
-    early = at(2026, 12, 4, 22, 59)
-    assert [j.key for j in due_jobs(early, [ran], radars, day, {})] == ["brief:2:2026-12-03"]
-    done = {"brief:2:2026-12-03": LedgerEntry("done", {})}
+    assert due_jobs(now, [ran], radars, day, {"embed:arxiv:2026-12-02": LedgerEntry("done", {})}) != []
+    # Before Los Angeles' 07:00 only Shanghai is due (its hour passed before the papers came: at once).
+    early = at(2026, 12, 3, 14, 59)
+    assert [j.key for j in due_jobs(early, [ran], radars, day, {})] == ["brief:1:2026-12-03"]
+    # A done briefing is not written again.
+    done = {"brief:1:2026-12-03": LedgerEntry("done", {})}
     assert due_jobs(early, [ran], radars, day, done) == []
     # No announced day yet: nothing to brief.
     assert due_jobs(now, [ran], radars, None, {}) == []

@@ -181,12 +181,15 @@ class Jobs:
             return {}, []
         if job.name == "brief":
             day = date.fromisoformat(params["day"])
-            briefing = hub.write_briefing(params["radar"], day)
+            # By id: a radar's name is only unique per owner (and names resolve to the local user's).
+            briefing = hub.write_briefing(str(params["radar_id"]), day)
+            if getattr(briefing, "radar_id", params["radar_id"]) != params["radar_id"]:
+                raise JobError(f"radar {params['radar_id']} ({params['radar']}) is gone")
             result = {"briefing_id": getattr(briefing, "id", None), "papers": len(getattr(briefing, "paper_ids", []) or [])}
             follow = [schedule.JobIntent("deliver", schedule.deliver_key(params["radar_id"], day), dict(params))]
             return result, follow
         if job.name == "deliver":
-            sent = hub.deliver(params["radar"], date.fromisoformat(params["day"]))
+            sent = hub.deliver(str(params["radar_id"]), date.fromisoformat(params["day"]))
             return {"sent": len(sent or [])}, []
         raise JobError(f"unknown job name {job.name!r} ({job.key})")
 

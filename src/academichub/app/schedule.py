@@ -100,10 +100,10 @@ def briefing_time(radar: RadarClock, day: date) -> datetime:
     return local.astimezone(timezone.utc)
 
 
-def briefing_due(radar: RadarClock, now: datetime) -> date | None:
-    """The owner's local day when their briefing hour of it has begun, else None."""
-    local_day = as_aware(now).astimezone(ZoneInfo(radar.zone)).date()
-    return local_day if as_aware(now) >= briefing_time(radar, local_day) else None
+def briefing_due(radar: RadarClock, day: date, now: datetime) -> bool:
+    """Whether the briefing of announced `day` is due: from the owner's briefing hour on their local
+    `day` (so it is written at that hour, or as soon as the day's papers are in when they come later)."""
+    return as_aware(now) >= briefing_time(radar, day)
 
 
 def next_briefing(radar: RadarClock, now: datetime) -> datetime:
@@ -135,8 +135,8 @@ def due_jobs(now: datetime, sources: list[dict], radars: list[RadarClock], lates
 
     - each due source once per window; all due arXiv sources in one job per announcement (a source
       added after its announcement's job ran gets a job of its own, `arxiv:DAY:NAME`);
-    - each radar's briefing of the newest announced day, once its owner's local briefing hour has
-      begun, and only while no ingest job (fetch, embed, candidates) is open or being queued, so a
+    - each radar's briefing of the newest announced day, from its owner's briefing hour of that
+      (local) day on, and only while no ingest job (fetch, embed, candidates) is open or being queued, so a
       briefing never reads a half-ingested day."""
     intents: list[JobIntent] = []
     naive = as_naive(now)
@@ -164,7 +164,7 @@ def due_jobs(now: datetime, sources: list[dict], radars: list[RadarClock], lates
     )
     if latest_day is not None and not ingesting:
         for radar in radars:
-            if briefing_due(radar, now) is None:
+            if not briefing_due(radar, latest_day, now):
                 continue
             key = brief_key(radar.radar_id, latest_day)
             if key not in ledger:
