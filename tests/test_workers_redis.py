@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,7 @@ def test_a_killed_worker_loses_nothing(database_url, shared_data, tmp_path, engi
             assert jobs[arxiv_key].worker.split(":")[1] == str(survivor.pid)
             assert all(j.attempts == 1 for k, j in jobs.items() if k != arxiv_key)
             assert conn.execute(select(func.count()).select_from(papers).where(
-                papers.c.announced_on == "2024-12-02")).scalar_one() == ITEMS
+                papers.c.announced_on == date(2024, 12, 2))).scalar_one() == ITEMS
             assert conn.execute(select(func.count(papers.c.arxiv_id.distinct()))).scalar_one() == ITEMS
             assert conn.execute(select(func.count()).select_from(briefings)).scalar_one() == 1
         assert upstream.hits["/rss/cs"] == 2  # the killed request and the one that finished
