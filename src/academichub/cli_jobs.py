@@ -28,9 +28,9 @@ def _queue(settings):
     return JobQueue(settings)
 
 
-@_cli.setting_flags(*QUEUE_SETTINGS, "scheduler", "worker_concurrency", "job_lease_seconds", *SCHEDULE_SETTINGS)
+@_cli.setting_flags(*QUEUE_SETTINGS, "scheduler", "job_lease_seconds", *SCHEDULE_SETTINGS)
 def worker_command(
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Worker threads (default: worker_concurrency).",
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Worker threads (default: the worker_concurrency setting, ACADEMICHUB_WORKER_CONCURRENCY).",
                                                        show_default=False)] = None,
 ) -> None:
     """Run a job consumer (threads of one process) until SIGINT/SIGTERM; start as many as you like, on
