@@ -108,3 +108,24 @@ def test_serve_runs_consumer_threads_and_stops_them(engine, database_url, tmp_pa
         with engine.connect() as conn:
             assert ledger.get(conn, key).status == "done"
     assert not any(t.is_alive() for t in workers)
+
+
+def test_api_jobs_shows_the_ledger(engine, database_url, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from academichub.settings import load_settings
+    from academichub.store.state import utcnow
+    from academichub.web.app import create_app
+
+    with engine.begin() as conn:
+        ledger.ensure(conn, "source:c:2026-12-05", "sources", {"sources": ["c"]}, utcnow())
+        ledger.ensure(conn, "brief:1:2026-12-04", "brief", {}, utcnow())
+    ledger.claim(engine, "brief:1:2026-12-04", "w", utcnow(), 60)
+    settings = load_settings(database_url=database_url, data_dir=tmp_path / "data", load_sample=False)
+    client = TestClient(create_app(settings, engine=engine))
+    body = client.get("/api/jobs").json()
+    assert body["counts"] == {"queued": 1, "running": 1, "done": 0, "failed": 0}
+    assert sorted((j["key"], j["status"], j["attempts"]) for j in body["jobs"]) == [
+        ("brief:1:2026-12-04", "running", 1), ("source:c:2026-12-05", "queued", 0)]
+    assert [j["key"] for j in client.get("/api/jobs", params={"status": "running"}).json()["jobs"]] == ["brief:1:2026-12-04"]
+    assert client.get("/api/jobs", params={"status": "bogus"}).status_code == 422

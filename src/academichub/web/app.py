@@ -520,6 +520,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     sources_page.register(app, engine, settings, render)
     briefing_page.register(app, engine, settings, render)
     radar_views = radar_page.register(app, engine, settings, render)
+    from . import jobs_page
+
+    jobs_page.register(app, engine, settings)
 
     def wants_html(request: Request) -> bool:
         path = request.url.path
