@@ -9,6 +9,7 @@ every tick re-enqueues jobs whose message seems lost and jobs whose worker's lea
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -20,6 +21,8 @@ from ..errors import AcademicHubError
 from ..store import jobs as ledger
 from . import schedule
 from .hub import Hub
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 30.0
@@ -157,8 +160,11 @@ class Jobs:
 
     def _keep_lease(self, key: str, me: str, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_seconds):
-            if not ledger.heartbeat(self.hub.engine, key, me, self.hub.now(), self.lease_seconds):
-                return
+            try:
+                if not ledger.heartbeat(self.hub.engine, key, me, self.hub.now(), self.lease_seconds):
+                    return
+            except Exception:  # noqa: BLE001 - a store hiccup: try again at the next beat (the lease has slack)
+                log.warning("renewing the lease of %s failed", key, exc_info=True)
 
     def _run(self, job: ledger.Job) -> tuple[dict, list[schedule.JobIntent]]:
         """Call the Hub for one job; (its result, the jobs that follow it)."""
@@ -209,6 +215,8 @@ class Jobs:
             with self.hub.engine.connect() as conn:
                 rows = list_sources(conn)
             names = sources or [r["name"] for r in rows if r["enabled"]]
+            if not names:
+                raise JobError("no enabled sources to run (add one with `academichub sources add`)")
             unknown = sorted(set(names) - {r["name"] for r in rows})
             if unknown:
                 raise JobError(f"no such source: {', '.join(unknown)}")
