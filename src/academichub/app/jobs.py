@@ -275,6 +275,12 @@ class Jobs:
         with self.hub.engine.connect() as conn:
             return ledger.recent(conn, limit, status)
 
+    def idle(self) -> bool:
+        """No job queued or running in the ledger."""
+        with self.hub.engine.connect() as conn:
+            counts = ledger.counts(conn)
+        return not counts["queued"] and not counts["running"]
+
     def status(self) -> dict:
         """Counts by status, when each source and each radar's briefing is next due."""
         from ..ingest.runner import next_run

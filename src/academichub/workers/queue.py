@@ -134,13 +134,9 @@ class JobQueue:
 
     def wait_idle(self, timeout: float = 60.0, poll: float = 0.05) -> bool:
         """Until the queue is empty and no job is queued or running in the ledger (tests, `jobs run`)."""
-        from ..store import jobs as ledger
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self.jobs.hub.engine.connect() as conn:
-                counts = ledger.counts(conn)
-            if not counts["queued"] and not counts["running"] and not self.pending():
+            if self.jobs.idle() and not self.pending():
                 return True
             time.sleep(poll)
         return False
