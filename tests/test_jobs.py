@@ -111,3 +111,35 @@ def test_the_job_system_keeps_to_its_layers():
     for path in (SRC / "workers").glob("*.py"):
         assert not [m for m in _imports(path) if m.startswith(("academichub.web", "academichub.cli", "academichub.store"))], path
     assert "huey" not in {m.split(".")[0] for m in _imports(SRC / "app" / "jobs.py")}
+
+
+def test_an_announcement_job_fetches_its_arxiv_feeds_in_one_polite_sequence(engine, database_url, local_server,
+                                                                         shared_data, tmp_path):
+    """Two arXiv sources, one job; the interval is arXiv's 3 s scaled down to 0.3 s here (a real wait:
+    it is the politeness under test), measured between the server's arrivals."""
+    import time
+
+    from academichub.store.sources import add_source
+
+    from localserver import Reply
+
+    feed = (shared_data / "arxiv/rss/empty.xml").read_bytes()
+    arrivals = {}
+
+    def stamped(path, headers):
+        arrivals[path] = time.monotonic()
+        return Reply(200, feed)
+
+    for archive in ("cs", "math"):
+        local_server.route(f"/rss/{archive}", handler=stamped)
+    settings = load_settings(database_url=database_url, data_dir=tmp_path / "data", arxiv_rss_url=local_server.url("/rss/"),
+                             arxiv_min_interval=0.3, http_retries=0)
+    with engine.begin() as conn:
+        for archive in ("cs", "math"):
+            add_source(conn, name=f"arxiv-{archive}", kind="arxiv", params={"archives": archive}, label=None, now=START)
+    jobs = Jobs(Hub(settings, engine=engine, clock=lambda: START))
+    (key,) = jobs.tick()
+    assert key == "arxiv:2026-12-03"  # Saturday 01:00 Eastern: Thursday's announcement
+    outcome = jobs.execute(key)
+    assert outcome.ran and outcome.result["failed"] == {}
+    assert arrivals["/rss/math"] - arrivals["/rss/cs"] >= 0.3

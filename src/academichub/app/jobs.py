@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -170,7 +171,7 @@ class Jobs:
         """Call the Hub for one job; (its result, the jobs that follow it)."""
         params, hub = job.params, self.hub
         if job.name == "sources":
-            runs = hub.run_sources(list(params["sources"]))
+            runs = self._run_sources(job.key, list(params["sources"]))
             failed = {run.name: run.error for run in runs if not run.ok}
             if runs and len(failed) == len(runs):
                 raise JobError("; ".join(f"{name}: {error}" for name, error in failed.items()))
@@ -198,6 +199,19 @@ class Jobs:
             sent = hub.deliver(str(params["radar_id"]), date.fromisoformat(params["day"]))
             return {"sent": len(sent or [])}, []
         raise JobError(f"unknown job name {job.name!r} ({job.key})")
+
+    def _run_sources(self, key: str, names: list[str]) -> list:
+        """The sources of one job, one after the other. An arXiv announcement's job waits
+        `arxiv_min_interval` between two feeds: each source has its own polite client, and arXiv
+        asks for the interval between any two requests."""
+        if not key.startswith("arxiv:") or len(names) < 2:
+            return self.hub.run_sources(names)
+        runs = []
+        for i, name in enumerate(names):
+            if i:
+                time.sleep(self.hub.settings.arxiv_min_interval)
+            runs += self.hub.run_sources([name])
+        return runs
 
     # ------------------------------------------------------------------ asked for by a person
 
