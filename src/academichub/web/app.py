@@ -463,7 +463,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             embed_in_background(engine, settings)
         from ..workers.server import start_in_server, stop_in_server
 
-        job_consumer = await run_in_threadpool(start_in_server, settings, engine)
+        job_consumer = await run_in_threadpool(start_in_server, settings, engine, getattr(_app.state, "hub", None))
         yield
         await run_in_threadpool(stop_in_server, job_consumer)
         if owns_engine:
