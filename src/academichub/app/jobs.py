@@ -103,10 +103,11 @@ class Jobs:
         """Record what is due, and hand the queue every job that needs a message: the new ones, and
         those whose message seems lost (queued and not picked up within a lease) or whose worker died
         (running past its lease). Returns the keys enqueued."""
+        intents = self.plan()
         now = self.hub.now()
         new = []
         with self.hub.engine.begin() as conn:
-            for intent in self.plan():
+            for intent in intents:
                 if ledger.ensure(conn, intent.key, intent.name, intent.params, now):
                     new.append(intent.key)
             stranded = [job.key for job in ledger.stranded(conn, now, self.lease_seconds) if job.key not in new]
