@@ -30,6 +30,7 @@ def _isolated_settings(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "academichub-data"))
     monkeypatch.setenv("ACADEMICHUB_EMBED_ON_INGEST", "false")  # tests that embed say so
+    monkeypatch.setenv("ACADEMICHUB_SCHEDULER", "false")  # no background ticks in web tests; tests that tick say so
 
 
 def pytest_report_header(config):

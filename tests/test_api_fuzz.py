@@ -90,7 +90,7 @@ def app(module_database_url, tmp_path_factory):
         record_failure(conn, source_id, error="HTTP 503", now=WHEN)
     # every setting that matters named: this fixture runs before the autouse one that isolates the
     # environment, and must not embed in the background or ask an LLM a developer configured
-    settings = Settings(load_sample=False, embed_on_ingest=False, llm_model=None, default_language="en", batch_size=10,
+    settings = Settings(load_sample=False, embed_on_ingest=False, scheduler=False, llm_model=None, default_language="en", batch_size=10,
                         data_dir=tmp_path_factory.mktemp("data"))
     yield create_app(settings, engine=engine)
     engine.dispose()
@@ -119,6 +119,7 @@ KNOWN = [
     ("/api/sources/follow/{venue}", "POST", {"venue": "Nature"}, {}, None),
     ("/api/briefing", "GET", {}, {"date": "2024-11-28", "lang": "en"}, None),
     ("/api/briefing", "GET", {}, {"date": "2024-11-28", "week": "true", "radar": RADAR, "lang": "zh-CN"}, None),
+    ("/api/jobs", "GET", {}, {"limit": 5, "status": "done"}, None),
     ("/healthz", "GET", {}, {}, None),
 ]
 

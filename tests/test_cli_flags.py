@@ -30,6 +30,8 @@ def given(name: str, tmp_path: Path) -> tuple[list[str], object]:
         return ([f"--no-{dashed}"], False) if field.default else ([f"--{dashed}"], True)
     if name == "llm_response_format":
         return [f"--{dashed}", "none"], "none"
+    if name == "timezone":  # an IANA name, checked
+        return [f"--{dashed}", "Asia/Shanghai"], "Asia/Shanghai"
     if kind is Path:
         return [f"--{dashed}", str(tmp_path / "elsewhere")], tmp_path / "elsewhere"
     if kind is int:

@@ -119,6 +119,7 @@ def _settings(**overrides) -> Settings:
 
 from .cli_brief import brief_command  # noqa: E402 - needs the apps and setting_flags above
 from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps and setting_flags above
+from .cli_jobs import jobs_app, worker_command  # noqa: E402 - needs the apps and setting_flags above
 
 app.command("brief")(brief_command)
 papers_app.command("import")(papers_import_command)
@@ -127,6 +128,8 @@ app.add_typer(papers_app, name="papers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.command("worker")(worker_command)
+app.add_typer(jobs_app, name="jobs")
 
 
 def _parsing_worker(settings: Settings, engine, paths: list):
@@ -175,7 +178,8 @@ def _http_client(settings: Settings, *, arxiv: bool, engine=None):
 
 @app.command()
 @setting_flags("host", "port", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
-               *LLM_SETTINGS)
+               *LLM_SETTINGS, "queue_url", "queue_name", "scheduler", "worker_concurrency", "job_lease_seconds",
+               "timezone", "briefing_hour")
 def serve() -> None:
     """Serve the feed page and the JSON API (migrates the store and loads the sample day if empty)."""
     import uvicorn

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from .errors import ConfigError
@@ -122,9 +122,43 @@ class Settings(BaseSettings):
     llm_price_per_1k_input: float = Field(default=0.0, description="Price per 1000 prompt tokens, for the cost record.")
     llm_price_per_1k_output: float = Field(default=0.0, description="Price per 1000 answer tokens, for the cost record.")
     briefing_papers: int = Field(default=40, description="Top papers a briefing analyses.")
+    queue_url: str | None = Field(
+        default=None,
+        description=(
+            "Job queue: redis://host:port/db for dedicated `academichub worker` processes; "
+            "unset: Huey's SQLite storage (jobs.db in data_dir), consumed by threads inside `serve`."
+        ),
+    )
+    queue_name: str = Field(default="academichub", description="Name of the job queue (its keys' prefix on Redis).")
+    scheduler: bool = Field(
+        default=True,
+        description="Run the job scheduler's tick every minute in this process (turn off where dedicated workers run it).",
+    )
+    worker_concurrency: int = Field(default=2, ge=1, description="Worker threads of a job consumer (`serve` or `worker`).")
+    job_lease_seconds: float = Field(
+        default=300.0, gt=0,
+        description="A running job's lease, renewed while it runs; past it (its worker died) the job is claimed again.",
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA time zone of users who set none (the local user): their briefing hour is in it."
+    )
+    briefing_hour: int = Field(
+        default=7, ge=0, le=23, description="Local hour (0-23) from which each radar's daily briefing is written."
+    )
     rank_weights: Optional[Path] = Field(
         default=None, description="TOML file of ranking weights (name = value) that replace the shipped ones for `rank`."
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from exc
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -201,6 +201,8 @@ users = Table(
     Column("password_hash", Text),
     Column("locale", String(16)),
     Column("created_at", DateTime, nullable=False),
+    Column("timezone", String(64)),  # IANA name; NULL: the `timezone` setting
+    Column("briefing_hour", Integer),  # 0-23, local; NULL: the `briefing_hour` setting
 )
 
 radars = Table(
@@ -295,4 +297,26 @@ briefings = Table(
     Column("created_at", DateTime, nullable=False),
     Column("superseded_at", DateTime),  # set when `regenerate` made a newer one
     Index("ix_briefings_lookup", "period_start", "period_end", "lang", "paper_hash"),
+)
+
+# ----------------------------------------------------------------------------- the job ledger
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),  # idempotency key: source + window, radar + period
+    Column("name", String(32), nullable=False),  # sources | embed | candidates | brief | deliver
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # queued | running | done | failed
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),  # the last attempt's error
+    Column("result", JSON),  # what a done job reports (papers added, briefing id, ...)
+    Column("worker", String(128)),  # who holds (or last held) it
+    Column("lease_until", DateTime),  # a running job whose lease passed was abandoned: claimed again
+    Column("enqueued_at", DateTime),  # when its message was last put on the queue (or is due to be)
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
 )

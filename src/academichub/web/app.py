@@ -463,7 +463,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             from ..rank.embedding_jobs import embed_in_background
 
             embed_in_background(engine, settings)
+        from ..workers.server import start_in_server, stop_in_server
+
+        job_consumer = await run_in_threadpool(start_in_server, settings, engine, getattr(_app.state, "hub", None))
         yield
+        await run_in_threadpool(stop_in_server, job_consumer)
         if owns_engine:
             engine.dispose()
 
@@ -524,6 +528,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     welcome_page.register(app, engine, settings, render)
     briefing_page.register(app, engine, settings, render)
     radar_views = radar_page.register(app, engine, settings, render)
+    from . import jobs_page
+
+    jobs_page.register(app, engine, settings)
 
     def wants_html(request: Request) -> bool:
         path = request.url.path

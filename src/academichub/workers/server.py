@@ -1,0 +1,29 @@
+"""The job consumer inside `academichub serve`: started by the web app's lifespan, stopped with it.
+Threads, not processes, and no signal handlers (the server owns the process's signals)."""
+
+from __future__ import annotations
+
+import logging
+
+from ..settings import Settings
+from .queue import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+def start_in_server(settings: Settings, engine=None, hub=None) -> JobQueue | None:
+    """The server's consumer threads, when it should run them: always on the embedded SQLite queue
+    (nothing else would consume it), and on Redis while `scheduler` is on; None when dedicated
+    workers do the work (queue_url set, scheduler off)."""
+    if settings.queue_url and not settings.scheduler:
+        return None
+    queue = JobQueue(settings, engine=engine, hub=hub)
+    queue.start_in_process()
+    log.info("job consumer: %d threads on %s, scheduler %s", settings.worker_concurrency,
+             "Redis" if settings.queue_url else "the SQLite queue", "on" if settings.scheduler else "off")
+    return queue
+
+
+def stop_in_server(queue: JobQueue | None, timeout: float = 10.0) -> None:
+    if queue is not None:
+        queue.stop(timeout)
