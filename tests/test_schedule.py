@@ -28,8 +28,9 @@ def at(*args) -> datetime:
 
 
 def source(name, kind="crossref", *, last_run=None, interval=1440, enabled=True) -> dict:
+    """A source row whose last run (if any) succeeded, as the runner records it."""
     return {"name": name, "kind": kind, "enabled": enabled, "interval_minutes": interval, "last_run_at": last_run,
-            "params": {}}
+            "last_success_at": last_run, "params": {}}
 
 
 @pytest.mark.parametrize("now, window", [
