@@ -8,7 +8,6 @@ from typing import Annotated, Callable
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy.engine import Engine
 
 from ..errors import AcademicHubError
 from ..ingest.runner import sources_for_venue
@@ -60,7 +59,7 @@ def same_origin(request: Request) -> bool:
     return origin.split("://", 1)[-1].split("/", 1)[0] == host
 
 
-def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> None:
+def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None:
     def catalog():
         return load_venues(settings.data_dir)
 
