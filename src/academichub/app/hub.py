@@ -204,12 +204,12 @@ class Hub:
 
         return preview(self, conn, radar)
 
-    def rank(self, radar_name: str, *, since: date | None = None, limit: int | None = None):
-        """Stored papers ranked for a radar (since a day), best first, each with why (reasons
-        worth saying only); NotFound for an unknown radar."""
+    def rank(self, radar_name: str, *, since: date | None = None, limit: int | None = None, worth_saying: bool = True):
+        """Stored papers ranked for a radar (since a day), best first, each with why (with
+        `worth_saying`, only the reasons a page shows); NotFound for an unknown radar."""
         from .radar_feed import ranked_for_api
 
-        return ranked_for_api(self, radar_name, since=since, limit=limit)
+        return ranked_for_api(self, radar_name, since=since, limit=limit, worth_saying=worth_saying)
 
     def record_shown(self, radar_id: int, day: date, paper_ids: list[int], batch: int) -> bool:
         """Record a batch as shown today; False when another request recorded it at the same moment."""

@@ -167,8 +167,10 @@ def preview(hub: "Hub", conn, radar: Radar, size: int = PREVIEW_SIZE) -> dict:
     return {"preview": _cards(conn, ranked), "preview_window": since, "vector_gap": vector_gap(conn, hub.settings)}
 
 
-def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: int) -> list:
-    """Stored papers ranked for a radar (those since a day), best first, reasons filtered."""
+def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: int | None,
+                   worth_saying: bool = True) -> list:
+    """Stored papers ranked for a radar (those since a day), best first (reasons filtered by
+    shown_reasons with `worth_saying`)."""
     with hub.engine.connect() as conn:
         radar = get_radar(conn, radar_name)
         if radar is None:
@@ -176,8 +178,9 @@ def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: in
         model, embed = hub.embedding(conn)
         ranked = rank_radar(conn, radar, since=since, limit=limit, model=model, embed=embed,
                             ranker=hub.ranker, cache=hub.candidates)
-    for r in ranked:
-        r.reasons = shown_reasons(r.reasons)
+    if worth_saying:
+        for r in ranked:
+            r.reasons = shown_reasons(r.reasons)
     return ranked
 
 
