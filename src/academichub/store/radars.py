@@ -335,7 +335,7 @@ def remove_rule(conn: Connection, radar_id: int, kind: str, value: str) -> bool:
 def find_paper(conn: Connection, ref: str | int) -> int | None:
     """A paper as a reader names it: store id, arXiv id (any spelling, with or without version)
     or DOI (bare, doi: or https://doi.org/…)."""
-    from ..ingest.merge import norm_identifier
+    from ..identifiers import norm_identifier
     from .papers import find_by_identifiers
 
     text = str(ref).strip()
