@@ -172,7 +172,7 @@ class Hub:
 
     def refresh_candidates(self) -> int:
         """Build (or find current) the candidate set of every stored paper and its neighbour graph,
-        and the latest day's and week's briefing windows, off the request path: the job system
+        and the windows of the latest day's and week's briefings, off the request path: the job system
         calls this after new papers, so the next radar page only scores. How many candidates."""
         from ..brief.briefing import periods
         from ..rank.ranker import PROPAGATION_K
@@ -184,11 +184,11 @@ class Hub:
             cs = candidate_set(conn, since=None, model=model, ranker=self.ranker, cache=self.candidates)
             cs.neighbour_graph(PROPAGATION_K)
             day = latest_announcement(conn)
-            if day is not None:
+            if day is not None:  # the windows of the daily and weekly briefings (and the periods before)
                 for week in (False, True):
-                    start = periods(day, week)[0][0]
-                    candidate_set(conn, since=start, model=self.settings.embedding_model, ranker=self.ranker,
-                                  cache=self.candidates)
+                    for period in periods(day, week):
+                        candidate_set(conn, since=period[0], model=self.settings.embedding_model, ranker=self.ranker,
+                                      cache=self.candidates)
             return len(cs)
 
     def next_batch(self, radar_name: str, filters, size: int, wanted: int | None = None):

@@ -171,7 +171,7 @@ def read_weights(path: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data.items()}
 
 
-CANDIDATE_SETS_KEPT = 4  # windows kept at once: the radar page's, a briefing's day and week, one spare
+CANDIDATE_SETS_KEPT = 6  # windows kept: the radar page's, a briefing's day and week and the periods before, a spare
 
 
 class CandidateCache:
