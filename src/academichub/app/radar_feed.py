@@ -23,7 +23,7 @@ from ..rank.service import candidate_set, profile_of, rank_radar
 from ..rank.terms import stop_words
 from ..store.feed import FeedFilters, get_paper, latest_announcement, matching_ids, window_ids
 from ..store.papers import count_papers
-from ..store.radars import Radar, get_radar, mark_shown, shown_batches
+from ..store.radars import Radar, get_radar, shown_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hub import Hub

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ..identifiers import norm_doi, norm_identifier, strip_version as _strip_version  # noqa: F401 - merge.norm_doi is used
+from ..identifiers import norm_doi, norm_identifier
 from ..model import AuthorData, PaperData
 from ..names import fold, name_key, name_norm, split_name, tex_to_unicode
 

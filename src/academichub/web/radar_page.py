@@ -28,7 +28,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, field_validator
 
 from ..app.hub import Hub
-from ..app.radar_feed import PREVIEW_SIZE, RadarBatch, shown_reasons, topic_suggestions
+from ..app.radar_feed import RadarBatch, topic_suggestions
 from ..errors import AcademicHubError, NotFound
 from ..rank.ranker import Reason
 from ..rank.terms import learned_terms
