@@ -151,3 +151,24 @@ def test_the_embedder_is_loaded_once_per_hub(engine, monkeypatch):
         assert hub.embedding(conn)[0] == "toy"
     assert hub.embed_new_papers() == 0
     assert _Toy.loads == 1
+
+
+def test_two_requests_that_miss_at_once_build_the_candidates_once(hub):
+    """Both threads ask before either has a set (the barrier): without the per-window build lock
+    each would read and build every stored paper (the second build is what the count catches)."""
+    import threading
+
+    barrier = threading.Barrier(2)
+    sets = []
+
+    def ask():
+        with hub.engine.connect() as conn:
+            barrier.wait()
+            sets.append(candidate_set(conn, ranker=hub.ranker, cache=hub.candidates))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert hub.candidates.builds == 1 and sets[0] is sets[1] and len(sets[0]) == 1504

@@ -183,6 +183,7 @@ class CandidateCache:
         self.size = max(1, size)
         self._sets: OrderedDict[tuple, tuple[tuple, CandidateSet]] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[tuple, threading.Lock] = {}  # one lock per key (a handful of windows)
         self.builds = 0  # how many sets were built (a test and the benchmark read it)
 
     def get(self, conn: Connection, *, since: date | None, model: str | None, ranker: Ranker) -> CandidateSet:
@@ -190,18 +191,30 @@ class CandidateCache:
         # the set depends on the ranker only through its hashed vocabulary's width
         key = (str(conn.engine.url), since, model, ranker.lexical.vectorizer.n_features)
         with self._lock:
-            cached = self._sets.get(key)
-            if cached is not None and cached[0] == signature:
+            found = self._current(key, signature)
+            if found is not None:
+                return found
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # two requests that miss at once build the set once; the second waits for it
+            with self._lock:
+                found = self._current(key, signature)
+            if found is not None:
+                return found
+            built = ranker.candidates(load_docs(conn, since=since, model=model))
+            with self._lock:
+                self.builds += 1
+                self._sets[key] = (signature, built)
                 self._sets.move_to_end(key)
-                return cached[1]
-        built = ranker.candidates(load_docs(conn, since=since, model=model))
-        with self._lock:
-            self.builds += 1
-            self._sets[key] = (signature, built)
-            self._sets.move_to_end(key)
-            while len(self._sets) > self.size:
-                self._sets.popitem(last=False)
-        return built
+                while len(self._sets) > self.size:
+                    self._sets.popitem(last=False)
+            return built
+
+    def _current(self, key: tuple, signature: tuple) -> CandidateSet | None:
+        cached = self._sets.get(key)
+        if cached is None or cached[0] != signature:
+            return None
+        self._sets.move_to_end(key)
+        return cached[1]
 
     def clear(self) -> None:
         with self._lock:
