@@ -6,10 +6,9 @@ Everything works without JavaScript: every change is a plain form POST answered 
 (POST/redirect/GET) to a page that shows the new state; app.js only saves the reload. Forms are
 refused unless they come from our own pages (sources_page.same_origin, and Sec-Fetch-Site).
 
-"Another batch" with a radar never repeats a paper within a day: a batch excludes what the radar
-showed today (store.radars.shown_today) and is then recorded (mark_shown) under its number, so
-`?batch=N` shows batch N again (a reload, or the page a feedback button returns to) while a link
-without `batch` asks for a new one."""
+"Another batch" with a radar never repeats a paper within a day (app/radar_feed.py, through the
+hub): `?batch=N` shows batch N again (a reload, or the page a feedback button returns to) while a
+link without `batch` asks for a new one. This module renders; the ranking and the SQL live below."""
 
 from __future__ import annotations
 
