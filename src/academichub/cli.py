@@ -5,7 +5,6 @@ shows text from outside (titles, paths, URLs, error bodies) as it is, never as R
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -319,7 +318,6 @@ def import_snapshot(
 ) -> None:
     """Stream the arXiv metadata snapshot into the store (constant memory, committed per batch)."""
     from .ingest.formats import Format, detect_format
-    from .ingest.pipeline import ingest_file
 
     try:
         settings = _settings()
@@ -328,18 +326,16 @@ def import_snapshot(
         with open(file, "rb") as handle:
             if detect_format(handle.read(4096), str(file)) is not Format.ARXIV_SNAPSHOT:
                 raise AcademicHubError(f"{file}: not a snapshot JSON-lines file (use `academichub ingest` for XML)")
-        engine = _engine(settings)
-        size = file.stat().st_size
-        from .app.ingest_inputs import parsing_worker
+        hub = _hub(settings)
+        with hub.ingest([str(file)]) as run, _progress() as progress:  # fork before the bar's thread
+            def on_target(target: str, total: int | None, unit: str):
+                task = progress.add_task(_short(target), total=total, unit=unit)
+                return lambda n: progress.advance(task, n)
 
-        parsing = parsing_worker(settings, engine, [file])
-        with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
-            task = progress.add_task(_short(str(file)), total=size, unit="bytes")
-            summary = ingest_file(
-                engine, file, batch_size=settings.ingest_batch_size, on_bytes=lambda n: progress.advance(task, n),
-                worker=False, parsing=parsing,
-            )
-            progress.update(task, completed=size)
+            [result] = run.results(on_target=on_target)
+        if not result.ok:
+            raise result.error if isinstance(result.error, AcademicHubError) else AcademicHubError(result.error)
+        summary = result.summary
     except AcademicHubError as exc:
         _fail(exc)
     for error in summary.errors[:10]:
@@ -348,7 +344,7 @@ def import_snapshot(
     if nothing_stored := _nothing_stored(summary, str(file)):
         _fail(AcademicHubError(nothing_stored))
     if (summary.added or summary.updated) and settings.embed_on_ingest:
-        _embed_missing(engine, settings)  # an engine: a hub is built over it
+        _embed_missing(hub, settings)
 
 
 # ---------------------------------------------------------------- papers
