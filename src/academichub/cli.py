@@ -267,33 +267,14 @@ def backfill(
             raise AcademicHubError(f"--via must be oai or api, not {via!r}")
         if metadata_prefix not in ("arXiv", "arXivRaw"):
             raise AcademicHubError(f"--prefix must be arXiv or arXivRaw, not {metadata_prefix!r}")
-        settings = _settings()
-        engine = _engine(settings)
-        from .app.ingest_inputs import http_client
-
-        client = http_client(settings, arxiv=True, engine=None)
+        if via == "api" and not category:
+            raise AcademicHubError("--via api needs --category")
+        hub = _hub(_settings())
         with _progress() as progress:
             task = progress.add_task(f"backfill via {via}", total=None, unit="records")
-            advance = lambda n: progress.advance(task, n)  # noqa: E731
-            if via == "oai":
-                from .ingest.harvest import harvest_oai
-                from .sources.arxiv_oai import OaiClient
-
-                summary = harvest_oai(
-                    engine, OaiClient(client, settings.arxiv_oai_url), metadata_prefix=metadata_prefix,
-                    set_spec=set_spec, from_date=start, until_date=end, progress=advance,
-                )
-            else:
-                if not category:
-                    raise AcademicHubError("--via api needs --category")
-                from .ingest.harvest import backfill_api
-                from .sources.arxiv_api import ArxivApiClient
-
-                summary = backfill_api(
-                    engine, ArxivApiClient(client, settings.arxiv_api_url), category=category,
-                    submitted_from=start, submitted_to=end, limit=limit, progress=advance,
-                )
-        client.close()
+            summary = hub.backfill(via=via, set_spec=set_spec, category=category, start=start, end=end,
+                                   metadata_prefix=metadata_prefix, limit=limit,
+                                   progress=lambda n: progress.advance(task, n))
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"backfill: {summary.line()}")

@@ -117,6 +117,13 @@ class Hub:
             self.embeddings.forget()
         return embed_missing(self.engine, embedder, batch_size=batch_size, progress=progress)
 
+    def backfill(self, **what):
+        """Harvest a date range from arXiv (app/ingest_inputs.py: backfill): OAI-PMH by set, or
+        the query API by category; the summary."""
+        from .ingest_inputs import backfill
+
+        return backfill(self, **what)
+
     def import_library(self, path):
         """A reference library file (BibTeX, RIS, CSL-JSON, JSON lines) into the store: (summary,
         the parsed library) (ingest/library_import.py)."""

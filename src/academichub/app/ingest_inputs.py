@@ -63,6 +63,30 @@ def parsing_worker(settings, engine, paths: list):
     return ParsingWorker(paths, settings.ingest_batch_size, engine.dialect.name)
 
 
+def backfill(hub: "Hub", *, via: str, set_spec: str | None, category: str | None, start, end,
+             metadata_prefix: str = "arXiv", limit: int | None = None, progress=None):
+    """Harvest a date range from arXiv: OAI-PMH by set (resumable), or the query API by category
+    and submitted date. The summary of what was stored."""
+    from ..ingest.harvest import backfill_api, harvest_oai
+
+    settings = hub.settings
+    client = http_client(settings, arxiv=True, engine=None)
+    try:
+        if via == "oai":
+            from ..sources.arxiv_oai import OaiClient
+
+            return harvest_oai(hub.engine, OaiClient(client, settings.arxiv_oai_url), metadata_prefix=metadata_prefix,
+                               set_spec=set_spec, from_date=start, until_date=end, progress=progress)
+        if via != "api" or not category:
+            raise AcademicHubError("backfill: via oai, or via api with a category")
+        from ..sources.arxiv_api import ArxivApiClient
+
+        return backfill_api(hub.engine, ArxivApiClient(client, settings.arxiv_api_url), category=category,
+                            submitted_from=start, submitted_to=end, limit=limit, progress=progress)
+    finally:
+        client.close()
+
+
 @dataclass(slots=True)
 class IngestResult:
     target: str  # the file, the URL, or "arXiv API (N ids)"
@@ -148,4 +172,4 @@ class InputIngest:
             yield IngestResult(label, summary)
 
 
-__all__ = ["IngestResult", "InputIngest", "feed_targets", "http_client", "parsing_worker"]
+__all__ = ["IngestResult", "InputIngest", "backfill", "feed_targets", "http_client", "parsing_worker"]
