@@ -5,7 +5,6 @@ shows text from outside (titles, paths, URLs, error bodies) as it is, never as R
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -132,45 +131,25 @@ app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 
 
-def _parsing_worker(settings: Settings, engine, paths: list):
-    """One forked parsing worker for the bulk files among `paths`, when the settings and the
-    machine allow it (None otherwise). Enter it before starting a progress bar (a thread)."""
-    from .ingest.pipeline import ParsingWorker, worker_available
-
-    if not (settings.ingest_worker and worker_available()):
-        return None
-    return ParsingWorker(paths, settings.ingest_batch_size, engine.dialect.name)
-
-
 def _fail(exc: BaseException) -> None:
     console.print(error_line(exc))
     raise typer.Exit(1)
 
 
-def _engine(settings: Settings):
-    from .store.database import open_store
+def _hub(settings: Settings | None = None, *, engine=None):
+    """The application layer for one command (app.Hub): every command that touches the store goes
+    through one, built here."""
+    from .app.hub import Hub
 
-    return open_store(settings.effective_database_url)
+    return Hub(settings or _settings(), engine=engine)
+
+
+def _engine(settings: Settings):
+    return _hub(settings).engine
 
 
 def _progress() -> Progress:
     return progress_bar(console)
-
-
-def _http_client(settings: Settings, *, arxiv: bool, engine=None):
-    from .sources.http import PoliteClient
-    from .store.state import StoreValidatorCache
-
-    return PoliteClient(
-        user_agent=settings.full_user_agent,
-        min_interval=settings.arxiv_min_interval if arxiv else 0.0,
-        timeout=settings.http_timeout,
-        retries=settings.http_retries,
-        max_backoff=settings.http_max_backoff,
-        max_bytes=settings.max_response_bytes,
-        request_deadline=settings.http_request_deadline,
-        cache=StoreValidatorCache(engine) if engine is not None else None,
-    )
 
 
 # ---------------------------------------------------------------- serve
@@ -196,9 +175,9 @@ def serve() -> None:
 
 
 def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
+    from .store.database import safe_url
 
-    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    return safe_url(settings.effective_database_url)
 
 
 # ---------------------------------------------------------------- ingest
@@ -217,87 +196,41 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest arXiv RSS, API Atom, OAI-PMH XML or snapshot JSON lines from files or URLs."""
-    from .ingest.pipeline import IngestSummary, ingest_file, ingest_url, store_records
+    from .app.ingest_inputs import feed_targets
 
     try:
         settings = _settings()
-        engine = _engine(settings)
+        hub = _hub(settings)
+        targets = list(inputs or []) + feed_targets(settings.arxiv_rss_url, list(feed or []))
     except AcademicHubError as exc:
         _fail(exc)
-    targets = list(inputs or [])
-    if feed:
-        from .sources.arxiv_rss import feed_url
-
-        for archives in feed:
-            try:
-                targets.append(feed_url(settings.arxiv_rss_url, archives.replace(" ", "+").split("+")))
-            except AcademicHubError as exc:
-                _fail(exc)
     if not targets and not arxiv_id:
         _fail(AcademicHubError("nothing to ingest: give files, URLs, --feed or --arxiv-id"))
 
-    total = IngestSummary()
     failures = 0
-    client = None
-    parsing = _parsing_worker(settings, engine, [t for t in targets if not t.startswith(("http://", "https://"))])
-    with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
-        for target in targets:
-            try:
-                if target.startswith(("http://", "https://")):
-                    if client is None:
-                        client = _http_client(settings, arxiv=True, engine=engine)
-                    task = progress.add_task(_short(target), total=None, unit="records")
-                    summary = ingest_url(
-                        engine, client, target, batch_size=settings.ingest_batch_size,
-                        progress=lambda n, t=task: progress.advance(t, n),
-                    )
-                else:
-                    path = Path(target)
-                    size = path.stat().st_size if path.is_file() else None
-                    task = progress.add_task(_short(target), total=size, unit="bytes")
-                    summary = ingest_file(
-                        engine, path, batch_size=settings.ingest_batch_size,
-                        on_bytes=lambda n, t=task: progress.advance(t, n), worker=False, parsing=parsing,
-                    )
-                    progress.update(task, completed=size)
-            except AcademicHubError as exc:
+    with hub.ingest(targets, arxiv_ids=list(arxiv_id or [])) as run, _progress() as progress:  # fork before the bar's thread
+        def on_target(target: str, total: int | None, unit: str):
+            task = progress.add_task(_short(target), total=total, unit=unit)
+            return lambda n: progress.advance(task, n)
+
+        for result in run.results(on_target=on_target):
+            if not result.ok:
                 failures += 1
-                total.failed += 1
-                console.print(error_line(exc))
+                console.print(error_line(result.error))
                 continue
-            except FileNotFoundError as exc:
-                failures += 1
-                total.failed += 1
-                console.print(error_line(f"{target}: file not found ({exc.strerror})"))
-                continue
+            summary, target = result.summary, result.target
             for note in summary.notes:
                 console.print(f"{target}: {note}")
             for error in summary.errors[:10]:
                 console.print(warning_line(error))
             out.print(f"{target}: {summary.line()}")
-            total.add(summary)
-            if nothing_stored := _nothing_stored(summary, target):
+            if target in targets and (nothing_stored := _nothing_stored(summary, target)):
                 failures += 1
                 console.print(error_line(nothing_stored))
-        if arxiv_id:
-            try:
-                from .sources.arxiv_api import ArxivApiClient
-
-                if client is None:
-                    client = _http_client(settings, arxiv=True, engine=engine)
-                batch = ArxivApiClient(client, settings.arxiv_api_url).query(id_list=list(arxiv_id))
-                summary = store_records(engine, batch.papers)
-                out.print(f"arXiv API ({len(arxiv_id)} ids): {summary.line()}")
-                total.add(summary)
-            except AcademicHubError as exc:
-                failures += 1
-                total.failed += 1
-                console.print(error_line(exc))
-    if client is not None:
-        client.close()
+        total = run.total
     out.print(f"total: {total.line()}")
     if (total.added or total.updated) and settings.embed_on_ingest:
-        _embed_missing(engine, settings)
+        _embed_missing(hub, settings)
     if failures:
         raise typer.Exit(1)
 
@@ -338,31 +271,14 @@ def backfill(
             raise AcademicHubError(f"--via must be oai or api, not {via!r}")
         if metadata_prefix not in ("arXiv", "arXivRaw"):
             raise AcademicHubError(f"--prefix must be arXiv or arXivRaw, not {metadata_prefix!r}")
-        settings = _settings()
-        engine = _engine(settings)
-        client = _http_client(settings, arxiv=True, engine=None)
+        if via == "api" and not category:
+            raise AcademicHubError("--via api needs --category")
+        hub = _hub(_settings())
         with _progress() as progress:
             task = progress.add_task(f"backfill via {via}", total=None, unit="records")
-            advance = lambda n: progress.advance(task, n)  # noqa: E731
-            if via == "oai":
-                from .ingest.harvest import harvest_oai
-                from .sources.arxiv_oai import OaiClient
-
-                summary = harvest_oai(
-                    engine, OaiClient(client, settings.arxiv_oai_url), metadata_prefix=metadata_prefix,
-                    set_spec=set_spec, from_date=start, until_date=end, progress=advance,
-                )
-            else:
-                if not category:
-                    raise AcademicHubError("--via api needs --category")
-                from .ingest.harvest import backfill_api
-                from .sources.arxiv_api import ArxivApiClient
-
-                summary = backfill_api(
-                    engine, ArxivApiClient(client, settings.arxiv_api_url), category=category,
-                    submitted_from=start, submitted_to=end, limit=limit, progress=advance,
-                )
-        client.close()
+            summary = hub.backfill(via=via, set_spec=set_spec, category=category, start=start, end=end,
+                                   metadata_prefix=metadata_prefix, limit=limit,
+                                   progress=lambda n: progress.advance(task, n))
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"backfill: {summary.line()}")
@@ -387,7 +303,6 @@ def import_snapshot(
 ) -> None:
     """Stream the arXiv metadata snapshot into the store (constant memory, committed per batch)."""
     from .ingest.formats import Format, detect_format
-    from .ingest.pipeline import ingest_file
 
     try:
         settings = _settings()
@@ -396,16 +311,16 @@ def import_snapshot(
         with open(file, "rb") as handle:
             if detect_format(handle.read(4096), str(file)) is not Format.ARXIV_SNAPSHOT:
                 raise AcademicHubError(f"{file}: not a snapshot JSON-lines file (use `academichub ingest` for XML)")
-        engine = _engine(settings)
-        size = file.stat().st_size
-        parsing = _parsing_worker(settings, engine, [file])
-        with parsing or contextlib.nullcontext(), _progress() as progress:  # fork before the bar's thread
-            task = progress.add_task(_short(str(file)), total=size, unit="bytes")
-            summary = ingest_file(
-                engine, file, batch_size=settings.ingest_batch_size, on_bytes=lambda n: progress.advance(task, n),
-                worker=False, parsing=parsing,
-            )
-            progress.update(task, completed=size)
+        hub = _hub(settings)
+        with hub.ingest([str(file)]) as run, _progress() as progress:  # fork before the bar's thread
+            def on_target(target: str, total: int | None, unit: str):
+                task = progress.add_task(_short(target), total=total, unit=unit)
+                return lambda n: progress.advance(task, n)
+
+            [result] = run.results(on_target=on_target)
+        if not result.ok:
+            raise result.error if isinstance(result.error, AcademicHubError) else AcademicHubError(result.error)
+        summary = result.summary
     except AcademicHubError as exc:
         _fail(exc)
     for error in summary.errors[:10]:
@@ -414,7 +329,7 @@ def import_snapshot(
     if nothing_stored := _nothing_stored(summary, str(file)):
         _fail(AcademicHubError(nothing_stored))
     if (summary.added or summary.updated) and settings.embed_on_ingest:
-        _embed_missing(engine, settings)
+        _embed_missing(hub, settings)
 
 
 # ---------------------------------------------------------------- papers
@@ -424,8 +339,8 @@ def _feed(filters, *, limit: int):
     from .store.feed import feed_page
 
     settings = _settings()
-    engine = _engine(settings)
-    with engine.connect() as conn:
+    hub = _hub(settings)
+    with hub.reading() as conn:
         return feed_page(conn, filters, seed=0, batch=0, size=limit)
 
 
@@ -493,8 +408,8 @@ def papers_show(
 
     try:
         settings = _settings()
-        engine = _engine(settings)
-        with engine.connect() as conn:
+        hub = _hub(settings)
+        with hub.reading() as conn:
             item = get_paper(conn, paper)
         if item is None:
             raise AcademicHubError(f"no paper {paper!r} in the store")
@@ -565,24 +480,19 @@ def rank(
     fmt: Annotated[str, typer.Option("--format", help="json or table.")] = "table",
 ) -> None:
     """Rank stored papers for a radar; every paper says why it is there."""
-    from .rank.embedding_jobs import vector_gap
-    from .rank.service import rank_radar, ranker_for
-    from .store.radars import get_radar
+    from .errors import NotFound
 
     try:
         if since and all_papers:
             raise AcademicHubError("give --since or --all, not both")
         settings = _settings()
-        engine = _engine(settings)
+        hub = _hub(settings)
         day = _parse_day(since, "--since")
-        with engine.connect() as conn:
-            radar = get_radar(conn, name)
-            if radar is None:
-                raise AcademicHubError(f"no radar named {name!r} (create one with `academichub radar create`)")
-            model, embed = _embedding_for(conn, settings)
-            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed,
-                                ranker=ranker_for(settings.rank_weights))
-            gap = vector_gap(conn, settings, since=day)
+        try:
+            ranked = hub.rank(name, since=day, limit=limit, worth_saying=False)
+        except NotFound:
+            raise AcademicHubError(f"no radar named {name!r} (create one with `academichub radar create`)") from None
+        gap = hub.vector_gap(since=day)
     except AcademicHubError as exc:
         _fail(exc)
     if gap is not None:  # on stderr: the JSON on stdout stays clean
@@ -610,36 +520,28 @@ def embed(
     """Embed every stored paper that has no vector yet (needs `pip install 'academichub[embeddings]'`)."""
     try:
         settings = _settings()
-        engine = _engine(settings)
-        done = _embed_missing(engine, settings, batch_size=batch_size, required=True, refresh=refresh)
+        done = _embed_missing(_hub(settings), settings, batch_size=batch_size, required=True, refresh=refresh)
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"embedded {done} papers")
 
 
-def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None, required: bool = False,
+def _embed_missing(hub, settings: Settings, *, batch_size: int | None = None, required: bool = False,
                    refresh: bool = False) -> int:
-    """Vectors for new papers, right after they arrive; without the embeddings extra this is a
-    no-op (ranking then works on text and rules), unless asked for explicitly. `refresh` forgets
-    the model's stored vectors first (an interrupted refresh is finished by the next `embed`)."""
-    from .rank.embeddings import WindowMismatch, configured_embedder, embed_missing, forget_vectors
+    """Vectors for new papers, right after they arrive (Hub.embed_new_papers, with a progress bar);
+    without the embeddings extra this is a no-op (ranking then works on text and rules), unless
+    asked for explicitly. `refresh` forgets the model's stored vectors first (an interrupted
+    refresh is finished by the next `embed`). `hub`: a Hub, or an engine (one is built over it)."""
+    from .app.hub import Hub
+    from .rank.embeddings import WindowMismatch
 
-    try:
-        # a refresh starts over at the configured (or this machine's default) window; otherwise the
-        # store's window is kept
-        embedder = _quiet_load(lambda s: configured_embedder(s, None if refresh else engine), settings)
-    except AcademicHubError:
-        if required:
-            raise
-        return 0
-    if refresh:
-        with engine.begin() as conn:
-            forget_vectors(conn, embedder.name)
+    if not isinstance(hub, Hub):
+        hub = Hub(settings, engine=hub)
     try:
         with _progress() as progress:
-            task = progress.add_task(f"embedding ({embedder.name})", total=None, unit="papers")
-            return embed_missing(
-                engine, embedder, batch_size=batch_size,
+            task = progress.add_task("embedding", total=None, unit="papers")
+            return hub.embed_new_papers(
+                batch_size=batch_size, refresh=refresh, required=required,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except WindowMismatch as exc:
@@ -647,41 +549,6 @@ def _embed_missing(engine, settings: Settings, *, batch_size: int | None = None,
             raise
         console.print(warning_line(f"not embedded: {exc}"))  # what was ingested stays
         return 0
-
-
-def _quiet_load(load, what):
-    """Model libraries draw their own progress bars on stdout; a command's output must stay clean."""
-    import contextlib
-    import io
-    import os
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return load(what)
-
-
-def _embedding_for(conn, settings: Settings):
-    """The model whose stored vectors to use, and a statement embedder, when the extra is installed
-    and vectors exist; otherwise (None, None) and the ranker works on text and rules alone."""
-    from sqlalchemy import func, select
-
-    from .store.schema import paper_embeddings
-
-    if conn.execute(select(paper_embeddings.c.paper_id).limit(1)).first() is None:
-        return None, None  # nothing embedded yet: no model to load
-    try:
-        from .rank.embeddings import configured_embedder
-
-        embedder = _quiet_load(lambda s: configured_embedder(s, conn.engine), settings)
-    except AcademicHubError:
-        return None, None
-    stored = conn.execute(
-        select(func.count()).select_from(paper_embeddings).where(paper_embeddings.c.model == embedder.name)
-    ).scalar_one()
-    if not stored:
-        return None, None
-    return embedder.name, (lambda text: embedder.encode([text])[0])
 
 
 # ---------------------------------------------------------------- sources
@@ -726,8 +593,8 @@ def sources_add(
         else:
             params = check_params(kind, params, settings)  # the kind's check (a feed URL: not private, not file:)
             planned = [(name, kind, params, label)]
-        engine = _engine(settings)
-        with engine.begin() as conn:
+        hub = _hub(settings)
+        with hub.writing() as conn:
             for source_name, source_kind, source_params, source_label in planned:
                 if get_source(conn, source_name):
                     raise AcademicHubError(f"a source named {source_name!r} exists already")
@@ -773,9 +640,9 @@ def sources_import_opml(
             raise AcademicHubError(f"{file}: file not found")
         settings = _settings()
         feeds = check_feed_urls(parse_opml(file.read_bytes(), str(file)), str(file), allow_private=settings.allow_private_urls)
-        engine = _engine(settings)
+        hub = _hub(settings)
         added = skipped = 0
-        with engine.begin() as conn:
+        with hub.writing() as conn:
             existing = list_sources(conn)
             names = {s["name"] for s in existing}
             urls = {s["params"].get("url") for s in existing if s["kind"] == "feed"}
@@ -803,8 +670,8 @@ def sources_remove(name: Annotated[str, typer.Argument(help="Source name.")]) ->
     from .store.sources import remove_source
 
     try:
-        engine = _engine(_settings())
-        with engine.begin() as conn:
+        hub = _hub(_settings())
+        with hub.writing() as conn:
             if not remove_source(conn, name):
                 raise AcademicHubError(f"no such source: {name}")
     except AcademicHubError as exc:
@@ -828,8 +695,8 @@ def _print_sources(fmt: str, *, errors: bool = False) -> None:
     from .store.sources import list_sources
 
     try:
-        engine = _engine(_settings())
-        with engine.connect() as conn:
+        hub = _hub(_settings())
+        with hub.reading() as conn:
             rows = list_sources(conn)
     except AcademicHubError as exc:
         _fail(exc)
@@ -862,15 +729,13 @@ def sources_run(
     due: Annotated[bool, typer.Option("--due", help="Only those whose interval has passed.")] = False,
 ) -> None:
     """Fetch and merge new papers from the sources; a failing source never stops the others."""
-    from .ingest.runner import run_sources
-
     try:
         settings = _settings()
-        engine = _engine(settings)
+        hub = _hub(settings)
         with _progress() as progress:
             task = progress.add_task("sources", total=None, unit="records")
-            results = run_sources(
-                engine, settings, names=list(names or []), due_only=due,
+            results = hub.run_sources(
+                list(names or []), due_only=due,
                 on_start=lambda row: progress.update(task, description=row["name"]),
                 progress=lambda n: progress.advance(task, n),
             )
@@ -885,7 +750,7 @@ def sources_run(
             console.print(error_line(f"{result.name}: {result.error}"))
     out.print(f"sources: {len(results) - failed} ok, {failed} failed")
     if any(r.summary.added or r.summary.updated for r in results) and settings.embed_on_ingest:
-        _embed_missing(engine, settings)
+        _embed_missing(hub, settings)
     if failed:
         raise typer.Exit(1)
 

@@ -46,10 +46,8 @@ def brief_command(
     regenerate: Annotated[bool, typer.Option("--regenerate", help="Write a new briefing; the stored one is kept, superseded.")] = False,
 ) -> None:
     """Brief a radar's top papers of a day or week: themes, cross-domain links, what to read first, what changed."""
-    from .brief.briefing import make_briefing, normalise_lang, render_markdown, to_json
-    from .brief.inputs import radar_paper_ids
-    from .store.feed import latest_announcement
-    from .store.radars import radar_id_of
+    from .app.briefings import latest_day, resolve_radar
+    from .brief.briefing import normalise_lang, render_markdown, to_json
 
     try:
         if fmt not in ("md", "json"):
@@ -59,23 +57,15 @@ def brief_command(
             language = normalise_lang(lang or settings.default_language)
         except ValueError as exc:
             raise BriefError(str(exc)) from None
-        engine = _cli._engine(settings)
-        with engine.connect() as conn:
-            day = _parse_day(date) if date else (latest_announcement(conn) or Date.today())
-            period, previous = resolve_period(day, week)
-            radar_id = None
-            if name.strip().lower() != "all":
-                radar_id = radar_id_of(conn, name)
-                if radar_id is None:
-                    _cli.console.print(f"no radar named {name!r}: briefing every paper of the period")
-            limit = max(1, settings.briefing_papers)
-            model = settings.embedding_model
-            ids = radar_paper_ids(conn, radar_id, period[0], period[1], limit, model)
-            previous_ids = radar_paper_ids(conn, radar_id, previous[0], previous[1], limit, model)
-        if not ids:
+        hub = _cli._hub(settings)
+        day = _parse_day(date) if date else (latest_day(hub) or Date.today())
+        period, _previous = resolve_period(day, week)
+        radar_id = resolve_radar(hub, name, missing_ok=True)
+        if radar_id is None and name.strip().lower() != "all":
+            _cli.console.print(f"no radar named {name!r}: briefing every paper of the period")
+        briefing, _radar_id, _day = hub.briefing(radar_id, day, week=week, lang=language, regenerate=regenerate)
+        if not briefing.papers:
             _cli.console.print(f"no papers from {period[0]} to {period[1]}")
-        briefing = make_briefing(engine, radar_id=radar_id, paper_ids=ids, period=period, lang=language,
-                                 settings=settings, regenerate=regenerate, previous_paper_ids=previous_ids or None)
         if briefing.fallback_reason:
             _cli.console.print(warning_line(f"LLM briefing failed, extractive briefing instead: {briefing.fallback_reason}"))
         if fmt == "json":

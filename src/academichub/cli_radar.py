@@ -36,12 +36,10 @@ def _warn_skipped(library) -> None:
         _cli.console.print(note)
 
 
-def _import(engine, file: Path):
+def _import(hub, file: Path):
     """Import a library file and say so in one line; a file none of whose entries could be stored
     is an error (AcademicHubError, which the caller handles)."""
-    from .ingest.library_import import import_library
-
-    summary, library = import_library(engine, file)
+    summary, library = hub.import_library(file)
     _warn_skipped(library)
     for error in summary.errors[:10]:
         _cli.console.print(warning_line(error))
@@ -51,26 +49,20 @@ def _import(engine, file: Path):
     return summary, library
 
 
-def _embed_stored(engine, settings) -> None:
+def _embed_stored(hub) -> None:
     """Vectors for the papers just stored (and any other without one), as after an ingest: seeds
     or library papers without a vector would make every ranking fall back to text."""
-    from .rank.embedding_jobs import vector_gap
-
-    if not settings.embed_on_ingest:
+    if not hub.settings.embed_on_ingest or hub.vector_gap() is None:
         return
-    with engine.connect() as conn:
-        if vector_gap(conn, settings) is None:
-            return
-    _cli._embed_missing(engine, settings)
+    _cli._embed_missing(hub, hub.settings)
 
 
 def papers_import_command(file: FileArg) -> None:
     """Import a reference library (BibTeX, RIS, CSL-JSON, JSON lines) into the store, one paper per work."""
     try:
-        settings = _cli._settings()
-        engine = _cli._engine(settings)
-        _import(engine, file)
-        _embed_stored(engine, settings)
+        hub = _cli._hub()
+        _import(hub, file)
+        _embed_stored(hub)
     except AcademicHubError as exc:
         _cli._fail(exc)
 
@@ -91,8 +83,8 @@ def radar_create(
 
     given = dict(author=author, mute_author=mute_author, keyword=keyword, exclude=exclude, category=category, venue=venue)
     try:
-        engine = _cli._engine(_cli._settings())
-        with engine.begin() as conn:
+        hub = _cli._hub()
+        with hub.writing() as conn:
             radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
             for kind, values in given.items():
                 for value in values or []:
@@ -106,19 +98,14 @@ def radar_create(
 @radar_app.command("seed")
 def radar_seed(name: NameArg, file: FileArg) -> None:
     """Import a library file and make every paper in it a seed of the radar."""
-    from .ingest.library_import import imported_paper_ids
-    from .store.radars import add_seeds, require_radar
+    from .store.radars import require_radar
 
     try:
-        settings = _cli._settings()
-        engine = _cli._engine(settings)
-        with engine.connect() as conn:
+        hub = _cli._hub()
+        with hub.reading() as conn:
             require_radar(conn, name)  # before the import: a typo in the name must not import the file
-        _summary, library = _import(engine, file)
-        with engine.begin() as conn:
-            radar_id = require_radar(conn, name)
-            ids = imported_paper_ids(conn, library.papers)
-            added = add_seeds(conn, radar_id, ids, origin=file.name)
+        _summary, library = _import(hub, file)
+        ids, added = hub.seed_radar(name, library, origin=file.name)
     except AcademicHubError as exc:
         _cli._fail(exc)
     unstored = len(library.papers) - len(ids)
@@ -127,7 +114,7 @@ def radar_seed(name: NameArg, file: FileArg) -> None:
         f"radar {name!r}: {added} new seeds, {len(ids)} papers from {file.name}{tail}"
     )
     try:
-        _embed_stored(engine, settings)  # the seeds are kept whatever happens here
+        _embed_stored(hub)  # the seeds are kept whatever happens here
     except AcademicHubError as exc:
         _cli._fail(exc)
 
@@ -143,8 +130,8 @@ def radar_feedback(
     from .store.radars import RadarError, add_feedback, find_paper, require_radar
 
     try:
-        engine = _cli._engine(_cli._settings())
-        with engine.begin() as conn:
+        hub = _cli._hub()
+        with hub.writing() as conn:
             radar_id = require_radar(conn, name)
             paper_id = find_paper(conn, paper)
             if paper_id is None:
@@ -164,8 +151,8 @@ def radar_show(name: NameArg, fmt: Annotated[str, typer.Option("--format", help=
     try:
         if fmt not in ("text", "json"):
             raise AcademicHubError(f"--format must be text or json, not {fmt!r}")
-        engine = _cli._engine(_cli._settings())
-        with engine.connect() as conn:
+        hub = _cli._hub()
+        with hub.reading() as conn:
             radar = get_radar(conn, name)
         if radar is None:
             raise RadarError(f"no radar {name!r}")
@@ -201,8 +188,8 @@ def radar_list() -> None:
     from .store.radars import list_radars
 
     try:
-        engine = _cli._engine(_cli._settings())
-        with engine.connect() as conn:
+        hub = _cli._hub()
+        with hub.reading() as conn:
             radars = list_radars(conn)
     except AcademicHubError as exc:
         _cli._fail(exc)
@@ -224,8 +211,8 @@ def radar_delete(name: NameArg) -> None:
     from .store.radars import delete_radar, require_radar
 
     try:
-        engine = _cli._engine(_cli._settings())
-        with engine.begin() as conn:
+        hub = _cli._hub()
+        with hub.writing() as conn:
             delete_radar(conn, require_radar(conn, name))
     except AcademicHubError as exc:
         _cli._fail(exc)
@@ -238,8 +225,8 @@ def radar_reset(name: NameArg) -> None:
     from .store.radars import require_radar, reset_learning
 
     try:
-        engine = _cli._engine(_cli._settings())
-        with engine.begin() as conn:
+        hub = _cli._hub()
+        with hub.writing() as conn:
             removed = reset_learning(conn, require_radar(conn, name))
     except AcademicHubError as exc:
         _cli._fail(exc)

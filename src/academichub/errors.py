@@ -51,3 +51,7 @@ class ParseError(AcademicHubError):
 
 class FeedError(SourceError):
     """The upstream answered, but with an error document (arXiv's 'Bad archive' feed, an API error entry)."""
+
+
+class NotFound(AcademicHubError):
+    """What a request names (a radar, a paper) is not in the store: a 404 on the web."""

@@ -1,33 +1,79 @@
-"""One long-lived object per process, built from Settings: it owns the engine, the clock and (lazily)
-the embedder and the ranker, and offers the use cases. The front ends (web/, cli, workers) call it;
-it never imports them."""
+"""One long-lived object per process, built from Settings: it owns the engine, the clock, the
+embedder (loaded once, kept), one Ranker (its per-radar models are reused) and a candidate cache
+of several windows (a briefing's does not evict the radar page's), and offers the use cases. The
+front ends (web/, cli, workers) call it and hold no SQL and no orchestration; it never imports them.
+
+Bigger use cases live in their own modules (radar_feed, briefings, ingest_inputs, embedder); the
+hub passes itself to them, so they share its engine, ranker and caches."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import date, datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from ..settings import Settings
-from ..store.state import utcnow
+from ..store.state import as_utc, utcnow
+from .embedder import Embeddings
 
 Clock = Callable[[], datetime]
 
 
 class Hub:
     def __init__(self, settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None):
+        from ..rank.service import CandidateCache, ranker_for
+
         self.settings = settings
+        self.owns_engine = engine is None
         if engine is None:
             from ..store.database import open_store
 
             engine = open_store(settings.effective_database_url)
         self.engine = engine
         self.clock: Clock = clock or utcnow
+        self.ranker = ranker_for(settings.rank_weights)  # one per weights file, kept: its models are reused
+        self.candidates = CandidateCache()
+        self.embeddings = Embeddings(settings)  # the embedder, loaded once
+        # (conn) -> (model name, statement embedder) or (None, None); a test may put its own here
+        self.embedding: Callable = self.embeddings
+        self._refresh_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the store and the clock
 
     def now(self) -> datetime:
-        """Aware UTC now, from the injected clock (tests move time; nothing sleeps)."""
+        """UTC now, from the injected clock (tests move time; nothing sleeps)."""
         return self.clock()
+
+    def today(self) -> date:
+        """The local calendar day of now: the day a radar's batches are counted in."""
+        return as_utc(self.now()).astimezone().date()
+
+    @contextmanager
+    def reading(self):
+        """A connection for reads (front ends pass it to store functions; they run no SQL)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self):
+        """A transaction: committed when the block ends, rolled back on an error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def healthy(self) -> bool:
+        """Whether the database answers."""
+        from ..store.database import reachable
+
+        return reachable(self.engine)
+
+    def close(self) -> None:
+        """Release the engine when the hub opened it."""
+        if self.owns_engine:
+            self.engine.dispose()
 
     # ------------------------------------------------------------------ sources and papers
 
@@ -44,34 +90,179 @@ class Hub:
         self.run_sources([name])
         return f"source:{name}"
 
-    def embed_new_papers(self) -> int:
-        """Embed the papers that have no vector yet; how many (0 without the embeddings extra)."""
-        from ..rank.embedding_jobs import embed_new_papers
+    def ingest(self, targets: list[str], *, arxiv_ids: list[str] | None = None):
+        """Files and URLs (and arXiv ids through the API) into the store, each on its own: an
+        InputIngest to enter (it forks the parsing worker) and then iterate (app/ingest_inputs.py)."""
+        from .ingest_inputs import InputIngest
 
-        return embed_new_papers(self.engine, self.settings)
+        return InputIngest(self, targets, arxiv_ids=arxiv_ids)
 
-    def refresh_candidates(self) -> None:
-        """Rebuild the candidate sets and neighbour graph off the request path (after new papers)."""
+    def embed_new_papers(self, *, batch_size: int | None = None, refresh: bool = False, required: bool = False,
+                         progress=None) -> int:
+        """Embed the papers that have no vector yet (every paper again with `refresh`); how many.
+        Without the embeddings extra: 0, or EmbeddingsUnavailable when `required`. WindowMismatch
+        when the store's vectors were made at another length."""
+        from ..errors import AcademicHubError
+        from ..rank.embeddings import embed_missing, forget_vectors
+
+        try:
+            embedder = self.embeddings.embedder(self.engine, fresh_window=refresh)
+        except AcademicHubError:  # EmbeddingsUnavailable, or a model that cannot be loaded
+            if required:
+                raise
+            return 0
+        if refresh:
+            with self.engine.begin() as conn:
+                forget_vectors(conn, embedder.name)
+            self.embeddings.forget()
+        return embed_missing(self.engine, embedder, batch_size=batch_size, progress=progress)
+
+    def backfill(self, **what):
+        """Harvest a date range from arXiv (app/ingest_inputs.py: backfill): OAI-PMH by set, or
+        the query API by category; the summary."""
+        from .ingest_inputs import backfill
+
+        return backfill(self, **what)
+
+    def import_library(self, path):
+        """A reference library file (BibTeX, RIS, CSL-JSON, JSON lines) into the store: (summary,
+        the parsed library) (ingest/library_import.py)."""
+        from ..ingest.library_import import import_library
+
+        return import_library(self.engine, path)
+
+    def seed_radar(self, radar: int | str, library, *, origin: str | None) -> tuple[list[int], int]:
+        """Every stored paper of an imported library becomes a seed of the radar: (their ids, how
+        many seeds are new). RadarError when the radar is gone."""
+        from ..ingest.library_import import imported_paper_ids
+        from ..store.radars import add_seeds, require_radar
+
+        with self.engine.begin() as conn:
+            radar_id = require_radar(conn, radar)
+            ids = imported_paper_ids(conn, library.papers)
+            added = add_seeds(conn, radar_id, ids, origin=origin) if ids else 0
+        return ids, added
+
+    def load_sample_if_empty(self):
+        """The bundled sample day into an empty store (the first run shows something): its summary,
+        or None when the store has papers."""
+        from ..ingest.pipeline import load_sample_if_empty
+
+        return load_sample_if_empty(self.engine)
+
+    def embed_in_background(self) -> None:
+        """Embed papers without a vector in a background thread (the server's start)."""
+        from ..rank.embedding_jobs import embed_in_background
+
+        embed_in_background(self.engine, self.settings)
+
+    def embed_later(self) -> None:
+        """Vectors for papers just stored, in a background thread (when `embed_on_ingest` and some
+        paper lacks one): the page that waits is not held up."""
+        from ..rank.embedding_jobs import embed_in_background, vector_gap
+
+        if not self.settings.embed_on_ingest:
+            return
+        with self.engine.connect() as conn:
+            if vector_gap(conn, self.settings) is None:
+                return
+        embed_in_background(self.engine, self.settings)
+
+    def vector_gap(self, *, since: date | None = None):
+        """Papers without a vector of the configured model (None when none, or no extra)."""
+        from ..rank.embedding_jobs import vector_gap
+
+        with self.engine.connect() as conn:
+            return vector_gap(conn, self.settings, since=since)
+
+    # ------------------------------------------------------------------ ranking
+
+    def refresh_candidates(self) -> int:
+        """Build (or find current) the candidate set of every stored paper and its neighbour graph,
+        and the windows of the latest day's and week's briefings, off the request path: the job system
+        calls this after new papers, so the next radar page only scores. How many candidates."""
+        from ..brief.briefing import periods
+        from ..rank.ranker import PROPAGATION_K
+        from ..rank.service import candidate_set
+        from ..store.feed import latest_announcement
+
+        with self._refresh_lock, self.engine.connect() as conn:
+            model, _embed = self.embedding(conn)
+            cs = candidate_set(conn, since=None, model=model, ranker=self.ranker, cache=self.candidates)
+            cs.neighbour_graph(PROPAGATION_K)
+            day = latest_announcement(conn)
+            if day is not None:  # the windows of the daily and weekly briefings (and the periods before)
+                for week in (False, True):
+                    for period in periods(day, week):
+                        candidate_set(conn, since=period[0], model=self.settings.embedding_model, ranker=self.ranker,
+                                      cache=self.candidates)
+            return len(cs)
+
+    def next_batch(self, radar_name: str, filters, size: int, wanted: int | None = None):
+        """Batch `wanted` of today again, or a new batch of papers the radar has not shown today
+        (app/radar_feed.py): a RadarBatch with the cards, what is left and the state."""
+        from .radar_feed import next_batch
+
+        return next_batch(self, radar_name, filters, size, wanted)
+
+    def preview(self, conn: Connection, radar) -> dict:
+        """The radar editor's preview of the day (app/radar_feed.py)."""
+        from .radar_feed import preview
+
+        return preview(self, conn, radar)
+
+    def rank(self, radar_name: str, *, since: date | None = None, limit: int | None = None, worth_saying: bool = True):
+        """Stored papers ranked for a radar (since a day), best first, each with why (with
+        `worth_saying`, only the reasons a page shows); NotFound for an unknown radar."""
+        from .radar_feed import ranked_for_api
+
+        return ranked_for_api(self, radar_name, since=since, limit=limit, worth_saying=worth_saying)
+
+    def record_shown(self, radar_id: int, day: date, paper_ids: list[int], batch: int) -> bool:
+        """Record a batch as shown today; False when another request recorded it at the same moment."""
+        from ..store.radars import mark_shown
+
+        try:
+            with self.engine.begin() as conn:
+                mark_shown(conn, radar_id, day, paper_ids, batch)
+        except IntegrityError:
+            return False
+        return True
+
+    def forget_shown(self, radar_id: int, day: date | None = None) -> None:
+        """Start a radar's batches of the day (today by default) over."""
+        from ..store.radars import clear_shown
+
+        with self.engine.begin() as conn:
+            clear_shown(conn, radar_id, day or self.today())
 
     # ------------------------------------------------------------------ briefings and delivery
 
-    def write_briefing(self, radar_name: str | None, day: date, *, week: bool = False, lang: str | None = None):
-        """The stored briefing of a radar (None: the whole store) for the period ending `day`;
-        written when missing, reused when its papers have not changed."""
-        from ..brief.briefing import make_briefing, normalise_lang, periods
-        from ..brief.inputs import radar_paper_ids
-        from ..store.radars import radar_id_of
+    def briefing(self, radar: str | int | None, day: date | None, *, week: bool = False, lang: str | None = None,
+                 regenerate: bool = False, missing_radar_ok: bool = False):
+        """(briefing, radar id, day) for a front end: `radar` a name or id (None or "all": every paper;
+        unknown: NotFound, or every paper with `missing_radar_ok`); `day` None: the latest announced
+        day; the briefing is None when the store has no day yet."""
+        from ..brief.briefing import normalise_lang
+        from .briefings import brief, latest_day, resolve_radar
 
         language = normalise_lang(lang or self.settings.default_language)
-        period, previous = periods(day, week)
-        limit = max(1, self.settings.briefing_papers)
-        model = self.settings.embedding_model
-        with self.engine.connect() as conn:
-            radar_id = radar_id_of(conn, radar_name) if radar_name else None
-            ids = radar_paper_ids(conn, radar_id, period[0], period[1], limit, model)
-            previous_ids = radar_paper_ids(conn, radar_id, previous[0], previous[1], limit, model)
-        return make_briefing(self.engine, radar_id=radar_id, paper_ids=ids, period=period, lang=language,
-                             settings=self.settings, previous_paper_ids=previous_ids or None)
+        radar_id = resolve_radar(self, radar, missing_ok=missing_radar_ok)
+        day = day or latest_day(self)
+        if day is None:
+            return None, radar_id, None
+        return brief(self, radar_id, day, week=week, lang=language, regenerate=regenerate), radar_id, day
+
+    def write_briefing(self, radar_name: str | None, day: date, *, week: bool = False, lang: str | None = None,
+                       regenerate: bool = False):
+        """The stored briefing of a radar (None: the whole store) for the period ending `day`;
+        written when missing, reused when its papers have not changed."""
+        from ..brief.briefing import normalise_lang
+        from .briefings import brief, resolve_radar
+
+        language = normalise_lang(lang or self.settings.default_language)
+        radar_id = resolve_radar(self, radar_name) if radar_name else None
+        return brief(self, radar_id, day, week=week, lang=language, regenerate=regenerate)
 
     def deliver(self, radar_name: str, day: date) -> list:
         """Send a radar's briefing of `day` through its delivery channels (the delivery issue adds them)."""

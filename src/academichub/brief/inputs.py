@@ -255,10 +255,11 @@ def _ordinal(day) -> int:
 
 
 def radar_paper_ids(conn: Connection, radar_id: int | None, start: date, end: date, limit: int = 40,
-                    model: str | None = None) -> list[int]:
+                    model: str | None = None, *, ranker=None, cache=None) -> list[int]:
     """The period's papers a briefing is about: the radar's ranking (academichub.rank) restricted
     to the period, best first; without a radar, or when the ranker is unavailable or fails, the
-    period's papers in store order (period_papers)."""
+    period's papers in store order (period_papers). `ranker` and `cache`: the long-lived ones of
+    the caller (app.Hub), so the radar's learned model and the period's candidates are reused."""
     if radar_id is None:
         return period_papers(conn, start, end, limit)
     try:
@@ -275,7 +276,7 @@ def radar_paper_ids(conn: Connection, radar_id: int | None, start: date, end: da
     if not in_period:
         return []
     try:
-        ranked = rank_radar(conn, radar, since=start, model=model, today=end)
+        ranked = rank_radar(conn, radar, since=start, model=model, today=end, ranker=ranker, cache=cache)
     except (AcademicHubError, TypeError, AttributeError, ValueError) as exc:
         log.warning("ranking radar %s failed (%s): briefing the period's papers in store order", radar_id, exc)
         return period_papers(conn, start, end, limit)

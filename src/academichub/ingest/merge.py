@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from ..identifiers import norm_doi, norm_identifier
 from ..model import AuthorData, PaperData
 from ..names import fold, name_key, name_norm, split_name, tex_to_unicode
 from ..sources.kinds import family_of
@@ -80,52 +81,6 @@ def _row_from_state(keys, values, authors, categories, subjects, identifiers, re
 
 
 # ----------------------------------------------------------------------------- identifiers
-
-
-def norm_doi(doi: str | None) -> str | None:
-    if not doi:
-        return None
-    doi = doi.strip()
-    lowered = doi.lower()
-    for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:"):
-        if lowered.startswith(prefix):
-            doi = doi[len(prefix):]
-            break
-    doi = doi.strip().lower()
-    return doi if doi.startswith("10.") else None
-
-
-def norm_identifier(scheme: str, value: str | None) -> tuple[str, str] | None:
-    """One spelling per identifier; an arXiv DOI becomes the arXiv id it names."""
-    if not value:
-        return None
-    value = str(value).strip()
-    if scheme == "doi":
-        doi = norm_doi(value)
-        if doi is None:
-            return None
-        if doi.startswith("10.48550/arxiv."):
-            return ("arxiv", _strip_version(doi[len("10.48550/arxiv."):]))
-        return ("doi", doi)
-    if scheme == "arxiv":
-        return ("arxiv", _strip_version(value.lower().removeprefix("arxiv:")))
-    if scheme == "pmcid":
-        value = value.upper()
-        return ("pmcid", value if value.startswith("PMC") else f"PMC{value}")
-    if scheme == "openalex":
-        return ("openalex", value.rsplit("/", 1)[-1].upper())
-    if scheme in ("pmid", "s2"):
-        return (scheme, value)
-    if scheme == "url" and value.startswith(("http://", "https://")):
-        return ("url", value[:255])
-    return None
-
-
-def _strip_version(arxiv_id: str) -> str:
-    head, sep, tail = arxiv_id.rpartition("v")
-    if sep and head and tail.isdigit() and (head[-1].isdigit()):
-        return head
-    return arxiv_id
 
 
 def record_identifiers(record: PaperData) -> list[tuple[str, str]]:

@@ -473,18 +473,7 @@ class Ranker:
             return Ranking(np.array([], dtype=np.int64), np.array([]), {}, {})
         signals = self.signals(profile, cs, today=today)
         scores = self.score(signals)
-        drop = {d.id for d in profile.positives} | {d.id for d in profile.dismissed} | (exclude or set())
-        keep = np.ones(len(cs), dtype=bool)
-        for pid in drop:
-            i = cs.position.get(pid)
-            if i is not None:
-                keep[i] = False
-        if profile.excludes:
-            for phrase in profile.excludes:  # an excluded phrase in a title removes the paper
-                keep[cs.rows_with_title_phrase(phrase, _folded(phrase))] = False
-        for key in profile.muted_authors:  # "never show this author"
-            keep[cs.author_rows.get(key, _EMPTY)] = False
-        idx = np.flatnonzero(keep)
+        idx = np.flatnonzero(self.eligible(profile, cs, exclude=exclude))
         if profile.keywords or profile.excludes or profile.less_topics:
             limit = min(len(idx), max(EXACT_HEAD, (top or 0) * 3))
             head = idx[np.argpartition(-scores[idx], limit - 1)[:limit]] if limit < len(idx) else idx
@@ -504,6 +493,23 @@ class Ranker:
         reasons = {int(cs.ids[i]): self._reasons(profile, cs, int(i), signals) for i in order[:explain]}
         return Ranking(ids, scores[order], reasons, {k: v for k, v in signals.items() if not k.startswith("_")},
                        tiers[order])
+
+    def eligible(self, profile: RadarProfile, cs: CandidateSet, *, exclude: set[int] | None = None) -> np.ndarray:
+        """Which candidates `rank` may return (a boolean row mask), without scoring any: not a
+        positive, not dismissed, not in `exclude`, no excluded phrase in the title, no muted author.
+        "How many are left" is then set arithmetic, not a second ranking."""
+        drop = {d.id for d in profile.positives} | {d.id for d in profile.dismissed} | (exclude or set())
+        keep = np.ones(len(cs), dtype=bool)
+        for pid in drop:
+            i = cs.position.get(pid)
+            if i is not None:
+                keep[i] = False
+        if profile.excludes:
+            for phrase in profile.excludes:  # an excluded phrase in a title removes the paper
+                keep[cs.rows_with_title_phrase(phrase, _folded(phrase))] = False
+        for key in profile.muted_authors:  # "never show this author"
+            keep[cs.author_rows.get(key, _EMPTY)] = False
+        return keep
 
     def _tiers(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """What the user said explicitly, over what the model guesses: a followed author's paper

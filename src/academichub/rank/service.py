@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -144,7 +145,8 @@ def ranker_for(weights_file: Path | None) -> Ranker:
     ranker = _RANKERS.get(key)
     if ranker is None:
         ranker = Ranker(read_weights(weights_file) if weights_file else None)
-        _RANKERS.clear()
+        if len(_RANKERS) >= 4:  # bounded; the shipped-weights ranker is not evicted by a weights file
+            _RANKERS.pop(next(k for k in _RANKERS if k[0] != "None"), None)
         _RANKERS[key] = ranker
     return ranker
 
@@ -169,7 +171,57 @@ def read_weights(path: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data.items()}
 
 
-_CACHE: dict[tuple, tuple[tuple, "CandidateSet"]] = {}
+CANDIDATE_SETS_KEPT = 6  # windows kept: the radar page's, a briefing's day and week and the periods before, a spare
+
+
+class CandidateCache:
+    """Candidate sets by (store, window, model), each kept while its corpus signature holds, the
+    least recently used dropped beyond `size`. Several entries, so a briefing's window (since its
+    period's first day) does not evict the radar page's (every stored paper) and its neighbour graph."""
+
+    def __init__(self, size: int = CANDIDATE_SETS_KEPT):
+        self.size = max(1, size)
+        self._sets: OrderedDict[tuple, tuple[tuple, CandidateSet]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[tuple, threading.Lock] = {}  # one lock per key (a handful of windows)
+        self.builds = 0  # how many sets were built (a test and the benchmark read it)
+
+    def get(self, conn: Connection, *, since: date | None, model: str | None, ranker: Ranker) -> CandidateSet:
+        signature = corpus_signature(conn, since, model)
+        # the set depends on the ranker only through its hashed vocabulary's width
+        key = (str(conn.engine.url), since, model, ranker.lexical.vectorizer.n_features)
+        with self._lock:
+            found = self._current(key, signature)
+            if found is not None:
+                return found
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # two requests that miss at once build the set once; the second waits for it
+            with self._lock:
+                found = self._current(key, signature)
+            if found is not None:
+                return found
+            built = ranker.candidates(load_docs(conn, since=since, model=model))
+            with self._lock:
+                self.builds += 1
+                self._sets[key] = (signature, built)
+                self._sets.move_to_end(key)
+                while len(self._sets) > self.size:
+                    self._sets.popitem(last=False)
+            return built
+
+    def _current(self, key: tuple, signature: tuple) -> CandidateSet | None:
+        cached = self._sets.get(key)
+        if cached is None or cached[0] != signature:
+            return None
+        self._sets.move_to_end(key)
+        return cached[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sets.clear()
+
+
+_SHARED_CACHE = CandidateCache()  # for callers without a long-lived owner (app.Hub brings its own)
 
 
 def corpus_signature(conn: Connection, since: date | None, model: str | None) -> tuple:
@@ -185,28 +237,23 @@ def corpus_signature(conn: Connection, since: date | None, model: str | None) ->
     return (str(conn.engine.url), since, model, tuple(row), vectors)
 
 
-def candidate_set(conn: Connection, *, since: date | None = None, model: str | None = None, ranker: Ranker | None = None):
+def candidate_set(conn: Connection, *, since: date | None = None, model: str | None = None, ranker: Ranker | None = None,
+                  cache: CandidateCache | None = None) -> CandidateSet:
     """The store's papers as a CandidateSet, built once per corpus state and kept in memory, so
     ranking for another radar (or the next batch) costs only the scoring."""
-    ranker = ranker or Ranker()
-    signature = corpus_signature(conn, since, model)
-    key = (str(conn.engine.url), since, model)
-    cached = _CACHE.get(key)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
-    built = ranker.candidates(load_docs(conn, since=since, model=model))
-    _CACHE.clear()  # one corpus at a time: memory stays bounded
-    _CACHE[key] = (signature, built)
-    return built
+    return (cache or _SHARED_CACHE).get(conn, since=since, model=model, ranker=ranker or ranker_for(None))
 
 
 def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, limit: int | None = None,
                model: str | None = None, embed=None, ranker: Ranker | None = None, today: date | None = None,
-               exclude: set[int] | None = None, diversify: bool = False) -> list[RankedPaper]:
-    """Every stored paper that is not a seed of this radar (or those since a day), best first."""
-    ranker = ranker or Ranker()
+               exclude: set[int] | None = None, diversify: bool = False,
+               cache: CandidateCache | None = None) -> list[RankedPaper]:
+    """Every stored paper that is not a seed of this radar (or those since a day), best first.
+    Pass the long-lived `ranker` and `cache` (app.Hub's): its per-radar models and the candidate
+    sets are then reused; without them the process-wide shipped-weights ranker and cache are."""
+    ranker = ranker or ranker_for(None)
     profile = profile_of(conn, radar, model=model, embed=embed)
-    cs = candidate_set(conn, since=since, model=model, ranker=ranker)
+    cs = candidate_set(conn, since=since, model=model, ranker=ranker, cache=cache)
     pool = None if limit is None else (limit * 5 if diversify else limit)
     ranking = ranker.rank(
         profile, cs, today=today, explain=pool or len(cs), exclude=set(radar.seeds) | (exclude or set()), top=pool,

@@ -128,6 +128,24 @@ def open_store(url: str, *, upgrade: bool = True) -> Engine:
     return engine
 
 
+def reachable(engine: Engine) -> bool:
+    """Whether the database answers a trivial query (the health check)."""
+    import logging
+
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+        logging.getLogger(__name__).warning("health check failed: %s", exc)
+        return False
+    return True
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _stored_revision(engine: Engine) -> str | None:
     """The revision the database says it is at; None when it cannot say (new, or unreachable:
     `migrate` then creates it or reports the error)."""

@@ -190,6 +190,30 @@ def latest_announcement(conn: Connection) -> date | None:
     return _as_date(day)
 
 
+def window_ids(conn: Connection, since: date | None) -> set[int]:
+    """Ids of the papers announced or published since a day (every stored paper with None)."""
+    stmt = select(papers.c.id)
+    if since is not None:
+        stmt = stmt.where((papers.c.announced_on >= since) | (papers.c.published_on >= since))
+    return set(conn.execute(stmt).scalars())
+
+
+def matching_ids(conn: Connection, filters: FeedFilters, window: set[int]) -> set[int]:
+    """The ids of `window` that match the feed's filters (the chips combine with AND, as on the feed)."""
+    if filters.is_empty:
+        return window
+    return window & set(conn.execute(_where(select(papers.c.id), conn, filters.normalized())).scalars())
+
+
+def arxiv_categories_in_store(conn: Connection) -> list[str]:
+    """Every arXiv category some stored paper has, sorted (the radar editor's choices)."""
+    return list(
+        conn.execute(
+            select(paper_subjects.c.code).where(paper_subjects.c.scheme == "arxiv").distinct().order_by(paper_subjects.c.code)
+        ).scalars()
+    )
+
+
 def available_dates(conn: Connection, limit: int = 14) -> list[tuple[date, int]]:
     """The most recent announcement days that have papers, newest first, with their paper counts."""
     day = papers.c.announced_on

@@ -494,6 +494,27 @@ def record_announcement(
         conn.execute(insert(announcements).values(source=source, feed=feed, announced_on=day, **values))
 
 
+def paper_titles(conn: Connection, paper_ids: Iterable[int]) -> dict[int, str]:
+    """id -> title of the stored papers among `paper_ids`."""
+    titles: dict[int, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(paper_ids))):
+        titles.update(conn.execute(select(papers.c.id, papers.c.title).where(papers.c.id.in_(chunk))).all())
+    return titles
+
+
+def count_vectors(conn: Connection, model: str | None = None) -> int:
+    """Stored embeddings (of one model, or of any)."""
+    stmt = select(func.count()).select_from(paper_embeddings)
+    if model is not None:
+        stmt = stmt.where(paper_embeddings.c.model == model)
+    return conn.execute(stmt).scalar_one()
+
+
+def any_vectors(conn: Connection) -> bool:
+    """Whether any paper has a stored embedding (cheaper than counting them)."""
+    return conn.execute(select(paper_embeddings.c.paper_id).limit(1)).first() is not None
+
+
 def count_papers(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(papers)).scalar_one()
 

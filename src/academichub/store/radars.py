@@ -335,7 +335,7 @@ def remove_rule(conn: Connection, radar_id: int, kind: str, value: str) -> bool:
 def find_paper(conn: Connection, ref: str | int) -> int | None:
     """A paper as a reader names it: store id, arXiv id (any spelling, with or without version)
     or DOI (bare, doi: or https://doi.org/…)."""
-    from ..ingest.merge import norm_identifier
+    from ..identifiers import norm_identifier
     from .papers import find_by_identifiers
 
     text = str(ref).strip()
@@ -440,6 +440,27 @@ def shown_today(conn: Connection, radar_id: int, day: date) -> set[int]:
     )
 
 
+def shown_batches(conn: Connection, radar_id: int, day: date) -> dict[int, int]:
+    """paper id -> the batch it was shown in on `day` (batch N again shows exactly these)."""
+    return dict(
+        conn.execute(
+            select(radar_shown.c.paper_id, radar_shown.c.batch).where(
+                radar_shown.c.radar_id == radar_id, radar_shown.c.day == day
+            )
+        ).all()
+    )
+
+
+def clear_shown(conn: Connection, radar_id: int, day: date) -> None:
+    """Forget what the radar showed on `day`: its batches start over."""
+    conn.execute(delete(radar_shown).where(radar_shown.c.radar_id == radar_id, radar_shown.c.day == day))
+
+
+def default_user_id(conn: Connection) -> int | None:
+    """The default user's id, or None before one exists (reading never creates it)."""
+    return conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER)).scalar()
+
+
 def mark_shown(conn: Connection, radar_id: int, day: date, paper_ids: Iterable[int], batch: int) -> int:
     """Record papers shown on `day` in `batch`; one already shown that day keeps its first batch."""
     ids = list(dict.fromkeys(int(p) for p in paper_ids))
@@ -454,6 +475,6 @@ def mark_shown(conn: Connection, radar_id: int, day: date, paper_ids: Iterable[i
 __all__ = [
     "FEEDBACK_ACTIONS", "RULE_KINDS", "Feedback", "Radar", "RadarError", "RadarSummary", "Rule", "add_feedback",
     "add_rule", "add_seeds", "create_radar", "default_user", "delete_radar", "get_radar", "list_radars",
-    "category_key", "find_paper", "mark_shown", "phrase_key", "radar_id_of", "remove_rule", "remove_seeds", "require_radar", "reset_learning",
+    "category_key", "clear_shown", "default_user_id", "find_paper", "mark_shown", "shown_batches", "phrase_key", "radar_id_of", "remove_rule", "remove_seeds", "require_radar", "reset_learning",
     "rule_key", "set_interest", "shown_today",
 ]

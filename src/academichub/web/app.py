@@ -19,17 +19,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..app.hub import Hub
 from ..app.loop_status import loop_status
-from ..ingest.pipeline import load_sample_if_empty
 from ..settings import Settings, load_settings
-from ..store.database import open_store
 from ..store.feed import (
     SEED_MAX,
     FeedFilters,
@@ -438,11 +435,14 @@ def _make_env(translations, lang: str) -> Environment:
     return env
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    settings = settings or load_settings()
-    owns_engine = engine is None
-    if engine is None:
-        engine = open_store(settings.effective_database_url)
+def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None = None) -> FastAPI:
+    """The app over one Hub (`app.state.hub`): the one given (shared with the job system or a
+    test), else one built from the settings (and `engine`, when given)."""
+    owns_hub = hub is None
+    if hub is None:
+        hub = Hub(settings or load_settings(), engine=engine)
+    settings = hub.settings
+    engine = hub.engine
     translations = i18n.load_all()
     envs = {lang: _make_env(translations[lang], lang) for lang in i18n.LANGUAGES}
     default_language = i18n.normalize_language(settings.default_language) or i18n.FALLBACK
@@ -452,7 +452,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(_app: FastAPI):
         if settings.load_sample:
             try:
-                summary = await run_in_threadpool(load_sample_if_empty, engine)
+                summary = await run_in_threadpool(hub.load_sample_if_empty)
                 if summary is not None:
                     log.info("loaded the bundled sample day: %s", summary.line())
             except Exception:  # the server is still useful without the sample
@@ -460,16 +460,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if settings.embed_on_ingest:
             # Vectors for papers that have none (the sample, anything ingested while the server was
             # down), in the background: the feed is served meanwhile, ranked on text and rules.
-            from ..rank.embedding_jobs import embed_in_background
-
-            embed_in_background(engine, settings)
+            hub.embed_in_background()
         from ..workers.server import start_in_server, stop_in_server
 
-        job_consumer = await run_in_threadpool(start_in_server, settings, engine, getattr(_app.state, "hub", None))
+        job_consumer = await run_in_threadpool(start_in_server, settings, engine, _app.state.hub)
         yield
         await run_in_threadpool(stop_in_server, job_consumer)
-        if owns_engine:
-            engine.dispose()
+        if owns_hub:
+            hub.close()
 
     app = FastAPI(
         title="AcademicHub",
@@ -488,9 +486,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.openapi = openapi
     app.state.engine = engine
-    from ..app.hub import Hub
-
-    app.state.hub = Hub(settings, engine=engine)  # the use cases; tests may swap in one with their own clock
+    app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -526,8 +522,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     sources_page.register(app, engine, settings, render)
     welcome_page.register(app, engine, settings, render)
-    briefing_page.register(app, engine, settings, render)
-    radar_views = radar_page.register(app, engine, settings, render)
+    briefing_page.register(app, hub, render)
+    radar_views = radar_page.register(app, hub, render)
     from . import jobs_page
 
     jobs_page.register(app, engine, settings)
@@ -576,7 +572,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if radar and radar.strip():
             return radar_views.feed_page(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
             store_empty = page.total == 0 and count_papers(conn) == 0
             facets = category_facets(conn, params.filters, 12) if page.total else []
@@ -612,7 +608,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @app.get("/papers/{key:path}", response_class=HTMLResponse, include_in_schema=False)
     def paper_page(request: Request, key: str, lang: Annotated[str | None, Query()] = None):
         check_lang(lang)
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             paper = get_paper(conn, key)
         if paper is None:
             raise HTTPException(status_code=404, detail="paper not found")
@@ -638,7 +634,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if radar and radar.strip():
             return radar_views.api_feed(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
         links = FeedLinks("/api/papers", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
         f = params.filters
@@ -666,7 +662,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         responses={404: {"description": "No such paper"}},
     )
     def api_paper(key: str):
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             paper = get_paper(conn, key)
         if paper is None:
             raise HTTPException(status_code=404, detail="paper not found")
@@ -674,18 +670,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @app.get("/api/stats", response_model=StatsOut, tags=["store"], summary="What the store holds")
     def api_stats():
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             stats = store_stats(conn)
             stats["recent_days"] = [{"date": d, "papers": n} for d, n in available_dates(conn, 14)]
         return stats
 
     @app.get("/healthz", tags=["store"], summary="Liveness and database check")
     def healthz():
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-            log.warning("health check failed: %s", exc)
+        if not hub.healthy():
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return {"status": "ok", "database": "ok", "version": __version__}
 

@@ -15,10 +15,10 @@ from typing import Annotated, Callable
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from sqlalchemy.engine import Engine
 
-from ..brief.briefing import Briefing, latest_briefing, make_briefing, periods, to_json
-from ..brief.inputs import radar_paper_ids
+from ..app.hub import Hub
+from ..brief.briefing import Briefing, latest_briefing, to_json
+from ..errors import NotFound
 from ..settings import Settings
 from . import i18n
 from .app import invalid, parse_day
@@ -49,18 +49,7 @@ def briefing_url(day: date | None, *, week: bool = False, radar: str | None = No
     return f"/briefing{'?' + query if query else ''}{'#' + fragment if fragment else ''}"
 
 
-def _resolve_radar(conn, radar: str | None) -> int | None:
-    from ..store.radars import radar_id_of
-
-    if radar is None or not radar.strip() or radar.strip().lower() == "all":
-        return None
-    found = radar_id_of(conn, radar.strip())
-    if found is None:
-        raise HTTPException(404, f"no radar {radar.strip()!r}")
-    return found
-
-
-def panel_context(request: Request, engine: Engine, settings: Settings, *, day: date | None = None,
+def panel_context(request: Request, engine, settings: Settings, *, day: date | None = None,
                   radar_id: int | None = None) -> dict:
     """What `_briefing_panel.html` needs (pass it as `briefing_panel`): the stored briefing of the
     day in the UI language, if one exists. Never generates one."""
@@ -80,25 +69,18 @@ def panel_context(request: Request, engine: Engine, settings: Settings, *, day: 
     return {"briefing": briefing, "url": briefing_url(day), "day": day, "cite_url": cite_url}
 
 
-def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> None:
-    def build(request: Request, date_: str | None, week: bool, radar: str | None, lang: str | None) -> tuple[Briefing | None, dict]:
-        from ..store.feed import latest_announcement
+def register(app: FastAPI, hub: Hub, render: Callable) -> None:
+    settings = hub.settings
 
+    def build(request: Request, date_: str | None, week: bool, radar: str | None, lang: str | None) -> tuple[Briefing | None, dict]:
         if lang is not None and i18n.normalize_language(lang) is None:
             raise invalid("lang", "lang must be zh or en", lang)
         language = i18n.normalize_language(lang) or language_of(request, settings)
-        day = _day(date_)
-        with engine.connect() as conn:
-            radar_id = _resolve_radar(conn, radar)
-            day = day or latest_announcement(conn)
-            if day is None:
-                return None, {"day": None, "period": None, "radar_id": radar_id, "lang": language}
-            period, previous = periods(day, week)
-            limit = max(1, settings.briefing_papers)
-            ids = radar_paper_ids(conn, radar_id, period[0], period[1], limit, settings.embedding_model)
-            previous_ids = radar_paper_ids(conn, radar_id, previous[0], previous[1], limit, settings.embedding_model)
-        briefing = make_briefing(engine, radar_id=radar_id, paper_ids=ids, period=period, lang=language,
-                                 settings=settings, previous_paper_ids=previous_ids or None)
+        try:
+            briefing, radar_id, day = hub.briefing(radar, _day(date_), week=week, lang=language)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        period = briefing.period if briefing is not None else None
         return briefing, {"day": day, "period": period, "radar_id": radar_id, "lang": language}
 
     @app.get("/briefing", include_in_schema=False)
@@ -115,7 +97,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         briefing, info = build(request, date_, week, radar, lang)
         items = []
         if briefing is not None:
-            with engine.connect() as conn:
+            with hub.reading() as conn:
                 for paper in briefing.papers:
                     item = get_paper(conn, paper["paper_id"])
                     if item is not None:

@@ -6,10 +6,9 @@ Everything works without JavaScript: every change is a plain form POST answered 
 (POST/redirect/GET) to a page that shows the new state; app.js only saves the reload. Forms are
 refused unless they come from our own pages (sources_page.same_origin, and Sec-Fetch-Site).
 
-"Another batch" with a radar never repeats a paper within a day: a batch excludes what the radar
-showed today (store.radars.shown_today) and is then recorded (mark_shown) under its number, so
-`?batch=N` shows batch N again (a reload, or the page a feedback button returns to) while a link
-without `batch` asks for a new one."""
+"Another batch" with a radar never repeats a paper within a day (app/radar_feed.py, through the
+hub): `?batch=N` shows batch N again (a reload, or the page a feedback button returns to) while a
+link without `batch` asks for a new one. This module renders; the ranking and the SQL live below."""
 
 from __future__ import annotations
 
@@ -17,31 +16,24 @@ import logging
 import re
 import shutil
 import tempfile
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
-from ..errors import AcademicHubError
-from ..rank.embedding_jobs import VectorGap, embed_in_background, vector_gap
-from ..rank.ranker import Ranker, Reason
-from ..rank.terms import learned_terms, stop_words
-from ..rank.service import candidate_set, profile_of, rank_radar
+from ..app.hub import Hub
+from ..app.radar_feed import RadarBatch, topic_suggestions
+from ..errors import AcademicHubError, NotFound
+from ..rank.ranker import Reason
+from ..rank.terms import learned_terms
 from ..settings import Settings
-from ..store.feed import FeedFilters, available_dates, category_facets, feed_notices, get_paper, latest_announcement
-from ..store.feed import _where as feed_where  # the feed's own filter semantics (chips combine with AND)
-from ..store.papers import count_papers
+from ..store.feed import FeedFilters, arxiv_categories_in_store, available_dates, category_facets, feed_notices, latest_announcement
+from ..store.papers import paper_titles
 from ..store.radars import (
     FEEDBACK_ACTIONS,
     RULE_KINDS,
@@ -52,17 +44,16 @@ from ..store.radars import (
     add_seeds,
     create_radar,
     default_user,
+    default_user_id,
     delete_radar,
     find_paper,
     get_radar,
     list_radars,
-    mark_shown,
     remove_rule,
     remove_seeds,
     reset_learning,
     set_interest,
 )
-from ..store.schema import paper_subjects, papers, radar_shown
 from ..store.state import MAX_ROW_ID
 from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, no_nul, parse_day
 from . import briefing_page
@@ -70,15 +61,12 @@ from .sources_page import same_origin
 
 log = logging.getLogger(__name__)
 
-PREVIEW_SIZE = 20
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes; a large personal library is a few MB
 MAX_REFS = 200  # pasted DOIs / arXiv ids per submit
 MAX_TEXT = 2000  # an interest statement or a rule value
 SEEDS_LISTED = 12  # seeds listed before the "and N more" fold
-MIN_SIMILARITY = 0.05  # a "similar to seed/liked paper" reason below this cosine is not shown
 _RULE_SECTIONS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
 _LIBRARY_NAME = re.compile(r"[^\w.+-]+")
-_TOPIC_WORD = re.compile(r"[^\W_][\w'-]*", re.UNICODE)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -131,125 +119,8 @@ def _filter_params(filters: FeedFilters) -> list[tuple[str, str]]:
     return params
 
 
-def _stop_words() -> frozenset[str]:
-    return stop_words()
-
-
-def topic_suggestions(title: str, limit: int = 3) -> list[str]:
-    """Phrases of a title a reader may want less of: runs of words between stop words, at most
-    three words each (the last three: the head of an English noun phrase), longest first."""
-    stop = _stop_words()
-    runs: list[list[str]] = [[]]
-    for word in _TOPIC_WORD.findall(title or ""):
-        if word.casefold() in stop or word.isdigit():
-            runs.append([])
-        else:
-            runs[-1].append(word)
-    phrases: list[str] = []
-    for run in runs:
-        if not run:
-            continue
-        phrase = " ".join(run[-3:])
-        if len(phrase) >= 4 and phrase.casefold() not in {p.casefold() for p in phrases}:
-            phrases.append(phrase)
-    phrases.sort(key=lambda p: (-len(p.split()), -len(p)))
-    return phrases[:limit]
-
-
-def _day_window(conn: Connection, filters: FeedFilters) -> date | None:
-    """The radar feed ranks the day's papers: those of the latest announcement (and anything
-    published since), unless a date chip names the day."""
-    if filters.dates:
-        return None
-    return latest_announcement(conn)
-
-
-def _window_ids(conn: Connection, since: date | None) -> set[int]:
-    stmt = select(papers.c.id)
-    if since is not None:
-        stmt = stmt.where((papers.c.announced_on >= since) | (papers.c.published_on >= since))
-    return set(conn.execute(stmt).scalars())
-
-
-def _matching_ids(conn: Connection, filters: FeedFilters, window: set[int]) -> set[int]:
-    if filters.is_empty:
-        return window
-    return window & set(conn.execute(feed_where(select(papers.c.id), conn, filters.normalized())).scalars())
-
-
-def _shown_batches(conn: Connection, radar_id: int, day: date) -> dict[int, int]:
-    """paper id -> the batch it was shown in, today."""
-    return dict(
-        conn.execute(
-            select(radar_shown.c.paper_id, radar_shown.c.batch).where(
-                radar_shown.c.radar_id == radar_id, radar_shown.c.day == day
-            )
-        ).all()
-    )
-
-
-def shown_reasons(reasons: list[Reason]) -> list[Reason]:
-    """The reasons worth saying. The ranker names the nearest seed of every paper however far it
-    is; "similar to seed X" at a cosine of 0.02 would not be true, so such a reason is left out."""
-    return [r for r in reasons if r.kind not in ("seed", "liked") or r.weight >= MIN_SIMILARITY]
-
-
 def _reason_dicts(reasons: list[Reason]) -> list[dict]:
     return [{"kind": r.kind, "text": r.text} for r in reasons]
-
-
-def _left_to_show(conn: Connection, radar: Radar, exclude: set[int], model: str | None, embed) -> int:
-    """How many papers the radar would still rank with these left out (no explanations: cheap)."""
-    ranker = Ranker()
-    cs = candidate_set(conn, since=None, model=model, ranker=ranker)
-    profile = profile_of(conn, radar, model=model, embed=embed)
-    return len(ranker.rank(profile, cs, explain=0, exclude=set(radar.seeds) | exclude).ids)
-
-
-@dataclass
-class RadarBatch:
-    """One batch of the feed ranked for a radar."""
-
-    radar: Radar
-    filters: FeedFilters
-    size: int
-    batch: int | None  # the batch number shown; None when nothing was left to show
-    items: list[dict]  # cards (store.feed dicts) with "reasons", "score" and "topics"
-    remaining: int  # ranked papers not shown today besides these
-    total: int  # papers the radar ranks under these filters (the day's, the seeds left out)
-    window: date | None
-    state: str  # ok | all_shown | no_match | empty_store
-    vectors: VectorGap | None = None  # papers without a vector: the ranking then reads text only
-
-
-class _Embeddings:
-    """cli._embedding_for, remembered: loading an embedder is slow, so a found one is kept, and
-    "none" is asked again only when the stored vectors change."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._found: tuple[str | None, Any] | None = None
-        self._none_at: int | None = None  # how many vectors were stored when there was none to use
-        self._lock = threading.Lock()
-
-    def __call__(self, conn: Connection) -> tuple[str | None, Any]:
-        if self._found is not None:
-            return self._found
-        from ..cli import _embedding_for
-        from ..store.schema import paper_embeddings
-
-        stored = conn.execute(select(func.count()).select_from(paper_embeddings)).scalar_one()
-        if stored == self._none_at:
-            return None, None
-        with self._lock:
-            if self._found is not None:
-                return self._found
-            model, embed = _embedding_for(conn, self.settings)
-            if model is not None:
-                self._found = (model, embed)
-            else:
-                self._none_at = stored
-            return model, embed
 
 
 # ----------------------------------------------------------------------------- the learned panel
@@ -315,17 +186,30 @@ class FeedbackOut(BaseModel):
 
 
 class RadarViews:
-    """What app.py's feed routes ask of this module (see register())."""
+    """What app.py's feed routes ask of this module (see register()): rendering over the hub's
+    use cases (app/radar_feed.py). Built from a Hub, or from an engine and settings (a hub is then
+    made for them)."""
 
-    def __init__(self, engine: Engine, settings: Settings, render: Callable):
-        self.engine = engine
-        self.settings = settings
+    def __init__(self, hub: Hub | Any, settings: Settings | None = None, render: Callable | None = None):
+        if not isinstance(hub, Hub):
+            hub = Hub(settings or Settings(), engine=hub)
+        self.hub = hub
+        self.engine = hub.engine
+        self.settings = hub.settings
         self.render = render
-        self.embedding = _Embeddings(settings)
+
+    @property
+    def embedding(self) -> Callable:
+        """The hub's (conn) -> (model, statement embedder); settable (a test puts its own)."""
+        return self.hub.embedding
+
+    @embedding.setter
+    def embedding(self, value: Callable) -> None:
+        self.hub.embedding = value
 
     # -- the switcher on the feed page --
 
-    def switcher(self, conn: Connection, filters: FeedFilters, current: Radar | None = None) -> dict:
+    def switcher(self, conn, filters: FeedFilters, current: Radar | None = None) -> dict:
         """Context for the feed page: the radar in use and links to each radar (filters kept)."""
         params = _filter_params(filters)
         entries = []
@@ -342,60 +226,11 @@ class RadarViews:
     # -- one batch --
 
     def batch(self, radar_name: str, filters: FeedFilters, size: int, wanted: int | None) -> RadarBatch:
-        """Batch `wanted` again when it was shown today, else a new batch of papers not shown today.
-
-        Every stored paper is ranked (one cached candidate set, so scores do not depend on the
-        filters); papers outside the day or the filters are left out of the result."""
-        today = date.today()
-        filters = filters.normalized()
-        with self.engine.connect() as conn:
-            radar = get_radar(conn, radar_name)
-            if radar is None:
-                raise HTTPException(404, f"no radar {radar_name!r}")
-            since = _day_window(conn, filters)
-            stored = _window_ids(conn, None)
-            matching = _matching_ids(conn, filters, _window_ids(conn, since) if since else stored)
-            outside = stored - matching
-            pool = matching - set(radar.seeds)
-            shown = _shown_batches(conn, radar.id, today)
-            model, embed = self.embedding(conn)
-            recorded = set(shown.values())
-            if wanted is not None and wanted in recorded:
-                members = {p for p, b in shown.items() if b == wanted}
-                ranked = rank_radar(conn, radar, exclude=stored - (members & matching), model=model, embed=embed)
-                number, new = wanted, False
-            else:
-                ranked = rank_radar(conn, radar, limit=size, diversify=True, exclude=outside | set(shown),
-                                    model=model, embed=embed)
-                number, new = (max(recorded, default=-1) + 1 if ranked else None), True
-            picked = [r.id for r in ranked]
-            remaining = _left_to_show(conn, radar, outside | set(shown) | set(picked), model, embed)
-            items = []
-            for r in ranked:
-                item = get_paper(conn, r.id)
-                if item is None:
-                    continue
-                item["reasons"] = shown_reasons(r.reasons)
-                item["score"] = r.score
-                item["topics"] = topic_suggestions(item["title"])
-                items.append(item)
-            empty_store = not pool and count_papers(conn) == 0
-            gap = vector_gap(conn, self.settings)  # every stored paper is ranked (see rank_radar)
-        if new and picked:
-            try:
-                with self.engine.begin() as conn:
-                    mark_shown(conn, radar.id, today, picked, number)
-            except IntegrityError:  # another request recorded these at the same moment
-                log.info("radar %s: batch %s raced another request", radar.id, number)
-        if items or (not new and remaining):
-            state = "ok"
-        elif empty_store:
-            state = "empty_store"
-        elif pool:
-            state = "all_shown"
-        else:
-            state = "no_match"
-        return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state, gap)
+        """The hub's next batch (app/radar_feed.py), an unknown radar answered 404."""
+        try:
+            return self.hub.next_batch(radar_name, filters, size, wanted)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
 
     # -- the feed page with ?radar= --
 
@@ -404,7 +239,7 @@ class RadarViews:
         result = self.batch(radar_name, params.filters, params.size, wanted)
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None)
         here = links.batch_url(result.batch) if result.batch is not None else links.next()
-        with self.engine.connect() as conn:
+        with self.hub.reading() as conn:
             facets = category_facets(conn, params.filters, 12) if result.total else []
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
@@ -425,7 +260,7 @@ class RadarViews:
                 "latest": latest,
                 "notices": notices,
                 "briefing_panel": briefing_page.panel_context(
-                    request, self.engine, self.settings,
+                    request, self.hub.engine, self.settings,
                     day=params.filters.dates[0] if params.filters.dates else None, radar_id=result.radar.id,
                 ),
                 "radar_batch": result,
@@ -459,13 +294,6 @@ class RadarViews:
                 "window": result.window,
             }
         )
-
-
-def default_user_id(conn: Connection) -> int | None:
-    from ..store.radars import DEFAULT_USER
-    from ..store.schema import users
-
-    return conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER)).scalar()
 
 
 def _noted(request: Request) -> str | None:
@@ -541,34 +369,19 @@ class RadarLinks(FeedLinks):
 # ----------------------------------------------------------------------------- registration
 
 
-def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> RadarViews:
-    views = RadarViews(engine, settings, render)
+def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
+    views = RadarViews(hub, render=render)
+    settings = hub.settings
 
     def refuse_cross_site(request: Request) -> None:
         if not from_our_pages(request):
             raise HTTPException(403, "cross-site form")
 
-    def load(conn: Connection, name: str) -> Radar:
+    def load(conn, name: str) -> Radar:
         radar = get_radar(conn, name)
         if radar is None:
             raise HTTPException(404, f"no radar {name!r}")
         return radar
-
-    def embed_later() -> None:
-        """Vectors for papers just stored, in the background: the page that waits is not held up."""
-        if not settings.embed_on_ingest:
-            return
-        with engine.connect() as conn:
-            if vector_gap(conn, settings) is None:
-                return
-        embed_in_background(engine, settings)
-
-    def categories_in_store(conn: Connection) -> list[str]:
-        return list(
-            conn.execute(
-                select(paper_subjects.c.code).where(paper_subjects.c.scheme == "arxiv").distinct().order_by(paper_subjects.c.code)
-            ).scalars()
-        )
 
     def venue_names() -> list[str]:
         from ..venues import load_venues
@@ -582,7 +395,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     # -- the list --
 
     def radars_page(request: Request, *, error: str | None = None, form: dict | None = None, status_code: int = 200):
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             rows = list_radars(conn, default_user_id(conn))
         entries = [{"summary": r, "url": radar_path(r), "feed_url": "/?" + urlencode({"radar": r.name})} for r in rows]
         return render(
@@ -601,7 +414,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     ):
         refuse_cross_site(request)
         try:
-            with engine.begin() as conn:
+            with hub.writing() as conn:
                 radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
                 radar = get_radar(conn, radar_id)
         except RadarError as exc:
@@ -631,31 +444,13 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             "action": _noted(request),
         }
 
-    def preview_context(conn: Connection, radar: Radar) -> dict:
-        since = _day_window(conn, FeedFilters())
-        model, embed = views.embedding(conn)
-        outside = _window_ids(conn, None) - _window_ids(conn, since) if since else set()
-        ranked = rank_radar(conn, radar, limit=PREVIEW_SIZE, model=model, embed=embed, diversify=True, exclude=outside)
-        items = []
-        for r in ranked:
-            item = get_paper(conn, r.id)
-            if item is None:
-                continue
-            item["reasons"] = shown_reasons(r.reasons)
-            item["score"] = r.score
-            item["topics"] = topic_suggestions(item["title"])
-            items.append(item)
-        return {"preview": items, "preview_window": since, "vector_gap": vector_gap(conn, settings)}
+    def preview_context(conn, radar: Radar) -> dict:
+        return hub.preview(conn, radar)
 
-    def editor_context(conn: Connection, radar: Radar, preview: list[dict]) -> dict:
-        titles = {}
+    def editor_context(conn, radar: Radar, preview: list[dict]) -> dict:
         liked = [f.paper_id for f in radar.feedback if f.action in ("like", "save") and f.paper_id]
         dismissed = [f.paper_id for f in radar.feedback if f.action == "dismiss" and f.paper_id]
-        wanted = list(dict.fromkeys([*radar.seeds, *liked, *dismissed]))
-        for start in range(0, len(wanted), 900):
-            titles.update(
-                conn.execute(select(papers.c.id, papers.c.title).where(papers.c.id.in_(wanted[start : start + 900]))).all()
-            )
+        titles = paper_titles(conn, [*radar.seeds, *liked, *dismissed])
         seeds = [{"id": pid, "title": titles.get(pid, f"#{pid}")} for pid in radar.seeds]
         counts = Counter(f.action for f in radar.feedback)
         # which seeds and liked papers explain the preview: the "similar to" reasons of its cards
@@ -681,14 +476,14 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
             "less_topics": sorted({f.value for f in radar.feedback if f.action == "less_topic" and f.value}),
             "terms": learned_terms(conn, [*radar.seeds, *liked]),
             "influential": influential,
-            "categories": categories_in_store(conn),
+            "categories": arxiv_categories_in_store(conn),
             "venues": venue_names(),
             "rule_sections": _RULE_SECTIONS,
         }
 
     def radar_page(request: Request, name: str, *, error: str | None = None, form: dict | None = None,
                    status_code: int = 200, confirm: str | None = None, fragment: bool = False):
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             radar = load(conn, name)
             context: dict[str, Any] = {
                 "radar": radar,
@@ -718,11 +513,11 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         """Just the preview panel (for app.js to refresh it in place)."""
         return radar_page(request, name, fragment=True)
 
-    def change(request: Request, name: str, work: Callable[[Connection, Radar], dict], *, form: dict | None = None):
+    def change(request: Request, name: str, work: Callable[[Any, Radar], dict], *, form: dict | None = None):
         """Run one change in a transaction; 303 back to the editor, or the editor with the error."""
         refuse_cross_site(request)
         try:
-            with engine.begin() as conn:
+            with hub.writing() as conn:
                 radar = load(conn, name)
                 flash = work(conn, radar)
         except AcademicHubError as exc:
@@ -790,10 +585,8 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     def radar_seeds_upload(request: Request, name: str, library: Annotated[UploadFile | None, File()] = None):
         """A BibTeX, RIS or CSL-JSON file: its papers are imported and every one becomes a seed."""
         refuse_cross_site(request)
-        from ..ingest.library_import import import_library, imported_paper_ids
-
-        with engine.connect() as conn:
-            load(conn, name)  # before the import: a wrong radar must not import the file
+        with hub.reading() as conn:
+            radar = load(conn, name)  # before the import: a wrong radar must not import the file
         if library is None or not library.filename:
             return radar_page(request, name, error="choose a library file (BibTeX, RIS or CSL-JSON)", status_code=400)
         file_name = _LIBRARY_NAME.sub("_", Path(library.filename.replace("\\", "/")).name).strip("._")[:100] or "library.bib"
@@ -807,11 +600,8 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
                     if copied > MAX_UPLOAD:
                         raise RadarError(f"{file_name}: larger than {MAX_UPLOAD // (1024 * 1024)} MB")
                     out.write(chunk)
-            summary, imported = import_library(engine, path)
-            with engine.begin() as conn:
-                radar = load(conn, name)
-                ids = imported_paper_ids(conn, imported.papers)
-                added = add_seeds(conn, radar.id, ids, origin=file_name) if ids else 0
+            _summary, imported = hub.import_library(path)
+            ids, added = hub.seed_radar(radar.id, imported, origin=file_name)
         except AcademicHubError as exc:
             message = str(exc).replace(f"{folder}/", "").replace(str(folder), "")
             return radar_page(request, name, error=message, status_code=400)
@@ -823,7 +613,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         if not imported.papers:
             return radar_page(request, name, error=f"{file_name}: no usable entries ({len(imported.skipped)} skipped)",
                               status_code=400)
-        embed_later()  # the editor answers now; the seeds' vectors follow
+        hub.embed_later()  # the editor answers now; the seeds' vectors follow
         flash = {
             "done": "seeded", "added": added, "papers": len(ids), "skipped": len(imported.skipped),
             "unstored": len(imported.papers) - len(ids), "file": file_name,
@@ -849,11 +639,11 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002 - the form field's name
     ):
         refuse_cross_site(request)
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             radar = load(conn, name)
         back = _local_url(next, radar_path(radar))
         try:
-            with engine.begin() as conn:
+            with hub.writing() as conn:
                 add_feedback(conn, radar.id, paper, action, (value or topic).strip() or None)
         except AcademicHubError as exc:
             return radar_page(request, name, error=str(exc), status_code=400)
@@ -864,9 +654,9 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     def radar_shown_clear(request: Request, name: str, next: Annotated[str, Form(max_length=2000)] = ""):  # noqa: A002
         """Start today's batches over: forget what the radar showed today."""
         refuse_cross_site(request)
-        with engine.begin() as conn:
+        with hub.reading() as conn:
             radar = load(conn, name)
-            conn.execute(delete(radar_shown).where(radar_shown.c.radar_id == radar.id, radar_shown.c.day == date.today()))
+        hub.forget_shown(radar.id)
         return RedirectResponse(_local_url(next, "/?" + urlencode({"radar": radar.name})), status_code=303)
 
     # -- reset and delete, each with a confirmation page --
@@ -890,7 +680,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     @app.post("/radars/{name}/delete", include_in_schema=False)
     def radar_delete(request: Request, name: str):
         refuse_cross_site(request)
-        with engine.begin() as conn:
+        with hub.writing() as conn:
             radar = load(conn, name)
             delete_radar(conn, radar.id)
         return RedirectResponse("/radars", status_code=303)
@@ -899,7 +689,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
 
     @app.get("/api/radars", response_model=list[RadarSummaryOut], tags=["radars"], summary="Every radar")
     def api_radars():
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             rows = list_radars(conn, default_user_id(conn))
         return [
             {"id": r.id, "name": r.name, "interest": r.interest, "rules": r.rules, "seeds": r.seeds,
@@ -910,13 +700,9 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
     @app.get("/api/radars/{name}", response_model=RadarOut, tags=["radars"], summary="One radar: rules, seeds, feedback",
              responses={404: {"description": "No such radar"}})
     def api_radar(name: str):
-        with engine.connect() as conn:
+        with hub.reading() as conn:
             radar = load(conn, name)
-            titles = {}
-            for start in range(0, len(radar.seeds), 900):
-                titles.update(conn.execute(
-                    select(papers.c.id, papers.c.title).where(papers.c.id.in_(radar.seeds[start : start + 900]))
-                ).all())
+            titles = paper_titles(conn, radar.seeds)
         counts = Counter(f.action for f in radar.feedback)
         return {
             "id": radar.id,
@@ -938,11 +724,11 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
                                            json_schema_extra=DATE_PARAMETER)] = None,
     ):
         day = parse_day(since, "since") if since and since.strip() else None
-        with engine.connect() as conn:
-            radar = load(conn, name)
-            model, embed = views.embedding(conn)
-            ranked = rank_radar(conn, radar, since=day, limit=limit, model=model, embed=embed)
-        return [{**r.to_dict(), "reasons": _reason_dicts(shown_reasons(r.reasons))} for r in ranked]
+        try:
+            ranked = hub.rank(name, since=day, limit=limit)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return [{**r.to_dict(), "reasons": _reason_dicts(r.reasons)} for r in ranked]
 
     @app.post("/api/radars/{name}/feedback", response_model=FeedbackOut, tags=["radars"],
               summary="Tell a radar what you think of a paper",
@@ -950,7 +736,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
                          422: {"description": "Unknown action"}})
     def api_radar_feedback(request: Request, name: str, body: FeedbackIn):
         refuse_cross_site(request)
-        with engine.begin() as conn:
+        with hub.writing() as conn:
             radar = load(conn, name)
             paper_id = find_paper(conn, str(body.paper)) if len(str(body.paper)) <= 300 else None
             if paper_id is None:

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Engine
 
 from .. import taxonomy
 from ..app.following import (
@@ -105,7 +104,7 @@ def picker_groups(query: str, followed: dict[str, str]) -> list[dict]:
     return groups
 
 
-def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> None:
+def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None:
     def catalog():
         return load_venues(settings.data_dir)
 

@@ -1,0 +1,103 @@
+"""Which embedding model a ranking reads, and the statement embedder that goes with it: loaded once
+per process and kept (loading a model takes seconds), so every radar page, briefing and CLI
+command of a process shares one. Without the embeddings extra, or before any vector is stored,
+there is none and the ranker works on text and rules alone."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import AcademicHubError
+from ..settings import Settings
+from ..store.papers import any_vectors, count_vectors
+
+Embed = Callable[[str], Any]
+
+
+def quiet_load(load, what):
+    """Model libraries draw their own progress bars on stdout; a command's output must stay clean."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return load(what)
+
+
+def load_configured_embedder(settings: Settings, engine=None):
+    """The configured embedder (see rank.embeddings.configured_embedder), loaded quietly; raises
+    AcademicHubError (EmbeddingsUnavailable) without the extra."""
+    from ..rank.embeddings import configured_embedder
+
+    return quiet_load(lambda s: configured_embedder(s, engine), settings)
+
+
+def embedding_for(conn, settings: Settings, embedder=None) -> tuple[str | None, Embed | None]:
+    """The model whose stored vectors to use, and a statement embedder, when the extra is installed
+    and vectors exist; otherwise (None, None) and the ranker works on text and rules alone.
+    `embedder`: one already loaded (else it is loaded here)."""
+    if not any_vectors(conn):
+        return None, None  # nothing embedded yet: no model to load
+    if embedder is None:
+        try:
+            embedder = load_configured_embedder(settings, conn.engine)
+        except AcademicHubError:
+            return None, None
+    if not count_vectors(conn, embedder.name):
+        return None, None
+    return embedder.name, (lambda text: embedder.encode([text])[0])
+
+
+class Embeddings:
+    """embedding_for, remembered: a found embedder is kept for the life of the process, and "none"
+    is asked again only when the number of stored vectors changes. Call it with a connection."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._found: tuple[str | None, Embed | None] | None = None
+        self._embedder = None  # the loaded model, also used to embed new papers
+        self._none_at: int | None = None  # how many vectors were stored when there was none to use
+        self._lock = threading.RLock()
+
+    def __call__(self, conn) -> tuple[str | None, Embed | None]:
+        if self._found is not None:
+            return self._found
+        stored = count_vectors(conn)
+        if stored == self._none_at:
+            return None, None
+        with self._lock:
+            if self._found is not None:
+                return self._found
+            model, embed = None, None
+            if self._embedder is None and stored:
+                try:
+                    self._embedder = load_configured_embedder(self.settings, conn.engine)
+                except AcademicHubError:
+                    pass  # no extra: ranked on text and rules
+            if self._embedder is not None:
+                model, embed = embedding_for(conn, self.settings, self._embedder)
+            if model is not None:
+                self._found = (model, embed)
+            else:
+                self._none_at = stored
+            return model, embed
+
+    def embedder(self, engine, *, fresh_window: bool = False):
+        """The configured embedder, loaded once (AcademicHubError without the extra). With
+        `fresh_window` (a refresh of every vector) the store's window is not read and the model
+        is loaded anew."""
+        if fresh_window:
+            return load_configured_embedder(self.settings, None)
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_configured_embedder(self.settings, engine)
+            return self._embedder
+
+    def forget(self) -> None:
+        """Ask again on the next call (after the stored vectors were replaced)."""
+        with self._lock:
+            self._found = None
+            self._none_at = None
