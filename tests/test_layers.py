@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     # 0: the shared vocabulary every layer may use
     "": 0, "__init__": 0, "errors": 0, "settings": 0, "model": 0, "names": 0, "cleantext": 0, "identifiers": 0,
     "terminal": 0,
-    "sources": 1, "venues": 1,  # upstreams and the journal catalog (which names their feeds)
+    "sources": 1, "venues": 1, "taxonomy": 1,  # upstreams, the journal catalog (which names their feeds), arXiv's categories
     "store": 2,
     "ingest": 3,
     "rank": 4, "brief": 4,

@@ -41,6 +41,12 @@ class Hub:
         # (conn) -> (model name, statement embedder) or (None, None); a test may put its own here
         self.embedding: Callable = self.embeddings
         self._refresh_lock = threading.Lock()
+        self.enqueue: Callable[[list[str]], None] | None = None  # the job queue, once one is attached
+
+    def attach_queue(self, enqueue: Callable[[list[str]], None]) -> None:
+        """The job system's queue (workers/ attaches it where jobs are consumed or sent): from then
+        on "run now" is a job in the ledger, so a request returns at once."""
+        self.enqueue = enqueue
 
     # ------------------------------------------------------------------ the store and the clock
 
@@ -87,8 +93,12 @@ class Hub:
     def request_source_run(self, name: str) -> str:
         """"Run now" from a front end: queued on the job system when one is attached (the job's key is
         returned), else run here at once."""
-        self.run_sources([name])
-        return f"source:{name}"
+        if self.enqueue is None:
+            self.run_sources([name])
+            return f"source:{name}"
+        from .jobs import Jobs
+
+        return Jobs(self, enqueue=self.enqueue).request("sources", sources=[name])
 
     def ingest(self, targets: list[str], *, arxiv_ids: list[str] | None = None):
         """Files and URLs (and arXiv ids through the API) into the store, each on its own: an

@@ -526,7 +526,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     radar_views = radar_page.register(app, hub, render)
     from . import jobs_page
 
-    jobs_page.register(app, engine, settings)
+    jobs_page.register(app, hub)
 
     def wants_html(request: Request) -> bool:
         path = request.url.path

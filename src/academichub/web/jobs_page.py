@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query
 from pydantic import BaseModel
-from sqlalchemy.engine import Engine
-
-from ..settings import Settings
+from ..app import Hub
+from ..app.jobs import Jobs
 from .app import UTCDateTime
 
 
@@ -50,11 +49,8 @@ class JobsOut(BaseModel):
     jobs: list[JobOut]
 
 
-def register(app: FastAPI, engine: Engine, settings: Settings) -> None:
-    from ..app import Hub
-    from ..app.jobs import Jobs
-
-    jobs = Jobs(Hub(settings, engine=engine))
+def register(app: FastAPI, hub: Hub) -> None:
+    jobs = Jobs(hub)  # the app's own hub: its clock is the one the page reports against
 
     @app.get("/api/jobs", response_model=JobsOut, tags=["jobs"])
     def jobs_view(

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.engine import Engine
 
 from .. import taxonomy
 from ..app.following import first_run
@@ -40,7 +39,7 @@ def welcome_context(settings: Settings, *, form: dict | None = None, error: str 
     }
 
 
-def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable) -> None:
+def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None:
     @app.post("/welcome", include_in_schema=False)
     def welcome_form(
         request: Request,
