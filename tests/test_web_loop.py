@@ -352,3 +352,28 @@ def test_loop_status_of_a_fresh_store(engine):
     assert not status.showing_sample and not status.fetch_due_now
     with engine.connect() as conn:
         assert conn.execute(select(papers.c.id)).first() is None
+
+
+def test_run_now_in_the_server_is_a_job_its_consumer_runs(engine, database_url, arxiv_day, tmp_path):
+    """With the server's lifespan running (its queue attached to its hub), "run now" answers at once
+    with "queued"; the server's own consumer threads then fetch the source, recorded in the ledger."""
+    from academichub.store import jobs as ledger
+    from academichub.workers import JobQueue
+
+    with engine.begin() as conn:
+        add_source(conn, name="arxiv", kind="arxiv", params={"archives": "cs.LG"}, label="arXiv", now=datetime(2024, 11, 1))
+    settings = load_settings(database_url=database_url, data_dir=tmp_path / "data", load_sample=False, scheduler=False,
+                             arxiv_rss_url=arxiv_day.url("/rss/"), arxiv_min_interval=0, http_retries=0,
+                             embed_on_ingest=False)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        ran = client.post("/sources/run", data={"source": "arxiv"}, follow_redirects=False)
+        assert ran.status_code == 303 and ran.headers["location"] == "/sources?done=queued&source=arxiv"
+        assert JobQueue(settings, engine=engine).wait_idle(60)
+        with engine.connect() as conn:
+            jobs = [job for job in ledger.recent(conn, 20) if job.name == "sources"]
+            stored = count_papers(conn)
+        assert [(job.params["sources"], job.status, job.attempts) for job in jobs] == [(["arxiv"], "done", 1)]
+        assert jobs[0].key.startswith("sources:arxiv:now-")
+        assert stored == 1504 and [path for path, _ in arxiv_day.requests] == ["/rss/cs.LG"]
+        page = client.get("/sources?done=queued&source=arxiv&lang=en").text
+        assert marked(page, "data-flash", "queued") == "Queued: arxiv will run in a moment."

@@ -181,7 +181,8 @@ class Jobs:
             follow = [schedule.JobIntent("embed", f"embed:{job.key}", {"after": job.key})] if added else []
             return result, follow
         if job.name == "embed":
-            embedded = hub.embed_new_papers()
+            # embed_on_ingest off: vectors are made by `academichub embed` when the user says so.
+            embedded = hub.embed_new_papers() if hub.settings.embed_on_ingest else 0
             return {"embedded": embedded}, [schedule.JobIntent("candidates", f"candidates:{params['after']}",
                                                                {"after": params["after"]})]
         if job.name == "candidates":
