@@ -818,6 +818,28 @@ def bench_briefing_command(
         _fail(exc)
 
 
+@bench_app.command("daily")
+def bench_daily_command(
+    papers: Annotated[int, typer.Option(help="Papers in the simulated day (the recorded day's 1,504, replicated).")] = 2000,
+    radars: Annotated[int, typer.Option(help="Radars on the embedded default (SQLite, serve's queue).")] = 100,
+    scale_radars: Annotated[int, typer.Option(help="Radars for the worker-process runs.")] = 1000,
+    processes: Annotated[Optional[list[int]], typer.Option("--processes", help="Worker processes per run (repeat).")] = None,
+    database_url: Annotated[Optional[str], typer.Option(
+        help="A PostgreSQL URL: the worker runs use fresh databases beside it (with --queue-url).")] = None,
+    queue_url: Annotated[Optional[str], typer.Option(help="A Redis URL for the worker runs.")] = None,
+) -> None:
+    """One simulated day through the job system, end to end without the embedding: the embedded default beside
+    the same use cases called inline; then many radars on 1, 2 and 4 `academichub worker` processes."""
+    from .bench_daily import run_daily_bench
+
+    try:
+        run_daily_bench(None, papers=papers, radars=radars, scale_radars=scale_radars,
+                        processes=tuple(processes or (1, 2, 4)), database_url=database_url, queue_url=queue_url,
+                        console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
 @bench_app.command("sources")
 def bench_sources(
     shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
