@@ -68,7 +68,7 @@ def test_three_days_fetch_embed_and_brief_by_themselves(engine, database_url, lo
     settings = load_settings(
         database_url=database_url, data_dir=tmp_path / "data", arxiv_rss_url=base + "/rss/", crossref_url=base,
         arxiv_min_interval=0, http_retries=0, source_lookback_days=8, scheduler=False, worker_concurrency=2,
-        load_sample=False, briefing_papers=10,
+        load_sample=False, briefing_papers=10, embed_on_ingest=True,
     )
     recorded = (shared_data / RSS).read_bytes()
     local_server.route("/journals/1574-6941/works", body=(shared_data / CROSSREF_PAGE).read_bytes(),

@@ -39,7 +39,8 @@ def test_jobs_run_list_and_status(engine, database_url, local_server, shared_dat
 
     local_server.route("/journals/1574-6941/works", body=(shared_data / CROSSREF_PAGE).read_bytes(),
                        headers={"Content-Type": "application/json"})
-    for name, value in {"DATABASE_URL": database_url, "CROSSREF_URL": local_server.url(""), "HTTP_RETRIES": "0"}.items():
+    for name, value in {"DATABASE_URL": database_url, "CROSSREF_URL": local_server.url(""), "HTTP_RETRIES": "0",
+                        "EMBED_ON_INGEST": "true"}.items():
         monkeypatch.setenv(f"ACADEMICHUB_{name}", value)
     with engine.begin() as conn:
         add_source(conn, name="crossref:fems", kind="crossref", params={"issn": "1574-6941"}, label="FEMS", now=utcnow())

@@ -8,6 +8,7 @@ hub passes itself to them, so they share its engine, ranker and caches."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from ..settings import Settings
 from ..store.state import as_utc, utcnow
 from .embedder import Embeddings
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -165,6 +168,28 @@ class Hub:
         from ..rank.embedding_jobs import embed_in_background
 
         embed_in_background(self.engine, self.settings)
+
+    def warm_up_in_background(self) -> threading.Thread:
+        """The candidate sets and neighbour graph built once the start-up embedding (if any) is done,
+        in a thread: the first radar page after a start then only scores. (Jobs refresh them after
+        each fetch in the process that serves pages; dedicated workers warm only their own.)"""
+        from ..rank.embedding_jobs import wait_for_background_embedding
+
+        def warm() -> None:
+            try:
+                wait_for_background_embedding(self.engine)
+                from ..store.papers import count_papers
+
+                with self.engine.connect() as conn:
+                    if not count_papers(conn):
+                        return
+                self.refresh_candidates()
+            except Exception:  # noqa: BLE001 - a page view builds what the warm-up could not
+                log.exception("warming the candidate sets up failed")
+
+        thread = threading.Thread(target=warm, name="candidates warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def embed_later(self) -> None:
         """Vectors for papers just stored, in a background thread (when `embed_on_ingest` and some
