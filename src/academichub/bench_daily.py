@@ -42,26 +42,36 @@ def day_feed(recorded: bytes, day: date, size: int) -> bytes:
     items = channel.findall("item")
     for item in items[size:]:
         channel.remove(item)
+    used = {_arxiv_id(item) for item in items}
     made, round_ = len(items), 0
     while made < size:
         round_ += 1
         for item in items:
             if made >= size:
                 break
-            channel.append(_renumbered(item, round_))
-            made += 1
+            clone = _renumbered(item, round_)
+            if _arxiv_id(clone) not in used:  # an old id moved on may land on one of the day's own
+                used.add(_arxiv_id(clone))
+                channel.append(clone)
+                made += 1
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _arxiv_id(item) -> str:
+    return item.findtext("link").rsplit("/", 1)[-1]
 
 
 def _renumbered(item, round_: int):
     clone = copy.deepcopy(item)
-    old = clone.findtext("link").rsplit("/", 1)[-1]
+    old = _arxiv_id(clone)
     yymm, number = old.split(".", 1)
     year, month = divmod(int(yymm[:2]) * 12 + int(yymm[2:]) - 1 + round_, 12)
     new = f"{year:02d}{month + 1:02d}.{number}"
     for node in clone.iter():
         if node.text and old in node.text:
             node.text = node.text.replace(old, new)
+        if isinstance(node.tag, str) and node.tag.endswith("}DOI") and node.text:
+            node.text = f"{node.text}.copy{round_}"  # one DOI is one work: a copy needs its own
     return clone
 
 
