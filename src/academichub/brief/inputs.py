@@ -276,7 +276,7 @@ def radar_paper_ids(conn: Connection, radar_id: int | None, start: date, end: da
     if not in_period:
         return []
     try:
-        ranked = rank_radar(conn, radar, since=start, model=model, today=end, ranker=ranker, cache=cache)
+        ranked = rank_radar(conn, radar, since=start, model=model, today=end, ranker=ranker, cache=cache, explain=0)
     except (AcademicHubError, TypeError, AttributeError, ValueError) as exc:
         log.warning("ranking radar %s failed (%s): briefing the period's papers in store order", radar_id, exc)
         return period_papers(conn, start, end, limit)

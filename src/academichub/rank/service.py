@@ -247,16 +247,18 @@ def candidate_set(conn: Connection, *, since: date | None = None, model: str | N
 def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, limit: int | None = None,
                model: str | None = None, embed=None, ranker: Ranker | None = None, today: date | None = None,
                exclude: set[int] | None = None, diversify: bool = False,
-               cache: CandidateCache | None = None) -> list[RankedPaper]:
+               cache: CandidateCache | None = None, explain: int | None = None) -> list[RankedPaper]:
     """Every stored paper that is not a seed of this radar (or those since a day), best first.
     Pass the long-lived `ranker` and `cache` (app.Hub's): its per-radar models and the candidate
-    sets are then reused; without them the process-wide shipped-weights ranker and cache are."""
+    sets are then reused; without them the process-wide shipped-weights ranker and cache are.
+    `explain`: how many of the best get their reasons (default: all returned); a caller that needs
+    only the order (a briefing's paper choice) passes 0."""
     ranker = ranker or ranker_for(None)
     profile = profile_of(conn, radar, model=model, embed=embed)
     cs = candidate_set(conn, since=since, model=model, ranker=ranker, cache=cache)
     pool = None if limit is None else (limit * 5 if diversify else limit)
     ranking = ranker.rank(
-        profile, cs, today=today, explain=pool or len(cs), exclude=set(radar.seeds) | (exclude or set()), top=pool,
+        profile, cs, today=today, explain=(pool or len(cs)) if explain is None else explain, exclude=set(radar.seeds) | (exclude or set()), top=pool,
     )
     ids, scores = ranking.ids, ranking.scores
     if diversify and limit:
