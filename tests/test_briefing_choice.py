@@ -145,9 +145,18 @@ def test_covering_sample_takes_every_cluster_its_most_central_first():
 # -- the day's and the week's briefing -------------------------------------------------------------
 
 
-def test_the_day_briefing_covers_the_day(sample_engine):
+def test_the_day_briefing_covers_the_day(sample_engine, monkeypatch):
+    from academichub.app import briefings
+
     hub = Hub(settings(), engine=sample_engine)
+    hub.refresh_candidates()  # the job system's warm-up samples the day and the week off the request path
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("sampled on the request path")
+
+    monkeypatch.setattr(briefings, "period_sample", not_again)
     ids, previous = paper_choice(hub, None, DAY)
+    assert paper_choice(hub, None, DAY, week=True)[0] == ids  # one day in the store: the week is the day
     assert previous == []  # nothing was announced the day before
     categories = primary_categories(sample_engine)
     with sample_engine.connect() as conn:

@@ -1,13 +1,14 @@
 """The extractive briefing: no LLM, works offline, built from the analysis alone.
 
-Theme titles are the themes' key phrases (in Chinese where the glossary names them); each theme opens with one sentence of connective text
-(how many papers, from which fields, on which phrases) and then QUOTES one sentence from each of
+Theme titles are the themes' key phrases (in a Chinese briefing, in Chinese where AcademicHub's
+glossary or taxonomy names them: brief/theme_titles.py); each theme opens with one sentence of
+connective text (how many papers, from which fields, on which phrases) and then QUOTES one sentence from each of
 its most central papers: the abstract sentence with the most of the theme's key phrases, a
 contribution statement ("we propose…", "here we show…") winning ties, first sentence last.
 Cross-domain links are listed with their shared phrases and similarity; picks are the papers
 nearest each theme's centre, each with another quoted sentence than its theme shows; changes come from the comparison with
-the previous period. Connective text and labels exist in English and Chinese; titles, key phrases
-and quotes stay as the papers wrote them. Every sentence cites its papers."""
+the previous period. Connective text and labels exist in English and Chinese; paper titles, key
+phrases and quotes stay as the papers wrote them. Every sentence cites its papers."""
 
 from __future__ import annotations
 
