@@ -264,6 +264,15 @@ def test_theme_titles_in_the_page_language(sample_engine):
     assert theme_title(["black holes", "spin glass ansatz"], "zh") == "黑洞 · spin glass ansatz"
     assert title_parts("黑洞 · spin glass ansatz", "zh") == [("黑洞", None), ("spin glass ansatz", "en")]
     assert title_parts("black holes · dark matter", "en") == [("black holes", None), ("dark matter", None)]
+    # An LLM theme title that grounding refuses gives way to the analysed theme's, in the briefing's language.
+    from academichub.brief.analysis import Analysis, Theme
+    from academichub.brief.grounding import _closest_label
+
+    themes = [Theme("black holes, dark matter", ["black holes", "dark matter"], [1, 2], {}, 0.5),
+              Theme("spin glass ansatz", ["spin glass ansatz"], [3], {}, 0.5)]
+    analysis = Analysis(1, None, [], themes, [], [], [], False, {}, {}, 0.1)
+    assert _closest_label(analysis, [1, 2, 3], "zh") == "黑洞 · 暗物质"
+    assert _closest_label(analysis, [3], "en") == "spin glass ansatz"
     with TestClient(create_app(settings(default_language="zh"), engine=sample_engine)) as client:
         page = client.get("/briefing", params={"lang": "zh"})
         assert page.status_code == 200
