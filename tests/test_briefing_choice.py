@@ -283,3 +283,8 @@ def test_theme_titles_in_the_page_language(sample_engine):
                 if re.search(r"[A-Za-z]", re.sub(r"<[^>]+>", "", part)) and not re.search(r"[\u4e00-\u9fff]", part):
                     assert part.startswith('<span lang="en">'), title
         assert any(re.search(r"[\u4e00-\u9fff]", t) for t in titles), titles
+        assert '<span class="briefing-period">2024年11月28日 当日</span>' in page.text
+        make_radar(sample_engine)
+        radar = client.get("/briefing", params={"radar": RADAR, "week": "1", "lang": "zh"})
+        assert '<span class="briefing-subject-kind">雷达</span> <strong class="briefing-radar">spin qubits</strong>' in radar.text
+        assert '<span class="briefing-period">2024年11月22日 至 2024年11月28日 一周</span>' in radar.text
