@@ -6,9 +6,10 @@ cards of its papers numbered as the briefing numbers them, so every citation [n]
 card (`#paper-<id>`) on the same page. The panel on the feed only reads a stored briefing (it
 never writes one, so the feed stays fast) of the feed's radar; its citations lead to a card
 shown on the same page, else to the paper's page, and its buttons to that radar's briefing.
-Theme titles mark their English parts lang="en" on a Chinese page. Parameters: `date` (YYYY-MM-DD, default the latest
-announced day), `week` (the 7 days ending on `date`), `radar` (name or id; default every paper of
-the period), `lang` (zh/en, default as the UI), `regenerate` is not offered over GET."""
+Theme titles mark their English parts lang="en" on a Chinese page. Parameters: `date`
+(YYYY-MM-DD, default the latest announced day), `week` (the 7 days ending on `date`), `radar`
+(name or id; default every paper of the period), `lang` (zh/en, default as the UI),
+`regenerate` is not offered over GET."""
 
 from __future__ import annotations
 
