@@ -272,6 +272,12 @@ def test_theme_titles_in_the_page_language(sample_engine):
     analysis = Analysis(1, None, [], themes, [], [], [], False, {}, {}, 0.1)
     assert _closest_label(analysis, [1, 2, 3], "zh") == "黑洞 · 暗物质"
     assert _closest_label(analysis, [3], "en") == "spin glass ansatz"
+    from academichub.brief.analysis import Change
+    from academichub.brief.extractive import _change_sentence
+
+    change = Change("new", "black holes, dark matter", 0, None, 0, 2, 0.0, 0.5, ["black holes", "dark matter"])
+    assert _change_sentence(change, analysis, "zh").text == "新主题：黑洞 · 暗物质（2 篇）。"
+    assert _change_sentence(change, analysis, "en").text == "New theme: black holes · dark matter (2 papers)."
     with TestClient(create_app(settings(default_language="zh"), engine=sample_engine)) as client:
         page = client.get("/briefing", params={"lang": "zh"})
         assert page.status_code == 200

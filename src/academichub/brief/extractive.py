@@ -161,7 +161,7 @@ def _link_sentence(link, lang: str) -> DocSentence:
 
 
 def _change_sentence(change: Change, analysis: Analysis, lang: str) -> DocSentence | None:
-    title = " · ".join(change.phrases) if change.phrases else change.label
+    title = localised_title(change.phrases, lang, change.label)
     cite = analysis.themes[change.theme].members[:3] if change.theme is not None else []
     before, after = f"{change.before_share:.0%}", f"{change.after_share:.0%}"
     zh = {
