@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     llm_budget_tokens: int = Field(default=60000, description="Most tokens one briefing may use (prompts + answers).")
     llm_price_per_1k_input: float = Field(default=0.0, description="Price per 1000 prompt tokens, for the cost record.")
     llm_price_per_1k_output: float = Field(default=0.0, description="Price per 1000 answer tokens, for the cost record.")
-    briefing_papers: int = Field(default=40, description="Top papers a briefing analyses.")
+    briefing_papers: int = Field(default=40, description="Papers a briefing analyses (a radar's top-ranked, or a sample covering the period).")
     queue_url: str | None = Field(
         default=None,
         description=(

@@ -214,12 +214,14 @@ class Hub:
 
     def refresh_candidates(self) -> int:
         """Build (or find current) the candidate set of every stored paper and its neighbour graph,
-        and the windows of the latest day's and week's briefings, off the request path: the job system
-        calls this after new papers, so the next radar page only scores. How many candidates."""
+        and the windows (and all-papers samples) of the latest day's and week's briefings, off the
+        request path: the job system calls this after new papers, so the next radar page only
+        scores. How many candidates."""
         from ..brief.briefing import periods
         from ..rank.ranker import PROPAGATION_K
         from ..rank.service import candidate_set
         from ..store.feed import latest_announcement
+        from .briefings import covering_sample
 
         with self._refresh_lock, self.engine.connect() as conn:
             model, _embed = self.embedding(conn)
@@ -231,6 +233,8 @@ class Hub:
                     for period in periods(day, week):
                         candidate_set(conn, since=period[0], model=self.settings.embedding_model, ranker=self.ranker,
                                       cache=self.candidates)
+                        covering_sample(self, conn, period[0], period[1], max(1, self.settings.briefing_papers),
+                                        self.settings.embedding_model)  # the all-papers briefing's papers
             return len(cs)
 
     def next_batch(self, radar_name: str, filters, size: int, wanted: int | None = None):

@@ -1,13 +1,14 @@
 """The extractive briefing: no LLM, works offline, built from the analysis alone.
 
-Theme titles are the themes' key phrases; each theme opens with one sentence of connective text
-(how many papers, from which fields, on which phrases) and then QUOTES one sentence from each of
+Theme titles are the themes' key phrases (in a Chinese briefing, in Chinese where AcademicHub's
+glossary or taxonomy names them: brief/theme_titles.py); each theme opens with one sentence of
+connective text (how many papers, from which fields, on which phrases) and then QUOTES one sentence from each of
 its most central papers: the abstract sentence with the most of the theme's key phrases, a
 contribution statement ("we propose…", "here we show…") winning ties, first sentence last.
 Cross-domain links are listed with their shared phrases and similarity; picks are the papers
 nearest each theme's centre, each with another quoted sentence than its theme shows; changes come from the comparison with
-the previous period. Connective text and labels exist in English and Chinese; titles, key phrases
-and quotes stay as the papers wrote them. Every sentence cites its papers."""
+the previous period. Connective text and labels exist in English and Chinese; paper titles, key
+phrases and quotes stay as the papers wrote them. Every sentence cites its papers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .analysis import Analysis, Change, Theme
 from .inputs import BriefPaper
 from .schema import BriefingDoc, DocChange, DocLink, DocPick, DocSentence, DocTheme
 from .text import plain, split_sentences
+from .theme_titles import theme_title as localised_title
 
 QUOTES_PER_THEME = 3
 MAX_QUOTE = 420
@@ -75,8 +77,10 @@ def _fields_text(fields: dict[str, int], lang: str) -> str:
     return _join(parts, lang)
 
 
-def theme_title(theme: Theme) -> str:
-    return " · ".join(theme.phrases[:3]) if theme.phrases else theme.label
+def theme_title(theme: Theme, lang: str = "en") -> str:
+    """The theme's first three key phrases, in Chinese where AcademicHub's glossary or taxonomy
+    names them in a Chinese briefing (brief/theme_titles.py)."""
+    return localised_title(theme.phrases, lang, theme.label)
 
 
 def representative_sentence(paper: BriefPaper, phrases: list[str], exclude: set[str] | None = None) -> str | None:
@@ -115,7 +119,7 @@ def analysis_headline(analysis: Analysis, lang: str) -> DocSentence:
     n, k, links = analysis.n_papers, len(analysis.themes), len(analysis.links)
     if not n:
         return DocSentence(text=LABELS[lang]["no_papers"])
-    titles = [theme_title(t) for t in analysis.themes[:3]]
+    titles = [theme_title(t, lang) for t in analysis.themes[:3]]
     if lang == "zh":
         text = f"{n} 篇论文，{k} 个主题：{'；'.join(titles)}"
         if links:
@@ -157,7 +161,7 @@ def _link_sentence(link, lang: str) -> DocSentence:
 
 
 def _change_sentence(change: Change, analysis: Analysis, lang: str) -> DocSentence | None:
-    title = " · ".join(change.phrases) if change.phrases else change.label
+    title = localised_title(change.phrases, lang, change.label)
     cite = analysis.themes[change.theme].members[:3] if change.theme is not None else []
     before, after = f"{change.before_share:.0%}", f"{change.after_share:.0%}"
     zh = {
@@ -195,7 +199,7 @@ def extractive_briefing(papers: list[BriefPaper], analysis: Analysis, lang: str,
             quote = quote_for(n, theme.phrases)
             if quote:
                 sentences.append(DocSentence(text=quote, cite=[n], quote=True, title=by_n[n].title))
-        themes.append(DocTheme(title=theme_title(theme), phrases=theme.phrases, papers=list(theme.members),
+        themes.append(DocTheme(title=theme_title(theme, lang), phrases=theme.phrases, papers=list(theme.members),
                                fields=theme.fields, sentences=sentences))
 
     links = [

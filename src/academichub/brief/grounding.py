@@ -181,7 +181,7 @@ def ground(reply: LLMReply, papers: list[BriefPaper], analysis: Analysis, lang: 
                          for f in numbers_in(title))
         if not title or _URL.search(title) or _INSTRUCTION.search(title) or not figures_ok:
             g.drop(f"{where} title", "title replaced by the theme's key phrases", title)
-            title = _closest_label(analysis, members) or (sentences[0].text[:60])
+            title = _closest_label(analysis, members, lang) or (sentences[0].text[:60])
         fields: dict[str, int] = {}
         for n in members:
             fields[g.papers[n].field] = fields.get(g.papers[n].field, 0) + 1
@@ -249,10 +249,13 @@ def ground(reply: LLMReply, papers: list[BriefPaper], analysis: Analysis, lang: 
     return doc, g.report
 
 
-def _closest_label(analysis: Analysis, members: list[int]) -> str | None:
+def _closest_label(analysis: Analysis, members: list[int], lang: str = "en") -> str | None:
+    """The title of the analysed theme sharing most papers: its key phrases in `lang`."""
+    from .theme_titles import theme_title
+
     best, label = 0, None
     for theme in analysis.themes:
         overlap = len(set(theme.members) & set(members))
         if overlap > best:
-            best, label = overlap, theme.label
+            best, label = overlap, theme_title(theme.phrases, lang, theme.label)
     return label

@@ -254,14 +254,53 @@ def _ordinal(day) -> int:
     return day.toordinal()
 
 
+def _in_period(start: date, end: date):
+    announced = (papers.c.announced_on >= start) & (papers.c.announced_on <= end)
+    journal = papers.c.announced_on.is_(None) & (papers.c.published_on >= start) & (papers.c.published_on <= end)
+    return announced | journal
+
+
+def period_fingerprint(conn: Connection, start: date, end: date) -> tuple[int, int]:
+    """(papers, highest id) of the period: what a cached sample of it is keyed on (one cheap query)."""
+    count, highest = conn.execute(select(func.count(), func.max(papers.c.id)).where(_in_period(start, end))).one()
+    return int(count or 0), int(highest or 0)
+
+
+def period_texts(conn: Connection, start: date, end: date) -> tuple[list[int], list[str]]:
+    """(ids, "title. abstract") of every paper of the period (as period_papers counts them), by id."""
+    rows = conn.execute(
+        select(papers.c.id, papers.c.title, papers.c.abstract).where(_in_period(start, end)).order_by(papers.c.id)
+    ).all()
+    return [int(r[0]) for r in rows], [f"{r[1] or ''}. {r[2] or ''}" for r in rows]
+
+
+def period_sample(conn: Connection, start: date, end: date, limit: int = 40, model: str | None = None) -> list[int]:
+    """The papers an all-papers briefing of the period reads: a sample covering every cluster of
+    the period, its most central papers first (brief/sample.py). Vectors: the stored embeddings
+    of `model` when every paper of the period has one, else TF-IDF/LSA of their text."""
+    from .sample import covering_sample, text_vectors
+
+    ids, texts = period_texts(conn, start, end)
+    if len(ids) <= limit:
+        return period_papers(conn, start, end, limit)
+    vectors = _stored_vectors(conn, ids, model) if model else {}
+    dims = {v.shape[0] for v in vectors.values()}
+    if len(vectors) == len(ids) and len(dims) == 1:
+        matrix = np.vstack([vectors[i] for i in ids])
+    else:
+        matrix = text_vectors(texts)
+    return [ids[row] for row in covering_sample(matrix, limit)]
+
+
 def radar_paper_ids(conn: Connection, radar_id: int | None, start: date, end: date, limit: int = 40,
                     model: str | None = None, *, ranker=None, cache=None) -> list[int]:
     """The period's papers a briefing is about: the radar's ranking (academichub.rank) restricted
-    to the period, best first; without a radar, or when the ranker is unavailable or fails, the
-    period's papers in store order (period_papers). `ranker` and `cache`: the long-lived ones of
-    the caller (app.Hub), so the radar's learned model and the period's candidates are reused."""
+    to the period, best first; without a radar, a sample covering the period (period_sample);
+    when the ranker is unavailable or fails, the period's papers in store order (period_papers).
+    `ranker` and `cache`: the long-lived ones of the caller (app.Hub), so the radar's learned
+    model and the period's candidates are reused."""
     if radar_id is None:
-        return period_papers(conn, start, end, limit)
+        return period_sample(conn, start, end, limit, model)
     try:
         from ..rank.service import rank_radar
         from ..store.radars import get_radar

@@ -600,7 +600,8 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
                 "store_loop": status,
                 "welcome": welcome_page.welcome_context(settings) if status.first_run else None,
                 "briefing_panel": briefing_page.panel_context(
-                    request, engine, settings, day=params.filters.dates[0] if params.filters.dates else None
+                    request, engine, settings, day=params.filters.dates[0] if params.filters.dates else None,
+                    shown_ids=[item["id"] for item in page.items],
                 ),
                 **switch,
             },

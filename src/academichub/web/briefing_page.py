@@ -1,12 +1,15 @@
 """The briefing page (`GET /briefing`), its JSON (`GET /api/briefing`) and the panel the feed page
 shows on top (`panel_context` + `_briefing_panel.html`).
 
-The page shows the briefing and, under it, the cards of its papers numbered as the briefing
-numbers them, so every citation [n] jumps to its card (`#paper-<id>`) on the same page. The
-panel on the feed only reads a stored briefing (it never writes one, so the feed stays fast); its
-citations lead to the briefing page's cards. Parameters: `date` (YYYY-MM-DD, default the latest
-announced day), `week` (the 7 days ending on `date`), `radar` (name or id; default every paper of
-the period), `lang` (zh/en, default as the UI), `regenerate` is not offered over GET."""
+The page names its radar (or "all papers") and period, shows the briefing and, under it, the
+cards of its papers numbered as the briefing numbers them, so every citation [n] jumps to its
+card (`#paper-<id>`) on the same page. The panel on the feed only reads a stored briefing (it
+never writes one, so the feed stays fast) of the feed's radar; its citations lead to a card
+shown on the same page, else to the paper's page, and its buttons to that radar's briefing.
+Theme titles mark their English parts lang="en" on a Chinese page. Parameters: `date`
+(YYYY-MM-DD, default the latest announced day), `week` (the 7 days ending on `date`), `radar`
+(name or id; default every paper of the period), `lang` (zh/en, default as the UI),
+`regenerate` is not offered over GET."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 
 from ..app.hub import Hub
 from ..brief.briefing import Briefing, latest_briefing, to_json
+from ..brief.theme_titles import title_parts
 from ..errors import NotFound
 from ..settings import Settings
 from . import i18n
@@ -50,23 +54,31 @@ def briefing_url(day: date | None, *, week: bool = False, radar: str | None = No
 
 
 def panel_context(request: Request, engine, settings: Settings, *, day: date | None = None,
-                  radar_id: int | None = None) -> dict:
+                  radar_id: int | None = None, radar_name: str | None = None, shown_ids=()) -> dict:
     """What `_briefing_panel.html` needs (pass it as `briefing_panel`): the stored briefing of the
-    day in the UI language, if one exists. Never generates one."""
+    day (of the radar `radar_id`, named `radar_name`; None: every paper) in the UI language, if
+    one exists, and where its links go: the radar's own briefing page, and for a citation the
+    card on this page (`shown_ids`: the papers whose cards the page shows) or else the paper's
+    page. Never generates one."""
     from ..store.feed import latest_announcement
 
     lang = language_of(request, settings)
     with engine.connect() as conn:
         day = day or latest_announcement(conn)
     if day is None:
-        return {"briefing": None, "url": None, "day": None, "cite_url": None}
+        return {"briefing": None, "url": None, "day": None, "cite_url": None, "radar": radar_name,
+                "title_parts": title_parts}
     briefing = latest_briefing(engine, radar_id=radar_id, period=(day, day), lang=lang)
+    shown = {int(i) for i in shown_ids}
 
     def cite_url(n: int) -> str | None:
         paper = briefing.paper(n) if briefing else None
-        return briefing_url(day, fragment=f"paper-{paper['paper_id']}") if paper else None
+        if paper is None:
+            return None
+        return f"#paper-{paper['paper_id']}" if int(paper["paper_id"]) in shown else f"/papers/{paper['paper_id']}"
 
-    return {"briefing": briefing, "url": briefing_url(day), "day": day, "cite_url": cite_url}
+    return {"briefing": briefing, "url": briefing_url(day, radar=radar_name), "day": day, "cite_url": cite_url,
+            "radar": radar_name, "title_parts": title_parts}
 
 
 def register(app: FastAPI, hub: Hub, render: Callable) -> None:
@@ -92,25 +104,38 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
         lang: Annotated[str | None, Query(max_length=8)] = None,
     ):
         from ..store.feed import FeedFilters, get_paper, new_seed
+        from ..store.radars import get_radar
         from .app import FeedLinks
 
         briefing, info = build(request, date_, week, radar, lang)
         items = []
-        if briefing is not None:
-            with hub.reading() as conn:
+        radar_name = None
+        with hub.reading() as conn:
+            if info["radar_id"] is not None:
+                found = get_radar(conn, info["radar_id"])
+                radar_name = found.name if found is not None else None
+            if briefing is not None:
                 for paper in briefing.papers:
                     item = get_paper(conn, paper["paper_id"])
                     if item is not None:
                         items.append((paper["n"], item))
 
+        shown = {item["id"] for _, item in items}
+
         def cite_url(n: int) -> str | None:
             paper = briefing.paper(n) if briefing else None
-            return f"#paper-{paper['paper_id']}" if paper else None
+            if paper is None:
+                return None
+            return f"#paper-{paper['paper_id']}" if paper["paper_id"] in shown else f"/papers/{paper['paper_id']}"
 
         links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
         day = info["day"]
+        radar = radar_name  # the links below name the radar as it is named (the query may give its id)
         return render(request, "briefing.html", {
             "briefing": briefing,
+            "radar_name": radar_name,
+            "feed_url": f"/?{urlencode([('radar', radar_name)])}" if radar_name else "/",
+            "title_parts": title_parts,
             "items": items,
             "links": links,
             "cite_url": cite_url,

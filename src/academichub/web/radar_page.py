@@ -262,6 +262,7 @@ class RadarViews:
                 "briefing_panel": briefing_page.panel_context(
                     request, self.hub.engine, self.settings,
                     day=params.filters.dates[0] if params.filters.dates else None, radar_id=result.radar.id,
+                    radar_name=result.radar.name, shown_ids=[item["id"] for item in result.items],
                 ),
                 "radar_batch": result,
                 "radar_url": radar_path(result.radar),
