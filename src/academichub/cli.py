@@ -824,9 +824,9 @@ def bench_daily_command(
     radars: Annotated[int, typer.Option(help="Radars on the embedded default (SQLite, serve's queue).")] = 100,
     scale_radars: Annotated[int, typer.Option(help="Radars for the worker-process runs.")] = 1000,
     processes: Annotated[Optional[list[int]], typer.Option("--processes", help="Worker processes per run (repeat).")] = None,
-    database_url: Annotated[Optional[str], typer.Option(
-        help="A PostgreSQL URL: the worker runs use fresh databases beside it (with --queue-url).")] = None,
-    queue_url: Annotated[Optional[str], typer.Option(help="A Redis URL for the worker runs.")] = None,
+    pg_url: Annotated[Optional[str], typer.Option(
+        help="A PostgreSQL server URL: the worker runs use fresh databases on it (with --redis-url).")] = None,
+    redis_url: Annotated[Optional[str], typer.Option(help="A Redis URL for the worker runs' queue.")] = None,
 ) -> None:
     """One simulated day through the job system, end to end without the embedding: the embedded default beside
     the same use cases called inline; then many radars on 1, 2 and 4 `academichub worker` processes."""
@@ -834,7 +834,7 @@ def bench_daily_command(
 
     try:
         run_daily_bench(None, papers=papers, radars=radars, scale_radars=scale_radars,
-                        processes=tuple(processes or (1, 2, 4)), database_url=database_url, queue_url=queue_url,
+                        processes=tuple(processes or (1, 2, 4)), database_url=pg_url, queue_url=redis_url,
                         console=out)
     except AcademicHubError as exc:
         _fail(exc)

@@ -169,19 +169,23 @@ class Hub:
 
         embed_in_background(self.engine, self.settings)
 
-    def warm_up_in_background(self) -> threading.Thread:
+    def warm_up_in_background(self) -> "WarmUp":
         """The candidate sets and neighbour graph built once the start-up embedding (if any) is done,
         in a thread: the first radar page after a start then only scores. (Jobs refresh them after
-        each fetch in the process that serves pages; dedicated workers warm only their own.)"""
-        from ..rank.embedding_jobs import wait_for_background_embedding
+        each fetch in the process that serves pages; dedicated workers warm only their own.)
+        `stop()` it before the store closes: it reads the store."""
+        from ..rank.embedding_jobs import embedding_in_background
+        from ..store.papers import count_papers
+
+        stop = threading.Event()
 
         def warm() -> None:
             try:
-                wait_for_background_embedding(self.engine)
-                from ..store.papers import count_papers
-
+                while embedding_in_background(self.engine):
+                    if stop.wait(0.5):
+                        return
                 with self.engine.connect() as conn:
-                    if not count_papers(conn):
+                    if stop.is_set() or not count_papers(conn):
                         return
                 self.refresh_candidates()
             except Exception:  # noqa: BLE001 - a page view builds what the warm-up could not
@@ -189,7 +193,7 @@ class Hub:
 
         thread = threading.Thread(target=warm, name="candidates warm-up", daemon=True)
         thread.start()
-        return thread
+        return WarmUp(thread, stop)
 
     def embed_later(self) -> None:
         """Vectors for papers just stored, in a background thread (when `embed_on_ingest` and some
@@ -306,3 +310,14 @@ class Hub:
     def deliver(self, radar_name: str, day: date) -> list:
         """Send a radar's briefing of `day` through its delivery channels (the delivery issue adds them)."""
         return []
+
+
+class WarmUp:
+    """The server's start-up warm-up thread: `stop` asks it to give up waiting and joins it."""
+
+    def __init__(self, thread: threading.Thread, stop: threading.Event):
+        self.thread, self._stop = thread, stop
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()

@@ -461,12 +461,13 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             # Vectors for papers that have none (the sample, anything ingested while the server was
             # down), in the background: the feed is served meanwhile, ranked on text and rules.
             hub.embed_in_background()
-        hub.warm_up_in_background()
+        warm_up = hub.warm_up_in_background()
         from ..workers.server import start_in_server, stop_in_server
 
         job_consumer = await run_in_threadpool(start_in_server, settings, engine, _app.state.hub)
         yield
         await run_in_threadpool(stop_in_server, job_consumer)
+        await run_in_threadpool(warm_up.stop)  # it reads the store: done before the store is closed
         if owns_hub:
             hub.close()
 
