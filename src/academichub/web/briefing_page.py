@@ -107,13 +107,15 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
             paper = briefing.paper(n) if briefing else None
             return f"#paper-{paper['paper_id']}" if paper else None
 
-        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
         day = info["day"]
+        here = briefing_url(day, week=week, radar=radar) if day else "/briefing"
+        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None, here=here)
         return render(request, "briefing.html", {
             "briefing": briefing,
             "items": items,
             "links": links,
             "cite_url": cite_url,
+            "back_url": "/?" + urlencode({"radar": radar}) if radar and radar.strip() else "/",
             "period": info["period"],
             "week": week,
             "day_url": briefing_url(day, radar=radar) if day else None,
