@@ -206,11 +206,12 @@ def first_card_top(page) -> float:
     )
 
 
-def overflow(page) -> dict:
-    """How wide the document is against the viewport, and the widest elements past its edge."""
+def overflow(page, width: int | None = None) -> dict:
+    """How wide the document is against the viewport (or `width`: a phone's layout viewport grows
+    to fit what overflows), and the elements past that edge."""
     return page.evaluate(
-        """() => {
-          const width = window.innerWidth;
+        """(given) => {
+          const width = given || window.innerWidth;
           const wide = [];
           for (const el of document.querySelectorAll('body *')) {
             const r = el.getBoundingClientRect();
@@ -219,7 +220,8 @@ def overflow(page) -> dict:
             }
           }
           return {scroll: document.documentElement.scrollWidth, inner: width, wide: wide.slice(0, 8)};
-        }"""
+        }""",
+        width,
     )
 
 

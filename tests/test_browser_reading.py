@@ -107,7 +107,7 @@ def test_no_page_scrolls_sideways_on_a_phone(radars, browser, width):
     try:
         for name, path in PAGES.items():
             page.goto(radars.url(path))
-            seen = overflow(page)
+            seen = overflow(page, width)
             assert seen["scroll"] <= width, f"{name} at {width}px is {seen['scroll']}px wide: {seen['wide']}"
         # the long unbroken URL wraps and is a link (server-side, escaped, rel=noopener nofollow)
         for path in (f"/papers/{LONG_URL_PAPER}", LONG_URL_FEED):
@@ -119,6 +119,39 @@ def test_no_page_scrolls_sideways_on_a_phone(radars, browser, width):
             assert box["x"] >= 0 and box["x"] + box["width"] <= width
     finally:
         page.context.close()
+
+
+def test_the_sources_page_fits_a_phone_with_sources_configured(radars, browser):
+    """The issue's /sources at 595 px: a table of sources, one failing with a long error."""
+    from datetime import datetime, timezone
+
+    from academichub.store.sources import add_source, record_failure, remove_source
+
+    now = datetime(2024, 11, 28, 12, tzinfo=timezone.utc).replace(tzinfo=None)
+    feed = "https://www.publisher.example/action/showFeed?type=etoc&feed=rss&jc=physicalreviewletters&extra=1"
+    with radars.engine.begin() as conn:
+        add_source(conn, name="arxiv-web", kind="arxiv", params={"archives": "cs.LG+quant-ph+cond-mat.mes-hall"},
+                   label="arXiv cs.LG, quant-ph, cond-mat.mes-hall", now=now)
+        failing = add_source(conn, name="feed:physical-review-letters-table-of-contents", kind="feed",
+                             params={"url": feed}, label=None, now=now)
+        record_failure(conn, failing, error=f"HTTP 503 from {feed}: Service Temporarily Unavailable", now=now)
+    try:
+        for width in (360, 390, 414):
+            page = new_page(browser, "phone", width=width)
+            try:
+                page.goto(radars.url("/sources"))
+                assert page.locator("table.sources-table tbody tr").count() == 2
+                seen = overflow(page, width)
+                assert seen["scroll"] <= width, f"/sources at {width}px is {seen['scroll']}px wide: {seen['wide']}"
+                if width == 390:
+                    screenshot(page, "sources-configured", "phone")
+                    assert_axe_clean(page, "/sources with sources, phone")
+            finally:
+                page.context.close()
+    finally:
+        with radars.engine.begin() as conn:
+            remove_source(conn, "arxiv-web")
+            remove_source(conn, "feed:physical-review-letters-table-of-contents")
 
 
 # -- way-finding -----------------------------------------------------------------------------------
