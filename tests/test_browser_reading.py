@@ -279,3 +279,15 @@ def test_axe_finds_nothing_serious_and_screenshots_are_saved(radars, page, viewp
         page.locator("#briefing-panel > summary").click()
         page.locator("#welcome > summary").click()
         assert_axe_clean(page, f"{name} at {viewport}, panels open")
+
+
+def test_axe_finds_nothing_serious_in_dark_mode(radars, browser):
+    context = browser.new_context(viewport=VIEWPORTS["desktop"], color_scheme="dark", locale="zh-CN")
+    try:
+        page = context.new_page()
+        for name in ("feed", "radar", "briefing", "paper", "sources"):
+            page.goto(radars.url(PAGES[name]))
+            assert page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
+            assert_axe_clean(page, f"{name}, dark")
+    finally:
+        context.close()
