@@ -51,7 +51,7 @@ def row_of(html: str, source: str) -> dict[str, str]:
     """The cells of a source's row on /sources, by class (last-run, next-run, status)."""
     row = re.search(rf'<tr[^>]*data-source="{re.escape(source)}">(.*?)</tr>', html, re.S)
     assert row, source
-    cells = dict(re.findall(r'<td class="([a-z-]+)">(.*?)</td>', row.group(1), re.S))
+    cells = dict(re.findall(r'<td class="([a-z-]+)"[^>]*>(.*?)</td>', row.group(1), re.S))
     return {name: text_of(cell) for name, cell in cells.items()}
 
 

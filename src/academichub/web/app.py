@@ -43,6 +43,7 @@ from ..store.feed import (
 from ..store.papers import count_papers
 from ..store.state import as_utc
 from . import i18n
+from .text_links import linkify
 
 log = logging.getLogger(__name__)
 
@@ -234,12 +235,14 @@ class FeedLinks:
     """URLs for the chips, the cards and the "another batch" button: plain links carrying every
     other parameter, so the page works without JavaScript."""
 
-    def __init__(self, path: str, filters: FeedFilters, *, seed: int, size: int | None, page: FeedPage | None = None):
+    def __init__(self, path: str, filters: FeedFilters, *, seed: int, size: int | None, page: FeedPage | None = None,
+                 here: str | None = None):
         self.path = path
         self.filters = filters
         self.seed = seed
         self.size = size  # only when the request named one
         self.page = page
+        self.here = here  # the page these links are on, when it is not this feed (the briefing page)
         self._next: str | None = None
 
     def _url(self, filters: FeedFilters, *, batch: int = 0, seed: int | None = None, path: str | None = None) -> str:
@@ -297,6 +300,16 @@ class FeedLinks:
             else:
                 self._next = self._url(self.filters, batch=nxt, seed=self.seed)
         return self._next
+
+    def current(self) -> str:
+        """This very page: the same filters, shuffle and batch (where a paper page leads back to)."""
+        if self.here is not None:
+            return self.here
+        return self._url(self.filters, batch=self.page.batch if self.page else 0, seed=self.seed)
+
+    def paper(self, paper_id: int) -> str:
+        """A paper's page, remembering this one for its back link (`from`, a local path)."""
+        return f"/papers/{paper_id}?{urlencode([('from', self.current())])}"
 
     def api(self) -> str:
         batch = self.page.batch if self.page else 0
@@ -425,6 +438,7 @@ def _make_env(translations, lang: str) -> Environment:
     env.install_gettext_translations(translations, newstyle=True)
     env.filters["day"] = lambda value: i18n.format_day(value, lang)
     env.filters["moment"] = i18n.format_moment
+    env.filters["linkify"] = linkify
     env.globals.update(
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],
@@ -609,14 +623,25 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         )
 
     @app.get("/papers/{key:path}", response_class=HTMLResponse, include_in_schema=False)
-    def paper_page(request: Request, key: str, lang: Annotated[str | None, Query()] = None):
+    def paper_page(
+        request: Request,
+        key: str,
+        lang: Annotated[str | None, Query()] = None,
+        from_: Annotated[str | None, Query(alias="from", max_length=2000)] = None,
+    ):
+        """One paper, its citation, and like/save/dismiss: for the radar whose feed it was reached
+        from (`from`, the page to go back to), else for a radar the reader picks."""
+        from .citation import citation
+        from .radar_page import paper_feedback_context
+
         check_lang(lang)
         with hub.reading() as conn:
             paper = get_paper(conn, key)
-        if paper is None:
-            raise HTTPException(status_code=404, detail="paper not found")
-        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
-        return render(request, "paper.html", {"paper": paper, "links": links})
+            if paper is None:
+                raise HTTPException(status_code=404, detail="paper not found")
+            feedback = paper_feedback_context(conn, request, paper["id"], from_)
+        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None, here=feedback["here"])
+        return render(request, "paper.html", {"paper": paper, "links": links, "citation": citation(paper), **feedback})
 
     # -- API --
 

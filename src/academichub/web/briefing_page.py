@@ -128,9 +128,10 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
                 return None
             return f"#paper-{paper['paper_id']}" if paper["paper_id"] in shown else f"/papers/{paper['paper_id']}"
 
-        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
         day = info["day"]
         radar = radar_name  # the links below name the radar as it is named (the query may give its id)
+        here = briefing_url(day, week=week, radar=radar) if day else "/briefing"
+        links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None, here=here)
         return render(request, "briefing.html", {
             "briefing": briefing,
             "radar_name": radar_name,

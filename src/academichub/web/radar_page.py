@@ -239,6 +239,7 @@ class RadarViews:
         result = self.batch(radar_name, params.filters, params.size, wanted)
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None)
         here = links.batch_url(result.batch) if result.batch is not None else links.next()
+        links.shown_batch = result.batch
         with self.hub.reading() as conn:
             facets = category_facets(conn, params.filters, 12) if result.total else []
             days = available_dates(conn, 7)
@@ -297,6 +298,27 @@ class RadarViews:
         )
 
 
+def paper_feedback_context(conn, request: Request, paper_id: int, back: str | None) -> dict:
+    """What paper.html needs for its back link and feedback: `back_url` (the feed, radar or
+    briefing page it was reached from, a local path; else the feed), `here` (this page, keeping
+    `from`), and either `radar` (the radar of that feed: its buttons) or `radar_choices` (the
+    reader's radars, for the picker)."""
+    back_url = _local_url(back, "/")
+    here = f"/papers/{paper_id}" + (f"?{urlencode([('from', back_url)])}" if back_url != "/" else "")
+    parts = urlsplit(back_url)
+    named = dict(parse_qsl(parts.query)).get("radar") if parts.path == "/" else None
+    radar = get_radar(conn, named) if named else None
+    choices = [] if radar else [r.name for r in list_radars(conn, default_user_id(conn))]
+    return {
+        "back_url": back_url,
+        "here": here,
+        "radar": radar,
+        "radar_url": radar_path(radar) if radar else None,
+        "radar_choices": choices,
+        "noted": _noted(request),
+    }
+
+
 def _noted(request: Request) -> str | None:
     action = request.query_params.get("noted")
     return action if action in FEEDBACK_ACTIONS else None
@@ -333,9 +355,10 @@ class RadarLinks(FeedLinks):
     """FeedLinks that keep the radar: chips, cards and "another batch" stay in the radar's feed.
     A link without `batch` asks for a new batch; batch_url(n) shows batch n again."""
 
-    def __init__(self, radar: Radar, filters: FeedFilters, *, size: int | None, path: str = "/"):
-        super().__init__(path, filters, seed=0, size=size)
+    def __init__(self, radar: Radar, filters: FeedFilters, *, size: int | None, path: str = "/", here: str | None = None):
+        super().__init__(path, filters, seed=0, size=size, here=here)
         self.radar = radar
+        self.shown_batch: int | None = None  # the batch on show, set by the feed page
 
     def _url(self, filters: FeedFilters, *, batch: int | None = None, seed: int | None = None, path: str | None = None) -> str:
         params = [("radar", self.radar.name), *_filter_params(filters)]
@@ -362,6 +385,12 @@ class RadarLinks(FeedLinks):
 
     def batch_url(self, batch: int) -> str:
         return self._url(self.filters, batch=batch)
+
+    def current(self) -> str:
+        """The batch on show (`shown_batch`, set by the page), so a paper page leads back to it."""
+        if self.here is not None:
+            return self.here
+        return self.batch_url(self.shown_batch) if self.shown_batch is not None else self._url(self.filters)
 
     def api(self) -> str:
         return self._url(self.filters, path="/api/papers")
@@ -497,7 +526,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
                 "confirm": confirm,
                 "fragment": fragment,
                 "noted": _noted(request),
-                "links": RadarLinks(radar, FeedFilters(), size=None),
+                "links": RadarLinks(radar, FeedFilters(), size=None, here=radar_path(radar)),
             }
             if confirm is None:
                 context.update(preview_context(conn, radar))
@@ -648,8 +677,19 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
                 add_feedback(conn, radar.id, paper, action, (value or topic).strip() or None)
         except AcademicHubError as exc:
             return radar_page(request, name, error=str(exc), status_code=400)
-        fragment = f"#paper-{paper}" if action.replace("-", "_") not in ("dismiss", "like", "save") else ""
-        return RedirectResponse(_with_params(back, noted=action.replace("-", "_")) + fragment, status_code=303)
+        # back to the card (focused there by app.js; a dismissed card is gone, the feed shows the rest)
+        return RedirectResponse(_with_params(back, noted=action.replace("-", "_")) + f"#paper-{paper}", status_code=303)
+
+    @app.post("/feedback", include_in_schema=False)
+    def feedback_for_picked_radar(
+        request: Request,
+        radar: Annotated[str, Form(max_length=200)],
+        paper: Annotated[int, Form(ge=0, le=MAX_ROW_ID)],
+        action: Annotated[str, Form(max_length=32)],
+        next: Annotated[str, Form(max_length=2000)] = "",  # noqa: A002 - the form field's name
+    ):
+        """The paper page's picker: like/save/dismiss for the radar chosen in its menu."""
+        return radar_feedback_form(request, radar, paper, action, next=next)
 
     @app.post("/radars/{name}/shown/clear", include_in_schema=False)
     def radar_shown_clear(request: Request, name: str, next: Annotated[str, Form(max_length=2000)] = ""):  # noqa: A002

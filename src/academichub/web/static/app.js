@@ -36,7 +36,34 @@
     }
   }
 
+  // Panels marked data-remember (the feed's briefing) open or closed as the reader last left them.
+  function rememberPanels() {
+    var panels = document.querySelectorAll("details[data-remember]");
+    for (var i = 0; i < panels.length; i++) {
+      (function (panel) {
+        var key = "academichub:" + panel.getAttribute("data-remember");
+        try {
+          var stored = window.localStorage.getItem(key);
+          if (stored === "open") panel.open = true;
+          else if (stored === "closed") panel.open = false;
+        } catch (e) { /* storage refused: the default stands */ }
+        panel.addEventListener("toggle", function () {
+          try { window.localStorage.setItem(key, panel.open ? "open" : "closed"); } catch (e) { /* ignore */ }
+        });
+      })(panels[i]);
+    }
+  }
+
+  // Back from a feedback form (#paper-N): focus that card, so the keyboard goes on from there.
+  function focusTarget() {
+    var match = /^#paper-\d+$/.exec(window.location.hash);
+    var target = match && document.getElementById(window.location.hash.slice(1));
+    if (target && target.focus) target.focus({ preventScroll: true });
+  }
+
   function init() {
+    rememberPanels();
+    focusTarget();
     markShortAbstracts();
     window.addEventListener("resize", onResize);
     document.addEventListener("keydown", onKey);
@@ -94,6 +121,11 @@
     var data = new FormData(form);
     if (submitter && submitter.name) data.append(submitter.name, submitter.value);
     var focusId = document.activeElement && document.activeElement.id;
+    // Feedback on a card: focus stays on that card, or on the one now in its place (a liked or
+    // dismissed paper leaves the batch), never on the page's body.
+    var card = form.closest ? form.closest("article.card, article.paper") : null;
+    var cardId = card && card.id;
+    var cardIndex = card ? Array.prototype.indexOf.call(document.querySelectorAll("article.card"), card) : -1;
     document.documentElement.classList.add("is-busy");
     // getAttribute: a field named "action" (the feedback forms have one) shadows form.action
     fetch(form.getAttribute("action") || window.location.pathname, { method: "POST", body: data, credentials: "same-origin" })
@@ -108,7 +140,8 @@
             window.history.replaceState(null, "", response.url);
           }
           var again = focusId && document.getElementById(focusId);
-          if (again && again.focus) again.focus();
+          if (cardId) again = focusCard(cardId, cardIndex);
+          if (again && again.focus) again.focus({ preventScroll: !!cardId });
           window.dispatchEvent(new Event("resize"));  // re-measure the abstracts
         });
       })
@@ -119,6 +152,20 @@
         busy = false;
         document.documentElement.classList.remove("is-busy");
       });
+  }
+
+  function focusCard(cardId, cardIndex) {
+    var same = document.getElementById(cardId);
+    if (same) return same;
+    var cards = document.querySelectorAll("article.card");
+    var next = cards[cardIndex] || cards[cardIndex - 1];
+    if (next) {
+      if (next.scrollIntoView) next.scrollIntoView({ block: "nearest" });
+      return next;
+    }
+    var heading = document.getElementById("feed-heading");
+    if (heading && !heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+    return heading;
   }
 
   // A new radar batch is shown at a URL without its number; give the address bar the number,
