@@ -86,6 +86,7 @@ def assert_citations_land(page, site: str) -> int:
 
 def test_a_reader_follows_the_briefing_links(site, page):
     page.goto(f"{site}/?radar=spin%20qubits&lang=en")
+    page.locator("#briefing-panel > summary").click()  # the panel is folded until the reader opens it
     page.get_by_role("link", name="Write the briefing").click()
     page.wait_for_load_state()
     assert page.url == f"{site}/briefing?date=2024-11-28&radar=spin+qubits"
