@@ -42,7 +42,7 @@ from ..store.feed import (
 )
 from ..store.papers import count_papers
 from ..store.state import as_utc
-from . import i18n
+from . import i18n, mathtext
 
 log = logging.getLogger(__name__)
 
@@ -425,6 +425,8 @@ def _make_env(translations, lang: str) -> Environment:
     env.install_gettext_translations(translations, newstyle=True)
     env.filters["day"] = lambda value: i18n.format_day(value, lang)
     env.filters["moment"] = i18n.format_moment
+    env.filters["tex"] = mathtext.render_math
+    env.filters["text_lang"] = lambda text: i18n.text_lang_attribute(text, lang)
     env.globals.update(
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],

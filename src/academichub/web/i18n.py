@@ -12,6 +12,9 @@ from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from markupsafe import Markup
+
+from .mathtext import has_cjk
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -101,3 +104,15 @@ def format_moment(value: datetime | None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc)
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def text_lang_attribute(text: str | None, page_lang: str) -> Markup:
+    """` lang="en"` for upstream text that is not in the page's language (an English title on a
+    Chinese page, a Chinese one on an English page), so screen readers and hyphenation read it
+    right; empty when it matches. The Jinja filter `text_lang`: `<p{{ item.abstract | text_lang }}>`."""
+    if not text:
+        return Markup("")
+    text_language = "zh" if has_cjk(text) else "en"
+    if text_language == page_lang:
+        return Markup("")
+    return Markup(f' lang="{HTML_LANG[text_language]}"')
