@@ -64,14 +64,16 @@ _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's own /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script.
+# /docs and /redoc: Swagger UI and ReDoc from the fastapi-offline package (served at DOCS_ASSETS),
+# started by our own script files, so the pages work offline with no inline script. Both libraries
+# set inline styles and ReDoc runs its search in a blob: worker; nothing else is loosened.
 _DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 _DOCS_PATHS = ("/docs", "/redoc")
+DOCS_ASSETS = "/static/api-docs"
 
 
 class SecurityHeaders:
@@ -413,6 +415,13 @@ class StatsOut(BaseModel):
 # -- the app --------------------------------------------------------------------------------------
 
 
+def api_docs_assets() -> Path:
+    """The folder of Swagger UI's and ReDoc's files that the fastapi-offline package ships."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
 def _make_env(translations, lang: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
@@ -477,6 +486,8 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul)],
+        docs_url=None,  # our own pages below: FastAPI's load from a CDN with an inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     default_openapi = app.openapi
@@ -490,6 +501,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     app.add_middleware(SecurityHeaders)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=api_docs_assets()), name="api-docs")  # before /static
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def language_of(request: Request) -> str:
@@ -616,6 +628,16 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             raise HTTPException(status_code=404, detail="paper not found")
         links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None)
         return render(request, "paper.html", {"paper": paper, "links": links})
+
+    # -- API documentation: Swagger UI and ReDoc, offline --
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def swagger_docs(request: Request):
+        return render(request, "api_docs.html", {"viewer": "swagger", "assets": DOCS_ASSETS, "openapi_url": app.openapi_url})
+
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+    def redoc_docs(request: Request):
+        return render(request, "api_docs.html", {"viewer": "redoc", "assets": DOCS_ASSETS, "openapi_url": app.openapi_url})
 
     # -- API --
 
