@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..app.hub import Hub
 from ..app.loop_status import loop_status
+from ..errors import AcademicHubError
 from ..settings import Settings, load_settings
 from ..store.feed import (
     SEED_MAX,
@@ -121,21 +122,28 @@ class FeedQuery:
     size_given: bool = False
 
 
-def invalid(field_name: str, message: str, value: Any, *, location: str = "query") -> RequestValidationError:
-    """A bad parameter, answered like FastAPI's own (422, the published HTTPValidationError shape)."""
-    return RequestValidationError(
-        [{"type": "value_error", "loc": (location, field_name), "msg": message, "input": value}]
-    )
+def invalid(field_name: str, message: i18n.Said | AcademicHubError | str, value: Any, *,
+            location: str = "query") -> RequestValidationError:
+    """A bad parameter, answered like FastAPI's own (422, the published HTTPValidationError shape).
+    A Said (or a translatable error) is shown in the page's language on HTML pages; `msg` is English."""
+    said = message if isinstance(message, i18n.Said) else None
+    if isinstance(message, AcademicHubError) and message.template:
+        said = i18n.Said(message.template, message.params)
+    text = said.template.format(**said.params) if said else str(message)
+    error = {"type": "value_error", "loc": (location, field_name), "msg": text, "input": value}
+    if said:
+        error["said"] = said
+    return RequestValidationError([error])
 
 
 def parse_day(value: str, field_name: str = "date") -> date:
     value = value.strip()
     if len(value) != 10 or value[4] != "-" or value[7] != "-":
-        raise invalid(field_name, f"{field_name} must be YYYY-MM-DD", value)
+        raise invalid(field_name, i18n.said("{name} must be YYYY-MM-DD", name=field_name), value)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise invalid(field_name, "not a valid calendar date (YYYY-MM-DD)", value) from None
+        raise invalid(field_name, i18n.said("not a valid calendar date (YYYY-MM-DD)"), value) from None
 
 
 NUL = "\x00"
@@ -150,7 +158,7 @@ async def refuse_nul(request: Request) -> None:
         values += [("body", name, value) for name, value in (await request.form()).multi_items() if isinstance(value, str)]
     for location, name, value in values:
         if NUL in name or NUL in value:
-            raise invalid(name.replace(NUL, "\\0"), "a NUL character is not allowed", value[:80], location=location)
+            raise invalid(name.replace(NUL, "\\0"), i18n.said("a NUL character is not allowed"), value[:80], location=location)
 
 
 NO_NUL_PATTERN = "^[^\\u0000]*$"
@@ -217,12 +225,12 @@ def _feed_query_dependency(default_size: int):
             ("date", date_, 10),
         ):
             if len(values) > MAX_VALUES:
-                raise invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
+                raise invalid(name, i18n.said("at most {limit} {name} values", limit=MAX_VALUES, name=name), len(values))
             for value in values:
                 if len(value) > longest and name != "date":
-                    raise invalid(name, f"longer than {longest} characters", value[:50])
+                    raise invalid(name, i18n.said("longer than {limit} characters", limit=longest), value[:50])
         if q is not None and len(q) > MAX_QUERY_LEN:
-            raise invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
+            raise invalid("q", i18n.said("search text longer than {limit} characters", limit=MAX_QUERY_LEN), q[:50])
         days = [parse_day(v) for v in date_ if v.strip()]
         filters = FeedFilters(authors=author, categories=category, dates=days, q=q).normalized()
         return FeedQuery(
@@ -434,6 +442,7 @@ def _make_env(translations, lang: str) -> Environment:
     env.install_gettext_translations(translations, newstyle=True)
     env.filters["day"] = lambda value: i18n.format_day(value, lang)
     env.filters["moment"] = i18n.format_moment
+    env.filters["say"] = lambda value: i18n.say(value, translations)
     env.filters["tex"] = mathtext.render_math
     env.filters["text_lang"] = lambda text: i18n.text_lang_attribute(text, lang)
     env.globals.update(
@@ -553,7 +562,11 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         ]
         if not wants_html(request):
             return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
-        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc']}: {e['msg']}" for e in errors]
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or ".".join(map(str, e.get("loc", ()))),
+             "message": i18n.validation_message(e)}
+            for e in exc.errors()
+        ]
         return render(request, "error.html", {"kind": "bad_params", "problems": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -571,7 +584,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
 
     def check_lang(lang: str | None) -> None:
         if lang is not None and i18n.normalize_language(lang) is None:
-            raise invalid("lang", "lang must be zh or en", lang)
+            raise invalid("lang", i18n.said("lang must be zh or en"), lang)
 
     # -- pages --
 
