@@ -541,7 +541,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     ):
         def work(conn, radar):
             if kind not in RULE_KINDS:
-                raise RadarError(f"unknown rule kind {kind!r}")
+                raise RadarError.translatable("unknown rule kind {kind!r}: use one of {kinds}", kind=kind, kinds=", ".join(RULE_KINDS))
             add_rule(conn, radar.id, kind, value)
             return {"done": "rule"}
 
@@ -556,7 +556,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     ):
         def work(conn, radar):
             if kind not in RULE_KINDS:
-                raise RadarError(f"unknown rule kind {kind!r}")
+                raise RadarError.translatable("unknown rule kind {kind!r}: use one of {kinds}", kind=kind, kinds=", ".join(RULE_KINDS))
             remove_rule(conn, radar.id, kind, value)
             return {"done": "removed"}
 
@@ -569,9 +569,9 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
         def work(conn, radar):
             wanted = [r.strip().rstrip(".,;") for r in re.split(r"[\s,;]+", refs) if r.strip().rstrip(".,;")]
             if not wanted:
-                raise RadarError("paste DOIs or arXiv ids, one per line")
+                raise RadarError.translatable("paste DOIs or arXiv ids, one per line")
             if len(wanted) > MAX_REFS:
-                raise RadarError(f"at most {MAX_REFS} identifiers at a time")
+                raise RadarError.translatable("at most {limit} identifiers at a time", limit=MAX_REFS)
             found, missing = [], []
             for ref in dict.fromkeys(wanted):
                 pid = find_paper(conn, ref) if len(ref) <= 300 else None

@@ -54,7 +54,7 @@ def register(app: FastAPI, engine: Engine, settings: Settings, render: Callable)
         form = {"name": name, "interest": interest, "categories": category, "venues": venue}
         try:
             if len(category) > MAX_CODES or len(venue) > MAX_CODES:
-                raise AcademicHubError(f"at most {MAX_CODES} categories and journals at once")
+                raise AcademicHubError.translatable("at most {limit} categories and journals at once", limit=MAX_CODES)
             done = first_run(engine, load_venues(settings.data_dir), categories=category, venues=venue,
                              radar_name=name, interest=interest, now=request.app.state.hub.now())
         except AcademicHubError as exc:
