@@ -181,3 +181,11 @@ def test_english_text_on_a_chinese_page_is_marked_english(lang_client):
     assert abstracts and set(abstracts) == {' lang="en"'}
     en = lang_client.get("/", params={"lang": "en", "seed": 7}).text
     assert set(re.findall(r'<h2 class="card-title"([^>]*)>', en)) == {""}
+
+
+def test_first_run_and_journal_errors_are_in_the_page_language(engine):
+    with TestClient(create_app(Settings(load_sample=False, default_language="zh"), engine=engine)) as client:
+        refused = client.post("/welcome?lang=zh", data={"name": "r", "interest": "x"}, headers=SAME_ORIGIN)
+        assert refused.status_code == 400 and alert(refused.text) == "请至少选择一个要关注的 arXiv 分类或期刊"
+        journal = client.post("/sources/follow?lang=zh", data={"venue": "no-such-journal"}, headers=SAME_ORIGIN)
+        assert journal.status_code == 404 and alert(journal.text) == "期刊目录中没有“no-such-journal”"

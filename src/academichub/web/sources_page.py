@@ -149,7 +149,10 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
     @app.post("/sources/follow", include_in_schema=False)
     def follow_form(request: Request, venue: Annotated[str, Form(max_length=200)]):
         _refuse_cross_site(request)
-        follow(request, venue)
+        try:
+            follow_venue(engine, venue, catalog(), request.app.state.hub.now())
+        except AcademicHubError as exc:  # an unknown journal too: said on the page, in its language
+            return page(request, error=exc, status_code=404 if isinstance(exc, UnknownVenueError) else 400)
         return RedirectResponse("/sources", status_code=303)
 
     @app.post("/sources/run", include_in_schema=False)
