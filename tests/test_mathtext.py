@@ -46,6 +46,11 @@ def test_the_sample_titles_and_abstracts_become_exact_mathml():
     assert str(render_math(r"Excitonic Insulator Ta$_2$NiSe$_5$")).count("<msub><mi></mi><mn>") == 2
     # \( ... \) is math too
     assert str(render_math(r"the \(\ell_0\) norm")) == f"the {ELL0} norm"
+    # arXiv's looser spacing: a space inside the dollars, a digit right after
+    sim = inline(r"\sim", "<mi>~</mi>")
+    assert str(render_math(r"within $\sim$97% of the data")) == f"within {sim}97% of the data"
+    assert str(render_math(r"the rank of $ \ell_0 $ here")) == f"the rank of {ELL0} here"
+    assert str(render_math(r"walk matrix $W_Q\left( A_n \right) $ of")).count("<math") == 1
 
 
 def test_text_mode_tex_outside_math_is_written_as_characters():
@@ -118,3 +123,21 @@ def test_feed_cards_render_math_and_mark_english_text(math_client):
     assert '<p class="abstract-text" lang="en">' in page
     english = math_client.get("/", params={"q": "Fusion Aligned LLMs", "lang": "en"}).text
     assert 'class="card-title" lang="en"' not in english and H3 + "Fusion" in english
+
+
+def test_briefing_quotes_and_the_radar_preview_render_math(math_client):
+    """The day's briefing quotes abstracts with TeX in them; whichever it picks, a quote's math is
+    MathML and its source survives only in alttext/annotations."""
+    page = math_client.get("/briefing", params={"lang": "zh"}).text
+    quotes = re.findall(r'<span class="quote"[^>]*>.*?</span>', page, re.S)
+    with_math = [q for q in quotes if "<math" in q]
+    assert with_math, "no briefing quote with math"
+    for quote in with_math:
+        shown = re.sub(r'<annotation[^>]*>.*?</annotation>|alttext="[^"]*"', "", quote, flags=re.S)
+        assert not re.search(r"\$[^$\s][^$]*\\[A-Za-z]", shown), quote
+    # the radar editor's live preview uses the same cards
+    math_client.post("/radars", data={"name": "Fusion", "interest": ""}, headers={"origin": "http://testserver"})
+    math_client.post("/radars/Fusion/rules", data={"kind": "keyword", "value": "Honest Fusion"},
+                     headers={"origin": "http://testserver"})
+    preview = math_client.get("/radars/Fusion/preview").text
+    assert H3 + "Fusion: Helpful, Harmless, Honest Fusion of Aligned LLMs" in preview

@@ -37,16 +37,30 @@ _ATTRIBUTES = frozenset(
 )
 _ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9 .%+\-#]{0,64}$")
 
-# A math run: $...$ (pandoc's rule: no space just inside the dollars, and the closing one not
-# followed by a digit, so "$5 and $10" stays text), \(...\), $$...$$ and \[...\] (display).
-# A backslash-escaped dollar (\$) is never a delimiter.
+# A math run: $$...$$ and \[...\] (display), \(...\), and $...$ when it is math: pandoc's rule
+# (no space just inside the dollars, the closing one not followed by a digit) keeps "$5 and $10"
+# text, but arXiv writes "$ \pi_1(S_{2,0}) $", "$\sim$97%" and "$>$8", so a run that holds a
+# backslash, ^ or _, or is one or two characters, is math as well. An escaped dollar (\$) is never
+# a delimiter.
 _MATH = re.compile(
     r"(?<!\\)\$\$(?P<dd>[^$]+?)(?<!\\)\$\$"
     r"|\\\[(?P<bd>.+?)\\\]"
-    r"|(?<![\\$])\$(?P<d>[^\s$](?:[^$]*?[^\s\\$])?)\$(?![0-9$])"
+    r"|(?<![\\$])\$(?P<d>[^$]+?)(?<!\\)\$"
     r"|\\\((?P<bp>.+?)\\\)",
     re.DOTALL,
 )
+_TEX_SYNTAX = re.compile(r"[\\^_]")
+
+
+def _is_math(match: re.Match) -> bool:
+    """Whether a $...$ match is math (the other delimiters always are)."""
+    content = match.group("d")
+    if content is None:
+        return True
+    if _TEX_SYNTAX.search(content) or len(content.strip()) <= 2:
+        return True
+    after = match.string[match.end():match.end() + 1]
+    return not content[0].isspace() and not content[-1].isspace() and not after.isdigit()
 
 
 def _serialize(element: Element, out: list[str]) -> None:
@@ -98,15 +112,18 @@ def split_math(text: str) -> list[tuple[str, str, bool, str]]:
     """The text as runs, in order: ("text", plain, False, plain) and ("math", tex, display, the run
     as written with its delimiters)."""
     runs: list[tuple[str, str, bool, str]] = []
-    position = 0
-    for match in _MATH.finditer(text):
+    position = search_from = 0
+    while (match := _MATH.search(text, search_from)) is not None:
+        if not _is_math(match):  # its closing dollar may open the next run
+            search_from = match.start() + 1
+            continue
         if match.start() > position:
             runs.append(("text", text[position:match.start()], False, text[position:match.start()]))
         for group, display in (("dd", True), ("bd", True), ("d", False), ("bp", False)):
             if match.group(group) is not None:
                 runs.append(("math", match.group(group), display, match.group(0)))
                 break
-        position = match.end()
+        position = search_from = match.end()
     if position < len(text):
         runs.append(("text", text[position:], False, text[position:]))
     return runs
