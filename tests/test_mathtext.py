@@ -15,6 +15,7 @@ from academichub.store.database import open_store
 from academichub.web.app import create_app
 from academichub.web.i18n import text_lang_attribute
 from academichub.web.mathtext import has_cjk, plain_text, render_math, split_math, tex_to_mathml
+from test_api_docs import browser  # noqa: F401 - the Chromium fixture
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -141,3 +142,50 @@ def test_briefing_quotes_and_the_radar_preview_render_math(math_client):
                      headers={"origin": "http://testserver"})
     preview = math_client.get("/radars/Fusion/preview").text
     assert H3 + "Fusion: Helpful, Harmless, Honest Fusion of Aligned LLMs" in preview
+
+
+# -- in Chromium ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sample_server(engine):
+    """The app under a real uvicorn server on a free port, over a temp store with the sample day."""
+    from test_api_docs import _free_port
+
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn")
+    load_sample_if_empty(engine)
+    port = _free_port()
+    app = create_app(Settings(load_sample=False, default_language="zh", batch_size=10), engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("viewport", [(1366, 900), (390, 844)])
+def test_chromium_lays_out_the_mathml(sample_server, browser, viewport):
+    """Chromium renders the MathML (a superscript sits above its base), with no CSP complaint."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{sample_server}/papers/2411.17792?lang=zh")
+    base = page.locator("h1.paper-title math msup > mi").bounding_box()
+    exponent = page.locator("h1.paper-title math msup > mn").bounding_box()
+    assert base and exponent and base["height"] > 0 and exponent["height"] > 0
+    assert exponent["y"] < base["y"] and exponent["x"] > base["x"]  # raised and to the right: real MathML
+    # MathML Core draws a one-letter <mi> in italic: the text reads 𝐻 (U+1D43B), 3, Fusion
+    assert page.locator("h1.paper-title").inner_text().replace("\n", "").startswith("\U0001d43b3Fusion")
+    assert page.locator("h1.paper-title").get_attribute("lang") == "en"
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
+    assert [p for p in problems if "Content Security Policy" in p] == []
+    context.close()
