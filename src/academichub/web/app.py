@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -425,8 +426,6 @@ class StatsOut(BaseModel):
 
 def api_docs_assets() -> Path:
     """The folder of Swagger UI's and ReDoc's files that the fastapi-offline package ships."""
-    import fastapi_offline
-
     return Path(fastapi_offline.__file__).parent / "static"
 
 
