@@ -399,12 +399,13 @@ def test_untrusted_markup_in_titles_and_abstracts_is_escaped(client, sample_engi
 def test_language_from_query_cookie_header_and_settings(client, sample_engine):
     zh = client.get("/")
     assert '<html lang="zh-CN">' in zh.text and "换一批" in zh.text
-    assert "汇聚顶级期刊与预印本平台的实时文献，定制您的专属科研雷达" in zh.text
+    assert "探索全球前沿学术脉络" in zh.text and "汇聚顶级期刊与预印本平台的实时文献，由大模型撰写跨领域简报，定制您的专属科研雷达" in zh.text
     assert "lang" not in zh.cookies
 
     en = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"})
     assert '<html lang="en">' in en.text and "Another batch" in en.text
-    assert "Real-time literature from top journals and preprint servers — your own research radar" in en.text
+    assert "Explore the frontier of global research" in en.text
+    assert "Real-time literature from top journals and preprint servers, with cross-domain briefings written by large language models — your own research radar" in en.text
     assert "Accept-Language" in en.headers["vary"]
     prefers_zh = client.get("/", headers={"Accept-Language": "fr;q=1, zh-CN;q=0.8, en;q=0.5"})
     assert "换一批" in prefers_zh.text

@@ -5,7 +5,24 @@ from __future__ import annotations
 
 
 class AcademicHubError(Exception):
-    """Base class of every error AcademicHub raises on purpose."""
+    """Base class of every error AcademicHub raises on purpose.
+
+    An error a person meets on a web page is made with `translatable(template, **params)`: its
+    English text is the template filled in (what the CLI prints), and the web looks the template up
+    in its zh/en catalogs (it is the message id) and fills in the same parameters, so a Chinese page
+    says it in Chinese. `template` is None for the others, shown as they are."""
+
+    template: str | None = None
+    params: dict = {}
+
+    @classmethod
+    def translatable(cls, template: str, /, **params):
+        """`template` is a str.format string and the catalogs' message id; keep it literal so the
+        catalog test finds it."""
+        error = cls(template.format(**params))
+        error.template = template
+        error.params = params
+        return error
 
     def __reduce__(self):
         # Keyword-only constructors can't be re-called from args: rebuild from message and

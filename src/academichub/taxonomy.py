@@ -109,7 +109,7 @@ def check_codes(codes: list[str]) -> list[str]:
             known.append(category.code)
     if unknown:
         shown = ", ".join(repr(c[:40]) for c in unknown[:5])
-        raise UnknownCategoryError(f"not an arXiv category: {shown} (codes look like cs.LG, math.ST, quant-ph)")
+        raise UnknownCategoryError.translatable("not an arXiv category: {codes} (codes look like cs.LG, math.ST, quant-ph)", codes=shown)
     return known
 
 

@@ -48,7 +48,8 @@ def _follow_codes(conn: Connection, codes: list[str], now: datetime) -> list[str
     now = naive_utc(now)
     existing = get_source(conn, WEB_ARXIV_SOURCE)
     if existing is not None and existing["kind"] != "arxiv":
-        raise AcademicHubError(f"a {existing['kind']} source is named {WEB_ARXIV_SOURCE!r}; rename it to follow arXiv categories here")
+        raise AcademicHubError.translatable("a {kind} source is named {name!r}; rename it to follow arXiv categories here",
+                                            kind=existing["kind"], name=WEB_ARXIV_SOURCE)
     current = _archives(existing) if existing else []
     added = [code for code in codes if code not in current]
     if not added:
@@ -88,7 +89,7 @@ def unfollow_category(engine: Engine, code: str) -> bool:
 def _venue(text: str, catalog: dict[str, Venue]) -> Venue:
     found = find_venue(text, catalog)
     if found is None:
-        raise UnknownVenueError(f"no journal {text[:100]!r} in the venue catalog")
+        raise UnknownVenueError.translatable("no journal {name!r} in the venue catalog", name=text[:100])
     return found
 
 
@@ -123,7 +124,7 @@ def first_run(engine: Engine, catalog: dict[str, Venue], *, categories: list[str
     codes = check_codes(categories)
     chosen = [_venue(text, catalog) for text in dict.fromkeys(v for v in venues if v.strip())]
     if not codes and not chosen:
-        raise AcademicHubError("pick at least one arXiv category or journal to follow")
+        raise AcademicHubError.translatable("pick at least one arXiv category or journal to follow")
     result = FirstRun(radar=" ".join(radar_name.split()), categories=codes)
     with engine.begin() as conn:
         radar_id = create_radar(conn, user_id=default_user(conn), name=radar_name, interest=interest)

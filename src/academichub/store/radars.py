@@ -91,14 +91,14 @@ def phrase_key(text: str) -> str:
 def rule_key(kind: str, value: str) -> str:
     """The value_key of a rule; RadarError names what is wrong with the value."""
     if kind not in RULE_KINDS:
-        raise RadarError(f"unknown rule kind {kind!r}: use one of {', '.join(RULE_KINDS)}")
+        raise RadarError.translatable("unknown rule kind {kind!r}: use one of {kinds}", kind=kind, kinds=", ".join(RULE_KINDS))
     value = " ".join((value or "").split())
     if not value:
-        raise RadarError(f"empty {kind.replace('_', ' ')} rule")
+        raise RadarError.translatable("empty {kind} rule", kind=kind.replace("_", " "))
     if kind in ("author", "mute_author"):
         key = name_key(value)
         if not key:
-            raise RadarError(f"{value!r} is not an author name")
+            raise RadarError.translatable("{value!r} is not an author name", value=value)
     elif kind == "category":
         key = category_key(value)
     elif kind == "venue":
@@ -106,7 +106,7 @@ def rule_key(kind: str, value: str) -> str:
     else:
         key = phrase_key(value)
     if not key:
-        raise RadarError(f"{kind} {value!r} has no letters or digits to match")
+        raise RadarError.translatable("{kind} {value!r} has no letters or digits to match", kind=kind, value=value)
     return key[:_KEY_MAX]
 
 
@@ -119,7 +119,7 @@ def category_key(value: str) -> str:
     else:
         subject, shape = subject.upper(), _SUBJECT_LETTERS
     if not _ARCHIVE.match(archive) or archive not in ARCHIVES or (dot and not shape.match(subject)):
-        raise RadarError(f"{value!r} is not an arXiv category (like cs.LG, hep-th, math.CO, cond-mat.stat-mech)")
+        raise RadarError.translatable("{value!r} is not an arXiv category (like cs.LG, hep-th, math.CO, cond-mat.stat-mech)", value=value)
     return f"{archive}.{subject}" if dot else archive
 
 
@@ -152,14 +152,14 @@ def create_radar(
 ) -> int:
     name = " ".join((name or "").split())
     if not name:
-        raise RadarError("a radar needs a name")
+        raise RadarError.translatable("a radar needs a name")
     if len(name) > _NAME_MAX:
-        raise RadarError(f"radar name is longer than {_NAME_MAX} characters")
+        raise RadarError.translatable("radar name is longer than {limit} characters", limit=_NAME_MAX)
     if name.isdigit():
-        raise RadarError(f"radar name {name!r} is all digits: it would read as a radar id")
+        raise RadarError.translatable("radar name {name!r} is all digits: it would read as a radar id", name=name)
     taken = conn.execute(select(radars.c.id).where(radars.c.user_id == user_id, radars.c.name == name)).scalar()
     if taken is not None:
-        raise RadarError(f"a radar named {name!r} already exists")
+        raise RadarError.translatable("a radar named {name!r} already exists", name=name)
     now = utcnow()
     return conn.execute(
         insert(radars)
@@ -193,7 +193,7 @@ def radar_id_of(conn: Connection, name_or_id: int | str, user_id: int | None = N
 def require_radar(conn: Connection, name_or_id: int | str, user_id: int | None = None) -> int:
     radar_id = radar_id_of(conn, name_or_id, user_id)
     if radar_id is None:
-        raise RadarError(f"no radar {str(name_or_id)!r}")
+        raise RadarError.translatable("no radar {name!r}", name=str(name_or_id))
     return radar_id
 
 
@@ -260,7 +260,7 @@ def delete_radar(conn: Connection, radar_id: int) -> None:
     for table in (radar_rules, radar_seeds, radar_feedback, radar_shown):  # SQLite may run without FK cascades
         conn.execute(delete(table).where(table.c.radar_id == radar_id))
     if not conn.execute(delete(radars).where(radars.c.id == radar_id)).rowcount:
-        raise RadarError(f"no radar with id {radar_id}")
+        raise RadarError.translatable("no radar with id {id}", id=radar_id)
 
 
 def set_interest(conn: Connection, radar_id: int, interest: str | None) -> None:
@@ -270,7 +270,7 @@ def set_interest(conn: Connection, radar_id: int, interest: str | None) -> None:
 def _touch(conn: Connection, radar_id: int, **values) -> None:
     done = conn.execute(update(radars).where(radars.c.id == radar_id).values(updated_at=utcnow(), **values))
     if not done.rowcount:
-        raise RadarError(f"no radar with id {radar_id}")
+        raise RadarError.translatable("no radar with id {id}", id=radar_id)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -312,7 +312,7 @@ def add_rule(conn: Connection, radar_id: int, kind: str, value: str, orcid: str 
 def _orcid(value: str) -> str:
     match = _ORCID.search(value.strip().upper().rstrip("/"))
     if not match:
-        raise RadarError(f"{value!r} is not an ORCID iD (0000-0002-1825-0097)")
+        raise RadarError.translatable("{value!r} is not an ORCID iD (0000-0002-1825-0097)", value=value)
     return match.group(1)
 
 
@@ -371,7 +371,7 @@ def add_seeds(conn: Connection, radar_id: int, paper_ids: Iterable[int], origin:
         )
     missing = [p for p in wanted if p not in known]
     if missing:
-        raise RadarError(f"no paper with id {', '.join(map(str, missing[:5]))}{' …' if len(missing) > 5 else ''}")
+        raise RadarError.translatable("no paper with id {ids}", ids=", ".join(map(str, missing[:5])) + (" …" if len(missing) > 5 else ""))
     now = utcnow()
     rows = [
         {"radar_id": radar_id, "paper_id": p, "origin": (origin or None) and origin[:_ORIGIN_MAX], "added_at": now}
@@ -396,16 +396,16 @@ def add_feedback(conn: Connection, radar_id: int, paper_id: int | None, action: 
     less_author/less_topic name an author or topic in `value`, or let the paper's own stand for it."""
     action = action.replace("-", "_")
     if action not in FEEDBACK_ACTIONS:
-        raise RadarError(f"unknown feedback {action!r}: use one of {', '.join(FEEDBACK_ACTIONS)}")
+        raise RadarError.translatable("unknown feedback {action!r}: use one of {actions}", action=action, actions=", ".join(FEEDBACK_ACTIONS))
     value = " ".join(value.split()) if value else None
     if action in _PAPER_ACTIONS and paper_id is None:
-        raise RadarError(f"{action} needs a paper")
+        raise RadarError.translatable("{action} needs a paper", action=action)
     if action not in _PAPER_ACTIONS and paper_id is None and not value:
-        raise RadarError(f"{action.replace('_', '-')} needs a paper or a value (the {action[5:]})")
+        raise RadarError.translatable("{action} needs a paper or a value (the {what})", action=action.replace("_", "-"), what=action[5:])
     if conn.execute(select(radars.c.id).where(radars.c.id == radar_id)).scalar() is None:
-        raise RadarError(f"no radar with id {radar_id}")
+        raise RadarError.translatable("no radar with id {id}", id=radar_id)
     if paper_id is not None and conn.execute(select(papers.c.id).where(papers.c.id == paper_id)).scalar() is None:
-        raise RadarError(f"no paper with id {paper_id}")
+        raise RadarError.translatable("no paper with id {ids}", ids=paper_id)
     same = select(radar_feedback.c.id).where(
         radar_feedback.c.radar_id == radar_id,
         radar_feedback.c.action == action,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..app.hub import Hub
 from ..app.loop_status import loop_status
+from ..errors import AcademicHubError
 from ..settings import Settings, load_settings
 from ..store.feed import (
     SEED_MAX,
@@ -42,7 +44,7 @@ from ..store.feed import (
 )
 from ..store.papers import count_papers
 from ..store.state import as_utc
-from . import i18n
+from . import i18n, mathtext
 from .text_links import linkify
 
 log = logging.getLogger(__name__)
@@ -65,14 +67,16 @@ _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's own /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script.
+# /docs and /redoc: Swagger UI and ReDoc from the fastapi-offline package (served at DOCS_ASSETS),
+# started by our own script files, so the pages work offline with no inline script. Both libraries
+# set inline styles and ReDoc runs its search in a blob: worker; nothing else is loosened.
 _DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 _DOCS_PATHS = ("/docs", "/redoc")
+DOCS_ASSETS = "/static/api-docs"
 
 
 class SecurityHeaders:
@@ -120,21 +124,28 @@ class FeedQuery:
     size_given: bool = False
 
 
-def invalid(field_name: str, message: str, value: Any, *, location: str = "query") -> RequestValidationError:
-    """A bad parameter, answered like FastAPI's own (422, the published HTTPValidationError shape)."""
-    return RequestValidationError(
-        [{"type": "value_error", "loc": (location, field_name), "msg": message, "input": value}]
-    )
+def invalid(field_name: str, message: i18n.Said | AcademicHubError | str, value: Any, *,
+            location: str = "query") -> RequestValidationError:
+    """A bad parameter, answered like FastAPI's own (422, the published HTTPValidationError shape).
+    A Said (or a translatable error) is shown in the page's language on HTML pages; `msg` is English."""
+    said = message if isinstance(message, i18n.Said) else None
+    if isinstance(message, AcademicHubError) and message.template:
+        said = i18n.Said(message.template, message.params)
+    text = said.template.format(**said.params) if said else str(message)
+    error = {"type": "value_error", "loc": (location, field_name), "msg": text, "input": value}
+    if said:
+        error["said"] = said
+    return RequestValidationError([error])
 
 
 def parse_day(value: str, field_name: str = "date") -> date:
     value = value.strip()
     if len(value) != 10 or value[4] != "-" or value[7] != "-":
-        raise invalid(field_name, f"{field_name} must be YYYY-MM-DD", value)
+        raise invalid(field_name, i18n.said("{name} must be YYYY-MM-DD", name=field_name), value)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise invalid(field_name, "not a valid calendar date (YYYY-MM-DD)", value) from None
+        raise invalid(field_name, i18n.said("not a valid calendar date (YYYY-MM-DD)"), value) from None
 
 
 NUL = "\x00"
@@ -149,7 +160,7 @@ async def refuse_nul(request: Request) -> None:
         values += [("body", name, value) for name, value in (await request.form()).multi_items() if isinstance(value, str)]
     for location, name, value in values:
         if NUL in name or NUL in value:
-            raise invalid(name.replace(NUL, "\\0"), "a NUL character is not allowed", value[:80], location=location)
+            raise invalid(name.replace(NUL, "\\0"), i18n.said("a NUL character is not allowed"), value[:80], location=location)
 
 
 NO_NUL_PATTERN = "^[^\\u0000]*$"
@@ -216,12 +227,12 @@ def _feed_query_dependency(default_size: int):
             ("date", date_, 10),
         ):
             if len(values) > MAX_VALUES:
-                raise invalid(name, f"at most {MAX_VALUES} {name} values", len(values))
+                raise invalid(name, i18n.said("at most {limit} {name} values", limit=MAX_VALUES, name=name), len(values))
             for value in values:
                 if len(value) > longest and name != "date":
-                    raise invalid(name, f"longer than {longest} characters", value[:50])
+                    raise invalid(name, i18n.said("longer than {limit} characters", limit=longest), value[:50])
         if q is not None and len(q) > MAX_QUERY_LEN:
-            raise invalid("q", f"search text longer than {MAX_QUERY_LEN} characters", q[:50])
+            raise invalid("q", i18n.said("search text longer than {limit} characters", limit=MAX_QUERY_LEN), q[:50])
         days = [parse_day(v) for v in date_ if v.strip()]
         filters = FeedFilters(authors=author, categories=category, dates=days, q=q).normalized()
         return FeedQuery(
@@ -426,6 +437,11 @@ class StatsOut(BaseModel):
 # -- the app --------------------------------------------------------------------------------------
 
 
+def api_docs_assets() -> Path:
+    """The folder of Swagger UI's and ReDoc's files that the fastapi-offline package ships."""
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
 def _make_env(translations, lang: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
@@ -439,6 +455,10 @@ def _make_env(translations, lang: str) -> Environment:
     env.filters["day"] = lambda value: i18n.format_day(value, lang)
     env.filters["moment"] = i18n.format_moment
     env.filters["linkify"] = linkify
+    env.filters["say"] = lambda value: i18n.say(value, translations)
+    env.filters["tex"] = mathtext.render_math
+    env.filters["tex_links"] = lambda value: mathtext.render_math(value, links=True)
+    env.filters["text_lang"] = lambda text: i18n.text_lang_attribute(text, lang)
     env.globals.update(
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],
@@ -491,6 +511,8 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul)],
+        docs_url=None,  # our own pages below: FastAPI's load from a CDN with an inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     default_openapi = app.openapi
@@ -504,6 +526,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     app.add_middleware(SecurityHeaders)
+    app.mount(DOCS_ASSETS, StaticFiles(directory=api_docs_assets()), name="api-docs")  # before /static
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def language_of(request: Request) -> str:
@@ -555,7 +578,11 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         ]
         if not wants_html(request):
             return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
-        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc']}: {e['msg']}" for e in errors]
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or ".".join(map(str, e.get("loc", ()))),
+             "message": i18n.validation_message(e)}
+            for e in exc.errors()
+        ]
         return render(request, "error.html", {"kind": "bad_params", "problems": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -573,7 +600,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
 
     def check_lang(lang: str | None) -> None:
         if lang is not None and i18n.normalize_language(lang) is None:
-            raise invalid("lang", "lang must be zh or en", lang)
+            raise invalid("lang", i18n.said("lang must be zh or en"), lang)
 
     # -- pages --
 
@@ -642,6 +669,16 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             feedback = paper_feedback_context(conn, request, paper["id"], from_)
         links = FeedLinks("/", FeedFilters(), seed=new_seed(), size=None, here=feedback["here"])
         return render(request, "paper.html", {"paper": paper, "links": links, "citation": citation(paper), **feedback})
+
+    # -- API documentation: Swagger UI and ReDoc, offline --
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def swagger_docs(request: Request):
+        return render(request, "api_docs.html", {"viewer": "swagger", "assets": DOCS_ASSETS, "openapi_url": app.openapi_url})
+
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
+    def redoc_docs(request: Request):
+        return render(request, "api_docs.html", {"viewer": "redoc", "assets": DOCS_ASSETS, "openapi_url": app.openapi_url})
 
     # -- API --
 

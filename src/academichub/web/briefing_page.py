@@ -86,7 +86,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
 
     def build(request: Request, date_: str | None, week: bool, radar: str | None, lang: str | None) -> tuple[Briefing | None, dict]:
         if lang is not None and i18n.normalize_language(lang) is None:
-            raise invalid("lang", "lang must be zh or en", lang)
+            raise invalid("lang", i18n.said("lang must be zh or en"), lang)
         language = i18n.normalize_language(lang) or language_of(request, settings)
         try:
             briefing, radar_id, day = hub.briefing(radar, _day(date_), week=week, lang=language)

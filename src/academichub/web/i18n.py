@@ -5,6 +5,7 @@ the `lang` cookie, then Accept-Language, then settings.default_language."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from markupsafe import Markup
+
+from ..errors import AcademicHubError
+from .mathtext import has_cjk
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -101,3 +106,94 @@ def format_moment(value: datetime | None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc)
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def text_lang_attribute(text: str | None, page_lang: str) -> Markup:
+    """` lang="en"` for upstream text that is not in the page's language (an English title on a
+    Chinese page, a Chinese one on an English page), so screen readers and hyphenation read it
+    right; empty when it matches. The Jinja filter `text_lang`: `<p{{ item.abstract | text_lang }}>`."""
+    if not text:
+        return Markup("")
+    text_language = "zh" if has_cjk(text) else "en"
+    if text_language == page_lang:
+        return Markup("")
+    return Markup(f' lang="{HTML_LANG[text_language]}"')
+
+
+# -- messages made in Python ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A message a page shows that Python made: its id (the English str.format template, looked up
+    in the catalogs) and its parameters. Templates show it with the `say` filter."""
+
+    template: str
+    params: dict = field(default_factory=dict)
+
+
+def said(template: str, /, **params) -> Said:
+    """Mark a message for the catalogs (the catalog test extracts `said("...")` and
+    `.translatable("...")` calls) and carry its parameters to the page."""
+    return Said(template, params)
+
+
+def say(value, translations: Translations) -> str:
+    """A Said, an AcademicHubError made with `translatable`, or plain text, in the page's language.
+    An untranslated or broken template falls back to the English text."""
+    if value is None:
+        return ""
+    if isinstance(value, Said):
+        template, params = value.template, value.params
+    elif isinstance(value, AcademicHubError) and value.template:
+        template, params = value.template, value.params
+    else:
+        return str(value)
+    try:
+        return translations.gettext(template).format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template.format(**params)
+
+
+# Pydantic's error types (and our own `invalid()` messages) as catalog messages for HTML pages; the
+# JSON API keeps Pydantic's English `msg`. The parameters come from the error's `ctx`.
+VALIDATION_MESSAGES = {
+    "missing": "this value is required",
+    "string_too_long": "at most {max_length} characters",
+    "string_too_short": "at least {min_length} characters",
+    "too_long": "at most {max_length} values",
+    "too_short": "at least {min_length} values",
+    "int_parsing": "not a whole number",
+    "int_from_float": "not a whole number",
+    "int_type": "not a whole number",
+    "float_parsing": "not a number",
+    "bool_parsing": "not true or false",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "date_parsing": "not a valid calendar date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "not a valid calendar date (YYYY-MM-DD)",
+    "string_pattern_mismatch": "not in the expected form",
+    "json_invalid": "not valid JSON",
+    "literal_error": "not one of the allowed values",
+    "enum": "not one of the allowed values",
+}
+
+
+def validation_message(error: dict) -> Said | str:
+    """One FastAPI/Pydantic validation error as a message to translate: our own `invalid()` errors
+    carry theirs (`said`), Pydantic's by type; an unknown type keeps Pydantic's English text."""
+    if isinstance(error.get("said"), Said):
+        return error["said"]
+    template = VALIDATION_MESSAGES.get(error.get("type", ""))
+    if template is None:
+        return error.get("msg", "")
+    context = error.get("ctx") or {}
+    try:
+        template.format(**context)
+    except (KeyError, IndexError, ValueError):
+        return error.get("msg", "")
+    return Said(template, {k: v for k, v in context.items() if isinstance(v, (int, float, str))})

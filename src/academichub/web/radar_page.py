@@ -56,7 +56,7 @@ from ..store.radars import (
 )
 from ..store.state import MAX_ROW_ID
 from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, no_nul, parse_day
-from . import briefing_page
+from . import briefing_page, i18n
 from .sources_page import same_origin
 
 log = logging.getLogger(__name__)
@@ -424,7 +424,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
 
     # -- the list --
 
-    def radars_page(request: Request, *, error: str | None = None, form: dict | None = None, status_code: int = 200):
+    def radars_page(request: Request, *, error: Any = None, form: dict | None = None, status_code: int = 200):
         with hub.reading() as conn:
             rows = list_radars(conn, default_user_id(conn))
         entries = [{"summary": r, "url": radar_path(r), "feed_url": "/?" + urlencode({"radar": r.name})} for r in rows]
@@ -448,7 +448,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
                 radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
                 radar = get_radar(conn, radar_id)
         except RadarError as exc:
-            return radars_page(request, error=str(exc), form={"name": name, "interest": interest}, status_code=400)
+            return radars_page(request, error=exc, form={"name": name, "interest": interest}, status_code=400)
         return RedirectResponse(_with_params(radar_path(radar), done="created"), status_code=303)
 
     # -- the editor --
@@ -511,7 +511,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
             "rule_sections": _RULE_SECTIONS,
         }
 
-    def radar_page(request: Request, name: str, *, error: str | None = None, form: dict | None = None,
+    def radar_page(request: Request, name: str, *, error: Any = None, form: dict | None = None,
                    status_code: int = 200, confirm: str | None = None, fragment: bool = False):
         with hub.reading() as conn:
             radar = load(conn, name)
@@ -551,7 +551,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
                 radar = load(conn, name)
                 flash = work(conn, radar)
         except AcademicHubError as exc:
-            return radar_page(request, name, error=str(exc), form=form, status_code=400)
+            return radar_page(request, name, error=exc, form=form, status_code=400)
         return RedirectResponse(_with_params(radar_path(radar), **flash) + "#editor", status_code=303)
 
     @app.post("/radars/{name}/interest", include_in_schema=False)
@@ -571,7 +571,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     ):
         def work(conn, radar):
             if kind not in RULE_KINDS:
-                raise RadarError(f"unknown rule kind {kind!r}")
+                raise RadarError.translatable("unknown rule kind {kind!r}: use one of {kinds}", kind=kind, kinds=", ".join(RULE_KINDS))
             add_rule(conn, radar.id, kind, value)
             return {"done": "rule"}
 
@@ -586,7 +586,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     ):
         def work(conn, radar):
             if kind not in RULE_KINDS:
-                raise RadarError(f"unknown rule kind {kind!r}")
+                raise RadarError.translatable("unknown rule kind {kind!r}: use one of {kinds}", kind=kind, kinds=", ".join(RULE_KINDS))
             remove_rule(conn, radar.id, kind, value)
             return {"done": "removed"}
 
@@ -599,9 +599,9 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
         def work(conn, radar):
             wanted = [r.strip().rstrip(".,;") for r in re.split(r"[\s,;]+", refs) if r.strip().rstrip(".,;")]
             if not wanted:
-                raise RadarError("paste DOIs or arXiv ids, one per line")
+                raise RadarError.translatable("paste DOIs or arXiv ids, one per line")
             if len(wanted) > MAX_REFS:
-                raise RadarError(f"at most {MAX_REFS} identifiers at a time")
+                raise RadarError.translatable("at most {limit} identifiers at a time", limit=MAX_REFS)
             found, missing = [], []
             for ref in dict.fromkeys(wanted):
                 pid = find_paper(conn, ref) if len(ref) <= 300 else None
@@ -618,7 +618,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
         with hub.reading() as conn:
             radar = load(conn, name)  # before the import: a wrong radar must not import the file
         if library is None or not library.filename:
-            return radar_page(request, name, error="choose a library file (BibTeX, RIS or CSL-JSON)", status_code=400)
+            return radar_page(request, name, error=i18n.said("choose a library file (BibTeX, RIS or CSL-JSON)"), status_code=400)
         file_name = _LIBRARY_NAME.sub("_", Path(library.filename.replace("\\", "/")).name).strip("._")[:100] or "library.bib"
         folder = Path(tempfile.mkdtemp(prefix="academichub-upload-"))
         try:
@@ -628,20 +628,20 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
                 while chunk := library.file.read(1024 * 1024):
                     copied += len(chunk)
                     if copied > MAX_UPLOAD:
-                        raise RadarError(f"{file_name}: larger than {MAX_UPLOAD // (1024 * 1024)} MB")
+                        raise RadarError.translatable("{file}: larger than {mb} MB", file=file_name, mb=MAX_UPLOAD // (1024 * 1024))
                     out.write(chunk)
             _summary, imported = hub.import_library(path)
             ids, added = hub.seed_radar(radar.id, imported, origin=file_name)
         except AcademicHubError as exc:
             message = str(exc).replace(f"{folder}/", "").replace(str(folder), "")
-            return radar_page(request, name, error=message, status_code=400)
+            return radar_page(request, name, error=exc if exc.template else message, status_code=400)
         except Exception:  # noqa: BLE001 - a strange file must never be a 500
             log.exception("importing an uploaded library failed")
-            return radar_page(request, name, error=f"{file_name}: could not be read as a reference library", status_code=400)
+            return radar_page(request, name, error=i18n.said("{file}: could not be read as a reference library", file=file_name), status_code=400)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         if not imported.papers:
-            return radar_page(request, name, error=f"{file_name}: no usable entries ({len(imported.skipped)} skipped)",
+            return radar_page(request, name, error=i18n.said("{file}: no usable entries ({skipped} skipped)", file=file_name, skipped=len(imported.skipped)),
                               status_code=400)
         hub.embed_later()  # the editor answers now; the seeds' vectors follow
         flash = {
@@ -676,7 +676,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
             with hub.writing() as conn:
                 add_feedback(conn, radar.id, paper, action, (value or topic).strip() or None)
         except AcademicHubError as exc:
-            return radar_page(request, name, error=str(exc), status_code=400)
+            return radar_page(request, name, error=exc, status_code=400)
         # back to the card (focused there by app.js; a dismissed card is gone, the feed shows the rest)
         return RedirectResponse(_with_params(back, noted=action.replace("-", "_")) + f"#paper-{paper}", status_code=303)
 
@@ -784,12 +784,13 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
                 raise HTTPException(404, f"no paper {str(body.paper)[:100]!r} in the store")
             action = body.action.replace("-", "_")
             if action not in FEEDBACK_ACTIONS:
-                raise invalid("action", f"unknown action {body.action[:40]!r}: use one of {', '.join(FEEDBACK_ACTIONS)}",
+                raise invalid("action", i18n.said("unknown action {action!r}: use one of {actions}", action=body.action[:40],
+                                                 actions=", ".join(FEEDBACK_ACTIONS)),
                               body.action[:40], location="body")
             try:
                 feedback_id = add_feedback(conn, radar.id, paper_id, action, body.value)
             except RadarError as exc:
-                raise invalid("value", str(exc), body.value, location="body") from exc
+                raise invalid("value", exc, body.value, location="body") from exc
         return {"id": feedback_id, "radar": radar.name, "paper": paper_id, "action": action, "value": body.value}
 
     return views

@@ -5,7 +5,7 @@ JavaScript needed. The use cases live in app/ (following, the Hub); this module 
 
 from __future__ import annotations
 
-from typing import Annotated, Callable
+from typing import Annotated, Any, Callable
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
@@ -28,6 +28,7 @@ from ..sources.arxiv_oai import naive_utc
 from ..store.sources import get_source, list_sources
 from ..store.state import as_utc
 from ..venues import load_venues
+from . import i18n
 from .app import UTCDateTime
 
 MAX_CODES = 200  # categories in one form post (the taxonomy has 155)
@@ -121,7 +122,7 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
         codes = [c for c in request.query_params.getlist("category")[:MAX_CODES] if taxonomy.find(c)]
         return {"kind": done, "source": source, "categories": codes}
 
-    def page(request: Request, *, error: str | None = None, chosen: list[str] | None = None, status_code: int = 200):
+    def page(request: Request, *, error: Any = None, chosen: list[str] | None = None, status_code: int = 200):
         query = (request.query_params.get("q") or "")[:100]
         with engine.connect() as conn:
             rows = list_sources(conn)
@@ -148,7 +149,10 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
     @app.post("/sources/follow", include_in_schema=False)
     def follow_form(request: Request, venue: Annotated[str, Form(max_length=200)]):
         _refuse_cross_site(request)
-        follow(request, venue)
+        try:
+            follow_venue(engine, venue, catalog(), request.app.state.hub.now())
+        except AcademicHubError as exc:  # an unknown journal too: said on the page, in its language
+            return page(request, error=exc, status_code=404 if isinstance(exc, UnknownVenueError) else 400)
         return RedirectResponse("/sources", status_code=303)
 
     @app.post("/sources/run", include_in_schema=False)
@@ -176,11 +180,11 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
     ):
         _refuse_cross_site(request)
         if len(category) > MAX_CODES:
-            return page(request, error=f"at most {MAX_CODES} categories at once", status_code=400)
+            return page(request, error=i18n.said("at most {limit} categories at once", limit=MAX_CODES), status_code=400)
         try:
             added = follow_categories(engine, category, request.app.state.hub.now())
         except AcademicHubError as exc:
-            return page(request, error=str(exc), chosen=category, status_code=400)
+            return page(request, error=exc, chosen=category, status_code=400)
         return RedirectResponse(f"/sources?{_query(done='followed', source=WEB_ARXIV_SOURCE, category=added)}", status_code=303)
 
     @app.post("/sources/categories/unfollow", include_in_schema=False)

@@ -5,7 +5,7 @@ opens the feed ranked by that radar."""
 
 from __future__ import annotations
 
-from typing import Annotated, Callable
+from typing import Annotated, Any, Callable
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -21,7 +21,7 @@ from .sources_page import MAX_CODES, same_origin
 MAX_TEXT = 4000
 
 
-def welcome_context(settings: Settings, *, form: dict | None = None, error: str | None = None) -> dict:
+def welcome_context(settings: Settings, *, form: dict | None = None, error: Any = None) -> dict:
     """What `_welcome.html` needs: the featured categories by group, the journals, the form's
     values (after a refused post) and the error."""
     groups = [
@@ -53,10 +53,10 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
         form = {"name": name, "interest": interest, "categories": category, "venues": venue}
         try:
             if len(category) > MAX_CODES or len(venue) > MAX_CODES:
-                raise AcademicHubError(f"at most {MAX_CODES} categories and journals at once")
+                raise AcademicHubError.translatable("at most {limit} categories and journals at once", limit=MAX_CODES)
             done = first_run(engine, load_venues(settings.data_dir), categories=category, venues=venue,
                              radar_name=name, interest=interest, now=request.app.state.hub.now())
         except AcademicHubError as exc:
-            return render(request, "welcome.html", {"welcome": welcome_context(settings, form=form, error=str(exc))},
+            return render(request, "welcome.html", {"welcome": welcome_context(settings, form=form, error=exc)},
                           status_code=400)
         return RedirectResponse("/?" + urlencode({"radar": done.radar}), status_code=303)
