@@ -344,13 +344,13 @@ def _feed(filters, *, limit: int):
         return feed_page(conn, filters, seed=0, batch=0, size=limit)
 
 
-def _print_papers(page, fmt: str) -> None:
+def _print_papers(page, fmt: str, *, total: str | None = None) -> None:
     if fmt == "json":
         import json
 
         out.print_json(json.dumps({"total": page.total, "items": page.items}, default=str, ensure_ascii=False))
         return
-    table = text_table(f"{page.total} papers", [("#", {"justify": "right"}), "id", "source", "date",
+    table = text_table(f"{total or page.total} papers", [("#", {"justify": "right"}), "id", "source", "date",
                                                 ("title", {"overflow": "fold"})], show_lines=False)
     for i, item in enumerate(page.items, 1):
         label = f"arXiv ({(item.get('primary_category') or '').upper()})"
@@ -385,15 +385,24 @@ def papers_list(
 
 @papers_app.command("search")
 def papers_search(
-    query: Annotated[str, typer.Argument(help="Full-text query over title, abstract and authors.")],
+    query: Annotated[str, typer.Argument(help="Query over title, abstract and authors (Chinese is read through the glossary).")],
     limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    sort: Annotated[str, typer.Option(help="relevance (best first) or date (newest first).")] = "relevance",
     fmt: FormatOpt = "table",
 ) -> None:
-    """Full-text search (FTS5 on SQLite, tsvector on PostgreSQL)."""
+    """Ranked search (FTS5 bm25 on SQLite, ts_rank_cd on PostgreSQL; fused with the stored
+    embeddings when there are any), as on the web page."""
+    from .app.search import describe_notice
     from .store.feed import FeedFilters
+    from .store.search import SORTS
 
+    if sort not in SORTS:
+        _fail(AcademicHubError(f"--sort must be one of: {', '.join(SORTS)}"))
     try:
-        _print_papers(_feed(FeedFilters(q=query), limit=limit), fmt)
+        results = _hub(_settings()).search(FeedFilters(q=query), sort=sort, size=max(1, limit))
+        for notice in results.notices:
+            console.print(describe_notice(notice))
+        _print_papers(results.page, fmt, total=results.total_label)
     except AcademicHubError as exc:
         _fail(exc)
 

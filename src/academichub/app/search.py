@@ -163,7 +163,7 @@ class Search:
             notices.append(SearchNotice("not_understood", list(query.unknown)))
         if not query.words and not query.unknown:
             notices.append(SearchNotice("no_terms"))
-        elif not total:
+        elif not total and query.words:
             notices.append(SearchNotice("no_match", [query.english] if query.translated else []))
         page = FeedPage(items=items, total=total, batch=batch, seed=seed, size=size)
         return SearchResults(page=page, sort=sort, capped=ranked.capped, facets=facets, query=query,
@@ -277,5 +277,19 @@ def abstract_snippet(abstract: str, stems: set[str], width: int = SNIPPET_WORDS)
     return Markup(("… " if best else "") + text + (" …" if end < len(spans) else ""))
 
 
-__all__ = ["FUSE_DEPTH", "Search", "SearchNotice", "SearchQuery", "SearchResults", "abstract_snippet", "fuse",
+
+
+def describe_notice(notice: SearchNotice) -> str:
+    """A notice in English, for the command line (the web page says it in its own language)."""
+    words = ", ".join(notice.words)
+    if notice.kind == "translated":
+        return f"read as: {words}"
+    if notice.kind == "not_understood":
+        return f"not understood (not in the Chinese glossary): {words}"
+    if notice.kind == "no_terms":
+        return "nothing to search for: the query holds no words"
+    return f"no paper matches {words}" if words else "no paper matches"
+
+
+__all__ = ["FUSE_DEPTH", "Search", "describe_notice", "SearchNotice", "SearchQuery", "SearchResults", "abstract_snippet", "fuse",
            "highlight", "read_query", "wanted_words"]
