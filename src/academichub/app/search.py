@@ -142,7 +142,7 @@ class Search:
         with self.hub.reading() as conn:
             lexical_filters = FeedFilters(authors=filters.authors, categories=filters.categories, dates=filters.dates,
                                           q=query.english or None)
-            ranked = ranked_matches(conn, lexical_filters, sort=sort)
+            ranked = ranked_matches(conn, lexical_filters, sort=sort, limit=SEARCH_CAP)
             ids = list(ranked.ids)
             if sort == "relevance":
                 sims = self._semantic(conn, query, filters) if semantic and (query.english or query.semantic) else None
@@ -152,6 +152,7 @@ class Search:
                 first = title_phrase_ids(conn, query.words, ids[:SEARCH_CAP])
                 if first:
                     ids = [i for i in ids if i in first] + [i for i in ids if i not in first]
+            capped = ranked.capped or len(ids) > SEARCH_CAP
             ids = ids[:SEARCH_CAP]
             total = len(ids)
             start = batch * size
@@ -166,7 +167,7 @@ class Search:
         elif not total and query.words:
             notices.append(SearchNotice("no_match", [query.english] if query.translated else []))
         page = FeedPage(items=items, total=total, batch=batch, seed=seed, size=size)
-        return SearchResults(page=page, sort=sort, capped=ranked.capped, facets=facets, query=query,
+        return SearchResults(page=page, sort=sort, capped=capped, facets=facets, query=query,
                              notices=notices, semantic=used_semantic)
 
     def _semantic(self, conn, query: SearchQuery, filters: FeedFilters) -> list[tuple[int, float]] | None:
