@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -841,6 +842,42 @@ def bench_sources(
         if merge:
             run_merge_bench(shared_data, console=out)
     except AcademicHubError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def _serve_web(engine):
+    """The web app over `engine`, asked in process (a benchmark of the page's own code path)."""
+    import warnings
+
+    from .web.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-web-") as data_dir:  # its own job queue
+        settings = Settings(load_sample=False, default_language="en", batch_size=20, scheduler=False,
+                            embed_on_ingest=False, data_dir=Path(data_dir))
+        with TestClient(create_app(settings, engine=engine)) as client:
+            yield lambda url, params: client.get(url, params=params).status_code
+
+
+@bench_app.command("search")
+def bench_search_command(
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+    sizes: Annotated[str, typer.Option(help="Store sizes, comma-separated.")] = "15000,150000",
+    rounds: Annotated[int, typer.Option(help="Runs per query and size (p50, min and max are reported).")] = 9,
+) -> None:
+    """Search latency (page and API, named queries) at 15k and 150k papers, and its growth (goal ≤ ×2)."""
+    from .bench_search import run_search_bench
+
+    try:
+        run_search_bench(shared_data, serve=_serve_web, sizes=tuple(int(s) for s in sizes.split(",")), rounds=rounds,
+                         console=out)
+    except (AcademicHubError, ValueError) as exc:
         _fail(exc)
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -32,7 +34,7 @@ from ..store.search import (
     ids_matching_filters,
     papers_by_ids,
     ranked_matches,
-    title_phrase_ids,
+    titles_of,
 )
 
 FUSE_DEPTH = 300  # RRF reads the top this many of each ranking
@@ -149,7 +151,7 @@ class Search:
                 if sims is not None:
                     used_semantic = True
                     ids = fuse(ids, sims)
-                first = title_phrase_ids(conn, query.words, ids[:SEARCH_CAP])
+                first = title_phrase_ids(titles_of(conn, ids[:FUSE_DEPTH]), query.words)
                 if first:
                     ids = [i for i in ids if i in first] + [i for i in ids if i not in first]
             capped = ranked.capped or len(ids) > SEARCH_CAP
@@ -202,6 +204,25 @@ class Search:
             return self._vectors[1], self._vectors[2]
 
 
+def title_phrase_ids(titles: dict[int, str], words: list[str]) -> set[int]:
+    """The ids whose title holds the query's words in order, one after the other (each word
+    matched as the snippets match it: "networks" for "network"). One word is no phrase."""
+    stems = [_stem(w) for w in words if w]
+    if len(stems) < 2:
+        return set()
+    found = set()
+    for pid, title in titles.items():
+        folded = (title or "").casefold()
+        if not all(stem[:3] in folded for stem in stems):
+            continue
+        tokens = _TOKEN.findall(title or "")
+        for start in range(len(tokens) - len(stems) + 1):
+            if all(_matches(tokens[start + k], frozenset((stem,))) for k, stem in enumerate(stems)):
+                found.add(pid)
+                break
+    return found
+
+
 def fuse(lexical: list[int], semantic: list[tuple[int, float]]) -> list[int]:
     """Reciprocal rank fusion of the lexical ranking and the semantic one (top FUSE_DEPTH of each).
     A paper no word matched joins only when it is close (SEMANTIC_FLOOR); lexical matches beyond
@@ -221,6 +242,7 @@ def fuse(lexical: list[int], semantic: list[tuple[int, float]]) -> list[int]:
 # -- snippets ---------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     w = word.casefold()
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("es", ""), ("ing", ""), ("ed", ""), ("s", "")):
@@ -229,7 +251,8 @@ def _stem(word: str) -> str:
     return w
 
 
-def _matches(token: str, stems: set[str]) -> bool:
+@lru_cache(maxsize=65536)
+def _matches(token: str, stems: frozenset[str]) -> bool:
     s = _stem(token)
     if s in stems:
         return True
@@ -240,44 +263,54 @@ def _matches(token: str, stems: set[str]) -> bool:
     return False
 
 
-def _marked(text: str, stems: set[str]) -> tuple[Markup, int]:
+@lru_cache(maxsize=256)
+def _word_pattern(stems: frozenset[str]) -> re.Pattern | None:
+    """The marked words as one regular expression: a stem and at most four more letters
+    ("network" marks "networks", "graph" not "graphene")."""
+    if not stems:
+        return None
+    alternatives = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\w{{0,4}}\b", re.IGNORECASE)
+
+
+def _marked(text: str, pattern: re.Pattern | None) -> Markup:
+    if pattern is None:
+        return Markup(escape(text))
     out: list[str] = []
-    at = hits = 0
-    for m in _TOKEN.finditer(text):
-        if _matches(m.group(0), stems):
-            out.append(str(escape(text[at:m.start()])))
-            out.append(f"<mark>{escape(m.group(0))}</mark>")
-            at = m.end()
-            hits += 1
+    at = 0
+    for m in pattern.finditer(text):
+        out.append(str(escape(text[at:m.start()])))
+        out.append(f"<mark>{escape(m.group(0))}</mark>")
+        at = m.end()
     out.append(str(escape(text[at:])))
-    return Markup("".join(out)), hits
+    return Markup("".join(out))
 
 
 def highlight(item: dict, words: list[str]) -> dict:
     """{"title": Markup, "abstract": Markup}: the query's words in <mark>, everything else
     escaped; the abstract cut to the SNIPPET_WORDS-word stretch with the most of them."""
-    stems = {_stem(w) for w in words if len(w) >= 2}
-    title, _ = _marked(item.get("title") or "", stems)
-    return {"title": title, "abstract": abstract_snippet(item.get("abstract") or "", stems)}
+    pattern = _word_pattern(frozenset(_stem(w) for w in words if len(w) >= 2))
+    return {"title": _marked(item.get("title") or "", pattern),
+            "abstract": abstract_snippet(item.get("abstract") or "", pattern)}
 
 
-def abstract_snippet(abstract: str, stems: set[str], width: int = SNIPPET_WORDS) -> Markup:
-    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", abstract)]
-    if not spans:
+def abstract_snippet(abstract: str, pattern: re.Pattern | None, width: int = SNIPPET_WORDS) -> Markup:
+    starts = [m.start() for m in re.finditer(r"\S+", abstract)]
+    if not starts:
         return Markup("")
-    hit = [any(_matches(t, stems) for t in _TOKEN.findall(abstract[a:b])) for a, b in spans]
-    best, best_count = 0, -1
-    count = sum(hit[:width])
-    for start in range(0, max(1, len(spans) - width + 1)):
-        if start:
-            count += (hit[start + width - 1] if start + width - 1 < len(hit) else 0) - hit[start - 1]
-        if count > best_count:
-            best, best_count = start, count
-    end = min(len(spans), best + width)
-    text, _ = _marked(abstract[spans[best][0]:spans[end - 1][1]], stems)
-    return Markup(("… " if best else "") + text + (" …" if end < len(spans) else ""))
-
-
+    ends = [m.end() for m in re.finditer(r"\S+", abstract)]
+    hits = [0] * len(starts)
+    if pattern is not None:
+        for m in pattern.finditer(abstract):
+            hits[bisect_right(starts, m.start()) - 1] = 1
+    prefix = [0]
+    for h in hits:
+        prefix.append(prefix[-1] + h)
+    last = max(0, len(starts) - width)
+    best = max(range(last + 1), key=lambda b: (prefix[min(len(starts), b + width)] - prefix[b], -b))
+    end = min(len(starts), best + width)
+    text = _marked(abstract[starts[best]:ends[end - 1]], pattern)
+    return Markup(("… " if best else "") + text + (" …" if end < len(starts) else ""))
 
 
 def describe_notice(notice: SearchNotice) -> str:

@@ -1,0 +1,108 @@
+"""`academichub bench search`: search latency as the store grows, through the web's own path.
+
+Stores of 15,000 and 150,000 papers are built from the recorded OAI (quant-ph) and RSS (one
+announcement day) records, replicated under new arXiv ids (bench._derived_copies), as issue 17
+did. Each named query is then asked of the feed page, GET /?q=… on the real app (ranked search,
+facets, page render), and of the API; p50, min and max are printed per size, and the growth
+150k/15k, which must stay at or under ×2: the ranked set is capped (store/search.py), so no
+search reads every match for its count, facets and page. The stores hold no vectors: the
+figures are the lexical path (the semantic side adds one matrix product over the stored
+vectors, measured by `bench rank`)."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import AcademicHubError
+from .bench import _derived_copies, _fresh_engine, default_shared_data
+from .terminal import plain_console
+
+QUERIES = ("graph neural network", "quantum error correction", "图神经网络", "entanglement", "Multiscale Hodge Scattering")
+SIZES = (15_000, 150_000)
+
+
+def _records(data: Path) -> list:
+    from .sources.arxiv_oai import iter_oai
+    from .sources.arxiv_rss import parse_rss
+
+    records = []
+    for file in sorted((data / "arxiv/oai-quant-ph").glob("*.xml")):
+        with open(file, "rb") as handle:
+            records.extend(iter_oai(handle, str(file)))
+    rss_file = data / "arxiv/rss/2024-11-28-all-archives.xml"
+    records.extend(parse_rss(rss_file.read_bytes(), str(rss_file)).papers)
+    return records
+
+
+def build_store(folder: Path, records: list, size: int):
+    """A SQLite store of `size` distinct papers made from the recorded ones."""
+    from .ingest.pipeline import store_stream
+
+    engine = _fresh_engine(folder, f"search{size}")
+    copies = -(-size // len(records))
+    stream = (r for i, r in enumerate(_derived_copies(records, copies)) if i < size)
+    store_stream(engine, stream, batch_size=5000, commit_each_batch=True)
+    return engine
+
+
+def measure(get, queries=QUERIES, rounds: int = 9) -> dict[str, dict[str, dict[str, float]]]:
+    """{path: {query: {p50, min, max}}} in seconds, for the page (/?q=) and the API (/api/papers?q=).
+    `get(url, params)`: a request to the real app (the command line passes a test client over it;
+    this layer may not import the web front end)."""
+    figures: dict[str, dict[str, dict[str, float]]] = {"page": {}, "api": {}}
+    for path, url in (("page", "/"), ("api", "/api/papers")):
+        for q in queries:
+            get(url, {"q": q})  # warm: the first query of a kind loads the index pages
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                status = get(url, {"q": q})
+                times.append(time.perf_counter() - start)
+                if status != 200:
+                    raise AcademicHubError(f"{url}?q={q} answered {status}")
+            figures[path][q] = {"p50": statistics.median(times), "min": min(times), "max": max(times)}
+    return figures
+
+
+def run_search_bench(shared_data: Path | None, *, serve, sizes=SIZES, rounds: int = 9,
+                     console: Console | None = None) -> dict:
+    """`serve(engine)`: a context manager yielding get(url, params) -> status over the web app."""
+    console = console or plain_console()
+    data = Path(shared_data) if shared_data else default_shared_data()
+    records = _records(data)
+    results: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-search-") as tmp:
+        for size in sizes:
+            start = time.perf_counter()
+            engine = build_store(Path(tmp), records, size)
+            built = time.perf_counter() - start
+            console.print(f"{size:,} papers stored in {built:.0f} s")
+            with serve(engine) as get:
+                results[size] = measure(get, rounds=rounds)
+            engine.dispose()
+    small, large = sizes[0], sizes[-1]
+    ratios = {}
+    for path in ("page", "api"):
+        table = Table(title=f"search latency, {'GET /?q= (page)' if path == 'page' else 'GET /api/papers?q='} (SQLite, ms)")
+        table.add_column("query")
+        for size in sizes:
+            table.add_column(f"{size:,} p50 (min–max)", justify="right")
+        table.add_column(f"{large // 1000}k / {small // 1000}k", justify="right")
+        for q in QUERIES:
+            cells = []
+            for size in sizes:
+                f = results[size][path][q]
+                cells.append(f"{f['p50'] * 1e3:.0f} ({f['min'] * 1e3:.0f}–{f['max'] * 1e3:.0f})")
+            ratio = results[large][path][q]["p50"] / results[small][path][q]["p50"]
+            ratios[(path, q)] = ratio
+            table.add_row(q, *cells, f"×{ratio:.2f}")
+        console.print(table)
+    worst = max(ratios.values())
+    console.print(f"worst growth {small:,} → {large:,}: ×{worst:.2f} (goal: at most ×2)")
+    return {"figures": results, "ratios": ratios, "worst": worst}
