@@ -202,6 +202,9 @@ def test_stored_vectors_join_the_ranking(sample, ids, hub):
         back = {v: k for k, v in ids.items()}
         assert {back[i] for i in found[:7]} == GNN_TITLES
         assert highlight(results.page.items[found.index(target)], ["graph"])["title"].startswith("Exact Diophantine")
+        # an excluded word keeps its promise: nothing joins that the words did not match
+        narrowed = [i["id"] for i in hub.search(FeedFilters(q="graph neural network -survey"), size=50).page.items]
+        assert target not in narrowed and len(narrowed) == 15
         # date order reads the words only
         assert target not in [i["id"] for i in hub.search(FeedFilters(q="graph neural network"), sort="date", size=50).page.items]
     finally:

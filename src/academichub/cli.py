@@ -862,14 +862,18 @@ def _serve_web(engine):
         settings = Settings(load_sample=False, default_language="en", batch_size=20, scheduler=False,
                             embed_on_ingest=False, data_dir=Path(data_dir))
         with TestClient(create_app(settings, engine=engine)) as client:
-            yield lambda url, params: client.get(url, params=params).status_code
+            def get(url, params):
+                response = client.get(url, params=params)
+                return response.status_code, response.text
+
+            yield get
 
 
 @bench_app.command("search")
 def bench_search_command(
     shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
     sizes: Annotated[str, typer.Option(help="Store sizes, comma-separated.")] = "15000,150000",
-    rounds: Annotated[int, typer.Option(help="Runs per query and size (p50, min and max are reported).")] = 9,
+    rounds: Annotated[int, typer.Option(help="Runs per query and size (p50, min and max are reported).")] = 15,
 ) -> None:
     """Search latency (page and API, named queries) at 15k and 150k papers, and its growth (goal ≤ ×2)."""
     from .bench_search import run_search_bench

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from bisect import bisect_right
@@ -25,8 +26,9 @@ from functools import lru_cache
 import numpy as np
 from markupsafe import Markup, escape
 
+from ..errors import AcademicHubError
 from ..rank.crosslingual import has_han, translate
-from ..store.feed import FeedFilters, FeedPage
+from ..store.feed import FeedFilters, FeedPage, sqlite_match_query
 from ..store.search import (
     SEARCH_CAP,
     SORTS,
@@ -36,6 +38,8 @@ from ..store.search import (
     ranked_matches,
     titles_of,
 )
+
+log = logging.getLogger(__name__)
 
 FUSE_DEPTH = 300  # RRF reads the top this many of each ranking
 RRF_K = 60  # the usual constant: rank 1 weighs 1/61, rank 60 half as much
@@ -147,10 +151,12 @@ class Search:
             ranked = ranked_matches(conn, lexical_filters, sort=sort, limit=SEARCH_CAP)
             ids = list(ranked.ids)
             if sort == "relevance":
-                sims = self._semantic(conn, query, filters) if semantic and (query.english or query.semantic) else None
+                sims = self._semantic(conn, query, filters) if semantic and query.words else None
                 if sims is not None:
                     used_semantic = True
-                    ids = fuse(ids, sims)
+                    # an excluded word ("-spin") is a promise the embedding cannot keep: it only reorders
+                    excludes = sqlite_match_query(query.english)[1] is not None
+                    ids = fuse(ids, sims, floor=float("inf") if excludes else SEMANTIC_FLOOR)
                 first = title_phrase_ids(titles_of(conn, ids[:FUSE_DEPTH]), query.words)
                 if first:
                     ids = [i for i in ids if i in first] + [i for i in ids if i not in first]
@@ -175,14 +181,18 @@ class Search:
     def _semantic(self, conn, query: SearchQuery, filters: FeedFilters) -> list[tuple[int, float]] | None:
         """The stored papers nearest the query's embedding, best first (top FUSE_DEPTH), or None
         without an embedder or vectors."""
-        model, embed = self.hub.embedding(conn)
-        if model is None or embed is None:
-            return None
-        ids, matrix = self._matrix(conn, model)
-        if not len(ids):
+        try:
+            model, embed = self.hub.embedding(conn)
+            if model is None or embed is None:
+                return None
+            ids, matrix = self._matrix(conn, model)
+            if not len(ids):
+                return None
+            vector = np.asarray(embed(query.semantic), dtype=np.float32)
+        except AcademicHubError as exc:  # a model that cannot be loaded: the words alone still rank
+            log.warning("search without embeddings: %s", exc)
             return None
         allowed = ids_matching_filters(conn, filters)
-        vector = np.asarray(embed(query.semantic), dtype=np.float32)
         norm = float(np.linalg.norm(vector)) or 1.0
         sims = matrix @ (vector / norm)
         if allowed is not None:
@@ -223,7 +233,7 @@ def title_phrase_ids(titles: dict[int, str], words: list[str]) -> set[int]:
     return found
 
 
-def fuse(lexical: list[int], semantic: list[tuple[int, float]]) -> list[int]:
+def fuse(lexical: list[int], semantic: list[tuple[int, float]], *, floor: float = SEMANTIC_FLOOR) -> list[int]:
     """Reciprocal rank fusion of the lexical ranking and the semantic one (top FUSE_DEPTH of each).
     A paper no word matched joins only when it is close (SEMANTIC_FLOOR); lexical matches beyond
     the fused depth follow in their own order."""
@@ -232,7 +242,7 @@ def fuse(lexical: list[int], semantic: list[tuple[int, float]]) -> list[int]:
         scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
     matched = set(lexical)
     for rank, (pid, sim) in enumerate(semantic[:FUSE_DEPTH]):
-        if pid in matched or sim >= SEMANTIC_FLOOR:
+        if pid in matched or sim >= floor:
             scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
     fused = sorted(scores, key=lambda pid: (-scores[pid], pid))
     seen = set(fused)
