@@ -162,6 +162,8 @@ def test_the_ranked_set_is_capped_and_says_so(client, sample, hub, monkeypatch):
     monkeypatch.setattr(search_module, "SEARCH_CAP", 5)
     results = hub.search(FeedFilters(q="quantum"), size=3)
     assert results.total_label == "5+" and results.page.total == 5 and results.page.batches == 2
+    assert "5+ matching papers" in client.get("/", params={"q": "quantum", "lang": "en", "size": 3}).text
+    assert client.get("/api/papers", params={"q": "quantum"}).json()["capped"] is True
     # facets come from the ranked set, not from every match
     assert sum(n for _, n in results.facets) >= 5 and all(n <= 5 for _, n in results.facets)
 
