@@ -59,13 +59,14 @@ def ids(sample) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def client(sample):
-    with TestClient(create_app(make_settings(), engine=sample)) as c:
+    # module-scoped: made before conftest's per-test settings, so it says itself what it must not run
+    with TestClient(create_app(make_settings(embed_on_ingest=False, scheduler=False), engine=sample)) as c:
         yield c
 
 
 @pytest.fixture
 def hub(sample):
-    return Hub(make_settings(), engine=sample)
+    return Hub(make_settings(embed_on_ingest=False, scheduler=False), engine=sample)
 
 
 def arxiv_ids(items, ids) -> list[str]:

@@ -41,7 +41,7 @@ def site(module_database_url):
     engine = open_store(module_database_url)
     load_sample_if_empty(engine)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(make_settings(), engine=engine), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(make_settings(embed_on_ingest=False, scheduler=False), engine=engine), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
