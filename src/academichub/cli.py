@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -344,13 +345,13 @@ def _feed(filters, *, limit: int):
         return feed_page(conn, filters, seed=0, batch=0, size=limit)
 
 
-def _print_papers(page, fmt: str) -> None:
+def _print_papers(page, fmt: str, *, total: str | None = None) -> None:
     if fmt == "json":
         import json
 
         out.print_json(json.dumps({"total": page.total, "items": page.items}, default=str, ensure_ascii=False))
         return
-    table = text_table(f"{page.total} papers", [("#", {"justify": "right"}), "id", "source", "date",
+    table = text_table(f"{total or page.total} papers", [("#", {"justify": "right"}), "id", "source", "date",
                                                 ("title", {"overflow": "fold"})], show_lines=False)
     for i, item in enumerate(page.items, 1):
         label = f"arXiv ({(item.get('primary_category') or '').upper()})"
@@ -385,15 +386,24 @@ def papers_list(
 
 @papers_app.command("search")
 def papers_search(
-    query: Annotated[str, typer.Argument(help="Full-text query over title, abstract and authors.")],
+    query: Annotated[str, typer.Argument(help="Query over title, abstract and authors (Chinese is read through the glossary).")],
     limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    sort: Annotated[str, typer.Option(help="relevance (best first) or date (newest first).")] = "relevance",
     fmt: FormatOpt = "table",
 ) -> None:
-    """Full-text search (FTS5 on SQLite, tsvector on PostgreSQL)."""
+    """Ranked search (FTS5 bm25 on SQLite, ts_rank_cd on PostgreSQL; fused with the stored
+    embeddings when there are any), as on the web page."""
+    from .app.search import describe_notice
     from .store.feed import FeedFilters
+    from .store.search import SORTS
 
+    if sort not in SORTS:
+        _fail(AcademicHubError(f"--sort must be one of: {', '.join(SORTS)}"))
     try:
-        _print_papers(_feed(FeedFilters(q=query), limit=limit), fmt)
+        results = _hub(_settings()).search(FeedFilters(q=query), sort=sort, size=max(1, limit))
+        for notice in results.notices:
+            console.print(describe_notice(notice))
+        _print_papers(results.page, fmt, total=results.total_label)
     except AcademicHubError as exc:
         _fail(exc)
 
@@ -854,6 +864,46 @@ def bench_sources(
         if merge:
             run_merge_bench(shared_data, console=out)
     except AcademicHubError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def _serve_web(engine):
+    """The web app over `engine`, asked in process (a benchmark of the page's own code path)."""
+    import warnings
+
+    from .web.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-web-") as data_dir:  # its own job queue
+        settings = Settings(load_sample=False, default_language="en", batch_size=20, scheduler=False,
+                            embed_on_ingest=False, data_dir=Path(data_dir))
+        with TestClient(create_app(settings, engine=engine)) as client:
+            def get(url, params):
+                response = client.get(url, params=params)
+                return response.status_code, response.text
+
+            yield get
+
+
+@bench_app.command("search")
+def bench_search_command(
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+    sizes: Annotated[str, typer.Option(help="Store sizes, comma-separated.")] = "15000,150000",
+    rounds: Annotated[int, typer.Option(help="Runs per query and size (p50, min and max are reported).")] = 15,
+) -> None:
+    """Search latency (page and API, named queries) at 15k and 150k papers, and its growth (goal ≤ ×2)."""
+    from .bench_search import run_search_bench
+
+    try:
+        run_search_bench(shared_data, serve=_serve_web, sizes=tuple(int(s) for s in sizes.split(",")), rounds=rounds,
+                         console=out)
+    except (AcademicHubError, ValueError) as exc:
         _fail(exc)
 
 

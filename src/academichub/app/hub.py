@@ -44,6 +44,7 @@ class Hub:
         # (conn) -> (model name, statement embedder) or (None, None); a test may put its own here
         self.embedding: Callable = self.embeddings
         self._refresh_lock = threading.Lock()
+        self._search = None  # app/search.py's Search, made on the first query
         self.enqueue: Callable[[list[str]], None] | None = None  # the job queue, once one is attached
 
     def attach_queue(self, enqueue: Callable[[list[str]], None]) -> None:
@@ -213,6 +214,16 @@ class Hub:
 
         with self.engine.connect() as conn:
             return vector_gap(conn, self.settings, since=since)
+
+    def search(self, filters, *, sort: str = "relevance", batch: int = 0, size: int = 20, seed: int = 0):
+        """Ranked, highlighted search for filters.q (app/search.py): lexical, fused with the stored
+        embeddings when there are any; a Chinese query read through the glossary."""
+        with self._refresh_lock:
+            if self._search is None:
+                from .search import Search
+
+                self._search = Search(self)
+        return self._search(filters, sort=sort, batch=batch, size=size, seed=seed)
 
     # ------------------------------------------------------------------ ranking
 

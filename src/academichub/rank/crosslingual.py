@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -55,6 +55,8 @@ class Translation:
     english: str  # the terms joined: what is embedded and matched
     terms: list[str]
     coverage: float  # share of the statement's Han characters that a term covered
+    primary: list[str] = field(default_factory=list)  # each term's first rendering (a search's words)
+    unknown: list[str] = field(default_factory=list)  # runs of Han characters no term covered
 
 
 def translate(text: str) -> Translation:
@@ -62,7 +64,10 @@ def translate(text: str) -> Translation:
     glossary = load_glossary()
     longest = max(map(len, glossary), default=1)
     terms: list[str] = []
+    primary: list[str] = []
+    unknown: list[str] = []
     seen: set[str] = set()
+    gap = ""
     han = covered = 0
     i = 0
 
@@ -76,6 +81,11 @@ def translate(text: str) -> Translation:
         for size in range(min(longest, len(text) - i), 0, -1):  # a term first ("X射线" too)
             piece = text[i : i + size]
             if piece in glossary and (size > 1 or _HAN.match(piece)):
+                if gap:
+                    unknown.append(gap)
+                    gap = ""
+                if glossary[piece][0].casefold() not in seen:
+                    primary.append(glossary[piece][0])
                 for english in glossary[piece]:
                     add(english)
                 count = len(_HAN.findall(piece))
@@ -86,13 +96,23 @@ def translate(text: str) -> Translation:
         else:
             if _HAN.match(text[i]):
                 han += 1
+                gap += text[i]
                 i += 1
-            elif match := _LATIN_WORD.match(text, i):
+                continue
+            if gap:
+                unknown.append(gap)
+                gap = ""
+            if match := _LATIN_WORD.match(text, i):
+                if match.group(0).casefold() not in seen:
+                    primary.append(match.group(0))
                 add(match.group(0))
                 i = match.end()
             else:
                 i += 1
-    return Translation(english=", ".join(terms), terms=terms, coverage=covered / han if han else 1.0)
+    if gap:
+        unknown.append(gap)
+    return Translation(english=", ".join(terms), terms=terms, coverage=covered / han if han else 1.0,
+                       primary=primary, unknown=unknown)
 
 
 def to_english(text: str) -> str:

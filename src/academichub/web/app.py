@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import fastapi_offline
@@ -122,6 +122,7 @@ class FeedQuery:
     seed: int | None
     size: int
     size_given: bool = False
+    sort: str | None = None  # a search's order: "relevance" (the default) or "date"
 
 
 def invalid(field_name: str, message: i18n.Said | AcademicHubError | str, value: Any, *,
@@ -220,6 +221,8 @@ def _feed_query_dependency(default_size: int):
         batch: Annotated[int, Query(ge=0, le=MAX_BATCH, description="0-based batch of the seeded shuffle.")] = 0,
         seed: Annotated[int | None, Query(ge=0, le=SEED_MAX, description="Shuffle seed; random when absent.")] = None,
         size: Annotated[int | None, Query(ge=1, le=MAX_SIZE, description="Papers per batch.")] = None,
+        sort: Annotated[Literal["relevance", "date"] | None, Query(
+            description="With `q`: best match first (relevance, the default) or newest first (date).")] = None,
     ) -> FeedQuery:
         for name, values, longest in (
             ("author", author, MAX_AUTHOR_LEN),
@@ -236,7 +239,7 @@ def _feed_query_dependency(default_size: int):
         days = [parse_day(v) for v in date_ if v.strip()]
         filters = FeedFilters(authors=author, categories=category, dates=days, q=q).normalized()
         return FeedQuery(
-            filters=filters, batch=batch, seed=seed, size=size or default_size, size_given=size is not None
+            filters=filters, batch=batch, seed=seed, size=size or default_size, size_given=size is not None, sort=sort
         )
 
     return feed_query
@@ -247,8 +250,9 @@ class FeedLinks:
     other parameter, so the page works without JavaScript."""
 
     def __init__(self, path: str, filters: FeedFilters, *, seed: int, size: int | None, page: FeedPage | None = None,
-                 here: str | None = None):
+                 here: str | None = None, sort: str | None = None):
         self.path = path
+        self.sort = sort  # a search's order, kept while the query is
         self.filters = filters
         self.seed = seed
         self.size = size  # only when the request named one
@@ -262,6 +266,8 @@ class FeedLinks:
         params += [("date", d.isoformat()) for d in filters.dates]
         if filters.q:
             params.append(("q", filters.q))
+            if self.sort:
+                params.append(("sort", self.sort))
         if batch:
             params.append(("batch", str(batch)))
         if seed is not None:
@@ -352,6 +358,16 @@ class LinksOut(BaseModel):
     doi: str | None = None
 
 
+class HighlightOut(BaseModel):
+    title: str = Field(description="The title as HTML: escaped, the query's words in <mark>.")
+    abstract: str = Field(description="A short stretch of the abstract as HTML: escaped, the words in <mark>.")
+
+
+class SearchNoticeOut(BaseModel):
+    kind: str = Field(description="translated | not_understood | no_terms | no_match")
+    words: list[str]
+
+
 class PaperOut(BaseModel):
     id: int
     arxiv_id: str | None = None
@@ -373,6 +389,7 @@ class PaperOut(BaseModel):
     license: str | None = None
     versions: list[dict] = Field(default_factory=list)
     links: LinksOut
+    highlight: HighlightOut | None = Field(default=None, description="With `q`: the matching words marked.")
 
 
 class FiltersOut(BaseModel):
@@ -391,6 +408,10 @@ class FeedOut(BaseModel):
     batches: int = Field(description="How many batches the matching papers fill.")
     next_batch: str = Field(description="URL of the next batch; after the last one, batch 0 of a new shuffle.")
     filters: FiltersOut
+    sort: str | None = Field(default=None, description="With `q`: relevance or date.")
+    capped: bool = Field(default=False, description="With `q`: more papers matched than the ranked set (total) holds.")
+    semantic: bool = Field(default=False, description="With `q`: the stored embeddings took part in the ranking.")
+    notices: list[SearchNoticeOut] = Field(default_factory=list, description="With `q`: how the query was read.")
 
 
 class ReasonOut(BaseModel):
@@ -615,22 +636,31 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         if radar and radar.strip():
             return radar_views.feed_page(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
+        search = None
+        if params.filters.q:  # ranked and highlighted (app/search.py), not shuffled
+            search = hub.search(params.filters, sort=params.sort or "relevance", batch=params.batch,
+                                size=params.size, seed=seed)
         with hub.reading() as conn:
-            page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
+            page = search.page if search else feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
             store_empty = page.total == 0 and count_papers(conn) == 0
-            facets = category_facets(conn, params.filters, 12) if page.total else []
+            if search:
+                facets = search.facets
+            else:
+                facets = category_facets(conn, params.filters, 12) if page.total else []
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
             switch = radar_views.switcher(conn, params.filters)
         status = loop_status(request.app.state.hub, request.app.state.hub.now(),
                              day=params.filters.dates[0] if len(params.filters.dates) == 1 else None)
-        links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
+        links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page,
+                          sort=params.sort)
         return render(
             request,
             "feed.html",
             {
                 "page": page,
+                "search": search,
                 "filters": params.filters,
                 "links": links,
                 "store_empty": store_empty,
@@ -699,11 +729,23 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         if radar and radar.strip():
             return radar_views.api_feed(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
-        with hub.reading() as conn:
-            page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
-        links = FeedLinks("/api/papers", params.filters, seed=seed, size=params.size if params.size_given else None, page=page)
+        search = None
+        if params.filters.q:
+            search = hub.search(params.filters, sort=params.sort or "relevance", batch=params.batch,
+                                size=params.size, seed=seed)
+            page = search.page
+        else:
+            with hub.reading() as conn:
+                page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
+        links = FeedLinks("/api/papers", params.filters, seed=seed, size=params.size if params.size_given else None,
+                          page=page, sort=params.sort)
         f = params.filters
+        extra = {}
+        if search:
+            extra = {"sort": search.sort, "capped": search.capped, "semantic": search.semantic,
+                     "notices": [{"kind": n.kind, "words": n.words} for n in search.notices]}
         return {
+            **extra,
             "items": page.items,
             "total": page.total,
             "batch": page.batch,
