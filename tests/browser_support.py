@@ -108,20 +108,29 @@ def site(module_database_url, tmp_path_factory):
             default_language="zh",
         )
     app = create_app(settings)
+    with serving(app, start_timeout=120) as base:  # the start-up loads the sample day (1504 papers)
+        yield Site(base=base, app=app)
+
+
+@contextmanager
+def serving(app, *, start_timeout: float = 30):
+    """`app` under a real uvicorn server (its lifespan on) on a free local port; yields its base URL."""
+    import uvicorn
+
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="browser-test-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 120  # the start-up loads the sample day (1504 papers)
+    deadline = time.monotonic() + start_timeout
     while not server.started:
         if not thread.is_alive():
             pytest.fail("the test server did not start (see the log above)")
         if time.monotonic() > deadline:
             server.should_exit = True
-            pytest.fail("the test server did not start within 120 s")
+            pytest.fail(f"the test server did not start within {start_timeout:.0f} s")
         time.sleep(0.05)
     try:
-        yield Site(base=f"http://127.0.0.1:{port}", app=app)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -227,6 +236,6 @@ def overflow(page, width: int | None = None) -> dict:
 
 __all__ = [
     "CHROMIUM", "SCREENSHOTS", "VIEWPORTS", "Site", "assert_axe_clean", "axe_violations", "browser",
-    "first_card_top", "new_page", "overflow", "page", "require_chromium", "screenshot", "site",
+    "first_card_top", "new_page", "overflow", "page", "require_chromium", "screenshot", "serving", "site",
     "viewport",
 ]

@@ -5,13 +5,12 @@ operations list with no network beyond the server."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 import warnings
 from html.parser import HTMLParser
 
 import pytest
+
+from browser_support import serving
 
 from academichub.settings import Settings
 from academichub.web.app import create_app
@@ -84,29 +83,11 @@ def test_docs_pages_load_only_same_origin_assets_and_no_inline_script(docs_clien
 # -- in Chromium ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(engine):
     """The app under a real uvicorn server on a free local port, over a temp store."""
-    uvicorn = pytest.importorskip("uvicorn")
-    port = _free_port()
-    config = uvicorn.Config(create_app(Settings(load_sample=False), engine=engine), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(Settings(load_sample=False), engine=engine)) as base:
+        yield base
 
 
 @pytest.fixture

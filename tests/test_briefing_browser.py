@@ -1,19 +1,15 @@
 """The briefing's links in a real browser (Debian's Chromium through Playwright, 1366x900), over a
 real uvicorn server on a free port and a store holding the bundled day: a radar feed leads to
 that radar's briefing, and every citation a reader can click on /briefing, /briefing?radar=, /
-and /?radar= lands on an element of the page or on a paper page that answers 200.
-
-A small local fixture in the style of the other browser tests (tests/browser_support.py is
-engineer D's shared one)."""
+and /?radar= lands on an element of the page or on a paper page that answers 200."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from browser_support import serving
 
 from academichub.app.hub import Hub
 from academichub.ingest.pipeline import load_sample_if_empty
@@ -27,16 +23,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium
 RADAR = "spin qubits"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def site(engine):
     """The base URL of a live server over the bundled day with one radar."""
-    import uvicorn
 
     assert load_sample_if_empty(engine).added == 1504
     with engine.begin() as conn:
@@ -45,17 +34,8 @@ def site(engine):
         add_rule(conn, radar_id, "keyword", "qubit")
     settings = Settings(load_sample=False, default_language="en", batch_size=10)
     app = create_app(settings, hub=Hub(settings, engine=engine))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture

@@ -150,25 +150,11 @@ def test_briefing_quotes_and_the_radar_preview_render_math(math_client):
 @pytest.fixture
 def sample_server(engine):
     """The app under a real uvicorn server on a free port, over a temp store with the sample day."""
-    from test_api_docs import _free_port
+    from browser_support import serving
 
-    import threading
-    import time
-
-    uvicorn = pytest.importorskip("uvicorn")
     load_sample_if_empty(engine)
-    port = _free_port()
-    app = create_app(Settings(load_sample=False, default_language="zh", batch_size=10), engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(Settings(load_sample=False, default_language="zh", batch_size=10), engine=engine)) as base:
+        yield base
 
 
 @pytest.mark.parametrize("viewport", [(1366, 900), (390, 844)])
