@@ -121,7 +121,9 @@ def test_feed_cards_render_math_and_mark_english_text(math_client):
     page = math_client.get("/", params={"q": "Fusion Aligned LLMs"}).text
     assert ('<h2 class="card-title" lang="en"><a href="https://arxiv.org/abs/2411.17792" rel="noopener noreferrer" '
             f'target="_blank">{H3}Fusion: Helpful, Harmless, Honest Fusion of Aligned LLMs</a></h2>') in page
-    assert '<p class="abstract-snippet" lang="en">' in page  # a search shows the abstract's matching part
+    # a search shows the abstract's matching part, or the whole abstract when that part cuts a formula
+    assert re.search(r'<p class="abstract-(snippet|text)" lang="en">', page)
+    assert "$H^3$" not in re.sub(r'alttext="[^"]*"|<annotation[^>]*>.*?</annotation>|<title>.*?</title>', "", page, flags=re.S)
     english = math_client.get("/", params={"q": "Fusion Aligned LLMs", "lang": "en"}).text
     assert 'class="card-title" lang="en"' not in english and H3 + "Fusion" in english
 
