@@ -134,3 +134,22 @@ def server(module_server):
 def sleeps() -> list[float]:
     """Pass `sleep=sleeps.append` to a PoliteClient: waits are recorded, never slept."""
     return []
+
+
+@pytest.fixture(scope="module")
+def zh_sample_client(module_database_url):
+    """The web app over the module's store holding the bundled day, Chinese by default, in a
+    TestClient with its lifespan running."""
+    from fastapi.testclient import TestClient
+
+    from academichub.ingest.pipeline import load_sample_if_empty
+    from academichub.settings import Settings
+    from academichub.store.database import open_store
+    from academichub.web.app import create_app
+
+    engine = open_store(module_database_url)
+    load_sample_if_empty(engine)
+    settings = Settings(load_sample=False, default_language="zh", batch_size=10)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        yield client
+    engine.dispose()

@@ -5,21 +5,15 @@ markup from upstream text, and the pages that show it."""
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 
 from academichub.ingest.pipeline import load_sample_if_empty
 from academichub.settings import Settings
-from academichub.store.database import open_store
 from academichub.web.app import create_app
 from academichub.web.i18n import text_lang_attribute
 from academichub.web.mathtext import has_cjk, plain_text, render_math, split_math, tex_to_mathml
 from test_api_docs import browser  # noqa: F401 - the Chromium fixture
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 NS = 'xmlns="http://www.w3.org/1998/Math/MathML"'
 
@@ -95,13 +89,8 @@ def test_language_of_upstream_text():
 
 
 @pytest.fixture(scope="module")
-def math_client(module_database_url):
-    engine = open_store(module_database_url)
-    load_sample_if_empty(engine)
-    settings = Settings(load_sample=False, default_language="zh", batch_size=10)
-    with TestClient(create_app(settings, engine=engine)) as client:
-        yield client
-    engine.dispose()
+def math_client(zh_sample_client):
+    return zh_sample_client
 
 
 def test_paper_pages_render_math_in_title_and_abstract(math_client):

@@ -14,7 +14,6 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 from academichub.errors import AcademicHubError
-from academichub.ingest.pipeline import load_sample_if_empty
 from academichub.settings import Settings
 from academichub.store.radars import RadarError, create_radar, default_user
 from academichub.web import i18n
@@ -99,15 +98,8 @@ def test_store_errors_carry_their_message_ids(engine):
 
 
 @pytest.fixture(scope="module")
-def lang_client(module_database_url):
-    from academichub.store.database import open_store
-
-    engine = open_store(module_database_url)
-    load_sample_if_empty(engine)
-    settings = Settings(load_sample=False, default_language="zh", batch_size=10)
-    with TestClient(create_app(settings, engine=engine)) as client:
-        yield client
-    engine.dispose()
+def lang_client(zh_sample_client):
+    return zh_sample_client
 
 
 def alert(html: str) -> str:

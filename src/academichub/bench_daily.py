@@ -324,6 +324,8 @@ def run_workers(feed: bytes, plans: list[RadarPlan], day: date, folder: Path, *,
 
 
 def _row(table, run: LoopRun, radars: int, base: LoopRun | None) -> None:
+    from .terminal import add_text_row
+
     ratio = f"{base.total / run.total:.2f}×" if base else "1.00×"
     if run.jobs:
         done = sum(v for k, v in run.jobs.items() if k.endswith(":done"))
@@ -331,7 +333,7 @@ def _row(table, run: LoopRun, radars: int, base: LoopRun | None) -> None:
         ledger = f"{run.jobs['brief:done']}/{run.jobs['deliver:done']}/{done}/{failed}"
     else:
         ledger = "-"
-    table.add_row(run.label, f"{run.papers:,}", f"{run.fetch:.1f}", f"{run.brief:.1f}",
+    add_text_row(table, run.label, f"{run.papers:,}", f"{run.fetch:.1f}", f"{run.brief:.1f}",
                   f"{radars / run.brief:.1f}" if run.brief else "", f"{run.total:.1f}", ratio, ledger)
 
 

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .errors import AcademicHubError
 from .bench import _derived_copies, _fresh_engine, default_shared_data
-from .terminal import plain_console
+from .terminal import add_text_row, plain_console
 
 QUERIES = ("graph neural network", "quantum error correction", "图神经网络", "entanglement", "Multiscale Hodge Scattering")
 SIZES = (15_000, 150_000)
@@ -112,7 +112,7 @@ def run_search_bench(shared_data: Path | None, *, serve, sizes=SIZES, rounds: in
                 cells.append(f"{f['p50'] * 1e3:.0f} ({f['min'] * 1e3:.0f}–{f['max'] * 1e3:.0f})")
             ratio = results[large][path][q]["p50"] / results[small][path][q]["p50"]
             ratios[(path, q)] = ratio
-            table.add_row(q, *cells, f"×{ratio:.2f}")
+            add_text_row(table, q, *(str(c) for c in cells), f"×{ratio:.2f}")
         console.print(table)
     worst = max(r for (path, _), r in ratios.items() if path == "page")
     worst_api = max(r for (path, _), r in ratios.items() if path == "api")
