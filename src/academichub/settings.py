@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port `serve` listens on.")
     batch_size: int = Field(default=10, description="Cards per batch on the feed page.")
     default_language: str = Field(default="zh", description="UI language when the browser states none (zh or en).")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs cookies and e-mailed links (never logged); default: a random key kept in data_dir/secret_key.",
+    )
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint (never logged).")
     llm_base_url: str | None = Field(
         default=None, description="Base URL of an OpenAI-compatible chat-completions API; unset: OpenAI's."
