@@ -42,7 +42,7 @@ def given(name: str, tmp_path: Path) -> tuple[list[str], object]:
 
 
 def test_the_keys_are_the_only_settings_without_a_flag():
-    assert KEYS == ["llm_api_key", "pubmed_api_key", "semanticscholar_api_key"]
+    assert KEYS == ["llm_api_key", "pubmed_api_key", "secret_key", "semanticscholar_api_key"]
     with pytest.raises(TypeError, match="secret"):
         cli.setting_flags("llm_api_key")(lambda: None)
 
