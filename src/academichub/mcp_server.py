@@ -268,13 +268,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def bearer_accepted(authorization: str | None, expected_hash: str) -> bool:
-    """THE check of the HTTP transport's credential: `Bearer <token>` whose SHA-256 equals the
-    expected hash (constant-time). The accounts' API tokens (hashed too) will be checked here."""
-    scheme, _, presented = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+def bearer_accepted(authorization: bytes | str | None, expected_hash: str) -> bool:
+    """THE check of the HTTP transport's credential: `Bearer <token>` whose SHA-256 (of its UTF-8
+    bytes) equals the expected hash, compared in constant time. The accounts' API tokens (hashed
+    too) will be checked here."""
+    raw = authorization.encode("utf-8") if isinstance(authorization, str) else (authorization or b"")
+    scheme, _, presented = raw.partition(b" ")
+    if scheme.lower() != b"bearer" or not presented.strip():
         return False
-    return hmac.compare_digest(token_hash(presented.strip()), expected_hash)
+    return hmac.compare_digest(hashlib.sha256(presented.strip()).hexdigest(), expected_hash)
 
 
 class BearerGuard:
@@ -285,8 +287,8 @@ class BearerGuard:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            if not bearer_accepted(headers.get("authorization"), self.expected_hash):
+            headers = {k.lower(): v for k, v in scope.get("headers", [])}
+            if not bearer_accepted(headers.get(b"authorization"), self.expected_hash):
                 body = b'{"error":"a bearer token is required"}'
                 await send({"type": "http.response.start", "status": 401, "headers": [
                     (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

@@ -104,7 +104,7 @@ def atom_document(request: Request, feed: RadarFeed, token: str, env) -> bytes:
             entry.title(i18n.say(i18n.said("Briefing of {day}: {headline}", day=day.day.isoformat(),
                                             headline=briefing.doc.headline.text), translations))
             entry.link(href=f"{root}/briefing?date={day.day.isoformat()}&radar={feed.radar_id}&lang={feed.lang}",
-                       rel="alternate", type="text/html")
+                       rel="alternate")
             created = briefing.created_at
             entry.updated(created.replace(tzinfo=timezone.utc) if created and created.tzinfo is None else (created or stamp))
             entry.published(stamp)
@@ -114,12 +114,9 @@ def atom_document(request: Request, feed: RadarFeed, token: str, env) -> bytes:
         entry.id(_tag(request, f"radar-{feed.radar_id}/paper-{card['id']}"))
         entry.title(card["title"])
         page = f"{root}/papers/{card['id']}"
-        entry.link(href=page, rel="alternate", type="text/html")
-        links = card.get("links") or {}
-        if links.get("abs"):
-            entry.link(href=links["abs"], rel="related", title="arXiv" if card.get("arxiv_id") else None)
-        if links.get("doi"):
-            entry.link(href=links["doi"], rel="related", title="DOI")
+        # One link: feedgen 1.0 writes an entry link's href only (its rel, type and title are lost),
+        # so arXiv and the DOI are links in the content rather than rel="related" links.
+        entry.link(href=page, rel="alternate")
         for author in card.get("authors", [])[:20]:
             entry.author(name=author["name"])
         published = stamp
