@@ -76,7 +76,11 @@ def test_setting_row_matches_code(name):
 
 
 # Options that carry a setting's name but are not that setting (and so are not in its row).
-NOT_THE_SETTING = {("embed", "--batch-size"): "papers per embedding batch, not the feed page's batch_size"}
+NOT_THE_SETTING = {
+    ("embed", "--batch-size"): "papers per embedding batch, not the feed page's batch_size",
+    ("mcp", "--host"): "the MCP server's HTTP address, not the web server's",
+    ("mcp", "--port"): "the MCP server's HTTP port, not the web server's",
+}
 GLOBAL = ""  # the command path of the app callback: flags given before the command
 
 

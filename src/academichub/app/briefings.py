@@ -88,4 +88,21 @@ def brief(hub: "Hub", radar_id: int | None, day: date, *, week: bool = False, la
                          settings=hub.settings, regenerate=regenerate, previous_paper_ids=previous_ids or None)
 
 
-__all__ = ["brief", "covering_sample", "latest_day", "paper_choice", "resolve_radar"]
+__all__ = ["brief", "covering_sample", "latest_day", "paper_choice", "readable_briefing", "resolve_radar"]
+
+
+def readable_briefing(hub: "Hub", radar_id: int | None, day: date | None, *, lang: str):
+    """(briefing, day) for a reader that must not write or call an LLM (an assistant, a feed
+    reader): the stored briefing of the radar and day, else an extractive one of the same papers
+    a written briefing would have, made and not stored. (None, None) when the store has no day."""
+    from ..brief.briefing import latest_briefing, unstored_extractive
+
+    day = day or latest_day(hub)
+    if day is None:
+        return None, None
+    stored = latest_briefing(hub.engine, radar_id=radar_id, period=(day, day), lang=lang)
+    if stored is not None:
+        return stored, day
+    ids, _previous = paper_choice(hub, radar_id, day)
+    return unstored_extractive(hub.engine, radar_id=radar_id, paper_ids=ids, period=(day, day), lang=lang,
+                               model=hub.settings.embedding_model), day

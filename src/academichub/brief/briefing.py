@@ -201,6 +201,20 @@ def make_briefing(
     )
 
 
+def unstored_extractive(engine: Engine, *, radar_id: int | None, paper_ids: list[int], period: tuple[date, date],
+                        lang: str, model: str | None = None) -> Briefing:
+    """The extractive briefing of these papers, made and NOT stored (no LLM, no write): for a reader
+    that must not change the store, such as a feed reader's GET."""
+    lang = normalise_lang(lang)
+    ids = list(dict.fromkeys(int(i) for i in paper_ids))
+    with engine.connect() as conn:
+        papers = papers_from_store(conn, ids, model)
+    analysis = analyze(papers, None)
+    doc = extractive_briefing(papers, analysis, lang)
+    return Briefing(id=None, radar_id=radar_id, period=period, lang=lang, kind="extractive", model=None, doc=doc,
+                    analysis=analysis, paper_ids=[p.paper_id for p in papers], paper_hash=store.paper_hash(ids))
+
+
 # ----------------------------------------------------------------------------- presenting
 
 

@@ -320,3 +320,14 @@ jobs = Table(
     Column("finished_at", DateTime),
     Column("updated_at", DateTime, nullable=False),
 )
+
+# ----------------------------------------------------------------------------- feed tokens
+
+feed_tokens = Table(
+    "feed_tokens",
+    metadata,
+    # the user's secret feed URLs are signed over (user_id, generation); rotating bumps it
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("rotated_at", DateTime, nullable=False),
+)
