@@ -587,6 +587,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     from . import jobs_page
 
     jobs_page.register(app, hub)
+    from . import delivery_page
+
+    delivery_page.register(app, hub, render)
 
     def wants_html(request: Request) -> bool:
         path = request.url.path
