@@ -175,7 +175,7 @@ def due_jobs(now: datetime, sources: list[dict], radars: list[RadarClock], lates
 
 # ----------------------------------------------------------------------------- digests
 
-LATE_AFTER = timedelta(hours=1)  # a digest recorded this long after its period came due says it is late
+LATE_AFTER = timedelta(hours=2)  # a digest recorded this long after its period came due (the server was down) says it is late
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +219,7 @@ def due_digests(now: datetime, channels: list[ChannelClock], ledger: Mapping[str
     """Each enabled channel's newest period once it has come due (never the ones before it: a
     server down for a week sends one digest, not seven), not while papers are being ingested (the
     digest would read a half-ingested day), not for a period that came due before the channel
-    existed. Recorded an hour or more after it came due (the server was down), it is marked late."""
+    existed. Recorded two hours or more after it came due (the server was down), it is marked late."""
     if ingesting or any(entry.status in OPEN and key.startswith(INGEST_PREFIXES) for key, entry in ledger.items()):
         return []
     intents = []

@@ -118,10 +118,10 @@ def render_text(digest: Digest, *, max_items: int | None = None) -> str:
     shown = 0
     for section in digest.sections:
         lines += [f"== {section.radar_name} ==", section.radar_url, ""]
-        if section.headline:
-            lines += [section.headline, ""]
         if section.briefing_markdown and max_items is None:
             lines += [section.briefing_markdown.strip(), ""]
+        elif section.headline:
+            lines += [section.headline, ""]
         if not section.items:
             lines += [labels["no_papers"], ""]
         for item in section.items:

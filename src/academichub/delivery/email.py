@@ -11,6 +11,7 @@ a lost answer after DATA began is MailUnconfirmed, never retried (at most once).
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import socket
 import ssl
@@ -94,6 +95,16 @@ def build_message(digest: Digest, *, to: str, setup: MailSetup, message_id: str,
     return message
 
 
+# Headers folded at SMTP's own line limit, not at 78: a List-Unsubscribe URL is one long token,
+# which a 78-column fold would turn into RFC 2047 encoded words that no mail client reads as a URL.
+# (The body parts are already encoded, at 78 columns, when they are set.)
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    return message.as_bytes(policy=WIRE_POLICY)
+
+
 def _connect(setup: MailSetup) -> smtplib.SMTP:
     try:
         if setup.security == "tls":
@@ -143,12 +154,14 @@ def send_message(setup: MailSetup, message: EmailMessage, *, before_commit: Call
             client.rset()
             raise MailError("the delivery was taken over by another worker; nothing sent")
         try:
-            code, reply = client.data(message.as_bytes())
+            code, reply = client.data(wire_bytes(message))
         except smtplib.SMTPDataError as exc:
             raise MailRefused(f"{setup.where}: message refused: {exc.smtp_code} {_said(exc.smtp_error)}") from exc
         except (OSError, socket.timeout, smtplib.SMTPServerDisconnected) as exc:
             raise MailUnconfirmed(f"{setup.where}: connection lost while the server took the message "
                                   f"({message['Message-ID']}): {exc}") from exc
+        if code != 250:  # smtplib returns the reply to the message's end without judging it
+            raise MailRefused(f"{setup.where}: message refused: {code} {_said(reply)}")
         return f"{code} {_said(reply)}"
     finally:
         try:
