@@ -24,19 +24,26 @@ def free_port() -> int:
 
 
 class MailServer:
-    def __init__(self, *, data_delay: float = 0.0):
+    def __init__(self, *, rcpt_delay: float = 0.0, data_delay: float = 0.0):
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.script: list[tuple[str, str]] = []  # (stage "rcpt"|"data", reply) consumed one per transaction
-        self.data_delay = data_delay
+        self.rcpt_delay = rcpt_delay  # before answering RCPT: a kill then lands before anything was handed over
+        self.data_delay = data_delay  # after keeping the message, before answering: a kill then loses the answer
         self.transactions = 0
+        self.in_rcpt = threading.Event()
         self.in_data = threading.Event()
         owner = self
 
         class Handler:
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd
+                import asyncio
+
                 if owner.script and owner.script[0][0] == "rcpt":
                     return owner.script.pop(0)[1]
+                owner.in_rcpt.set()
+                if owner.rcpt_delay:
+                    await asyncio.sleep(owner.rcpt_delay)
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 
@@ -46,12 +53,12 @@ class MailServer:
                 owner.transactions += 1
                 if owner.script and owner.script[0][0] == "data":
                     return owner.script.pop(0)[1]
-                owner.in_data.set()
-                if owner.data_delay:
-                    await asyncio.sleep(owner.data_delay)
                 owner.messages.append(email.message_from_bytes(envelope.original_content or envelope.content,
                                                                policy=email.policy.default))
                 owner.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+                owner.in_data.set()
+                if owner.data_delay:
+                    await asyncio.sleep(owner.data_delay)
                 return "250 2.0.0 accepted"
 
         self.port = free_port()

@@ -177,9 +177,15 @@ def _channel_radars(hub: "Hub", channel: store.Channel) -> list[int]:
         return [rid for rid, _name in store.user_radars(conn, channel.user_id)]
 
 
-def deliver_channel(hub: "Hub", channel_id: int, period: str, *, late: bool = False) -> SendResult:
+def deliver_channel(hub: "Hub", channel_id: int, period: str, *, late: bool = False,
+                    held_by_job: bool = False) -> SendResult:
     """Send a channel's digest of `period` once (see the module's docstring). A refusal raises
-    (the job ledger retries with backoff); an answer lost after the hand-over does not."""
+    (the job ledger retries with backoff); an answer lost after the hand-over does not.
+
+    `held_by_job`: the caller holds the period's job in the ledger, so any other worker's claim on
+    the row is from an attempt whose lease ran out (it died): taken over at once. Otherwise a claim
+    is taken over once silent for a lease. Either way no message goes out twice: only the row's
+    current holder may move it to `committing`, the one step before the hand-over."""
     from ..delivery.email import MailUnconfirmed
     from ..delivery.webhooks import WebhookUnconfirmed
     from .jobs import worker_id
@@ -194,7 +200,8 @@ def deliver_channel(hub: "Hub", channel_id: int, period: str, *, late: bool = Fa
         return SendResult(row.status, row.message_id, "already handled")
     me = worker_id()
     message_id = _message_id(hub, channel)
-    claimed = store.claim_delivery(hub.engine, row.id, me, message_id, now, hub.settings.job_lease_seconds)
+    claimed = store.claim_delivery(hub.engine, row.id, me, message_id, now,
+                                   0.0 if held_by_job else hub.settings.job_lease_seconds)
     if claimed is None:
         with hub.engine.connect() as conn:
             current = store.delivery_by_id(conn, row.id)

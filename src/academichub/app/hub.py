@@ -326,11 +326,11 @@ class Hub:
 
         return due_for_radar(self, int(radar))
 
-    def deliver_digest(self, channel_id: int, period: str, *, late: bool = False):
+    def deliver_digest(self, channel_id: int, period: str, *, late: bool = False, held_by_job: bool = False):
         """Send one channel's digest of a period, exactly once (app/delivery.py): a SendResult."""
         from .delivery import deliver_channel
 
-        return deliver_channel(self, channel_id, period, late=late)
+        return deliver_channel(self, channel_id, period, late=late, held_by_job=held_by_job)
 
 
 class WarmUp:

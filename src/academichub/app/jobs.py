@@ -206,7 +206,8 @@ class Jobs:
             digests = hub.deliver(int(params["radar_id"]), date.fromisoformat(params["day"]))
             return {"digests": [intent.key for intent in digests]}, list(digests)
         if job.name == "digest":
-            sent = hub.deliver_digest(int(params["channel_id"]), str(params["period"]), late=bool(params.get("late")))
+            sent = hub.deliver_digest(int(params["channel_id"]), str(params["period"]), late=bool(params.get("late")),
+                                      held_by_job=True)
             return sent.to_dict(), []
         raise JobError(f"unknown job name {job.name!r} ({job.key})")
 
