@@ -241,3 +241,45 @@ def test_digest_send_mails_one_digest_now(world, mail, database_url, monkeypatch
     missing = runner.invoke(app, ["digest", "send", "nope", "--to", "check@lab.example", "--smtp-host", "127.0.0.1"])
     assert missing.exit_code == 1 and "no radar 'nope'" in missing.output
     assert len(mail.messages) == 2
+
+
+def test_the_delivery_settings_page_adds_tests_edits_and_removes_channels(world, mail):
+    from academichub.web.app import create_app
+
+    hub, clock, user, radar = world
+    with TestClient(create_app(hub=hub)) as client:
+        empty = client.get("/settings/delivery?lang=en")
+        assert empty.status_code == 200 and "No channels yet." in empty.text
+        assert client.post("/settings/delivery/email", data={"email": "me@lab.example"}).status_code == 200  # followed 303
+        bad = client.post("/settings/delivery/channels?lang=zh", data={"kind": "email", "target": "not an address",
+                                                                       "radar": "all", "cadence": "daily", "lang": "zh"})
+        assert bad.status_code == 400 and "'not an address' 不是邮箱地址" in unescape(bad.text)
+        # an e-mail channel without a target goes to the user's own address
+        added = client.post("/settings/delivery/channels", data={"kind": "email", "target": "", "radar": str(radar),
+                                                                 "cadence": "weekly", "lang": "en"})
+        assert added.status_code == 200 and 'data-flash="added"' in added.text
+        with hub.engine.connect() as conn:
+            (channel,) = store.list_channels(conn, user)
+        assert (channel.target, channel.radar_id, channel.cadence, channel.lang) == ("me@lab.example", radar, "weekly", "en")
+        tested = client.post(f"/settings/delivery/channels/{channel.id}/test")
+        assert tested.status_code == 200 and 'data-flash="tested"' in tested.text
+        assert [m["Subject"] for m in mail.messages] == ["[test] AcademicHub weekly digest · ml · 2024-W48"]
+        with hub.engine.connect() as conn:
+            assert store.recent_deliveries(conn, user) == []  # a test stands for no period
+        hub.settings.allow_private_urls = True  # no DNS here: a webhook on this machine
+        feishu = client.post("/settings/delivery/channels", data={
+            "kind": "feishu", "target": "http://127.0.0.1:9/open-apis/bot/v2/hook/abc", "secret": "s3cr3t-0123456789",
+            "radar": "all", "cadence": "daily", "lang": "zh"})
+        assert feishu.status_code == 200
+        assert "s3cr3t-0123456789" not in feishu.text and "••••6789" in feishu.text
+        assert "hook/abc" not in feishu.text.split("<details>")[0]  # the webhook URL's credential is not in the table
+        edited = client.post(f"/settings/delivery/channels/{channel.id}", data={
+            "target": "other@lab.example", "radar": "all", "cadence": "daily", "lang": "zh", "enabled": ""})
+        assert edited.status_code == 200
+        with hub.engine.connect() as conn:
+            now = store.get_channel(conn, channel.id)
+        assert (now.target, now.radar_id, now.cadence, now.lang, now.enabled) == ("other@lab.example", None, "daily", "zh", False)
+        assert client.post(f"/settings/delivery/channels/{channel.id}/remove").status_code == 200
+        assert client.post(f"/settings/delivery/channels/{channel.id}/remove").status_code == 404
+        cross_site = client.post("/settings/delivery/email", data={"email": "x@y.z"}, headers={"Sec-Fetch-Site": "cross-site"})
+        assert cross_site.status_code == 403

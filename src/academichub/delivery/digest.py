@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 LABELS = {
     "en": {
-        "digest": "AcademicHub digest", "weekly": "weekly digest", "late": "late",
+        "digest": "AcademicHub digest", "weekly": "AcademicHub weekly digest", "late": "late",
         "late_note": "This digest is late: the server was not running when it was due.",
         "why": "Why", "card": "Card", "arxiv": "arXiv", "doi": "DOI",
         "like": "Like", "dismiss": "Dismiss", "save": "Save",
@@ -26,7 +26,7 @@ LABELS = {
         "statement_terms": "matches your interest in {0}", "statement": "close in meaning to your interest statement",
     },
     "zh": {
-        "digest": "AcademicHub 摘要", "weekly": "每周摘要", "late": "迟到",
+        "digest": "AcademicHub 摘要", "weekly": "AcademicHub 每周摘要", "late": "迟到",
         "late_note": "这份摘要迟到了：到期时服务器没有运行。",
         "why": "推荐理由", "card": "卡片", "arxiv": "arXiv", "doi": "DOI",
         "like": "喜欢", "dismiss": "不感兴趣", "save": "收藏",
