@@ -37,7 +37,7 @@ def test_every_command_has_help(run):
         ["bench"], ["bench", "ingest"], ["bench", "merge"], ["bench", "sources"], ["bench", "briefing"], ["sources"], ["sources", "add"],
         ["sources", "run"], ["sources", "list"], ["sources", "status"], ["sources", "remove"], ["sources", "import-opml"],
         ["radar"], ["radar", "create"], ["radar", "seed"], ["radar", "feedback"], ["radar", "show"], ["radar", "list"],
-        ["radar", "delete"], ["radar", "reset"],
+        ["radar", "delete"], ["radar", "reset"], ["digest"], ["digest", "send"],
     ):
         result = run(*command, "--help")
         assert result.exit_code == 0, (command, result.output)

@@ -121,6 +121,7 @@ from .cli_brief import brief_command  # noqa: E402 - needs the apps and setting_
 from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps and setting_flags above
 from .cli_jobs import jobs_app, worker_command  # noqa: E402 - needs the apps and setting_flags above
 from .cli_mcp import mcp_command  # noqa: E402 - needs the apps and setting_flags above
+from .cli_delivery import digest_app  # noqa: E402 - needs the apps and setting_flags above
 
 app.command("brief")(brief_command)
 papers_app.command("import")(papers_import_command)
@@ -132,6 +133,7 @@ app.add_typer(bench_app, name="bench")
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("mcp")(mcp_command)
+app.add_typer(digest_app, name="digest")
 
 
 def _fail(exc: BaseException) -> None:

@@ -149,6 +149,20 @@ class Settings(BaseSettings):
     briefing_hour: int = Field(
         default=7, ge=0, le=23, description="Local hour (0-23) from which each radar's daily briefing is written."
     )
+    smtp_host: str | None = Field(default=None, description="SMTP server that sends e-mail digests; unset: no e-mail.")
+    smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, description="SMTP port; unset: 587 for starttls, 465 for tls, 25 for none."
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (upgrade a plain connection), tls (TLS from the start) or none."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login name; unset: no login.")
+    smtp_password: SecretStr | None = Field(
+        default=None, description="SMTP password, from the environment or the TOML file only (never logged)."
+    )
+    smtp_from: str | None = Field(
+        default=None, description="From address of e-mail digests (also the mailto: of List-Unsubscribe)."
+    )
     rank_weights: Optional[Path] = Field(
         default=None, description="TOML file of ranking weights (name = value) that replace the shipped ones for `rank`."
     )

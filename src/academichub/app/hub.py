@@ -318,9 +318,19 @@ class Hub:
         radar_id = resolve_radar(self, radar_name) if radar_name else None
         return brief(self, radar_id, day, week=week, lang=language, regenerate=regenerate)
 
-    def deliver(self, radar_name: str, day: date) -> list:
-        """Send a radar's briefing of `day` through its delivery channels (the delivery issue adds them)."""
-        return []
+    def deliver(self, radar: str | int, day: date) -> list:
+        """The digest jobs (app/schedule.JobIntent) due now for the channels that carry this radar,
+        chained after its briefing of `day` so they go out once it is written; each channel's
+        period is sent once, by its own `digest:CHANNEL:PERIOD` job (app/delivery.py)."""
+        from .delivery import due_for_radar
+
+        return due_for_radar(self, int(radar))
+
+    def deliver_digest(self, channel_id: int, period: str, *, late: bool = False, held_by_job: bool = False):
+        """Send one channel's digest of a period, exactly once (app/delivery.py): a SendResult."""
+        from .delivery import deliver_channel
+
+        return deliver_channel(self, channel_id, period, late=late, held_by_job=held_by_job)
 
 
 class WarmUp:

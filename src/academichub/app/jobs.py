@@ -89,15 +89,20 @@ class Jobs:
         from ..store.feed import latest_announcement
         from ..store.sources import list_sources
 
+        from .delivery import channel_clocks
+
         now = self.hub.now()
         with self.hub.engine.connect() as conn:
             sources = list_sources(conn)
             radars = self.radar_clocks(conn)
+            channels = channel_clocks(self.hub, conn)
             latest = latest_announcement(conn)
-            keys = schedule.candidate_keys(now, sources, radars, latest)
+            keys = schedule.candidate_keys(now, sources, radars, latest) + schedule.digest_candidate_keys(now, channels)
             found = {**ledger.states(conn, None), **ledger.states(conn, keys)}
         entries = {key: schedule.LedgerEntry(job.status, job.params) for key, job in found.items()}
-        return schedule.due_jobs(now, sources, radars, latest, entries)
+        intents = schedule.due_jobs(now, sources, radars, latest, entries)
+        ingesting = any(intent.key.startswith(schedule.INGEST_PREFIXES) for intent in intents)
+        return intents + schedule.due_digests(now, channels, entries, ingesting=ingesting)
 
     def tick(self) -> list[str]:
         """Record what is due, and hand the queue every job that needs a message: the new ones, and
@@ -198,8 +203,12 @@ class Jobs:
             follow = [schedule.JobIntent("deliver", schedule.deliver_key(params["radar_id"], day), dict(params))]
             return result, follow
         if job.name == "deliver":
-            sent = hub.deliver(str(params["radar_id"]), date.fromisoformat(params["day"]))
-            return {"sent": len(sent or [])}, []
+            digests = hub.deliver(int(params["radar_id"]), date.fromisoformat(params["day"]))
+            return {"digests": [intent.key for intent in digests]}, list(digests)
+        if job.name == "digest":
+            sent = hub.deliver_digest(int(params["channel_id"]), str(params["period"]), late=bool(params.get("late")),
+                                      held_by_job=True)
+            return sent.to_dict(), []
         raise JobError(f"unknown job name {job.name!r} ({job.key})")
 
     def _run_sources(self, key: str, names: list[str]) -> list:

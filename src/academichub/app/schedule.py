@@ -26,7 +26,7 @@ OPEN = ("queued", "running")
 
 @dataclass(frozen=True, slots=True)
 class JobIntent:
-    name: str  # sources | embed | candidates | brief | deliver
+    name: str  # sources | embed | candidates | brief | deliver | digest
     key: str
     params: dict = field(default_factory=dict)
 
@@ -173,8 +173,72 @@ def due_jobs(now: datetime, sources: list[dict], radars: list[RadarClock], lates
     return intents
 
 
+# ----------------------------------------------------------------------------- digests
+
+LATE_AFTER = timedelta(hours=2)  # a digest recorded this long after its period came due (the server was down) says it is late
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelClock:
+    """A delivery channel and when its owner wants it: daily or weekly (Mondays), at their hour."""
+
+    channel_id: int
+    radar_id: int | None  # None: all of the owner's radars in one digest
+    cadence: str  # daily | weekly
+    zone: str
+    hour: int
+    created_at: datetime  # naive UTC: periods that came due before the channel existed are not sent
+
+
+def digest_key(channel_id: int, period: str) -> str:
+    return f"digest:{channel_id}:{period}"
+
+
+def digest_period(channel: ChannelClock, now: datetime) -> tuple[str, datetime]:
+    """(label, due instant in UTC) of the channel's newest period that has come due at `now`: a
+    local day (`2026-12-06`), due at the owner's hour of it; or an ISO week (`2026-W49`), due at
+    the owner's hour of its Monday."""
+    clock = RadarClock(0, "", channel.zone, channel.hour)
+    local = as_aware(now).astimezone(ZoneInfo(channel.zone)).date()
+    if channel.cadence == "weekly":
+        day = local - timedelta(days=local.weekday())
+        if briefing_time(clock, day) > as_aware(now):
+            day -= timedelta(days=7)
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}", briefing_time(clock, day)
+    day = local if briefing_time(clock, local) <= as_aware(now) else local - timedelta(days=1)
+    return day.isoformat(), briefing_time(clock, day)
+
+
+def digest_candidate_keys(now: datetime, channels: list[ChannelClock]) -> list[str]:
+    return [digest_key(c.channel_id, digest_period(c, now)[0]) for c in channels]
+
+
+def due_digests(now: datetime, channels: list[ChannelClock], ledger: Mapping[str, LedgerEntry], *,
+                ingesting: bool = False) -> list[JobIntent]:
+    """Each enabled channel's newest period once it has come due (never the ones before it: a
+    server down for a week sends one digest, not seven), not while papers are being ingested (the
+    digest would read a half-ingested day), not for a period that came due before the channel
+    existed. Recorded two hours or more after it came due (the server was down), it is marked late."""
+    if ingesting or any(entry.status in OPEN and key.startswith(INGEST_PREFIXES) for key, entry in ledger.items()):
+        return []
+    intents = []
+    for channel in channels:
+        period, due_at = digest_period(channel, now)
+        if due_at < as_aware(channel.created_at):
+            continue
+        key = digest_key(channel.channel_id, period)
+        if key in ledger:
+            continue
+        late = as_aware(now) - due_at >= LATE_AFTER
+        intents.append(JobIntent("digest", key, {"channel_id": channel.channel_id, "period": period,
+                                                 "due_at": as_naive(due_at).isoformat(), "late": late}))
+    return intents
+
+
 __all__ = [
-    "ARXIV_ZONE", "JobIntent", "LedgerEntry", "RadarClock", "arxiv_window", "as_aware", "as_naive", "brief_key",
+    "ARXIV_ZONE", "ChannelClock", "JobIntent", "LATE_AFTER", "digest_candidate_keys", "digest_key", "digest_period",
+    "due_digests", "LedgerEntry", "RadarClock", "arxiv_window", "as_aware", "as_naive", "brief_key",
     "briefing_due", "briefing_time", "candidate_keys", "deliver_key", "due_jobs", "next_briefing", "source_key",
     "source_window",
 ]

@@ -330,4 +330,41 @@ feed_tokens = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("generation", Integer, nullable=False),
     Column("rotated_at", DateTime, nullable=False),
+# ----------------------------------------------------------------------------- delivery
+
+delivery_channels = Table(
+    "delivery_channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # email | slack | discord | feishu | dingtalk | wecom | ntfy | json
+    Column("target", Text, nullable=False),  # the address, or the webhook URL
+    Column("secret", Text),  # Feishu/DingTalk signing secret (never logged, never shown again in full)
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), index=True),  # NULL: all the user's radars
+    Column("cadence", String(8), nullable=False),  # daily | weekly
+    Column("lang", String(8), nullable=False),  # zh | en
+    Column("enabled", Boolean, nullable=False),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", Integer, ForeignKey("delivery_channels.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("scope", String(32), nullable=False),  # "all", or "radar:<id>"
+    Column("period", String(16), nullable=False),  # a day (2026-12-06) or an ISO week (2026-W49)
+    Column("status", String(16), nullable=False),  # pending | sending | committing | sent | failed | unconfirmed
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("late", Boolean, nullable=False),
+    Column("message_id", String(255)),  # the Message-ID of the last attempt (a crash after the send shows in the mail log)
+    Column("worker", String(128)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("user_id", "channel_id", "scope", "period", name="uq_deliveries_user_id"),
 )

@@ -590,6 +590,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     from . import feeds_page
 
     feeds_page.register(app, hub, render)
+    from . import delivery_page
+
+    delivery_page.register(app, hub, render)
 
     def wants_html(request: Request) -> bool:
         path = request.url.path
