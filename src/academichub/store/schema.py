@@ -330,6 +330,8 @@ feed_tokens = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("generation", Integer, nullable=False),
     Column("rotated_at", DateTime, nullable=False),
+)
+
 # ----------------------------------------------------------------------------- delivery
 
 delivery_channels = Table(
