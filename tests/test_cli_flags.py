@@ -30,6 +30,8 @@ def given(name: str, tmp_path: Path) -> tuple[list[str], object]:
         return ([f"--no-{dashed}"], False) if field.default else ([f"--{dashed}"], True)
     if name == "llm_response_format":
         return [f"--{dashed}", "none"], "none"
+    if name == "smtp_security":
+        return [f"--{dashed}", "tls"], "tls"
     if name == "timezone":  # an IANA name, checked
         return [f"--{dashed}", "Asia/Shanghai"], "Asia/Shanghai"
     if kind is Path:
@@ -42,7 +44,7 @@ def given(name: str, tmp_path: Path) -> tuple[list[str], object]:
 
 
 def test_the_keys_are_the_only_settings_without_a_flag():
-    assert KEYS == ["llm_api_key", "pubmed_api_key", "secret_key", "semanticscholar_api_key"]
+    assert KEYS == ["llm_api_key", "pubmed_api_key", "secret_key", "semanticscholar_api_key", "smtp_password"]
     with pytest.raises(TypeError, match="secret"):
         cli.setting_flags("llm_api_key")(lambda: None)
 
