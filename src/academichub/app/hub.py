@@ -136,21 +136,16 @@ class Hub:
 
     def neighbours(self, model: str):
         """The persisted nearest-neighbour index of `model`'s vectors (rank/neighbours.py)."""
-        from ..rank.neighbours import vector_index
-        from ..rank.service import store_key
+        from ..rank.neighbours import store_key, vector_index
 
         return vector_index(self.candidates.index_folder, model, store=store_key(self.engine))
 
     def update_neighbours(self, model: str) -> int:
         """Add the vectors stored since the index was last written (the embedding job's last step):
         how many. A failure is logged, never raised: the ranking builds its graph without it."""
-        index = self.neighbours(model)
-        try:
-            with self.engine.connect() as conn:
-                return index.catch_up(conn)
-        except (OSError, ValueError, RuntimeError) as exc:
-            log.warning("nearest-neighbour index in %s: cannot be updated (%s)", self.candidates.index_folder, exc)
-            return 0
+        from ..rank.neighbours import update_store_index
+
+        return update_store_index(self.engine, self.candidates.index_folder, model)
 
     def backfill(self, **what):
         """Harvest a date range from arXiv (app/ingest_inputs.py: backfill): OAI-PMH by set, or

@@ -161,7 +161,7 @@ class VectorIndex:
         sims = np.full((len(queries), count), -np.inf, dtype=np.float32)
         if self._index is None or not len(self._index):
             return ids, sims
-        self._index.expansion_search = max(EXPANSION_SEARCH, count)
+        self._index.expansion_search = max(EXPANSION_SEARCH, 3 * count)  # recall@100: 0.93 at 128, see tests
         return _matches(self._index.search(queries, count), count, ids, sims)
 
     # -- writing ---------------------------------------------------------
@@ -266,7 +266,7 @@ class VectorIndex:
         where = paper_embeddings.c.model == self.model
         count, highest = conn.execute(select(func.count(), func.max(paper_embeddings.c.paper_id)).where(where)).one()
         manifest = self._read_manifest()
-        if manifest is not None and manifest["count"] == count and manifest["highest_id"] == highest:
+        if manifest is not None and manifest["count"] == count and manifest["highest_id"] == highest and self.table() is not None:
             return 0
         with self._writer():
             stored = np.array(conn.execute(select(paper_embeddings.c.paper_id).where(where).order_by(paper_embeddings.c.paper_id))
@@ -369,6 +369,23 @@ def transient_table(ids: np.ndarray, rows: np.ndarray) -> NeighbourTable:
     nbr, sim = _matches(index.search(rows, TABLE_K + 1), TABLE_K + 1, np.full((len(ids), TABLE_K + 1), -1, np.int64),
                         np.full((len(ids), TABLE_K + 1), -np.inf, np.float32))
     return NeighbourTable(np.asarray(ids, dtype=np.int64), *_without_self(np.asarray(ids, dtype=np.int64), nbr, sim))
+
+
+def store_key(bind) -> str:
+    """Which store a data folder's index belongs to: its URL, password hidden (a connection or an engine)."""
+    return bind.engine.url.render_as_string(hide_password=True)
+
+
+def update_store_index(engine, folder: Path, model: str) -> int:
+    """The embedding job's last step: the vectors stored since the index was last written added
+    to it (how many). A failure is logged, never raised: a ranking then builds its graph without."""
+    index = vector_index(folder, model, store=store_key(engine))
+    try:
+        with engine.connect() as conn:
+            return index.catch_up(conn)
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("nearest-neighbour index in %s: cannot be updated (%s)", folder, exc)
+        return 0
 
 
 _INDEXES: dict[tuple, VectorIndex] = {}

@@ -221,7 +221,7 @@ class CandidateCache:
         """The store's neighbour table for `model`, caught up first with vectors the index lacks
         (another process embedded them); None when the index cannot be made (logged: the graph
         is then built for the candidates alone)."""
-        from .neighbours import vector_index
+        from .neighbours import store_key, vector_index
 
         index = vector_index(self.index_folder, model, store=store_key(conn))
         try:
@@ -244,11 +244,6 @@ class CandidateCache:
 
 
 _SHARED_CACHE = CandidateCache()  # for callers without a long-lived owner (app.Hub brings its own)
-
-
-def store_key(conn) -> str:
-    """Which store a data folder's index belongs to (its URL, password hidden)."""
-    return conn.engine.url.render_as_string(hide_password=True)
 
 
 def corpus_signature(conn: Connection, since: date | None, model: str | None) -> tuple:
