@@ -342,14 +342,12 @@ def _merged(table: NeighbourTable, ids: np.ndarray, nbr: np.ndarray, sim: np.nda
             extra = np.bincount(inverse).max()
             add_nbr = np.full((len(touched), extra), -1, np.int64)
             add_sim = np.full((len(touched), extra), -np.inf, np.float32)
-            slot = np.zeros(len(touched), np.int64)
             by_row = np.argsort(inverse, kind="stable")
             inverse_sorted = inverse[by_row]
             starts = np.searchsorted(inverse_sorted, np.arange(len(touched)))
             columns = np.arange(len(by_row)) - starts[inverse_sorted]
             add_nbr[inverse_sorted, columns] = candidates[by_row]
             add_sim[inverse_sorted, columns] = values[by_row]
-            del slot
             merged_nbr = np.hstack([all_nbr[touched], add_nbr])
             merged_sim = np.hstack([all_sim[touched], add_sim])
             best = np.argsort(-merged_sim, axis=1, kind="stable")[:, :TABLE_K]
