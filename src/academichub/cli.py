@@ -806,12 +806,15 @@ def bench_merge(
 def bench_rank(
     shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
     candidates: Annotated[int, typer.Option(help="How many candidates.")] = 50_000,
+    runs: Annotated[int, typer.Option(help="Rankings timed.")] = 21,
+    day: Annotated[int, typer.Option(help="Papers of the new day added to the nearest-neighbour index.")] = 2_000,
 ) -> None:
-    """Median time to rank N candidates for one radar once embeddings exist."""
+    """Time to rank N candidates for one radar once embeddings exist (min / median / max), and the
+    nearest-neighbour index behind it: built, a new day added, its graph against the exact one."""
     from .bench import run_rank_bench
 
     try:
-        run_rank_bench(shared_data, n=candidates, console=out)
+        run_rank_bench(shared_data, n=candidates, runs=runs, day=day, console=out)
     except AcademicHubError as exc:
         _fail(exc)
 

@@ -39,7 +39,7 @@ class Hub:
         self.engine = engine
         self.clock: Clock = clock or utcnow
         self.ranker = ranker_for(settings.rank_weights)  # one per weights file, kept: its models are reused
-        self.candidates = CandidateCache()
+        self.candidates = CandidateCache(index_folder=settings.data_dir / "index")
         self.embeddings = Embeddings(settings)  # the embedder, loaded once
         # (conn) -> (model name, statement embedder) or (None, None); a test may put its own here
         self.embedding: Callable = self.embeddings
@@ -129,7 +129,23 @@ class Hub:
             with self.engine.begin() as conn:
                 forget_vectors(conn, embedder.name)
             self.embeddings.forget()
-        return embed_missing(self.engine, embedder, batch_size=batch_size, progress=progress)
+            self.neighbours(embedder.name).forget()
+        done = embed_missing(self.engine, embedder, batch_size=batch_size, progress=progress)
+        self.update_neighbours(embedder.name)
+        return done
+
+    def neighbours(self, model: str):
+        """The persisted nearest-neighbour index of `model`'s vectors (rank/neighbours.py)."""
+        from ..rank.neighbours import store_key, vector_index
+
+        return vector_index(self.candidates.index_folder, model, store=store_key(self.engine))
+
+    def update_neighbours(self, model: str) -> int:
+        """Add the vectors stored since the index was last written (the embedding job's last step):
+        how many. A failure is logged, never raised: the ranking builds its graph without it."""
+        from ..rank.neighbours import update_store_index
+
+        return update_store_index(self.engine, self.candidates.index_folder, model)
 
     def backfill(self, **what):
         """Harvest a date range from arXiv (app/ingest_inputs.py: backfill): OAI-PMH by set, or

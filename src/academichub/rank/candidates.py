@@ -54,6 +54,8 @@ class CandidateSet:
         self._phrases: dict[tuple[str, str], object] = {}
         self._centre: np.ndarray | None = None
         self._graphs: dict[int, NeighbourGraph] = {}
+        # () -> the store's persisted neighbour table (rank/neighbours.py), set by the candidate cache
+        self.neighbour_source = None
         self._day_groups: tuple[np.ndarray, np.ndarray] | None = None
         self._folded: list[str | None] = [None] * len(docs)
         self._folded_titles: list[str | None] = [None] * len(docs)
@@ -73,13 +75,26 @@ class CandidateSet:
 
     def neighbour_graph(self, k: int) -> "NeighbourGraph | None":
         """Every candidate linked to its k nearest candidates by centred cosine (symmetric), made
-        once per candidate set like the other columns: O(n^2) dot products, about 20 s for
-        50,000 candidates on 2 cores, then reused by every radar (`Ranker` propagates over it)."""
+        once per candidate set like the other columns, then reused by every radar (`Ranker`
+        propagates over it). Read off the store's persisted neighbour table when there is one
+        (O(n k): each paper's TABLE_K nearest by cosine, re-scored about the centre); else, beyond
+        EXACT_GRAPH_LIMIT candidates, from an HNSW index built for these rows (O(n log n)); a small
+        set (a day's window) compares every pair."""
         if self.emb is None or len(self) < 2:
             return None
         graph = self._graphs.get(k)
         if graph is None:
-            graph = self._graphs[k] = _neighbour_graph(self.emb, self.centre, k)
+            table = self.neighbour_source() if self.neighbour_source is not None else None
+            if table is not None and _covers(table, self.ids):
+                graph = _graph_from_table(self.emb, self.centre, self.ids, table, k)
+            elif len(self) > EXACT_GRAPH_LIMIT:
+                from .neighbours import transient_table
+
+                rows = _centred_rows(self.emb, self.centre)
+                graph = _graph_from_table(self.emb, self.centre, self.ids, transient_table(self.ids, rows), k, centred=rows)
+            else:
+                graph = _neighbour_graph(self.emb, self.centre, k)
+            self._graphs[k] = graph
         return graph
 
     def vectors(self, texts: list[str]):
@@ -178,6 +193,54 @@ class NeighbourGraph:
 
 
 NEIGHBOUR_BLOCK = 512  # rows per dot-product block (512 x 50,000 float32: 100 MB)
+EXACT_GRAPH_LIMIT = 5000  # candidates up to which every pair is compared (0.3 s at 5,000): a day's window
+TABLE_BLOCK = 4096  # rows whose table neighbours are re-scored at once (4,096 x 16 x 384 float32: 100 MB)
+TABLE_COVERAGE = 0.9  # the share of the candidates the persisted table must hold to be used
+
+
+def _centred_rows(emb: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    rows = emb - centre
+    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return rows
+
+
+def _covers(table, ids: np.ndarray) -> bool:
+    if not len(table) or not len(ids):
+        return False
+    at = np.minimum(np.searchsorted(table.ids, ids), len(table.ids) - 1)
+    return float((table.ids[at] == ids).mean()) >= TABLE_COVERAGE
+
+
+def _graph_from_table(emb: np.ndarray, centre: np.ndarray, ids: np.ndarray, table, k: int,
+                      centred: np.ndarray | None = None) -> NeighbourGraph:
+    """The k-nearest graph of the candidates (`ids`, sorted) from a neighbour table: each row's
+    table neighbours that are candidates too, re-scored by centred cosine (the table ranks by plain
+    cosine; it keeps TABLE_K > k so the centred k nearest are among them), the best k kept."""
+    from scipy import sparse
+
+    n = len(ids)
+    rows = centred if centred is not None else _centred_rows(emb, centre)
+    at = np.minimum(np.searchsorted(table.ids, ids), len(table.ids) - 1)
+    held = table.ids[at] == ids
+    nbr = np.where(held[:, None], np.asarray(table.nbr[at]), -1)
+    where = np.minimum(np.searchsorted(ids, nbr), n - 1)
+    valid = (nbr >= 0) & (ids[where] == nbr) & (where != np.arange(n)[:, None])
+    cosines = np.full(nbr.shape, -np.inf, dtype=np.float32)
+    for start in range(0, n, TABLE_BLOCK):
+        end = min(start + TABLE_BLOCK, n)
+        block = np.einsum("id,ikd->ik", rows[start:end], rows[where[start:end]])
+        cosines[start:end] = np.where(valid[start:end], block, -np.inf)
+    k = min(k, nbr.shape[1])
+    best = np.argsort(-cosines, axis=1, kind="stable")[:, :k]
+    cosines = np.take_along_axis(cosines, best, axis=1)
+    nearest = np.take_along_axis(where, best, axis=1)
+    keep = np.isfinite(cosines)
+    links = sparse.csr_matrix((np.maximum(cosines[keep], 0), (np.repeat(np.arange(n), k)[keep.ravel()], nearest[keep])),
+                              shape=(n, n), dtype=np.float32)
+    links = links.maximum(links.T).tocsr()
+    degree = np.asarray(links.sum(axis=1), dtype=np.float32).ravel()
+    kth = np.where(keep.any(axis=1), np.where(keep, cosines, np.inf).min(axis=1), np.inf).astype(np.float32)
+    return NeighbourGraph(links, degree, kth, np.repeat(np.arange(n), np.diff(links.indptr)))
 
 
 def _neighbour_graph(emb: np.ndarray, centre: np.ndarray, k: int) -> NeighbourGraph:

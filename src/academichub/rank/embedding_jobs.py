@@ -34,11 +34,15 @@ def embed_new_papers(engine: "Engine", settings: "Settings", *,
     Without the embeddings extra nothing happens (0). The job the future queue calls."""
     from .embeddings import EmbeddingsUnavailable, configured_embedder, embed_missing
 
+    from .neighbours import update_store_index
+
     try:
         embedder = configured_embedder(settings, engine)
     except EmbeddingsUnavailable:
         return 0
-    return embed_missing(engine, embedder, progress=progress)
+    done = embed_missing(engine, embedder, progress=progress)
+    update_store_index(engine, settings.data_dir / "index", embedder.name)  # the new vectors into the neighbour index
+    return done
 
 
 class _Background:

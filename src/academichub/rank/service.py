@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from ..store.radars import Radar
 from ..store.schema import paper_authors, paper_embeddings, paper_subjects, papers
 from .candidates import CandidateSet
 from .ranker import Doc, RadarProfile, Ranker, Reason, mmr
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -179,8 +182,11 @@ class CandidateCache:
     least recently used dropped beyond `size`. Several entries, so a briefing's window (since its
     period's first day) does not evict the radar page's (every stored paper) and its neighbour graph."""
 
-    def __init__(self, size: int = CANDIDATE_SETS_KEPT):
+    def __init__(self, size: int = CANDIDATE_SETS_KEPT, *, index_folder: Path | None = None):
         self.size = max(1, size)
+        # where the persisted nearest-neighbour indexes live (data_dir/index; rank/neighbours.py);
+        # None: each large candidate set builds a transient one for its graph
+        self.index_folder = index_folder
         self._sets: OrderedDict[tuple, tuple[tuple, CandidateSet]] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[tuple, threading.Lock] = {}  # one lock per key (a handful of windows)
@@ -201,6 +207,8 @@ class CandidateCache:
             if found is not None:
                 return found
             built = ranker.candidates(load_docs(conn, since=since, model=model))
+            if model and self.index_folder is not None and built.emb is not None:
+                built.neighbour_source = self._neighbour_source(conn, model)
             with self._lock:
                 self.builds += 1
                 self._sets[key] = (signature, built)
@@ -208,6 +216,20 @@ class CandidateCache:
                 while len(self._sets) > self.size:
                     self._sets.popitem(last=False)
             return built
+
+    def _neighbour_source(self, conn: Connection, model: str):
+        """The store's neighbour table for `model`, caught up first with vectors the index lacks
+        (another process embedded them); None when the index cannot be made (logged: the graph
+        is then built for the candidates alone)."""
+        from .neighbours import store_key, vector_index
+
+        index = vector_index(self.index_folder, model, store=store_key(conn))
+        try:
+            index.catch_up(conn)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.warning("nearest-neighbour index in %s: cannot be brought up to date (%s)", self.index_folder, exc)
+            return None
+        return index.table
 
     def _current(self, key: tuple, signature: tuple) -> CandidateSet | None:
         cached = self._sets.get(key)
