@@ -97,7 +97,7 @@ def test_a_published_work_is_cited_as_an_article_with_its_doi_and_braces_stay_ba
     }
     cited = citation(paper)
     assert cited.bibtex == """@article{vandersypen2023spin,
-	title = {{Spin {qubits} in  silicon}},
+	title = {{Spin \\{qubits\\} in \\} silicon}},
 	author = {Lieven Vandersypen and Ádám Gyenis},
 	journal = {Nature},
 	year = {2023},
@@ -105,6 +105,13 @@ def test_a_published_work_is_cited_as_an_article_with_its_doi_and_braces_stay_ba
 }"""
     assert cited.plain == ("Lieven Vandersypen, Ádám Gyenis (2023). Spin {qubits} in } silicon. Nature. "
                            "https://doi.org/10.1038/s41586-023-0001-x")
+    # the braces are escaped, not dropped: the title reads back whole (export/formats.py)
+    from academichub.ingest.library_import import parse_library
+
+    assert parse_library(cited.bibtex.encode(), "c.bib").papers[0].title == "Spin {qubits} in } silicon"
+    assert cited.ris.splitlines() == ["TY  - JOUR", "ID  - vandersypen2023spin", "TI  - Spin {qubits} in } silicon",
+                                      "AU  - Vandersypen, Lieven", "AU  - Gyenis, Ádám", "PY  - 2023", "DA  - 2023/05/01",
+                                      "JO  - Nature", "DO  - 10.1038/s41586-023-0001-x", "ER  -"]
 
 
 # -- back links and feedback on the paper page --------------------------------------------------------

@@ -570,6 +570,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             context = {**context, "saved_ids": _saved_on_page(request, context)}
         body = env.get_template(template).render(
             request_path=request.url.path,
+            request_full_path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
             **context,
         )
