@@ -109,7 +109,7 @@ def test_the_json_api_and_the_downloads(client):
 def test_every_card_has_a_cite_box_and_the_header_links_the_saved_page(client):
     feed = client.get("/?size=3&lang=zh").text
     assert feed.count('<details class="cite-box">') == 3 and feed.count('action="/saved"') == 3
-    assert '<li><a href="/saved" data-nav="saved">保存</a></li>' in feed
+    assert '<li><a href="/saved" data-nav="saved">收藏</a></li>' in feed
     assert "<summary class=\"fb\">引用</summary>" in feed
     en = client.get("/saved?lang=en").text
     assert 'data-nav="saved" aria-current="page">Saved</a>' in en

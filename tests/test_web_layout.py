@@ -175,14 +175,15 @@ def test_the_briefing_page_leads_back_to_its_radar(client):
 
 def test_the_header_names_every_section_and_marks_the_current_one(client):
     for path, current in (("/", "/"), ("/radars", "/radars"), ("/radars/spin%20qubits", "/radars"),
-                          ("/briefing", "/briefing"), ("/sources", "/sources"), ("/papers/2411.18027", None)):
+                          ("/briefing", "/briefing"), ("/saved", "/saved"), ("/sources", "/sources"),
+                          ("/papers/2411.18027", None)):
         nav = parse(client.get(path).text).find("nav", "site-nav")
         links = nav.find_all("a")
         assert [(a.attrs["href"], a.text()) for a in links] == [
-            ("/", "Feed"), ("/radars", "Radars"), ("/briefing", "Briefing"), ("/sources", "Sources")]
+            ("/", "Feed"), ("/radars", "Radars"), ("/briefing", "Briefing"), ("/saved", "Saved"), ("/sources", "Sources")]
         assert [a.attrs["href"] for a in links if a.attrs.get("aria-current") == "page"] == ([current] if current else [])
     zh = parse(client.get("/?lang=zh").text).find("nav", "site-nav")
-    assert [a.text() for a in zh.find_all("a")] == ["文献流", "雷达", "简报", "文献来源"]
+    assert [a.text() for a in zh.find_all("a")] == ["文献流", "雷达", "简报", "收藏", "文献来源"]
 
 
 def test_the_briefing_and_welcome_panels_are_folded_above_the_cards(client):

@@ -25,7 +25,7 @@ def _local_user(hub) -> int | None:
         return default_user_id(conn)
 
 
-@_cli.setting_flags("batch_size", "zotero_api_url")
+@_cli.setting_flags("zotero_api_url")
 def export_command(
     what: Annotated[str, typer.Argument(help="saved, liked, or a radar's name or id (radar:NAME when the radar is "
                                              "named saved or liked): its current batch.", show_default=False)],
