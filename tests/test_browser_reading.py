@@ -42,7 +42,7 @@ PAGES = {
     "radars": "/radars",
     "radar-settings": "/radars/spin%20qubits",
 }
-NAV = {"/": "feed", "/radars": "radars", "/briefing": "briefing", "/sources": "sources"}
+NAV = {"/": "feed", "/radars": "radars", "/briefing": "briefing", "/saved": "saved", "/sources": "sources"}
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_the_sources_page_fits_a_phone_with_sources_configured(radars, browser):
 
 
 def test_the_header_leads_to_every_section(radars, page, viewport):
-    for path, current in (("/", "feed"), ("/radars", "radars"), ("/briefing", "briefing"), ("/sources", "sources"),
+    for path, current in (("/", "feed"), ("/radars", "radars"), ("/briefing", "briefing"), ("/saved", "saved"), ("/sources", "sources"),
                           ("/radars/spin%20qubits", "radars"), (f"/papers/{LONG_URL_PAPER}", None)):
         page.goto(radars.url(path))
         nav = page.locator("header nav.site-nav")
@@ -188,7 +188,7 @@ def test_back_links_keep_the_radar_filters_and_batch(radars, page, viewport):
     assert form.get_attribute("action") == "/radars/spin%20qubits/feedback"
     assert form.locator("button").evaluate_all("bs => bs.map(b => b.value)") == ["like", "save", "dismiss"]
     page.locator("details.citation > summary").click()
-    bibtex = page.locator("details.citation pre").inner_text()
+    bibtex = page.locator('details.citation pre[aria-labelledby="cite-bibtex"]').inner_text()
     assert bibtex.startswith("@") and "archivePrefix = {arXiv}" in bibtex
 
     back.click()

@@ -97,7 +97,7 @@ def test_a_published_work_is_cited_as_an_article_with_its_doi_and_braces_stay_ba
     }
     cited = citation(paper)
     assert cited.bibtex == """@article{vandersypen2023spin,
-	title = {{Spin {qubits} in  silicon}},
+	title = {{Spin \\{qubits\\} in \\} silicon}},
 	author = {Lieven Vandersypen and Ádám Gyenis},
 	journal = {Nature},
 	year = {2023},
@@ -105,6 +105,13 @@ def test_a_published_work_is_cited_as_an_article_with_its_doi_and_braces_stay_ba
 }"""
     assert cited.plain == ("Lieven Vandersypen, Ádám Gyenis (2023). Spin {qubits} in } silicon. Nature. "
                            "https://doi.org/10.1038/s41586-023-0001-x")
+    # the braces are escaped, not dropped: the title reads back whole (export/formats.py)
+    from academichub.ingest.library_import import parse_library
+
+    assert parse_library(cited.bibtex.encode(), "c.bib").papers[0].title == "Spin {qubits} in } silicon"
+    assert cited.ris.splitlines() == ["TY  - JOUR", "ID  - vandersypen2023spin", "TI  - Spin {qubits} in } silicon",
+                                      "AU  - Vandersypen, Lieven", "AU  - Gyenis, Ádám", "PY  - 2023", "DA  - 2023/05/01",
+                                      "JO  - Nature", "DO  - 10.1038/s41586-023-0001-x", "ER  -"]
 
 
 # -- back links and feedback on the paper page --------------------------------------------------------
@@ -168,14 +175,15 @@ def test_the_briefing_page_leads_back_to_its_radar(client):
 
 def test_the_header_names_every_section_and_marks_the_current_one(client):
     for path, current in (("/", "/"), ("/radars", "/radars"), ("/radars/spin%20qubits", "/radars"),
-                          ("/briefing", "/briefing"), ("/sources", "/sources"), ("/papers/2411.18027", None)):
+                          ("/briefing", "/briefing"), ("/saved", "/saved"), ("/sources", "/sources"),
+                          ("/papers/2411.18027", None)):
         nav = parse(client.get(path).text).find("nav", "site-nav")
         links = nav.find_all("a")
         assert [(a.attrs["href"], a.text()) for a in links] == [
-            ("/", "Feed"), ("/radars", "Radars"), ("/briefing", "Briefing"), ("/sources", "Sources")]
+            ("/", "Feed"), ("/radars", "Radars"), ("/briefing", "Briefing"), ("/saved", "Saved"), ("/sources", "Sources")]
         assert [a.attrs["href"] for a in links if a.attrs.get("aria-current") == "page"] == ([current] if current else [])
     zh = parse(client.get("/?lang=zh").text).find("nav", "site-nav")
-    assert [a.text() for a in zh.find_all("a")] == ["文献流", "雷达", "简报", "文献来源"]
+    assert [a.text() for a in zh.find_all("a")] == ["文献流", "雷达", "简报", "收藏", "文献来源"]
 
 
 def test_the_briefing_and_welcome_panels_are_folded_above_the_cards(client):

@@ -122,8 +122,10 @@ from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs th
 from .cli_jobs import jobs_app, worker_command  # noqa: E402 - needs the apps and setting_flags above
 from .cli_mcp import mcp_command  # noqa: E402 - needs the apps and setting_flags above
 from .cli_delivery import digest_app  # noqa: E402 - needs the apps and setting_flags above
+from .cli_export import export_command  # noqa: E402 - needs the apps and setting_flags above
 
 app.command("brief")(brief_command)
+app.command("export")(export_command)
 papers_app.command("import")(papers_import_command)
 app.add_typer(radar_app, name="radar")
 app.add_typer(papers_app, name="papers")
@@ -163,7 +165,7 @@ def _progress() -> Progress:
 @app.command()
 @setting_flags("host", "port", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
                *LLM_SETTINGS, "queue_url", "queue_name", "scheduler", "worker_concurrency", "job_lease_seconds",
-               "timezone", "briefing_hour")
+               "timezone", "briefing_hour", "zotero_api_url")
 def serve() -> None:
     """Serve the feed page and the JSON API (migrates the store and loads the sample day if empty)."""
     import uvicorn

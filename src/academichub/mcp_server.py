@@ -174,8 +174,8 @@ def read_briefing(hub: Hub, radar: str | None = None, day: str | None = None, la
 
 
 def save_to_radar(hub: Hub, paper_id: int, radar_id: int) -> None:
-    """THE one place a tool saves a paper: the radar's "save" feedback (idempotent). When saved
-    papers exist (app/saved.py), this becomes `save_paper(hub, user_id, paper_id, radar_id=…)`."""
+    """THE one place a tool saves a paper: the radar's "save" feedback (idempotent), which also puts
+    the paper on the owner's reading list (/saved; store/radars.py add_feedback)."""
     from .store.radars import add_feedback
 
     with hub.writing() as conn:

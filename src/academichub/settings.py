@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         default="https://api.semanticscholar.org", description="Semantic Scholar API base URL."
     )
     semanticscholar_api_key: SecretStr | None = Field(default=None, description="Semantic Scholar API key.")
+    zotero_api_url: str = Field(
+        default="https://api.zotero.org", description="Zotero Web API (v3) base URL that saved papers are pushed to."
+    )
     source_lookback_days: int = Field(
         default=7, description="How far back a source's first run reaches; later runs start from the last success."
     )

@@ -158,15 +158,15 @@ def detect_library_format(text: str, location: str) -> str:
 # ----------------------------------------------------------------------------- TeX and markup
 
 # Placeholders for characters that TeX escaped and that must not be read as TeX again.
-_BACKSLASH, _LBRACE, _RBRACE, _DOLLAR = "\ue000", "\ue001", "\ue002", "\ue003"
-_RESTORE = str.maketrans({_BACKSLASH: "\\", _LBRACE: "{", _RBRACE: "}", _DOLLAR: "$"})
+_BACKSLASH, _LBRACE, _RBRACE, _DOLLAR, _TILDE = "\ue000", "\ue001", "\ue002", "\ue003", "\ue004"
+_RESTORE = str.maketrans({_BACKSLASH: "\\", _LBRACE: "{", _RBRACE: "}", _DOLLAR: "$", _TILDE: "~"})
 _LITERALS = re.compile(r"\{\\textbackslash\}|\\textbackslash(?:\{\}|(?![A-Za-z]))|\$\\backslash\$|\\[{}$]")
 _MENDELEY_NEWLINE = re.compile(r"\$\\backslash\$n")  # Mendeley's export of a newline in an abstract
 # Text-mode symbols, done with a table: pylatexenc drops several of them (\textless) and is slow.
 _SYMBOLS = {
     "%": "%", "&": "&", "#": "#", "_": "_", ",": " ", " ": " ", "-": "", "/": "",
     "textless": "<", "textgreater": ">", "textendash": "–", "textemdash": "—", "textcopyright": "©",
-    "copyright": "©", "textregistered": "®", "texttrademark": "™", "textasciitilde": "~",
+    "copyright": "©", "textregistered": "®", "texttrademark": "™", "textasciitilde": _TILDE,
     "textasciicircum": "^", "textbar": "|", "textperiodcentered": "·", "texttimes": "×", "textdegree": "°",
     "textmu": "µ", "textpm": "±", "ldots": "…", "dots": "…", "textellipsis": "…", "textquoteright": "’",
     "textquoteleft": "‘", "textquotedblleft": "“", "textquotedblright": "”", "textquotesingle": "'",
@@ -549,6 +549,8 @@ def _bibtex_paper(entry_type: str, key: str, f: dict[str, str], file_name: str) 
     work_type = _WORK_TYPES.get(entry_type)
     if (venue and _PREPRINT_VENUE.match(venue)) or (arxiv_id and not venue):
         venue, work_type = None, "preprint"
+    if _plain(f.get("pubstate")).lower() == "preprint":  # biblatex: a preprint of any server
+        work_type = "preprint"
     published = _published(f.get("year"), f.get("month"), f.get("date"))
     paper = PaperData(
         source=SOURCE,
@@ -623,6 +625,7 @@ _RIS_TYPES = {
     "JOUR": "journal-article", "JFULL": "journal-article", "EJOUR": "journal-article", "MGZN": "journal-article",
     "CONF": "proceedings-article", "CPAPER": "proceedings-article", "BOOK": "book", "EBOOK": "book",
     "CHAP": "book-chapter", "ECHAP": "book-chapter", "THES": "dissertation", "RPRT": "report",
+    "UNPB": "preprint",  # "unpublished work": what export/formats.py writes for a preprint
 }
 
 

@@ -152,6 +152,15 @@ def get_paper(conn: Connection, id_or_arxiv_id: int | str) -> dict | None:
     return _with_people_and_subjects(conn, [dict(row)])[0]
 
 
+def get_papers(conn: Connection, paper_ids: list[int]) -> dict[int, dict]:
+    """Card dicts of these papers by id (those that exist)."""
+    wanted = list(dict.fromkeys(int(p) for p in paper_ids))
+    rows: list[dict] = []
+    for start in range(0, len(wanted), 900):
+        rows += [dict(r) for r in conn.execute(select(papers).where(papers.c.id.in_(wanted[start:start + 900]))).mappings()]
+    return {item["id"]: item for item in _with_people_and_subjects(conn, rows)} if rows else {}
+
+
 def feed_notices(conn: Connection, day: date | None) -> list[dict]:
     """Why a day may look empty: arXiv did not announce (an empty feed was recorded, or it is a
     day the feed lists in skipDays — weekends), and which sources are failing, since when."""
@@ -508,6 +517,7 @@ __all__ = [
     "count_matching",
     "feed_page",
     "get_paper",
+    "get_papers",
     "latest_announcement",
     "new_seed",
     "shuffle_key",

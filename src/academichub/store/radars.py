@@ -21,7 +21,7 @@ from ..errors import AcademicHubError
 from ..names import name_key
 from ..sources.arxiv_ids import parse_arxiv_id
 from ..sources.arxiv_rss import ARCHIVES
-from .schema import papers, radar_feedback, radar_rules, radar_seeds, radar_shown, radars, users
+from .schema import papers, radar_feedback, radar_rules, radar_seeds, radar_shown, radars, saved_papers, users
 from .state import row_id, utcnow
 
 DEFAULT_USER = "local"
@@ -259,6 +259,7 @@ def delete_radar(conn: Connection, radar_id: int) -> None:
     """The radar and everything it holds (rules, seeds, feedback, shown); the papers stay."""
     for table in (radar_rules, radar_seeds, radar_feedback, radar_shown):  # SQLite may run without FK cascades
         conn.execute(delete(table).where(table.c.radar_id == radar_id))
+    conn.execute(update(saved_papers).where(saved_papers.c.radar_id == radar_id).values(radar_id=None))  # the list stays
     if not conn.execute(delete(radars).where(radars.c.id == radar_id)).rowcount:
         raise RadarError.translatable("no radar with id {id}", id=radar_id)
 
@@ -392,7 +393,8 @@ def remove_seeds(conn: Connection, radar_id: int, paper_ids: Iterable[int]) -> i
 def add_feedback(conn: Connection, radar_id: int, paper_id: int | None, action: str, value: str | None = None) -> int:
     """Record what the reader said; returns the feedback id.
 
-    like/save/dismiss are about one paper and idempotent (the same press twice is one row);
+    like/save/dismiss are about one paper and idempotent (the same press twice is one row); a
+    save also puts the paper on the radar owner's reading list (once per user);
     less_author/less_topic name an author or topic in `value`, or let the paper's own stand for it."""
     action = action.replace("-", "_")
     if action not in FEEDBACK_ACTIONS:
@@ -412,6 +414,11 @@ def add_feedback(conn: Connection, radar_id: int, paper_id: int | None, action: 
         radar_feedback.c.paper_id.is_(None) if paper_id is None else radar_feedback.c.paper_id == paper_id,
         radar_feedback.c.value.is_(None) if value is None else radar_feedback.c.value == value,
     )
+    if action == "save":  # a radar's ★ puts the paper on its owner's reading list too (store/saved.py)
+        from .saved import add_saved
+
+        owner = conn.execute(select(radars.c.user_id).where(radars.c.id == radar_id)).scalar_one()
+        add_saved(conn, owner, paper_id, radar_id=radar_id)
     existing = conn.execute(same).scalar()
     if existing is not None:
         return existing

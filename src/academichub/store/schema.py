@@ -370,3 +370,30 @@ deliveries = Table(
     Column("sent_at", DateTime),
     UniqueConstraint("user_id", "channel_id", "scope", "period", name="uq_deliveries_user_id"),
 )
+
+# ----------------------------------------------------------------------------- the reading list
+
+saved_papers = Table(
+    "saved_papers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="SET NULL")),  # where it was saved from
+    Column("saved_at", DateTime, nullable=False),
+    Column("read_at", DateTime),  # NULL: unread
+    Column("note", Text),
+    Column("zotero_key", String(16)),  # the item's key in the user's Zotero library, once pushed
+    Column("zotero_pushed_at", DateTime),  # pushed (a 412 for a reused write token gives no key)
+    UniqueConstraint("user_id", "paper_id", name="uq_saved_papers_user_id_paper_id"),
+)
+
+zotero_links = Table(
+    "zotero_links",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("library_type", String(8), nullable=False),  # user | group
+    Column("library_id", String(32), nullable=False),
+    Column("api_key", Text, nullable=False),  # never shown back in full, never logged
+    Column("updated_at", DateTime, nullable=False),
+)

@@ -480,6 +480,9 @@ def _make_env(translations, lang: str) -> Environment:
     env.filters["tex"] = mathtext.render_math
     env.filters["tex_links"] = lambda value: mathtext.render_math(value, links=True)
     env.filters["text_lang"] = lambda text: i18n.text_lang_attribute(text, lang)
+    from .citation import citation
+
+    env.globals["cite"] = citation
     env.globals.update(
         lang=lang,
         html_lang=i18n.HTML_LANG[lang],
@@ -563,8 +566,11 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         env = envs[lang]
         if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
             context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
+        if "saved_ids" not in context:  # the ★ state of the cards (and the paper) on the page
+            context = {**context, "saved_ids": _saved_on_page(request, context)}
         body = env.get_template(template).render(
             request_path=request.url.path,
+            request_full_path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
             **context,
         )
@@ -578,12 +584,23 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             )
         return response
 
-    from . import briefing_page, radar_page, sources_page, welcome_page
+    def _saved_on_page(request: Request, context: dict) -> set[int]:
+        from ..app.saved import saved_ids
+        from .identity import viewer
+
+        ids = [item["id"] for item in getattr(context.get("page"), "items", None) or []]
+        ids += [item["id"] for item in context.get("preview") or [] if isinstance(item, dict) and "id" in item]
+        if isinstance(context.get("paper"), dict):
+            ids.append(context["paper"]["id"])
+        return saved_ids(request.app.state.hub, viewer(request).user_id, ids) if ids else set()
+
+    from . import briefing_page, radar_page, saved_page, sources_page, welcome_page
 
     sources_page.register(app, engine, settings, render)
     welcome_page.register(app, engine, settings, render)
     briefing_page.register(app, hub, render)
     radar_views = radar_page.register(app, hub, render)
+    saved_page.register(app, hub, render)
     from . import jobs_page
 
     jobs_page.register(app, hub)

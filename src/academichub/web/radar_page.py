@@ -321,7 +321,7 @@ def paper_feedback_context(conn, request: Request, paper_id: int, back: str | No
 
 def _noted(request: Request) -> str | None:
     action = request.query_params.get("noted")
-    return action if action in FEEDBACK_ACTIONS else None
+    return action if action in FEEDBACK_ACTIONS or action == "saved" else None
 
 
 @dataclass

@@ -186,3 +186,46 @@
     canonical();
   }
 })();
+
+/* Citations: a "copy" button beside each citation text (the text itself is there without JavaScript). */
+(function () {
+  "use strict";
+
+  function copyLabel() {
+    return document.documentElement.lang.indexOf("zh") === 0 ? "复制" : "Copy";
+  }
+
+  function copiedLabel() {
+    return document.documentElement.lang.indexOf("zh") === 0 ? "已复制" : "Copied";
+  }
+
+  function addButtons(root) {
+    var blocks = root.querySelectorAll("[data-copy]");
+    for (var i = 0; i < blocks.length; i++) {
+      var block = blocks[i];
+      if (block.getAttribute("data-copy-ready")) continue;
+      block.setAttribute("data-copy-ready", "1");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy-button";
+      button.textContent = copyLabel();
+      button.addEventListener("click", (function (source, self) {
+        return function () {
+          var text = source.textContent;
+          if (navigator.clipboard && navigator.clipboard.writeText) {
+            navigator.clipboard.writeText(text).then(function () { self.textContent = copiedLabel(); }, function () {});
+          }
+        };
+      })(block, button));
+      block.parentNode.insertBefore(button, block.nextSibling);
+    }
+  }
+
+  function init() { addButtons(document); }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
