@@ -152,6 +152,15 @@ def get_paper(conn: Connection, id_or_arxiv_id: int | str) -> dict | None:
     return _with_people_and_subjects(conn, [dict(row)])[0]
 
 
+def get_papers(conn: Connection, paper_ids: list[int]) -> dict[int, dict]:
+    """Cards of many papers by store id in a constant few queries (the rows, then their authors,
+    categories, subjects and identifiers for all at once): a batch's cards, not five per card."""
+    if not paper_ids:
+        return {}
+    rows = [dict(r) for r in conn.execute(select(papers).where(papers.c.id.in_(list(paper_ids)))).mappings()]
+    return {item["id"]: item for item in _with_people_and_subjects(conn, rows)}
+
+
 def feed_notices(conn: Connection, day: date | None) -> list[dict]:
     """Why a day may look empty: arXiv did not announce (an empty feed was recorded, or it is a
     day the feed lists in skipDays — weekends), and which sources are failing, since when."""

@@ -478,3 +478,8 @@ __all__ = [
     "category_key", "clear_shown", "default_user_id", "find_paper", "mark_shown", "shown_batches", "phrase_key", "radar_id_of", "remove_rule", "remove_seeds", "require_radar", "reset_learning",
     "rule_key", "set_interest", "shown_today",
 ]
+
+
+def all_radar_ids(conn: Connection) -> list[int]:
+    """Every radar's id, of every user (the jobs that keep their rankings current)."""
+    return list(conn.execute(select(radars.c.id).order_by(radars.c.id)).scalars())
