@@ -175,7 +175,8 @@ class Hub:
 
     def warm_up_in_background(self) -> "WarmUp":
         """The candidate sets and neighbour graph built once the start-up embedding (if any) is done,
-        in a thread: the first radar page after a start then only scores. (Jobs refresh them after
+        in a thread, then every radar's stored ranking brought up to date: the first radar page after
+        a start then only reads. (Jobs refresh them after
         each fetch in the process that serves pages; dedicated workers warm only their own.)
         `stop()` it before the store closes: it reads the store."""
         from ..rank.embedding_jobs import embedding_in_background
@@ -192,6 +193,14 @@ class Hub:
                     if stop.is_set() or not count_papers(conn):
                         return
                 self.refresh_candidates()
+                from ..store.radars import all_radar_ids
+
+                with self.engine.connect() as conn:
+                    radar_ids = all_radar_ids(conn)
+                for radar_id in radar_ids:  # the stored rankings current: the first radar page reads
+                    if stop.is_set():
+                        return
+                    self.store_rankings(radar_id)
             except Exception:  # noqa: BLE001 - a page view builds what the warm-up could not
                 log.exception("warming the candidate sets up failed")
 
