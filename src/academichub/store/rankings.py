@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from .schema import radar_rankings
 
@@ -40,14 +40,20 @@ class StoredRanking:
 
 def save_ranking(conn: Connection, radar_id: int, period: str, *, version: str, model: str | None, ids, scores, tiers,
                  reasons: dict[int, list[tuple[str, str, float]]], now: datetime) -> None:
-    """Replace the radar's ranking of this period (one transaction: readers see the old or the new)."""
-    conn.execute(delete(radar_rankings).where(radar_rankings.c.radar_id == radar_id, radar_rankings.c.period == period))
-    conn.execute(insert(radar_rankings).values(
-        radar_id=radar_id, period=period, version=version, model=model,
+    """Replace the radar's ranking of this period: one upsert, so readers see the old or the new,
+    and two processes that ranked it at once both succeed (the later one's row stays)."""
+    values = dict(
+        version=version, model=model,
         paper_ids=np.asarray(ids, dtype="<i8").tobytes(), scores=np.asarray(scores, dtype="<f4").tobytes(),
         tiers=np.asarray(tiers, dtype="i1").tobytes(),
         reasons={str(k): [list(r) for r in v] for k, v in reasons.items()}, computed_at=now,
-    ))
+    )
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(radar_rankings).values(radar_id=radar_id, period=period, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["radar_id", "period"], set_=values))
 
 
 def load_ranking(conn: Connection, radar_id: int, period: str) -> StoredRanking | None:
