@@ -1,12 +1,17 @@
 """The feed ranked for a radar, batch by batch: the next batch, the same batch again, the editor's
 preview, and how many papers are left. The web page and the JSON API render what this returns.
 
+A page view reads, it does not rank: the radar's ranking of the day (every paper it may show,
+best first, with tiers and the cards' reasons) is stored (store/rankings.py) by a `rank` job
+after new papers, by the first view that finds none, or at once after an edit of the radar.
+Feedback and new papers make it stale: the view still reads it (less what was dismissed) and
+asks for a re-rank in the background (hub.rerank_later), keyed by the inputs' version.
+
 "Another batch" never repeats a paper within a day: a batch leaves out what the radar showed
 today (store.radars.shown_batches) and is then recorded (mark_shown) under its number, so batch N
 can be shown again (a reload, the page a feedback button returns to) while asking for no number
-gives a new one. How many are left is set arithmetic over the cached candidate set (the papers
-matching the filters, less the shown, the seeds and what the ranker never returns), not a
-second ranking."""
+gives a new one. How many are left is set arithmetic over the stored ranking (less the papers
+outside the filters and the shown), not a second ranking."""
 
 from __future__ import annotations
 
@@ -148,7 +153,7 @@ def compute_ranking(hub: "Hub", conn, radar: Radar, since: date | None) -> Store
     ranking = rank_all(conn, radar, model=model, embed=embed, ranker=hub.ranker, cache=hub.candidates,
                        exclude=outside, explain=None if since else EXPLAINED_ALL)
     hub.rankings_computed += 1
-    reasons = {pid: [(r.kind, r.text, round(float(r.weight), 4)) for r in rs] for pid, rs in ranking.reasons.items()}
+    reasons = {str(pid): [[r.kind, r.text, round(float(r.weight), 4)] for r in rs] for pid, rs in ranking.reasons.items()}
     tiers = ranking.tiers if ranking.tiers is not None else np.zeros(len(ranking.ids), dtype=np.int8)
     now = hub.now()
     with hub.engine.begin() as write:
@@ -206,7 +211,7 @@ def _ranked(stored: StoredRanking, ids) -> list[RankedPaper]:
     out = []
     for pid in ids:
         n = position[int(pid)]
-        reasons = [Reason(kind, text, weight) for kind, text, weight in stored.reasons.get(int(pid), [])]
+        reasons = [Reason(kind, text, float(weight)) for kind, text, weight in stored.reasons.get(str(int(pid)), [])]
         out.append(RankedPaper(int(pid), "", float(stored.scores[n]), reasons))
     return out
 

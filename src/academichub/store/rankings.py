@@ -34,7 +34,7 @@ class StoredRanking:
     ids: np.ndarray  # int64, best first
     scores: np.ndarray  # float32
     tiers: np.ndarray  # int8
-    reasons: dict[int, list[tuple[str, str, float]]]
+    reasons: dict[str, list]  # str(paper id) -> [[kind, text, weight], ...], as stored (read per card)
     computed_at: datetime
 
 
@@ -66,7 +66,7 @@ def load_ranking(conn: Connection, radar_id: int, period: str) -> StoredRanking 
         radar_id=row["radar_id"], period=row["period"], version=row["version"], model=row["model"],
         ids=np.frombuffer(row["paper_ids"], dtype="<i8"), scores=np.frombuffer(row["scores"], dtype="<f4"),
         tiers=np.frombuffer(row["tiers"], dtype="i1"),
-        reasons={int(k): [(r[0], r[1], float(r[2])) for r in v] for k, v in (row["reasons"] or {}).items()},
+        reasons=row["reasons"] or {},
         computed_at=row["computed_at"],
     )
 

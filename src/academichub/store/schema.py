@@ -323,6 +323,10 @@ jobs = Table(
 
 # ----------------------------------------------------------------------------- stored rankings
 
+# the corpus signature a stored ranking's version reads on every view: max(modified_at) by index
+Index("ix_papers_modified_at", papers.c.modified_at)
+Index("ix_papers_published_on", papers.c.published_on)  # a day's window: announced or published since
+
 radar_rankings = Table(
     "radar_rankings",
     metadata,

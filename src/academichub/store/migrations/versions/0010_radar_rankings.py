@@ -30,7 +30,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("radar_id", "period", name="pk_radar_rankings"),
         sa.ForeignKeyConstraint(["radar_id"], ["radars.id"], name="fk_radar_rankings_radar_id_radars", ondelete="CASCADE"),
     )
+    # a view checks the corpus signature (count, max id, max modified_at): by index, not a scan
+    op.create_index("ix_papers_modified_at", "papers", ["modified_at"])
+    op.create_index("ix_papers_published_on", "papers", ["published_on"])  # a day's window, by index
 
 
 def downgrade() -> None:
+    op.drop_index("ix_papers_published_on", table_name="papers")
+    op.drop_index("ix_papers_modified_at", table_name="papers")
     op.drop_table("radar_rankings")
