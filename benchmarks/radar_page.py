@@ -4,7 +4,7 @@ asking 50 times for the next batch of `/?radar=NAME`, then 32 clients at once as
 batch again for `--seconds`. Prints the first request after the start, min/median/max of the one
 client, and req/s, p50, p99 and errors of the 32. A stop-gap until `academichub bench web`.
 
-    python benchmarks/radar_page.py --src src --database-url sqlite:///store.db --radar NAME [--workers N]
+    python benchmarks/radar_page.py --src src --database-url sqlite:///store.db --radar NAME [--workers N] [--settle S]
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after the first radar request (the start-up warm-up then done)")
     args = parser.parse_args()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACADEMICHUB_")}
@@ -102,6 +104,7 @@ def main() -> None:
             started = time.perf_counter()
             assert http.get(feed).status_code == 200
             first = (time.perf_counter() - started) * 1000
+            time.sleep(args.settle)
             one = []
             for _ in range(args.requests):
                 started = time.perf_counter()

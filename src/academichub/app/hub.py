@@ -48,6 +48,7 @@ class Hub:
         self.enqueue: Callable[[list[str]], None] | None = None  # the job queue, once one is attached
         self.rankings_computed = 0  # stored rankings this process computed (a page view that reads computes none)
         self._ranking_locks: dict[tuple, threading.Lock] = {}
+        self.vector_gaps: dict = {}  # app/radar_feed.py: the missing-vectors notice, per corpus state
         self._reranking: set[int] = set()  # radars with a background re-rank thread running (no queue attached)
 
     def attach_queue(self, enqueue: Callable[[list[str]], None]) -> None:

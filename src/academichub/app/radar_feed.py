@@ -276,7 +276,7 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
             remaining = len(rows) - len(picked)
         items = _cards(conn, _ranked(stored, picked))
         empty_store = not pool and count_papers(conn) == 0
-        gap = vector_gap(conn, hub.settings)  # every stored paper is ranked (see rank_radar)
+        gap = _vector_gap(hub, conn)  # every stored paper is ranked (see rank_radar)
     if new and picked:
         if not hub.record_shown(radar.id, today, picked, number):
             log.info("radar %s: batch %s raced another request", radar.id, number)
@@ -299,7 +299,19 @@ def preview(hub: "Hub", conn, radar: Radar, size: int = PREVIEW_SIZE) -> dict:
     stored, _stale = stored_ranking(hub, conn, radar, since, fresh=True)
     picked = _diversified(conn, stored, np.arange(len(stored.ids)), size)
     return {"preview": _cards(conn, _ranked(stored, picked)), "preview_window": since,
-            "vector_gap": vector_gap(conn, hub.settings)}
+            "vector_gap": _vector_gap(hub, conn)}
+
+
+def _vector_gap(hub: "Hub", conn) -> VectorGap | None:
+    """vector_gap (a count over every paper), kept while the corpus and its vectors are unchanged;
+    asked again while vectors are being made in the background (its progress is the news)."""
+    key = (corpus_signature(conn, None, None)[3:], count_vectors(conn))
+    cached = hub.vector_gaps.get(key, False)
+    if cached is False or (cached is not None and cached.embedding):
+        cached = vector_gap(conn, hub.settings)
+        hub.vector_gaps.clear()
+        hub.vector_gaps[key] = cached
+    return cached
 
 
 def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: int | None,
