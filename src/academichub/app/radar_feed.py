@@ -257,10 +257,11 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
         stored, stale = stored_ranking(hub, conn, radar, since)
         ids = stored.ids
         keep = np.isin(ids, np.fromiter(pool, dtype=np.int64, count=len(pool))) if len(ids) else np.zeros(0, dtype=bool)
-        if stale:  # what the reader just said, at once: a dismissed paper is gone before the re-rank
-            dismissed = [f.paper_id for f in radar.feedback if f.action == "dismiss" and f.paper_id]
-            if dismissed:
-                keep &= ~np.isin(ids, np.array(dismissed, dtype=np.int64))
+        if stale:  # what the reader just said, at once: a liked, saved or dismissed paper leaves the
+            # feed before the re-rank (the ranker never returns them: Ranker.eligible)
+            said = [f.paper_id for f in radar.feedback if f.action in ("like", "save", "dismiss") and f.paper_id]
+            if said:
+                keep &= ~np.isin(ids, np.array(said, dtype=np.int64))
         if wanted is not None and wanted in recorded:
             members = np.array([p for p, b in shown.items() if b == wanted], dtype=np.int64)
             picked = ids[keep & np.isin(ids, members)].tolist()
