@@ -77,13 +77,19 @@ def test_after_a_refresh_pages_and_briefings_only_score(hub):
     narrowed = hub.next_batch("q", FeedFilters(categories=["quant-ph"]), 10)
     assert narrowed.total < second.total and narrowed.remaining < second.remaining
 
-    # a new paper changes the corpus: the next page builds once, then scores again
+    # a new paper changes the corpus: the next page still reads the stored ranking (no build), the
+    # re-rank (the rank job's work) builds once, and the pages after it read again
+    computed = hub.rankings_computed
     store_records(hub.engine, [PaperData(source="arxiv-rss", source_id="2411.99999v1", title="A qubit in silicon",
                                          abstract="Spin qubits.", arxiv_id="2411.99999", arxiv_version=1)])
     hub.next_batch("q", FeedFilters(), 10)
-    assert hub.candidates.builds == built + 1
+    with hub.engine.connect() as conn:
+        radar_id = get_radar(conn, "q").id
+    hub.store_rankings(radar_id)
+    assert hub.candidates.builds == built + 1 and hub.rankings_computed > computed
+    computed = hub.rankings_computed
     hub.next_batch("q", FeedFilters(), 10)
-    assert hub.candidates.builds == built + 1
+    assert hub.candidates.builds == built + 1 and hub.rankings_computed == computed
 
 
 def test_every_paper_shown_leaves_none(hub):

@@ -26,7 +26,7 @@ def embedder(tmp_path_factory):
 
 
 def _job_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if line.split(":")[0] in ("sources", "embed", "candidates", "brief", "deliver")]
+    return [line for line in output.splitlines() if line.split(":")[0] in ("sources", "embed", "candidates", "rank", "brief", "deliver")]
 
 
 def test_jobs_run_list_and_status(engine, database_url, local_server, shared_data, monkeypatch, embedder):
@@ -54,7 +54,9 @@ def test_jobs_run_list_and_status(engine, database_url, local_server, shared_dat
     # The fetch, then what it chains: the embedding of its new papers and the candidate refresh.
     assert lines[0].startswith("sources:crossref:fems:now-") and '"added": 18' in lines[0]
     assert lines[1].startswith("embed:sources:crossref:fems:now-") and '"embedded": 18' in lines[1]
-    assert lines[2].startswith("candidates:sources:crossref:fems:now-") and len(lines) == 3
+    assert lines[2].startswith("candidates:sources:crossref:fems:now-")
+    # the radar's stored ranking follows the new papers
+    assert lines[3].startswith(f"rank:{radar}:after-sources:crossref:fems:now-") and len(lines) == 4
 
     # Crossref works carry no announcement day: a briefing needs its day given.
     undated = runner.invoke(app, ["jobs", "run", "brief", "--radar", "microbes"])
@@ -71,12 +73,12 @@ def test_jobs_run_list_and_status(engine, database_url, local_server, shared_dat
     listed = runner.invoke(app, ["jobs", "list", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)
-    assert len(rows) == 5 and {r["status"] for r in rows} == {"done"} and all(r["attempts"] == 1 for r in rows)
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"done"} and all(r["attempts"] == 1 for r in rows)
 
     status = runner.invoke(app, ["jobs", "status", "--format", "json", "--timezone", "Asia/Shanghai"])
     assert status.exit_code == 0, status.output
     report = json.loads(status.output)
-    assert report["counts"] == {"queued": 0, "running": 0, "done": 5, "failed": 0}
+    assert report["counts"] == {"queued": 0, "running": 0, "done": 6, "failed": 0}
     assert report["queue"] == {"pending": 0, "scheduled": 0}
     assert [s["name"] for s in report["sources"]] == ["crossref:fems"]
     assert report["briefings"][0]["radar"] == "microbes" and report["briefings"][0]["zone"] == "Asia/Shanghai"

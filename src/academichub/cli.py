@@ -165,20 +165,37 @@ def _progress() -> Progress:
 @app.command()
 @setting_flags("host", "port", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
                *LLM_SETTINGS, "queue_url", "queue_name", "scheduler", "worker_concurrency", "job_lease_seconds",
-               "timezone", "briefing_hour", "zotero_api_url")
+               "timezone", "briefing_hour", "zotero_api_url", "workers")
 def serve() -> None:
-    """Serve the feed page and the JSON API (migrates the store and loads the sample day if empty)."""
+    """Serve the feed page and the JSON API (migrates the store and loads the sample day if empty).
+    `--workers N` web processes (default: the CPU cores); one of them runs the job consumer."""
+    import os
+
     import uvicorn
 
     try:
         settings = _settings()
-        from .web.app import create_app
+        workers = settings.workers or os.cpu_count() or 1
+        if workers == 1:
+            from .web.app import create_app
 
-        application = create_app(settings)
+            application = create_app(settings)
+        else:
+            _hub(settings).close()  # migrate once, here, and fail early on a bad store
     except AcademicHubError as exc:
         _fail(exc)
-    console.print(f"AcademicHub on http://{settings.host}:{settings.port}/  (store: {_safe_url(settings)})")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    console.print(f"AcademicHub on http://{settings.host}:{settings.port}/  (store: {_safe_url(settings)}, "
+                  f"{workers} process{'es' if workers > 1 else ''})")
+    if workers == 1:
+        uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+        return
+    # each process builds its app from the environment: the flags given go there (no flag is a secret)
+    for name, value in _state.overrides.items():
+        os.environ[f"ACADEMICHUB_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    if _state.config is not None:
+        os.environ["ACADEMICHUB_CONFIG"] = str(_state.config)
+    uvicorn.run("academichub.web.app:app_from_environment", factory=True, workers=workers, host=settings.host,
+                port=settings.port, log_level="info")
 
 
 def _safe_url(settings: Settings) -> str:

@@ -117,7 +117,7 @@ def jobs_status(fmt: Annotated[str, typer.Option("--format", help="table or json
 @jobs_app.command("run")
 @_cli.setting_flags("job_lease_seconds")
 def jobs_run(
-    name: Annotated[str, typer.Argument(help="sources, embed, candidates, brief or deliver.", show_default=False)],
+    name: Annotated[str, typer.Argument(help="sources, embed, candidates, rank, brief or deliver.", show_default=False)],
     source: Annotated[Optional[list[str]], typer.Option("--source", help="sources: this source (repeatable; default all enabled).")] = None,
     radar: Annotated[Optional[str], typer.Option("--radar", help="brief/deliver: the radar.")] = None,
     day: Annotated[Optional[str], typer.Option("--date", help="brief/deliver: the day YYYY-MM-DD (default: the newest announced).")] = None,

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
         default=True,
         description="Run the job scheduler's tick every minute in this process (turn off where dedicated workers run it).",
     )
+    workers: Optional[int] = Field(
+        default=None, ge=1, description="Web server processes of `serve` (default: the number of CPU cores).",
+    )
     worker_concurrency: int = Field(default=2, ge=1, description="Worker threads of a job consumer (`serve` or `worker`).")
     job_lease_seconds: float = Field(
         default=300.0, gt=0,

@@ -48,7 +48,40 @@ def embedding_for(conn, settings: Settings, embedder=None) -> tuple[str | None, 
             return None, None
     if not count_vectors(conn, embedder.name):
         return None, None
-    return embedder.name, (lambda text: embedder.encode([text])[0])
+    return embedder.name, StatementVectors(embedder)
+
+
+STATEMENTS_KEPT = 256
+
+
+class StatementVectors:
+    """A statement embedder that remembers: vectors by (model, hash of the text), the least
+    recently used dropped beyond STATEMENTS_KEPT. A radar's statement is embedded once per process
+    and model, not on every ranking (it was 61% of a radar page's time under load)."""
+
+    def __init__(self, embedder, size: int = STATEMENTS_KEPT):
+        from collections import OrderedDict
+
+        self.embedder, self.size = embedder, size
+        self._vectors: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.embedded = 0  # texts actually embedded (a test reads it)
+
+    def __call__(self, text: str):
+        import hashlib
+
+        key = (self.embedder.name, hashlib.sha256(text.encode("utf-8")).hexdigest())
+        with self._lock:
+            if key in self._vectors:
+                self._vectors.move_to_end(key)
+                return self._vectors[key]
+        vector = self.embedder.encode([text])[0]
+        with self._lock:
+            self.embedded += 1
+            self._vectors[key] = vector
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return vector
 
 
 class Embeddings:

@@ -46,6 +46,11 @@ class Hub:
         self._refresh_lock = threading.Lock()
         self._search = None  # app/search.py's Search, made on the first query
         self.enqueue: Callable[[list[str]], None] | None = None  # the job queue, once one is attached
+        self.rankings_computed = 0  # stored rankings this process computed (a page view that reads computes none)
+        self._ranking_locks: dict[tuple, threading.Lock] = {}
+        self._locks_lock = threading.Lock()  # guards the two above (not _refresh_lock: a warm-up holds that for long)
+        self.vector_gaps: dict = {}  # app/radar_feed.py: the missing-vectors notice, per corpus state
+        self._reranking: set[int] = set()  # radars with a background re-rank thread running (no queue attached)
 
     def attach_queue(self, enqueue: Callable[[list[str]], None]) -> None:
         """The job system's queue (workers/ attaches it where jobs are consumed or sent): from then
@@ -187,8 +192,9 @@ class Hub:
         embed_in_background(self.engine, self.settings)
 
     def warm_up_in_background(self) -> "WarmUp":
-        """The candidate sets and neighbour graph built once the start-up embedding (if any) is done,
-        in a thread: the first radar page after a start then only scores. (Jobs refresh them after
+        """Every radar's stored ranking brought up to date once the start-up embedding (if any) is
+        done, then the candidate sets and neighbour graph, in a thread: the first radar page after a
+        start then only reads. (Jobs refresh them after
         each fetch in the process that serves pages; dedicated workers warm only their own.)
         `stop()` it before the store closes: it reads the store."""
         from ..rank.embedding_jobs import embedding_in_background
@@ -204,7 +210,15 @@ class Hub:
                 with self.engine.connect() as conn:
                     if stop.is_set() or not count_papers(conn):
                         return
-                self.refresh_candidates()
+                from ..store.radars import all_radar_ids
+
+                with self.engine.connect() as conn:
+                    radar_ids = all_radar_ids(conn)
+                for radar_id in radar_ids:  # the stored rankings current first: the first radar page reads
+                    if stop.is_set():
+                        return
+                    self.store_rankings(radar_id)
+                self.refresh_candidates()  # then the briefings' windows and the neighbour graph
             except Exception:  # noqa: BLE001 - a page view builds what the warm-up could not
                 log.exception("warming the candidate sets up failed")
 
@@ -274,6 +288,46 @@ class Hub:
         from .radar_feed import next_batch
 
         return next_batch(self, radar_name, filters, size, wanted)
+
+    def ranking_lock(self, radar_id: int, period: str) -> threading.Lock:
+        """One lock per (radar, period): two requests that find no ranking compute it once."""
+        with self._locks_lock:
+            return self._ranking_locks.setdefault((radar_id, period), threading.Lock())
+
+    def store_rankings(self, radar_id: int) -> list[str]:
+        """Rank a radar again where its stored rankings are stale or missing (the latest day, and
+        any other period stored); the periods ranked (app/radar_feed.py: refresh_rankings)."""
+        from .radar_feed import refresh_rankings
+
+        return refresh_rankings(self, radar_id)
+
+    def rerank_later(self, radar_id: int, since: date | None = None, version: str | None = None) -> None:
+        """Ask for a radar's rankings to be made again off the request path: a `rank` job when a
+        queue is attached (its key names the inputs' version, so many views ask once), else a
+        background thread of this process."""
+        if self.enqueue is not None:
+            from .jobs import Jobs
+
+            try:
+                Jobs(self, enqueue=self.enqueue).request("rank", radar=str(radar_id), day=since, version=version)
+            except Exception:  # noqa: BLE001 - the stale ranking is still shown; the next view asks again
+                log.exception("asking for a re-rank of radar %s failed", radar_id)
+            return
+        with self._locks_lock:
+            if radar_id in self._reranking:
+                return
+            self._reranking.add(radar_id)
+
+        def work() -> None:
+            try:
+                self.store_rankings(radar_id)
+            except Exception:  # noqa: BLE001 - the next view asks again
+                log.exception("re-ranking radar %s failed", radar_id)
+            finally:
+                with self._locks_lock:
+                    self._reranking.discard(radar_id)
+
+        threading.Thread(target=work, name=f"re-rank radar {radar_id}", daemon=True).start()
 
     def preview(self, conn: Connection, radar) -> dict:
         """The radar editor's preview of the day (app/radar_feed.py)."""

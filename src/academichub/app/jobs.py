@@ -192,7 +192,17 @@ class Jobs:
                                                                {"after": params["after"]})]
         if job.name == "candidates":
             hub.refresh_candidates()
-            return {}, []
+            from ..store.radars import all_radar_ids
+
+            with hub.engine.connect() as conn:
+                radar_ids = all_radar_ids(conn)
+            # the radars' stored rankings follow the new papers (each its own job: one failing radar
+            # does not hold up the others)
+            return {}, [schedule.JobIntent("rank", f"rank:{rid}:after-{params['after']}", {"radar_id": rid})
+                        for rid in radar_ids]
+        if job.name == "rank":
+            periods = hub.store_rankings(int(params["radar_id"]))
+            return {"periods": periods}, []
         if job.name == "brief":
             day = date.fromisoformat(params["day"])
             # By id: a radar's name is only unique per owner (and names resolve to the local user's).
@@ -227,7 +237,7 @@ class Jobs:
     # ------------------------------------------------------------------ asked for by a person
 
     def request(self, name: str, *, radar: str | None = None, day: date | None = None,
-                sources: list[str] | None = None) -> str:
+                sources: list[str] | None = None, version: str | None = None) -> str:
         """Record a job asked for now ("run now", `jobs run NAME`) and enqueue it; its key.
         sources: the named sources (default: every enabled one) in a window of their own, so a
         scheduled run of the same window still happens; brief/deliver: a radar's period (default:
@@ -250,8 +260,15 @@ class Jobs:
             intent = schedule.JobIntent(name, f"{name}:now-{stamp}", {"after": f"now-{stamp}"})
         elif name in ("brief", "deliver"):
             intent = self._radar_intent(name, radar, day)
+        elif name == "rank":
+            # rank:RADAR:DAY:VERSION: the inputs' version (a page view that found a stale ranking)
+            # makes a key that many views share; asked for by a person, the moment does.
+            found = self._radar_intent("brief", radar, day)
+            radar_id, day_text = found.params["radar_id"], found.params["day"]
+            intent = schedule.JobIntent("rank", f"rank:{radar_id}:{day_text}:{version or 'now-' + stamp}",
+                                        {"radar_id": radar_id, "radar": found.params["radar"], "day": day_text})
         else:
-            raise JobError(f"unknown job {name!r}: use sources, embed, candidates, brief or deliver")
+            raise JobError(f"unknown job {name!r}: use sources, embed, candidates, rank, brief or deliver")
         with self.hub.engine.begin() as conn:
             ledger.ensure(conn, intent.key, intent.name, intent.params, now)
         self._send([intent.key])

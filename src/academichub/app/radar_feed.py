@@ -1,29 +1,39 @@
 """The feed ranked for a radar, batch by batch: the next batch, the same batch again, the editor's
 preview, and how many papers are left. The web page and the JSON API render what this returns.
 
+A page view reads, it does not rank: the radar's ranking of the day (every paper it may show,
+best first, with tiers and the cards' reasons) is stored (store/rankings.py) by a `rank` job
+after new papers, by the first view that finds none, or at once after an edit of the radar.
+Feedback and new papers make it stale: the view still reads it (less what was dismissed) and
+asks for a re-rank in the background (hub.rerank_later), keyed by the inputs' version.
+
 "Another batch" never repeats a paper within a day: a batch leaves out what the radar showed
 today (store.radars.shown_batches) and is then recorded (mark_shown) under its number, so batch N
 can be shown again (a reload, the page a feedback button returns to) while asking for no number
-gives a new one. How many are left is set arithmetic over the cached candidate set (the papers
-matching the filters, less the shown, the seeds and what the ranker never returns), not a
-second ranking."""
+gives a new one. How many are left is set arithmetic over the stored ranking (less the papers
+outside the filters and the shown), not a second ranking."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import NotFound
 from ..rank.embedding_jobs import VectorGap, vector_gap
-from ..rank.ranker import Reason
-from ..rank.service import candidate_set, profile_of, rank_radar
+from ..rank.ranker import Reason, mmr
+from ..rank.service import RankedPaper, candidate_set, corpus_signature, profile_of, rank_all, rank_radar
 from ..rank.terms import stop_words
-from ..store.feed import FeedFilters, get_paper, latest_announcement, matching_ids, window_ids
-from ..store.papers import count_papers
+from ..store.feed import FeedFilters, get_papers, latest_announcement, matching_ids, window_ids
+from ..store.papers import count_papers, count_vectors
 from ..store.radars import Radar, get_radar, shown_batches
+from ..store.rankings import ALL, StoredRanking, load_ranking, period_key, ranking_versions, save_ranking, vectors_of
+from ..store.state import as_utc
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hub import Hub
@@ -31,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 PREVIEW_SIZE = 20
+EXPLAINED_ALL = 500  # papers of an "all" ranking stored with their reasons (a day's: every one)
 MIN_SIMILARITY = 0.05  # a "similar to seed/liked paper" reason below this cosine is not shown
 _TOPIC_WORD = re.compile(r"[^\W_][\w'-]*", re.UNICODE)
 
@@ -87,9 +98,11 @@ def day_window(conn, filters: FeedFilters) -> date | None:
 
 
 def _cards(conn, ranked) -> list[dict]:
+    """Cards of ranked papers (RankedPaper-like: id, score, reasons), loaded together."""
+    found = get_papers(conn, [r.id for r in ranked])
     items = []
     for r in ranked:
-        item = get_paper(conn, r.id)
+        item = found.get(r.id)
         if item is None:
             continue
         item["reasons"] = shown_reasons(r.reasons)
@@ -109,40 +122,162 @@ def left_to_show(hub: "Hub", conn, radar: Radar, exclude: set[int], model: str |
     return len(eligible - set(radar.seeds) - exclude)
 
 
+# ----------------------------------------------------------------------------- stored rankings
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def ranking_version(hub: "Hub", conn, radar: Radar, period: str) -> str:
+    """The inputs a stored ranking was made from, as two hashes: what the radar asks for (its
+    statement, rules, seeds, last edit) and what it learned and ranks over (feedback, the corpus
+    and its vectors, the weights). A changed first half is an edit: the next view ranks again
+    at once; a changed second half (feedback, new papers) re-ranks in the background meanwhile."""
+    rules = sorted((kind, r.value_key) for kind, rs in radar.rules.items() for r in rs)
+    setup = _digest(period, radar.interest, rules, sorted(radar.seeds), str(radar.updated_at))
+    weights = hub.settings.rank_weights
+    learned = _digest(sorted(f.id for f in radar.feedback), corpus_signature(conn, None, None)[3:], count_vectors(conn),
+                      str(weights), weights.stat().st_mtime_ns if weights and weights.exists() else None)
+    return setup + learned
+
+
+def compute_ranking(hub: "Hub", conn, radar: Radar, since: date | None) -> StoredRanking:
+    """Rank the radar over the period's papers (every stored paper scored, so scores do not
+    depend on the window), store it, and return it. Reasons for every paper of a day; for the
+    head of "all" (EXPLAINED_ALL)."""
+    period = period_key(since)
+    version = ranking_version(hub, conn, radar, period)  # read before ranking: a change meanwhile shows as stale
+    model, embed = hub.embedding(conn)
+    outside = (window_ids(conn, None) - window_ids(conn, since)) if since else set()
+    ranking = rank_all(conn, radar, model=model, embed=embed, ranker=hub.ranker, cache=hub.candidates,
+                       exclude=outside, explain=None if since else EXPLAINED_ALL)
+    hub.rankings_computed += 1
+    reasons = {str(pid): [[r.kind, r.text, round(float(r.weight), 4)] for r in rs] for pid, rs in ranking.reasons.items()}
+    tiers = ranking.tiers if ranking.tiers is not None else np.zeros(len(ranking.ids), dtype=np.int8)
+    now = hub.now()
+    with hub.engine.begin() as write:
+        if get_radar(write, radar.id) is not None:  # deleted meanwhile: nothing to store
+            save_ranking(write, radar.id, period, version=version, model=model, ids=ranking.ids, scores=ranking.scores,
+                         tiers=tiers, reasons=reasons, now=as_utc(now).replace(tzinfo=None))
+    return StoredRanking(radar.id, period, version, model, np.asarray(ranking.ids, dtype=np.int64),
+                         np.asarray(ranking.scores, dtype=np.float32), np.asarray(tiers, dtype=np.int8), reasons, now)
+
+
+def stored_ranking(hub: "Hub", conn, radar: Radar, since: date | None, *, fresh: bool = False) -> tuple[StoredRanking, bool]:
+    """The radar's ranking of the period, read from the store: (ranking, stale). Missing, or made
+    before an edit of the radar (or any change with `fresh`): ranked here and stored, once per
+    process at a time. Stale (feedback, new papers): returned as it is, and a re-rank is asked
+    for in the background (hub.rerank_later)."""
+    period = period_key(since)
+    version = ranking_version(hub, conn, radar, period)
+    found = load_ranking(conn, radar.id, period)
+    if found is not None and found.version == version:
+        return found, False
+    if found is not None and found.version[:16] == version[:16] and not fresh:
+        hub.rerank_later(radar.id, since, version)
+        return found, True
+    with hub.ranking_lock(radar.id, period):
+        found = load_ranking(conn, radar.id, period)  # another request may have ranked it meanwhile
+        if found is not None and found.version == version:
+            return found, False
+        return compute_ranking(hub, conn, radar, since), False
+
+
+def refresh_rankings(hub: "Hub", radar_id: int) -> list[str]:
+    """The job's work: rank the radar's latest day again, and any other stored period that is
+    stale; the periods ranked."""
+    done = []
+    with hub.engine.connect() as conn:
+        radar = get_radar(conn, radar_id)
+        if radar is None:
+            return done
+        day = latest_announcement(conn)
+        periods = {period_key(day): day}
+        for period, version in ranking_versions(conn, radar_id).items():
+            since = None if period == ALL else date.fromisoformat(period)
+            if version != ranking_version(hub, conn, radar, period):
+                periods.setdefault(period, since)
+        for period, since in periods.items():
+            found = load_ranking(conn, radar_id, period)
+            if found is None or found.version != ranking_version(hub, conn, radar, period):
+                compute_ranking(hub, conn, radar, since)
+                done.append(period)
+    return done
+
+
+def _ranked(stored: StoredRanking, ids) -> list[RankedPaper]:
+    position = {int(pid): n for n, pid in enumerate(stored.ids.tolist())}
+    out = []
+    for pid in ids:
+        n = position[int(pid)]
+        reasons = [Reason(kind, text, float(weight)) for kind, text, weight in stored.reasons.get(str(int(pid)), [])]
+        out.append(RankedPaper(int(pid), "", float(stored.scores[n]), reasons))
+    return out
+
+
+def _diversified(conn, stored: StoredRanking, rows: np.ndarray, limit: int) -> list[int]:
+    """The best `limit` of these rows (indexes into the stored ranking, best first), each tier spread
+    on its own (what the user asked for first, what they turned down last): MMR over a pool of
+    five times the batch, with the pool's stored vectors."""
+    pool = rows[: limit * 5]
+    ids, scores, tiers = stored.ids[pool], stored.scores[pool], stored.tiers[pool]
+    found = vectors_of(conn, ids.tolist(), stored.model)
+    order: list[int] = []
+    for tier in sorted(set(tiers.tolist()), reverse=True):
+        if len(order) >= limit:
+            break
+        sel = np.flatnonzero(tiers == tier)
+        vectors = None
+        if found and all(int(i) in found for i in ids[sel]):
+            vectors = np.stack([found[int(i)] for i in ids[sel]])
+        order += mmr(ids[sel], scores[sel], vectors, k=limit - len(order))
+    return order
+
+
 def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wanted: int | None,
                *, today: date | None = None) -> RadarBatch:
     """Batch `wanted` again when it was shown today, else a new batch of papers not shown today.
 
-    Every stored paper is ranked (one cached candidate set, so scores do not depend on the
-    filters); papers outside the day or the filters are left out of the result."""
+    Read from the radar's stored ranking of the day (or of every paper, with a date chip):
+    the papers outside the filters, shown today or (while a re-rank is pending) dismissed since
+    are left out. No ranking here unless none is stored yet or the radar was edited since."""
     today = today or hub.today()
     filters = filters.normalized()
-    engine = hub.engine
-    with engine.connect() as conn:
+    with hub.engine.connect() as conn:
         radar = get_radar(conn, radar_name)
         if radar is None:
             raise NotFound(f"no radar {radar_name!r}")
         since = day_window(conn, filters)
-        stored = window_ids(conn, None)
-        matching = matching_ids(conn, filters, window_ids(conn, since) if since else stored)
-        outside = stored - matching
+        window = window_ids(conn, since)
+        matching = matching_ids(conn, filters, window)
         pool = matching - set(radar.seeds)
         shown = shown_batches(conn, radar.id, today)
-        model, embed = hub.embedding(conn)
         recorded = set(shown.values())
-        rank = dict(model=model, embed=embed, ranker=hub.ranker, cache=hub.candidates)
+        stored, stale = stored_ranking(hub, conn, radar, since)
+        ids = stored.ids
+        keep = np.isin(ids, np.fromiter(pool, dtype=np.int64, count=len(pool))) if len(ids) else np.zeros(0, dtype=bool)
+        if stale:  # what the reader just said, at once: a liked, saved or dismissed paper leaves the
+            # feed before the re-rank (the ranker never returns them: Ranker.eligible)
+            said = [f.paper_id for f in radar.feedback if f.action in ("like", "save", "dismiss") and f.paper_id]
+            if said:
+                keep &= ~np.isin(ids, np.array(said, dtype=np.int64))
         if wanted is not None and wanted in recorded:
-            members = {p for p, b in shown.items() if b == wanted}
-            ranked = rank_radar(conn, radar, exclude=stored - (members & matching), **rank)
+            members = np.array([p for p, b in shown.items() if b == wanted], dtype=np.int64)
+            picked = ids[keep & np.isin(ids, members)].tolist()
             number, new = wanted, False
+            not_shown = keep & ~np.isin(ids, np.array(list(shown), dtype=np.int64))
+            remaining = int(not_shown.sum())
         else:
-            ranked = rank_radar(conn, radar, limit=size, diversify=True, exclude=outside | set(shown), **rank)
-            number, new = (max(recorded, default=-1) + 1 if ranked else None), True
-        picked = [r.id for r in ranked]
-        remaining = left_to_show(hub, conn, radar, outside | set(shown) | set(picked), model, embed)
-        items = _cards(conn, ranked)
+            if shown:
+                keep &= ~np.isin(ids, np.array(list(shown), dtype=np.int64))
+            rows = np.flatnonzero(keep)
+            picked = _diversified(conn, stored, rows, size) if size else []
+            number, new = (max(recorded, default=-1) + 1 if picked else None), True
+            remaining = len(rows) - len(picked)
+        items = _cards(conn, _ranked(stored, picked))
         empty_store = not pool and count_papers(conn) == 0
-        gap = vector_gap(conn, hub.settings)  # every stored paper is ranked (see rank_radar)
+        gap = _vector_gap(hub, conn)  # every stored paper is ranked (see rank_radar)
     if new and picked:
         if not hub.record_shown(radar.id, today, picked, number):
             log.info("radar %s: batch %s raced another request", radar.id, number)
@@ -158,13 +293,26 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
 
 
 def preview(hub: "Hub", conn, radar: Radar, size: int = PREVIEW_SIZE) -> dict:
-    """The editor's live preview: the radar's best papers of the day, diversified, each with why."""
+    """The editor's live preview: the radar's best papers of the day, diversified, each with why
+    (the stored ranking; ranked again here when anything changed, since the editor shows the
+    effect of an edit or feedback at once)."""
     since = day_window(conn, FeedFilters())
-    model, embed = hub.embedding(conn)
-    outside = window_ids(conn, None) - window_ids(conn, since) if since else set()
-    ranked = rank_radar(conn, radar, limit=size, model=model, embed=embed, diversify=True, exclude=outside,
-                        ranker=hub.ranker, cache=hub.candidates)
-    return {"preview": _cards(conn, ranked), "preview_window": since, "vector_gap": vector_gap(conn, hub.settings)}
+    stored, _stale = stored_ranking(hub, conn, radar, since, fresh=True)
+    picked = _diversified(conn, stored, np.arange(len(stored.ids)), size)
+    return {"preview": _cards(conn, _ranked(stored, picked)), "preview_window": since,
+            "vector_gap": _vector_gap(hub, conn)}
+
+
+def _vector_gap(hub: "Hub", conn) -> VectorGap | None:
+    """vector_gap (a count over every paper), kept while the corpus and its vectors are unchanged;
+    asked again while vectors are being made in the background (its progress is the news)."""
+    key = (corpus_signature(conn, None, None)[3:], count_vectors(conn))
+    cached = hub.vector_gaps.get(key, False)
+    if cached is False or (cached is not None and cached.embedding):
+        cached = vector_gap(conn, hub.settings)
+        hub.vector_gaps.clear()
+        hub.vector_gaps[key] = cached
+    return cached
 
 
 def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: int | None,
@@ -184,5 +332,6 @@ def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: in
     return ranked
 
 
-__all__ = ["PREVIEW_SIZE", "RadarBatch", "day_window", "left_to_show", "next_batch", "preview", "ranked_for_api",
+__all__ = ["PREVIEW_SIZE", "RadarBatch", "compute_ranking", "day_window", "left_to_show", "next_batch", "preview",
+           "ranked_for_api", "ranking_version", "refresh_rankings", "stored_ranking",
            "shown_reasons", "topic_suggestions"]

@@ -302,3 +302,16 @@ def rank_radar(conn: Connection, radar: Radar, *, since: date | None = None, lim
         RankedPaper(int(pid), cs.docs[cs.position[int(pid)]].title, float(score), ranking.reasons.get(int(pid), []))
         for pid, score in zip(ids, scores)
     ]
+
+
+def rank_all(conn: Connection, radar: Radar, *, model: str | None = None, embed=None, ranker: Ranker | None = None,
+             cache: CandidateCache | None = None, exclude: set[int] | None = None, explain: int | None = None,
+             today: date | None = None):
+    """Every paper the radar may be shown (not a seed, not in `exclude`), best first, with tiers:
+    the Ranking a stored ranking is made of (app/radar_feed.py). `explain`: how many of the best
+    get their reasons (None: all)."""
+    ranker = ranker or ranker_for(None)
+    profile = profile_of(conn, radar, model=model, embed=embed)
+    cs = candidate_set(conn, since=None, model=model, ranker=ranker, cache=cache)
+    return ranker.rank(profile, cs, today=today, explain=len(cs) if explain is None else explain,
+                       exclude=set(radar.seeds) | (exclude or set()))

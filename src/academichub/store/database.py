@@ -35,6 +35,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# Connections a process keeps: as many as the server's request threads (anyio's default limiter,
+# 40) so a request never waits for a connection while threads are free, and a few more for the
+# job consumer's threads and the warm-up. Connections open lazily: an idle process holds few.
+REQUEST_THREADS = 40
+POOL_SIZE = REQUEST_THREADS
+POOL_OVERFLOW = 10
+
+
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -43,13 +51,14 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        pool = {} if parsed.database in (None, "", ":memory:") else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = create_engine(parsed, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("", "psycopg2", None) or parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 

@@ -471,7 +471,8 @@ def default_user_id(conn: Connection) -> int | None:
 def mark_shown(conn: Connection, radar_id: int, day: date, paper_ids: Iterable[int], batch: int) -> int:
     """Record papers shown on `day` in `batch`; one already shown that day keeps its first batch."""
     ids = list(dict.fromkeys(int(p) for p in paper_ids))
-    fresh = [p for p in ids if p not in shown_today(conn, radar_id, day)]
+    already = shown_today(conn, radar_id, day)  # once, not once per paper
+    fresh = [p for p in ids if p not in already]
     if fresh:
         conn.execute(
             insert(radar_shown), [{"radar_id": radar_id, "day": day, "paper_id": p, "batch": batch} for p in fresh]
@@ -485,3 +486,8 @@ __all__ = [
     "category_key", "clear_shown", "default_user_id", "find_paper", "mark_shown", "shown_batches", "phrase_key", "radar_id_of", "remove_rule", "remove_seeds", "require_radar", "reset_learning",
     "rule_key", "set_interest", "shown_today",
 ]
+
+
+def all_radar_ids(conn: Connection) -> list[int]:
+    """Every radar's id, of every user (the jobs that keep their rankings current)."""
+    return list(conn.execute(select(radars.c.id).order_by(radars.c.id)).scalars())

@@ -397,3 +397,23 @@ zotero_links = Table(
     Column("api_key", Text, nullable=False),  # never shown back in full, never logged
     Column("updated_at", DateTime, nullable=False),
 )
+
+# ----------------------------------------------------------------------------- stored rankings
+
+# the corpus signature a stored ranking's version reads on every view: max(modified_at) by index
+Index("ix_papers_modified_at", papers.c.modified_at)
+Index("ix_papers_published_on", papers.c.published_on)  # a day's window: announced or published since
+
+radar_rankings = Table(
+    "radar_rankings",
+    metadata,
+    Column("radar_id", Integer, ForeignKey("radars.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", String(16), primary_key=True),  # an ISO day (the day's papers) or "all"
+    Column("version", String(64), nullable=False),  # hash of the inputs: radar, feedback, corpus, model
+    Column("model", String(128)),  # the embedding model ranked with (NULL: text and rules only)
+    Column("paper_ids", LargeBinary, nullable=False),  # int64 little-endian, best first
+    Column("scores", LargeBinary, nullable=False),  # float32 little-endian
+    Column("tiers", LargeBinary, nullable=False),  # int8
+    Column("reasons", JSON, nullable=False),  # {paper id: [[kind, text, weight], ...]} for the explained head
+    Column("computed_at", DateTime, nullable=False),
+)

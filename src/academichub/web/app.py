@@ -44,7 +44,7 @@ from ..store.feed import (
 )
 from ..store.papers import count_papers
 from ..store.state import as_utc
-from . import i18n, mathtext
+from . import http_cache, i18n, mathtext
 from .text_links import linkify
 
 log = logging.getLogger(__name__)
@@ -477,8 +477,8 @@ def _make_env(translations, lang: str) -> Environment:
     env.filters["moment"] = i18n.format_moment
     env.filters["linkify"] = linkify
     env.filters["say"] = lambda value: i18n.say(value, translations)
-    env.filters["tex"] = mathtext.render_math
-    env.filters["tex_links"] = lambda value: mathtext.render_math(value, links=True)
+    env.filters["tex"] = http_cache.cached_math  # rendered math kept per text (web/http_cache.py)
+    env.filters["tex_links"] = lambda value: http_cache.cached_math(value, True)
     env.filters["text_lang"] = lambda text: i18n.text_lang_attribute(text, lang)
     from .citation import citation
 
@@ -491,6 +491,13 @@ def _make_env(translations, lang: str) -> Environment:
         long_abstract=LONG_ABSTRACT,
     )
     return env
+
+
+def app_from_environment() -> FastAPI:
+    """The app of the settings in the environment: the factory each process of `serve --workers N`
+    imports (uvicorn needs an import string to start several; `serve` puts its flags in the
+    environment first)."""
+    return create_app(load_settings())
 
 
 def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None = None) -> FastAPI:
@@ -515,17 +522,19 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
                     log.info("loaded the bundled sample day: %s", summary.line())
             except Exception:  # the server is still useful without the sample
                 log.exception("loading the bundled sample failed")
-        if settings.embed_on_ingest:
+        from ..workers.server import leads, start_in_server, stop_in_server
+
+        # with `serve --workers N` one process leads: it consumes jobs, embeds and warms up
+        job_consumer = await run_in_threadpool(start_in_server, settings, engine, _app.state.hub)
+        if settings.embed_on_ingest and leads(job_consumer):
             # Vectors for papers that have none (the sample, anything ingested while the server was
             # down), in the background: the feed is served meanwhile, ranked on text and rules.
             hub.embed_in_background()
-        warm_up = hub.warm_up_in_background()
-        from ..workers.server import start_in_server, stop_in_server
-
-        job_consumer = await run_in_threadpool(start_in_server, settings, engine, _app.state.hub)
+        warm_up = hub.warm_up_in_background() if leads(job_consumer) else None
         yield
         await run_in_threadpool(stop_in_server, job_consumer)
-        await run_in_threadpool(warm_up.stop)  # it reads the store: done before the store is closed
+        if warm_up is not None:
+            await run_in_threadpool(warm_up.stop)  # it reads the store: done before the store is closed
         if owns_hub:
             hub.close()
 
@@ -550,6 +559,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(http_cache.ETagMiddleware)  # ETag + 304 on pages and JSON (web/http_cache.py)
     app.mount(DOCS_ASSETS, StaticFiles(directory=api_docs_assets()), name="api-docs")  # before /static
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
