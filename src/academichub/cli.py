@@ -907,6 +907,45 @@ def bench_search_command(
         _fail(exc)
 
 
+@bench_app.command("generate")
+def bench_generate_command(
+    papers: Annotated[int, typer.Option(help="How many synthetic papers (e.g. 150000 or 1000000).")],
+    output: Annotated[Path, typer.Option(help="Folder for the OAI-PMH files (synthetic-NNNN.xml, 50,000 records each).")],
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+) -> None:
+    """Replicate the recorded arXiv OAI and RSS records into N synthetic papers (new ids 9NNN.IIIII, DOIs
+    10.5555/academichub-synthetic.*, titles marked "synthetic copy N"), as OAI-PMH files for `academichub ingest`."""
+    from .bench import default_shared_data
+    from .bench_scale import generate
+
+    try:
+        made = generate(shared_data or default_shared_data(), papers, output)
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"{made.papers:,} synthetic papers from {made.recorded:,} recorded records in {len(made.files)} files "
+              f"under {output} ({made.seconds:.1f} s)", markup=False)
+
+
+@bench_app.command("web")
+def bench_web_command(
+    papers: Annotated[int, typer.Option(help="Papers in the store (synthetic copies of the recorded records).")] = 15_000,
+    connections: Annotated[int, typer.Option(help="Open connections of the load generator.")] = 32,
+    duration: Annotated[float, typer.Option(help="Seconds of load per route.")] = 15.0,
+    store_dir: Annotated[Optional[Path], typer.Option(
+        help="Build the store here and reuse it on the next run (default: a temporary folder).")] = None,
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+) -> None:
+    """A real `academichub serve` process under wrk (or an httpx load generator in another process): req/s, p50,
+    p99 and errors per route, next to a bare FastAPI page of 20 static cards in the same run."""
+    from .bench_scale import run_web_bench
+
+    try:
+        run_web_bench(shared_data, papers=papers, connections=connections, duration=duration, data_dir=store_dir,
+                      console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
 def run() -> None:  # pragma: no cover - console entry convenience
     app()
 
