@@ -494,6 +494,188 @@ def run_web_bench(shared_data: Path | None, *, papers: int = 15_000, connections
     return {"bare": bare_load, "routes": loads, "one_client": one, "first_radar_s": first_s, "ready_s": server.ready_s}
 
 
+
+# ----------------------------------------------------------------------------- bench scale
+
+SCALE_SIZES = (15_000, 150_000, 1_000_000)
+_ARXIV_NS = "{http://arxiv.org/OAI/arXiv/}"
+
+
+def bare_loader(files: list[Path], path: Path) -> int:
+    """The baseline of bulk import: lxml iterparse + sqlite3 executemany + an FTS5 index built at
+    the end, nothing else (bench.py's floor, reading the generated arXiv-format files)."""
+    import sqlite3
+
+    from lxml import etree
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, ident TEXT UNIQUE, title TEXT, abstract TEXT, day TEXT)")
+    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, abstract, content='p', content_rowid='id')")
+    count = 0
+    tags = {f"{_ARXIV_NS}{t}": t for t in ("id", "title", "abstract", "created")}
+    for file in files:
+        rows = []
+        for _, el in etree.iterparse(str(file), tag=f"{_ARXIV_NS}arXiv", resolve_entities=False, no_network=True):
+            fields = {tags[c.tag]: c.text for c in el if c.tag in tags}
+            rows.append((fields.get("id"), fields.get("title"), fields.get("abstract"), fields.get("created")))
+            el.clear()
+            if len(rows) >= 10_000:
+                conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
+                count += len(rows)
+                rows = []
+        conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
+        count += len(rows)
+    conn.execute("INSERT INTO f(rowid, title, abstract) SELECT id, title, abstract FROM p")
+    conn.commit()
+    conn.close()
+    return count
+
+
+def _pg_database(server_url: str, name: str, *, drop: bool = False) -> str:
+    """A fresh database `name` on the PostgreSQL server of `server_url` (its URL), or dropped."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not drop:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@dataclass(slots=True)
+class Imported:
+    store: str
+    papers: int
+    seconds: float
+    startup_s: float
+    peak_rss_mb: float
+    first_search_s: float
+    url: str
+
+    @property
+    def rate(self) -> float:
+        return self.papers / max(self.seconds - self.startup_s, 1e-9)
+
+
+def _count(url: str) -> int:
+    from .store.database import open_store
+    from .store.papers import count_papers
+
+    engine = open_store(url, upgrade=False)
+    try:
+        with engine.connect() as conn:
+            return count_papers(conn)
+    finally:
+        engine.dispose()
+
+
+def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_url: str | None = None,
+                    stores=("sqlite", "postgresql"), rounds: int = 5, work_dir: Path | None = None,
+                    console: Console | None = None) -> dict:
+    """`academichub bench scale`: each size's synthetic set imported by `academichub ingest` into a
+    fresh SQLite store and (with `pg_url`) a fresh PostgreSQL database, timed as a whole process
+    with its peak RSS; the bare loader on the same files in the same run; then one-client search
+    latency on each store (`serve(engine)` yields get(url, params), as for bench search)."""
+    from contextlib import ExitStack
+
+    from .bench import default_shared_data
+    from .bench_search import measure
+    from .store.database import open_store
+
+    console = console or plain_console()
+    data = Path(shared_data) if shared_data else default_shared_data()
+    if "postgresql" in stores and not pg_url:
+        stores = tuple(s for s in stores if s != "postgresql")
+        console.print("no --pg-url: PostgreSQL left out", markup=False)
+    results: dict = {"imports": [], "floor": {}, "search": {}}
+    databases: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="academichub-bench-scale-", dir=work_dir) as tmp, ExitStack() as stack:
+        folder = Path(tmp)
+        one = generate(data, 1, folder / "one")
+        for size in sizes:
+            made = generate(data, size, folder / "gen")
+            console.print(f"{size:,}: generated in {made.seconds:.0f} s", markup=False)
+            start = time.perf_counter()
+            floor_n = bare_loader(made.files, folder / f"floor-{size}.db")
+            floor_s = time.perf_counter() - start
+            results["floor"][size] = floor_n / floor_s
+            (folder / f"floor-{size}.db").unlink()
+            for store in stores:
+                data_dir = folder / f"{store}-{size}"
+                data_dir.mkdir()
+                url = (_pg_database(pg_url, f"academichub_scale_{size}") if store == "postgresql"
+                       else f"sqlite:///{data_dir / 'academichub.db'}")
+                if store == "postgresql":
+                    databases.append(f"academichub_scale_{size}")
+                env = _product_env(data_dir, url)
+                # start-up: the same command on a one-paper file into a store of its own
+                warm_dir = folder / f"{store}-{size}-startup"
+                warm_dir.mkdir()
+                warm_url = (_pg_database(pg_url, f"academichub_scale_startup") if store == "postgresql"
+                            else f"sqlite:///{warm_dir / 'academichub.db'}")
+                run_measured(_cli("ingest", str(one.files[0])), _product_env(warm_dir, warm_url), what="warm-up ingest")
+                startup = run_measured(_cli("ingest", str(one.files[0])), _product_env(warm_dir, warm_url),
+                                       what="start-up ingest")
+                if store == "postgresql":
+                    _pg_database(pg_url, "academichub_scale_startup", drop=True)
+                measured = run_measured(_cli("ingest", *map(str, made.files)), env, what=f"academichub ingest ({store})")
+                stored = _count(url)
+                if stored != size:
+                    raise AcademicHubError(f"{store}: {stored:,} papers stored of {size:,} generated")
+                engine = open_store(url, upgrade=False)
+                stack.callback(engine.dispose)
+                get = stack.enter_context(serve(engine))
+                start = time.perf_counter()
+                status, _ = get("/api/papers", {"q": "entanglement"})
+                first = time.perf_counter() - start
+                if status != 200:
+                    raise AcademicHubError(f"{store}: search answered {status}")
+                imported = Imported(store, size, measured.seconds, startup.seconds, measured.peak_rss_mb, first, url)
+                results["imports"].append(imported)
+                results["search"][(store, size)] = get
+                console.print(f"{size:,} into {store}: {measured.seconds:.0f} s ({imported.rate:,.0f} rec/s net of "
+                              f"{startup.seconds:.1f} s start-up; bare loader {results['floor'][size]:,.0f} rec/s), "
+                              f"peak RSS {measured.peak_rss_mb:,.0f} MiB, searchable after "
+                              f"{measured.seconds + first:.0f} s", markup=False)
+            shutil.rmtree(folder / "gen")
+        latency = {}
+        for store in stores:
+            gets = {size: results["search"][(store, size)] for size in sizes}
+            latency[store] = measure(gets, rounds=rounds)
+        results["latency"] = latency
+    for name in databases:
+        _pg_database(pg_url, name, drop=True)
+
+    line = "{:<10} {:>10} {:>9} {:>12} {:>13} {:>10} {:>12} {:>13}"
+    console.print(f"academichub bench scale ({os.cpu_count()} CPUs; `academichub ingest` as a whole process, "
+                  "rates net of its start-up)", markup=False)
+    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "peak RSS", "searchable"),
+                  markup=False)
+    for imp in results["imports"]:
+        floor = results["floor"][imp.papers]
+        console.print(line.format(imp.store, f"{imp.papers:,}", f"{imp.seconds:,.0f}", f"{imp.rate:,.0f}", f"{floor:,.0f}",
+                                  f"{imp.rate / floor:.0%}", f"{imp.peak_rss_mb:,.0f} MiB",
+                                  f"{imp.seconds + imp.first_search_s:,.0f} s"), markup=False)
+    from .bench_search import QUERIES
+
+    for store, figures in latency.items():
+        console.print(f"search latency, GET /?q= (one client, p50 ms; {store})", markup=False)
+        head = "{:<30}" + " {:>20}" * len(sizes) + " {:>10}"
+        console.print(head.format("query", *(f"{s:,}" for s in sizes), f"{sizes[-1] // 1000}k/{sizes[0] // 1000}k"),
+                      markup=False)
+        for q in QUERIES:
+            cells = [f"{figures[s]['matches'][q]} | {figures[s]['page'][q]['p50'] * 1e3:,.0f}" for s in sizes]
+            ratio = figures[sizes[-1]]["page"][q]["p50"] / figures[sizes[0]]["page"][q]["p50"]
+            console.print(head.format(q, *cells, f"x{ratio:.2f}"), markup=False)
+    return results
+
 if __name__ == "__main__":  # the bare page's server and the fallback load generator, as child processes
     if sys.argv[1] == "bare":
         _serve_bare(int(sys.argv[2]))

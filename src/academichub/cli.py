@@ -946,6 +946,28 @@ def bench_web_command(
         _fail(exc)
 
 
+@bench_app.command("scale")
+def bench_scale_command(
+    sizes: Annotated[str, typer.Option(help="Synthetic store sizes, comma-separated.")] = "15000,150000,1000000",
+    pg_url: Annotated[Optional[str], typer.Option(
+        help="A PostgreSQL server URL: databases academichub_scale_* are made on it and dropped afterwards.")] = None,
+    sqlite: Annotated[bool, typer.Option("--sqlite/--no-sqlite", help="Import into SQLite too.")] = True,
+    rounds: Annotated[int, typer.Option(help="Runs per search query and size (p50 is reported).")] = 5,
+    work_dir: Annotated[Optional[Path], typer.Option(help="Folder for the generated files and stores (default: the temp dir).")] = None,
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+) -> None:
+    """Import the synthetic sets (15k, 150k, 1M) into SQLite and PostgreSQL through `academichub ingest`: rec/s,
+    peak RSS and time to searchable next to the bare lxml + sqlite3 + FTS5 loader, then one-client search latency."""
+    from .bench_scale import run_scale_bench
+
+    stores = (("sqlite",) if sqlite else ()) + (("postgresql",) if pg_url else ())
+    try:
+        run_scale_bench(shared_data, serve=_serve_web, sizes=tuple(int(s) for s in sizes.split(",")), pg_url=pg_url,
+                        stores=stores, rounds=rounds, work_dir=work_dir, console=out)
+    except (AcademicHubError, ValueError) as exc:
+        _fail(exc)
+
+
 def run() -> None:  # pragma: no cover - console entry convenience
     app()
 
