@@ -868,8 +868,10 @@ def bench_sources(
 
 
 @contextmanager
-def _serve_web(engine):
-    """The web app over `engine`, asked in process (a benchmark of the page's own code path)."""
+def _serve_web(engine, *, lifespan: bool = True):
+    """The web app over `engine`, asked in process (a benchmark of the page's own code path).
+    Without `lifespan`, no start-up work runs beside the requests (the candidate sets' warm-up,
+    the job consumer): what bench scale's search figures need on stores of a million papers."""
     import warnings
 
     from .web.app import create_app
@@ -883,12 +885,20 @@ def _serve_web(engine):
     with tempfile.TemporaryDirectory(prefix="academichub-bench-web-") as data_dir:  # its own job queue
         settings = Settings(load_sample=False, default_language="en", batch_size=20, scheduler=False,
                             embed_on_ingest=False, data_dir=Path(data_dir))
-        with TestClient(create_app(settings, engine=engine)) as client:
+        application = create_app(settings, engine=engine)
+
+        def get_from(client):
             def get(url, params):
                 response = client.get(url, params=params)
                 return response.status_code, response.text
 
-            yield get
+            return get
+
+        if not lifespan:
+            yield get_from(TestClient(application))
+            return
+        with TestClient(application) as client:
+            yield get_from(client)
 
 
 @bench_app.command("search")
@@ -962,7 +972,9 @@ def bench_scale_command(
 
     stores = (("sqlite",) if sqlite else ()) + (("postgresql",) if pg_url else ())
     try:
-        run_scale_bench(shared_data, serve=_serve_web, sizes=tuple(int(s) for s in sizes.split(",")), pg_url=pg_url,
+        from functools import partial
+
+        run_scale_bench(shared_data, serve=partial(_serve_web, lifespan=False), sizes=tuple(int(s) for s in sizes.split(",")), pg_url=pg_url,
                         stores=stores, rounds=rounds, work_dir=work_dir, console=out)
     except (AcademicHubError, ValueError) as exc:
         _fail(exc)
