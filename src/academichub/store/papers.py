@@ -558,6 +558,14 @@ def any_vectors(conn: Connection) -> bool:
     return conn.execute(select(paper_embeddings.c.paper_id).limit(1)).first() is not None
 
 
+def refresh_statistics(conn: Connection) -> None:
+    """PostgreSQL: ANALYZE the tables a merge looks up by identifier, inside the caller's
+    transaction (its own uncommitted rows count). SQLite needs none: its planner takes the
+    unique index for an IN list whatever the table's size."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE papers, paper_identifiers, paper_relations, source_records")
+
+
 def count_papers(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(papers)).scalar_one()
 
