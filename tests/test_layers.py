@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "rank": 4, "brief": 4, "delivery": 4, "export": 4,  # export: BibTeX/RIS/CSL-JSON writers, Zotero items and pushes
     "app": 5,  # the use cases
     # 6: processes over the app layer that are not user front ends
-    "workers": 6, "jobs": 6, "bench": 6, "bench_daily": 6, "bench_search": 6, "mcp_server": 6,
+    "workers": 6, "jobs": 6, "bench": 6, "bench_daily": 6, "bench_search": 6, "mcp_server": 6, "bench_scale": 6,
     # 7: the front ends
     "web": 7, "cli": 7, "cli_brief": 7, "cli_radar": 7, "cli_jobs": 7, "cli_sources": 7, "cli_mcp": 7, "cli_delivery": 7, "cli_export": 7, "__main__": 7,
 }

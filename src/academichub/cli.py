@@ -894,8 +894,10 @@ def bench_sources(
 
 
 @contextmanager
-def _serve_web(engine):
-    """The web app over `engine`, asked in process (a benchmark of the page's own code path)."""
+def _serve_web(engine, *, lifespan: bool = True):
+    """The web app over `engine`, asked in process (a benchmark of the page's own code path).
+    Without `lifespan`, no start-up work runs beside the requests (the candidate sets' warm-up,
+    the job consumer): what bench scale's search figures need on stores of a million papers."""
     import warnings
 
     from .web.app import create_app
@@ -909,12 +911,20 @@ def _serve_web(engine):
     with tempfile.TemporaryDirectory(prefix="academichub-bench-web-") as data_dir:  # its own job queue
         settings = Settings(load_sample=False, default_language="en", batch_size=20, scheduler=False,
                             embed_on_ingest=False, data_dir=Path(data_dir))
-        with TestClient(create_app(settings, engine=engine)) as client:
+        application = create_app(settings, engine=engine)
+
+        def get_from(client):
             def get(url, params):
                 response = client.get(url, params=params)
                 return response.status_code, response.text
 
-            yield get
+            return get
+
+        if not lifespan:
+            yield get_from(TestClient(application))
+            return
+        with TestClient(application) as client:
+            yield get_from(client)
 
 
 @bench_app.command("search")
@@ -929,6 +939,69 @@ def bench_search_command(
     try:
         run_search_bench(shared_data, serve=_serve_web, sizes=tuple(int(s) for s in sizes.split(",")), rounds=rounds,
                          console=out)
+    except (AcademicHubError, ValueError) as exc:
+        _fail(exc)
+
+
+@bench_app.command("generate")
+def bench_generate_command(
+    papers: Annotated[int, typer.Option(help="How many synthetic papers (e.g. 150000 or 1000000).")],
+    output: Annotated[Path, typer.Option(help="Folder for the OAI-PMH files (synthetic-NNNN.xml, 50,000 records each).")],
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+) -> None:
+    """Replicate the recorded arXiv OAI and RSS records into N synthetic papers (new ids 9NNN.IIIII, DOIs
+    10.5555/academichub-synthetic.*, titles marked "synthetic copy N"), as OAI-PMH files for `academichub ingest`."""
+    from .bench import default_shared_data
+    from .bench_scale import generate
+
+    try:
+        made = generate(shared_data or default_shared_data(), papers, output)
+    except AcademicHubError as exc:
+        _fail(exc)
+    out.print(f"{made.papers:,} synthetic papers from {made.recorded:,} recorded records in {len(made.files)} files "
+              f"under {output} ({made.seconds:.1f} s)", markup=False)
+
+
+@bench_app.command("web")
+def bench_web_command(
+    papers: Annotated[int, typer.Option(help="Papers in the store (synthetic copies of the recorded records).")] = 15_000,
+    connections: Annotated[int, typer.Option(help="Open connections of the load generator.")] = 32,
+    duration: Annotated[float, typer.Option(help="Seconds of load per route.")] = 15.0,
+    store_dir: Annotated[Optional[Path], typer.Option(
+        help="Build the store here and reuse it on the next run (default: a temporary folder).")] = None,
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+) -> None:
+    """A real `academichub serve` process under wrk (or an httpx load generator in another process): req/s, p50,
+    p99 and errors per route, next to a bare FastAPI page of 20 static cards in the same run."""
+    from .bench_scale import run_web_bench
+
+    try:
+        run_web_bench(shared_data, papers=papers, connections=connections, duration=duration, data_dir=store_dir,
+                      console=out)
+    except AcademicHubError as exc:
+        _fail(exc)
+
+
+@bench_app.command("scale")
+def bench_scale_command(
+    sizes: Annotated[str, typer.Option(help="Synthetic store sizes, comma-separated.")] = "15000,150000,1000000",
+    pg_url: Annotated[Optional[str], typer.Option(
+        help="A PostgreSQL server URL: databases academichub_scale_* are made on it and dropped afterwards.")] = None,
+    sqlite: Annotated[bool, typer.Option("--sqlite/--no-sqlite", help="Import into SQLite too.")] = True,
+    rounds: Annotated[int, typer.Option(help="Runs per search query and size (p50 is reported).")] = 5,
+    work_dir: Annotated[Optional[Path], typer.Option(help="Folder for the generated files and stores (default: the temp dir).")] = None,
+    shared_data: Annotated[Optional[Path], typer.Option(help="Folder with the recorded data.")] = None,
+) -> None:
+    """Import the synthetic sets (15k, 150k, 1M) into SQLite and PostgreSQL through `academichub ingest`: rec/s,
+    peak RSS and time to searchable next to the bare lxml + sqlite3 + FTS5 loader, then one-client search latency."""
+    from .bench_scale import run_scale_bench
+
+    stores = (("sqlite",) if sqlite else ()) + (("postgresql",) if pg_url else ())
+    try:
+        from functools import partial
+
+        run_scale_bench(shared_data, serve=partial(_serve_web, lifespan=False), sizes=tuple(int(s) for s in sizes.split(",")), pg_url=pg_url,
+                        stores=stores, rounds=rounds, work_dir=work_dir, console=out)
     except (AcademicHubError, ValueError) as exc:
         _fail(exc)
 

@@ -42,6 +42,9 @@ Progress = Callable[[int], None]
 
 # With a parsing worker, 1 000 beat 2 000 and 500 (benchmarks: the writer waits less for a batch)
 BATCH_SIZE = 1000
+# PostgreSQL: the look-up tables' statistics are refreshed after this many records of one import,
+# then after twice as many each time (a handful of ANALYZEs for a million records)
+STATISTICS_FIRST = 5_000
 READ_AHEAD = 4  # prepared batches a parsing worker may have waiting for the writer
 
 
@@ -399,18 +402,31 @@ def _store_prepared(
     engine: Engine, batches: Iterator[PreparedBatch], *, progress: Progress | None, commit_each_batch: bool
 ) -> IngestSummary:
     summary = IngestSummary()
+    next_statistics = STATISTICS_FIRST
+
+    def statistics(conn: Connection) -> None:
+        # PostgreSQL plans the merge's look-ups from table statistics; a store filled by this very
+        # import has none (autovacuum cannot see an open transaction's rows), and the planner then
+        # filters every row of a scheme against each IN list: an import quadratic in its own size.
+        nonlocal next_statistics
+        if summary.records >= next_statistics:
+            paper_store.refresh_statistics(conn)
+            next_statistics *= 2
+
     try:
         with _gc_paused():
             if commit_each_batch:
                 for prepared in batches:
                     with engine.begin() as conn:
                         summary.add(write_prepared(conn, prepared))
+                        statistics(conn)
                     if progress:
                         progress(prepared.summary.records)
             else:
                 with engine.begin() as conn:
                     for prepared in batches:
                         summary.add(write_prepared(conn, prepared))
+                        statistics(conn)
                         if progress:
                             progress(prepared.summary.records)
     except SQLAlchemyError as exc:
