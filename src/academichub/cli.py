@@ -157,7 +157,7 @@ def _progress() -> Progress:
 
 
 @app.command()
-@setting_flags("host", "port", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
+@setting_flags("host", "port", "public_url", "allowed_hosts", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
                *LLM_SETTINGS, "queue_url", "queue_name", "scheduler", "worker_concurrency", "job_lease_seconds",
                "timezone", "briefing_hour")
 def serve() -> None:

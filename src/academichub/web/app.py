@@ -44,7 +44,7 @@ from ..store.feed import (
 )
 from ..store.papers import count_papers
 from ..store.state import as_utc
-from . import i18n, mathtext
+from . import i18n, identity, mathtext
 from .text_links import linkify
 
 log = logging.getLogger(__name__)
@@ -531,7 +531,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         version=__version__,
         description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
         lifespan=lifespan,
-        dependencies=[Depends(refuse_nul)],
+        dependencies=[Depends(refuse_nul), Depends(identity.require_csrf)],
         docs_url=None,  # our own pages below: FastAPI's load from a CDN with an inline script
         redoc_url=None,
     )
@@ -546,6 +546,8 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.openapi = openapi
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
+    setup_token = identity.setup_token_for(hub, settings)
+    app.add_middleware(identity.ViewerGate, hub=hub, settings=settings, setup_token=setup_token)  # inside SecurityHeaders
     app.add_middleware(SecurityHeaders)
     app.mount(DOCS_ASSETS, StaticFiles(directory=api_docs_assets()), name="api-docs")  # before /static
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -563,8 +565,11 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         env = envs[lang]
         if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
             context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
+        me = identity.viewer(request)
         body = env.get_template(template).render(
             request_path=request.url.path,
+            me=me,
+            csrf_token=identity.csrf_token_of(request),
             lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
             **context,
         )
@@ -578,7 +583,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             )
         return response
 
-    from . import briefing_page, radar_page, sources_page, welcome_page
+    from . import account_page, briefing_page, radar_page, sources_page, welcome_page
+
+    account_page.register(app, hub, render, setup_token)
 
     sources_page.register(app, engine, settings, render)
     welcome_page.register(app, engine, settings, render)
