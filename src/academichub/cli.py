@@ -39,6 +39,7 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settin
 class _State:
     config: Path | None = None
     overrides: dict = {}
+    user: str | None = None  # --user EMAIL: whose radars the command acts on
 
 
 _state = _State()
@@ -109,8 +110,13 @@ LLM_SETTINGS = (
 
 @app.callback()
 @setting_flags(*GLOBAL_SETTINGS, scope="global")
-def main(config: ConfigOpt = None) -> None:
+def main(
+    config: ConfigOpt = None,
+    user: Annotated[Optional[str], typer.Option(
+        "--user", help="Act as this account (e-mail); default: the single account, or the local user.")] = None,
+) -> None:
     _state.config = config
+    _state.user = user
 
 
 def _settings(**overrides) -> Settings:
@@ -120,6 +126,7 @@ def _settings(**overrides) -> Settings:
 from .cli_brief import brief_command  # noqa: E402 - needs the apps and setting_flags above
 from .cli_radar import papers_import_command, radar_app  # noqa: E402 - needs the apps and setting_flags above
 from .cli_jobs import jobs_app, worker_command  # noqa: E402 - needs the apps and setting_flags above
+from .cli_users import users_app  # noqa: E402 - needs the apps and setting_flags above
 
 app.command("brief")(brief_command)
 papers_app.command("import")(papers_import_command)
@@ -130,6 +137,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(users_app, name="users")
 
 
 def _fail(exc: BaseException) -> None:
@@ -142,7 +150,12 @@ def _hub(settings: Settings | None = None, *, engine=None):
     through one, built here."""
     from .app.hub import Hub
 
-    return Hub(settings or _settings(), engine=engine)
+    hub = Hub(settings or _settings(), engine=engine)
+    if _state.user:
+        from .app import accounts
+
+        accounts.act_for_process(accounts.user_for_cli(hub, _state.user))
+    return hub
 
 
 def _engine(settings: Settings):

@@ -28,7 +28,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from ..errors import AcademicHubError
 from ..store import accounts as store
-from ..store.radars import DEFAULT_USER, default_user_id
+from ..store.radars import DEFAULT_USER, act_for_process, acting_as, default_user_id
 from .signing import signing_key
 
 log = logging.getLogger(__name__)
@@ -499,7 +499,7 @@ def cleanup(hub) -> tuple[int, int]:
 
 
 __all__ = [
-    "DEFAULT_USER", "SESSION_COOKIE", "AccountError", "Identity", "LoginRefused", "LoginThrottled", "accept_invitation",
+    "DEFAULT_USER", "SESSION_COOKIE", "act_for_process", "acting_as", "AccountError", "Identity", "LoginRefused", "LoginThrottled", "accept_invitation",
     "authenticate", "change_password", "cleanup", "count_accounts", "create_invitation", "create_token", "create_user",
     "csrf_token", "csrf_valid", "disable_user", "enable_user", "end_all_sessions", "end_session", "find_user",
     "get_user", "invitation_email", "list_users", "local_user", "local_user_id", "login_external", "normalize_email",

@@ -657,7 +657,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
-            switch = radar_views.switcher(conn, params.filters)
+            switch = radar_views.switcher(conn, request, params.filters)
         status = loop_status(request.app.state.hub, request.app.state.hub.now(),
                              day=params.filters.dates[0] if len(params.filters.dates) == 1 else None)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page,

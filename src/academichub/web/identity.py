@@ -32,6 +32,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..app import accounts
+from ..app.accounts import acting_as
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,8 @@ class ViewerGate:
             elif not same_origin_headers(headers):
                 await _answer(send, 403, {"detail": "cross-site request refused"})
                 return
-        await self.app(scope, receive, send)
+        with acting_as(found.user_id):  # radar names and ids below mean the viewer's
+            await self.app(scope, receive, send)
 
     def _resolve(self, headers: Headers, client: str) -> Viewer | None:
         """The viewer; None for a bad bearer token (refused, never treated as anonymous)."""

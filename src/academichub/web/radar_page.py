@@ -43,8 +43,6 @@ from ..store.radars import (
     add_rule,
     add_seeds,
     create_radar,
-    default_user,
-    default_user_id,
     delete_radar,
     find_paper,
     get_radar,
@@ -57,6 +55,7 @@ from ..store.radars import (
 from ..store.state import MAX_ROW_ID
 from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, no_nul, parse_day
 from . import briefing_page, i18n
+from .identity import viewer, viewer_user_id
 from .sources_page import same_origin
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,12 @@ _LIBRARY_NAME = re.compile(r"[^\w.+-]+")
 
 def from_our_pages(request: Request) -> bool:
     return same_origin(request)
+
+
+def owned_radars(conn, request: Request) -> list:
+    """The viewer's radars (none before the local user exists)."""
+    user_id = viewer(request).user_id
+    return [] if user_id is None else list_radars(conn, user_id)
 
 
 def radar_path(radar: Radar | Any) -> str:
@@ -209,11 +214,11 @@ class RadarViews:
 
     # -- the switcher on the feed page --
 
-    def switcher(self, conn, filters: FeedFilters, current: Radar | None = None) -> dict:
-        """Context for the feed page: the radar in use and links to each radar (filters kept)."""
+    def switcher(self, conn, request: Request, filters: FeedFilters, current: Radar | None = None) -> dict:
+        """Context for the feed page: the radar in use and links to each of the viewer's radars (filters kept)."""
         params = _filter_params(filters)
         entries = []
-        for r in list_radars(conn, default_user_id(conn)):
+        for r in owned_radars(conn, request):
             query = urlencode([("radar", r.name), *params])
             entries.append({"name": r.name, "url": f"/?{query}", "current": current is not None and current.id == r.id})
         query = urlencode(params)
@@ -245,7 +250,7 @@ class RadarViews:
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
-            switch = self.switcher(conn, params.filters, result.radar)
+            switch = self.switcher(conn, request, params.filters, result.radar)
         page = _RadarPage(result)
         return self.render(
             request,
@@ -307,8 +312,8 @@ def paper_feedback_context(conn, request: Request, paper_id: int, back: str | No
     here = f"/papers/{paper_id}" + (f"?{urlencode([('from', back_url)])}" if back_url != "/" else "")
     parts = urlsplit(back_url)
     named = dict(parse_qsl(parts.query)).get("radar") if parts.path == "/" else None
-    radar = get_radar(conn, named) if named else None
-    choices = [] if radar else [r.name for r in list_radars(conn, default_user_id(conn))]
+    radar = get_radar(conn, named) if named else None  # the viewer's (the request acts as its viewer)
+    choices = [] if radar else [r.name for r in owned_radars(conn, request)]
     return {
         "back_url": back_url,
         "here": here,
@@ -426,7 +431,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
 
     def radars_page(request: Request, *, error: Any = None, form: dict | None = None, status_code: int = 200):
         with hub.reading() as conn:
-            rows = list_radars(conn, default_user_id(conn))
+            rows = owned_radars(conn, request)
         entries = [{"summary": r, "url": radar_path(r), "feed_url": "/?" + urlencode({"radar": r.name})} for r in rows]
         return render(
             request, "radars.html", {"radars": entries, "error": error, "form": form or {}}, status_code=status_code
@@ -443,9 +448,10 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
         interest: Annotated[str, Form(max_length=MAX_TEXT)] = "",
     ):
         refuse_cross_site(request)
+        owner = viewer_user_id(request)
         try:
             with hub.writing() as conn:
-                radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
+                radar_id = create_radar(conn, user_id=owner, name=name, interest=interest)
                 radar = get_radar(conn, radar_id)
         except RadarError as exc:
             return radars_page(request, error=exc, form={"name": name, "interest": interest}, status_code=400)
@@ -729,9 +735,9 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     # -- JSON API --
 
     @app.get("/api/radars", response_model=list[RadarSummaryOut], tags=["radars"], summary="Every radar")
-    def api_radars():
+    def api_radars(request: Request):
         with hub.reading() as conn:
-            rows = list_radars(conn, default_user_id(conn))
+            rows = owned_radars(conn, request)
         return [
             {"id": r.id, "name": r.name, "interest": r.interest, "rules": r.rules, "seeds": r.seeds,
              "feedback": r.feedback, "url": radar_path(r)}
