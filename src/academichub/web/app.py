@@ -486,6 +486,8 @@ def _make_env(translations, lang: str) -> Environment:
         language_names=i18n.LANGUAGE_NAMES,
         version=__version__,
         long_abstract=LONG_ABSTRACT,
+        me=None,  # the viewer and its form token: render() passes both (None: a page rendered outside a request)
+        csrf_token=None,
     )
     return env
 
@@ -727,12 +729,14 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         radar: Annotated[
             str | None,
             Query(max_length=200, description="Rank the day's papers for this radar (name or id): each item "
-                  "gains `score` and `reasons`; `batch` names a batch shown today, none asks for a new one."),
+                  "gains `score` and `reasons`; `batch` names a batch shown today, none reads the latest one "
+                  "(or the next, unrecorded); POST records a new batch."),
         ] = None,
     ):
         """Papers matching every filter (AND), newest announcement first, then a seeded shuffle.
         Batches of one seed never repeat a paper; `next_batch` walks them and then reshuffles.
-        With `radar`, the radar's ranking instead, never repeating a paper within a day."""
+        With `radar`, the radar's ranking instead, never repeating a paper within a day (reading
+        records nothing: POST /api/papers?radar= makes and records a new batch)."""
         if radar and radar.strip():
             return radar_views.api_feed(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
