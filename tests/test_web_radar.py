@@ -108,7 +108,9 @@ def another_batch(client, html: str) -> str | None:
     form = batch_form(html)
     if form is None:
         return None
-    data = [(i.attrs["name"], i.attrs["value"]) for i in form.find_all("input")]
+    data: dict[str, list[str]] = {}
+    for field in form.find_all("input"):
+        data.setdefault(field.attrs["name"], []).append(field.attrs["value"])
     answer = post(client, form.attrs["action"], data)
     assert answer.status_code == 303, answer.text[:300]
     return answer.headers["location"]
