@@ -221,7 +221,7 @@ def test_focus_stays_on_the_card_after_like(radars, page, viewport):
     page.wait_for_function("() => !document.documentElement.classList.contains('is-busy')")
     page.wait_for_function(f"() => !document.getElementById('{before[0]}')")  # a liked paper leaves the batch
     after = card_ids(page)
-    assert len(after) == len(before) - 1
+    assert before[0] not in after  # the day's first batch is not recorded: the next best paper takes its place
     focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.id]")
     # the liked card left the batch (the rest re-ranked): focus is on the card now in its place
     assert focused == ["ARTICLE", after[0]], "focus fell off the cards"
