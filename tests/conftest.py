@@ -22,12 +22,37 @@ SHARED_DATA = default_shared_data()  # $ACADEMICHUB_SHARED_DATA or ../shared/dat
 PG_URL = os.environ.get("ACADEMICHUB_TEST_DATABASE_URL")
 
 
+# Starlette's TestClient says Host: testserver: a name the tests' servers answer to (allowed_hosts),
+# kept in the environment so module-scoped apps see it too.
+TEST_ALLOWED_HOSTS = "127.0.0.1,localhost,::1,testserver"
+os.environ["ACADEMICHUB_ALLOWED_HOSTS"] = TEST_ALLOWED_HOSTS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_test_client():
+    """TestClient's requests come from 127.0.0.1 (its own default, "testclient", is no address): the
+    single-user setup serves loopback clients; tests of other clients pass `client=` themselves."""
+    from starlette.testclient import TestClient
+
+    original = TestClient.__init__
+
+    def init(self, *args, **kwargs):
+        if len(args) < 9:  # `client` is the ninth parameter
+            kwargs.setdefault("client", ("127.0.0.1", 50000))
+        original(self, *args, **kwargs)
+
+    TestClient.__init__ = init
+    yield
+    TestClient.__init__ = original
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch, tmp_path):
     """A developer's own ACADEMICHUB_* variables (config file, data dir, keys) never leak into tests."""
     for name in list(os.environ):
         if name.startswith("ACADEMICHUB_") and name not in ("ACADEMICHUB_TEST_DATABASE_URL", "ACADEMICHUB_SHARED_DATA"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("ACADEMICHUB_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
     monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "academichub-data"))
     monkeypatch.setenv("ACADEMICHUB_EMBED_ON_INGEST", "false")  # tests that embed say so
     monkeypatch.setenv("ACADEMICHUB_SCHEDULER", "false")  # no background ticks in web tests; tests that tick say so

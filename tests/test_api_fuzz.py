@@ -92,8 +92,23 @@ def app(module_database_url, tmp_path_factory):
     # environment, and must not embed in the background or ask an LLM a developer configured
     settings = Settings(load_sample=False, embed_on_ingest=False, scheduler=False, llm_model=None, default_language="en", batch_size=10,
                         data_dir=tmp_path_factory.mktemp("data"))
-    yield create_app(settings, engine=engine)
+    app = create_app(settings, engine=engine)
+    app.add_middleware(_FromLoopback)
+    yield app
     engine.dispose()
+
+
+class _FromLoopback:
+    """Schemathesis's ASGI client says it is "testclient", no address: the requests come from
+    127.0.0.1 here, so the single-user setup serves them as it serves a browser on the machine."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            scope = {**scope, "client": ("127.0.0.1", 50000)}
+        await self.app(scope, receive, send)
 
 
 @schema.parametrize()
@@ -117,9 +132,12 @@ KNOWN = [
     ("/api/sources", "GET", {}, {}, None),
     ("/api/venues", "GET", {}, {}, None),
     ("/api/sources/follow/{venue}", "POST", {"venue": "Nature"}, {}, None),
+    ("/api/briefing", "POST", {}, {"date": "2024-11-28", "lang": "en"}, None),
     ("/api/briefing", "GET", {}, {"date": "2024-11-28", "lang": "en"}, None),
+    ("/api/briefing", "POST", {}, {"date": "2024-11-28", "week": "true", "radar": RADAR, "lang": "zh-CN"}, None),
     ("/api/briefing", "GET", {}, {"date": "2024-11-28", "week": "true", "radar": RADAR, "lang": "zh-CN"}, None),
     ("/api/jobs", "GET", {}, {"limit": 5, "status": "done"}, None),
+    ("/api/papers", "POST", {}, {"radar": RADAR, "size": 3}, None),
     ("/healthz", "GET", {}, {}, None),
 ]
 

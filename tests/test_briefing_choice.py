@@ -216,12 +216,15 @@ def test_citations_resolve_and_the_radar_feed_links_to_its_own_briefing(sample_e
         write = [href for href, text in links_of(page.text).links if text == "Write the briefing"]
         assert write == ["/briefing?date=2024-11-28&radar=spin+qubits"]
 
+        client.post("/briefing", params={"lang": "en"})  # written by a POST; the GET reads it
+
         everything = client.get("/briefing", params={"lang": "en"})
         assert everything.status_code == 200
         assert '<strong class="briefing-radar">All papers</strong>' in everything.text
         assert 'class="briefing-period">Day Nov 28, 2024<' in everything.text
         assert assert_citations_resolve(client, everything.text) > 20
 
+        client.post(write[0] + "&lang=en")  # the page's "Write the briefing" button
         radar = client.get(write[0] + "&lang=en")
         assert radar.status_code == 200
         assert '<strong class="briefing-radar">spin qubits</strong>' in radar.text
@@ -230,6 +233,7 @@ def test_citations_resolve_and_the_radar_feed_links_to_its_own_briefing(sample_e
         assert assert_citations_resolve(client, radar.text) > 5
         back = [href for href, text in links_of(radar.text).links if text == "← Back to the feed"]
         assert back == ["/?radar=spin+qubits"]
+        client.post("/briefing", params={"radar": RADAR, "week": "1", "lang": "en"})  # written by a POST; the GET reads it
         week = client.get("/briefing", params={"radar": RADAR, "week": "1", "lang": "en"})
         assert 'class="briefing-period">Week Nov 22, 2024 – Nov 28, 2024<' in week.text
 
@@ -279,6 +283,7 @@ def test_theme_titles_in_the_page_language(sample_engine):
     assert _change_sentence(change, analysis, "zh").text == "新主题：黑洞 · 暗物质（2 篇）。"
     assert _change_sentence(change, analysis, "en").text == "New theme: black holes · dark matter (2 papers)."
     with TestClient(create_app(settings(default_language="zh"), engine=sample_engine)) as client:
+        client.post("/briefing", params={"lang": "zh"})  # written by a POST; the GET reads it
         page = client.get("/briefing", params={"lang": "zh"})
         assert page.status_code == 200
         assert '<strong class="briefing-radar">全部论文</strong>' in page.text
@@ -291,6 +296,7 @@ def test_theme_titles_in_the_page_language(sample_engine):
         assert any(re.search(r"[\u4e00-\u9fff]", t) for t in titles), titles
         assert '<span class="briefing-period">2024年11月28日 当日</span>' in page.text
         make_radar(sample_engine)
+        client.post("/briefing", params={"radar": RADAR, "week": "1", "lang": "zh"})  # written by a POST; the GET reads it
         radar = client.get("/briefing", params={"radar": RADAR, "week": "1", "lang": "zh"})
         assert '<span class="briefing-subject-kind">雷达</span> <strong class="briefing-radar">spin qubits</strong>' in radar.text
         assert '<span class="briefing-period">2024年11月22日 至 2024年11月28日 一周</span>' in radar.text

@@ -173,9 +173,9 @@ def test_the_header_leads_to_every_section(radars, page, viewport):
 
 def test_back_links_keep_the_radar_filters_and_batch(radars, page, viewport):
     page.goto(radars.url("/?radar=spin+qubits&category=quant-ph"))
-    page.wait_for_url(lambda url: "batch=" in url)  # app.js gives the address its batch number
     shown = parse_qs(urlsplit(page.url).query)
-    assert shown["radar"] == [RADAR] and shown["category"] == ["quant-ph"]
+    # the day's first batch is shown unrecorded (a GET records nothing), so its address has no number
+    assert shown == {"radar": [RADAR], "category": ["quant-ph"]}
     first = card_ids(page)[0]
     page.locator(f"#{first} .card-links a", has_text="详情").click()
     assert urlsplit(page.url).path == f"/papers/{first.removeprefix('paper-')}"
@@ -221,7 +221,7 @@ def test_focus_stays_on_the_card_after_like(radars, page, viewport):
     page.wait_for_function("() => !document.documentElement.classList.contains('is-busy')")
     page.wait_for_function(f"() => !document.getElementById('{before[0]}')")  # a liked paper leaves the batch
     after = card_ids(page)
-    assert len(after) == len(before) - 1
+    assert before[0] not in after  # the day's first batch is not recorded: the next best paper takes its place
     focused = page.evaluate("() => [document.activeElement.tagName, document.activeElement.id]")
     # the liked card left the batch (the rest re-ranked): focus is on the card now in its place
     assert focused == ["ARTICLE", after[0]], "focus fell off the cards"

@@ -116,6 +116,8 @@ def test_the_web_app_runs_on_the_hub_it_is_given(hub):
     with TestClient(app) as client:
         page = client.get("/?radar=q")
         assert page.status_code == 200 and 'id="paper-' in page.text
+        another = client.post("/radars/q/batches", follow_redirects=False)  # records the batch on show (a POST)
+        assert another.status_code == 303 and another.headers["location"] == "/?radar=q&batch=0"
         ranked = client.get("/api/radars/q/rank?limit=5").json()
         assert len(ranked) == 5
         assert client.get("/api/radars/nobody/rank").status_code == 404

@@ -27,10 +27,10 @@ LAYERS: dict[str, int] = {
     # 6: processes over the app layer that are not user front ends
     "workers": 6, "jobs": 6, "bench": 6, "bench_daily": 6, "bench_search": 6, "mcp_server": 6, "bench_scale": 6,
     # 7: the front ends
-    "web": 7, "cli": 7, "cli_brief": 7, "cli_radar": 7, "cli_jobs": 7, "cli_sources": 7, "cli_mcp": 7, "cli_delivery": 7, "cli_export": 7, "__main__": 7,
+    "web": 7, "cli": 7, "cli_brief": 7, "cli_radar": 7, "cli_jobs": 7, "cli_sources": 7, "cli_mcp": 7, "cli_delivery": 7, "cli_export": 7, "cli_users": 7, "__main__": 7,
 }
 FRONT_ENDS = ("web", "cli", "cli_")  # first names (cli_ is a prefix)
-ENTRY_POINTS = {"cli", "cli_brief", "cli_radar", "cli_jobs", "cli_sources", "cli_mcp", "cli_delivery", "cli_export", "__main__"}  # may import a front end
+ENTRY_POINTS = {"cli", "cli_brief", "cli_radar", "cli_jobs", "cli_sources", "cli_mcp", "cli_delivery", "cli_export", "cli_users", "__main__"}  # may import a front end
 NO_SQL_IN_FRONT_ENDS = ("sqlalchemy", f"{PACKAGE}.store.schema")
 QUERY_CALLS = {"execute", "exec_driver_sql", "scalar", "scalars"}  # a front end calling these runs SQL itself
 

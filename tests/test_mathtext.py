@@ -120,6 +120,7 @@ def test_feed_cards_render_math_and_mark_english_text(math_client):
 def test_briefing_quotes_and_the_radar_preview_render_math(math_client):
     """The day's briefing quotes abstracts with TeX in them; whichever it picks, a quote's math is
     MathML and its source survives only in alttext/annotations."""
+    math_client.post("/briefing", params={"lang": "zh"})  # written by a POST; the GET reads it
     page = math_client.get("/briefing", params={"lang": "zh"}).text
     quotes = re.findall(r'<span class="quote"[^>]*>.*?</span>', page, re.S)
     with_math = [q for q in quotes if "<math" in q]

@@ -39,6 +39,7 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settin
 class _State:
     config: Path | None = None
     overrides: dict = {}
+    user: str | None = None  # --user EMAIL: whose radars the command acts on
 
 
 _state = _State()
@@ -109,8 +110,13 @@ LLM_SETTINGS = (
 
 @app.callback()
 @setting_flags(*GLOBAL_SETTINGS, scope="global")
-def main(config: ConfigOpt = None) -> None:
+def main(
+    config: ConfigOpt = None,
+    user: Annotated[Optional[str], typer.Option(
+        "--user", help="Act as this account (e-mail); default: the single account, or the local user.")] = None,
+) -> None:
     _state.config = config
+    _state.user = user
 
 
 def _settings(**overrides) -> Settings:
@@ -123,6 +129,7 @@ from .cli_jobs import jobs_app, worker_command  # noqa: E402 - needs the apps an
 from .cli_mcp import mcp_command  # noqa: E402 - needs the apps and setting_flags above
 from .cli_delivery import digest_app  # noqa: E402 - needs the apps and setting_flags above
 from .cli_export import export_command  # noqa: E402 - needs the apps and setting_flags above
+from .cli_users import users_app  # noqa: E402 - needs the apps and setting_flags above
 
 app.command("brief")(brief_command)
 app.command("export")(export_command)
@@ -136,6 +143,7 @@ app.command("worker")(worker_command)
 app.add_typer(jobs_app, name="jobs")
 app.command("mcp")(mcp_command)
 app.add_typer(digest_app, name="digest")
+app.add_typer(users_app, name="users")
 
 
 def _fail(exc: BaseException) -> None:
@@ -148,7 +156,12 @@ def _hub(settings: Settings | None = None, *, engine=None):
     through one, built here."""
     from .app.hub import Hub
 
-    return Hub(settings or _settings(), engine=engine)
+    hub = Hub(settings or _settings(), engine=engine)
+    if _state.user:
+        from .app import accounts
+
+        accounts.act_for_process(accounts.user_for_cli(hub, _state.user))
+    return hub
 
 
 def _engine(settings: Settings):
@@ -163,7 +176,7 @@ def _progress() -> Progress:
 
 
 @app.command()
-@setting_flags("host", "port", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
+@setting_flags("host", "port", "public_url", "allowed_hosts", "load_sample", "batch_size", "default_language", "embedding_model", "briefing_papers",
                *LLM_SETTINGS, "queue_url", "queue_name", "scheduler", "worker_concurrency", "job_lease_seconds",
                "timezone", "briefing_hour", "zotero_api_url", "workers")
 def serve() -> None:

@@ -184,13 +184,15 @@ def radar_show(name: NameArg, fmt: Annotated[str, typer.Option("--format", help=
 
 @radar_app.command("list")
 def radar_list() -> None:
-    """Every radar, with how many rules, seeds and feedback each holds."""
-    from .store.radars import list_radars
+    """Every radar of the user (--user, else the single account or the local user), with how many
+    rules, seeds and feedback each holds."""
+    from .store.radars import default_user_id, list_radars
 
     try:
         hub = _cli._hub()
         with hub.reading() as conn:
-            radars = list_radars(conn)
+            owner = default_user_id(conn)
+            radars = list_radars(conn, owner) if owner is not None else []
     except AcademicHubError as exc:
         _cli._fail(exc)
     if not radars:

@@ -105,6 +105,17 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8000, description="Port `serve` listens on.")
+    public_url: str | None = Field(
+        default=None,
+        description="The address people open (https://hub.example.org/) when behind a reverse proxy; unset: http://host:port/.",
+    )
+    allowed_hosts: str | None = Field(
+        default=None,
+        description=(
+            "Comma-separated Host names the server answers (others get 400, against DNS rebinding); "
+            "unset: 127.0.0.1, localhost, ::1 and the host of public_url."
+        ),
+    )
     batch_size: int = Field(default=10, description="Cards per batch on the feed page.")
     default_language: str = Field(default="zh", description="UI language when the browser states none (zh or en).")
     secret_key: SecretStr | None = Field(

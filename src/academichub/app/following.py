@@ -118,16 +118,18 @@ class FirstRun:
 
 
 def first_run(engine: Engine, catalog: dict[str, Venue], *, categories: list[str], venues: list[str],
-              radar_name: str, interest: str, now: datetime) -> FirstRun:
+              radar_name: str, interest: str, now: datetime, user_id: int | None = None) -> FirstRun:
     """A new user's one form: follow these categories and journals, and create a radar that
-    follows the categories and states the interest. All or nothing."""
+    follows the categories and states the interest (the user's: `user_id`, else the default owner).
+    All or nothing."""
     codes = check_codes(categories)
     chosen = [_venue(text, catalog) for text in dict.fromkeys(v for v in venues if v.strip())]
     if not codes and not chosen:
         raise AcademicHubError.translatable("pick at least one arXiv category or journal to follow")
     result = FirstRun(radar=" ".join(radar_name.split()), categories=codes)
     with engine.begin() as conn:
-        radar_id = create_radar(conn, user_id=default_user(conn), name=radar_name, interest=interest)
+        radar_id = create_radar(conn, user_id=user_id if user_id is not None else default_user(conn),
+                                name=radar_name, interest=interest)
         if codes:
             _follow_codes(conn, codes, now)
             result.sources.append(WEB_ARXIV_SOURCE)

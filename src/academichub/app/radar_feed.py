@@ -236,8 +236,10 @@ def _diversified(conn, stored: StoredRanking, rows: np.ndarray, limit: int) -> l
 
 
 def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wanted: int | None,
-               *, today: date | None = None) -> RadarBatch:
-    """Batch `wanted` again when it was shown today, else a new batch of papers not shown today.
+               *, today: date | None = None, record: bool = True) -> RadarBatch:
+    """Batch `wanted` again when it was shown today, else a new batch of papers not shown today,
+    recorded as shown. Without `record` (a GET: reading changes nothing) and no `wanted`: the
+    latest batch shown today again, else the batch a recording call would make, not recorded.
 
     Read from the radar's stored ranking of the day (or of every paper, with a date chip):
     the papers outside the filters, shown today or (while a re-rank is pending) dismissed since
@@ -262,6 +264,8 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
             said = [f.paper_id for f in radar.feedback if f.action in ("like", "save", "dismiss") and f.paper_id]
             if said:
                 keep &= ~np.isin(ids, np.array(said, dtype=np.int64))
+        if not record and wanted is None and recorded:  # a read: the latest batch shown today
+            wanted = max(recorded)
         if wanted is not None and wanted in recorded:
             members = np.array([p for p, b in shown.items() if b == wanted], dtype=np.int64)
             picked = ids[keep & np.isin(ids, members)].tolist()
@@ -273,12 +277,13 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
                 keep &= ~np.isin(ids, np.array(list(shown), dtype=np.int64))
             rows = np.flatnonzero(keep)
             picked = _diversified(conn, stored, rows, size) if size else []
-            number, new = (max(recorded, default=-1) + 1 if picked else None), True
+            # not recorded (a read): no number yet, "Another batch" then records what was on show
+            number, new = (max(recorded, default=-1) + 1 if picked and record else None), True
             remaining = len(rows) - len(picked)
         items = _cards(conn, _ranked(stored, picked))
         empty_store = not pool and count_papers(conn) == 0
         gap = _vector_gap(hub, conn)  # every stored paper is ranked (see rank_radar)
-    if new and picked:
+    if new and picked and record:
         if not hub.record_shown(radar.id, today, picked, number):
             log.info("radar %s: batch %s raced another request", radar.id, number)
     if items or (not new and remaining):
@@ -290,6 +295,22 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
     else:
         state = "no_match"
     return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state, gap)
+
+
+def advance(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, seen: list[int],
+            *, today: date | None = None) -> RadarBatch:
+    """"Another batch" (a POST): the papers the reader saw (`seen`, when the page showed a batch
+    not yet recorded) are recorded as shown, then a new batch is made and recorded."""
+    today = today or hub.today()
+    with hub.engine.connect() as conn:
+        radar = get_radar(conn, radar_name)
+        if radar is None:
+            raise NotFound(f"no radar {radar_name!r}")
+        shown = shown_batches(conn, radar.id, today)
+    fresh = [int(p) for p in dict.fromkeys(seen) if int(p) not in shown]
+    if fresh:
+        hub.record_shown(radar.id, today, fresh, max(shown.values(), default=-1) + 1)
+    return next_batch(hub, str(radar.id), filters, size, None, today=today, record=True)
 
 
 def preview(hub: "Hub", conn, radar: Radar, size: int = PREVIEW_SIZE) -> dict:
@@ -332,6 +353,6 @@ def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: in
     return ranked
 
 
-__all__ = ["PREVIEW_SIZE", "RadarBatch", "compute_ranking", "day_window", "left_to_show", "next_batch", "preview",
+__all__ = ["PREVIEW_SIZE", "RadarBatch", "advance", "compute_ranking", "day_window", "left_to_show", "next_batch", "preview",
            "ranked_for_api", "ranking_version", "refresh_rankings", "stored_ranking",
            "shown_reasons", "topic_suggestions"]

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -137,9 +139,47 @@ def _venue_key(value: str) -> str:
 # ----------------------------------------------------------------------------- users and radars
 
 
+# Whose radars a name or id means when a caller names no user: the web sets it to the request's
+# viewer for the whole request (web/identity.py), the CLI to `--user` (or the single account), so
+# every lookup below the front end is that user's without threading a user id through each call.
+_acting_user: ContextVar[int | None] = ContextVar("academichub_acting_user", default=None)
+
+
+@contextmanager
+def acting_as(user_id: int | None) -> Iterator[None]:
+    """Within the block, radar lookups that name no user are `user_id`'s (None: the default owner)."""
+    token = _acting_user.set(user_id)
+    try:
+        yield
+    finally:
+        _acting_user.reset(token)
+
+
+def act_for_process(user_id: int | None) -> None:
+    """The acting user from now on in this context (a CLI command's `--user`)."""
+    _acting_user.set(user_id)
+
+
+def acting_user() -> int | None:
+    return _acting_user.get()
+
+
+def _default_owner(conn: Connection) -> int | None:
+    """The acting user; else the one account when exactly one exists (it took over the local user's
+    radars); else the implicit local user (None before it exists)."""
+    acting = _acting_user.get()
+    if acting is not None:
+        return acting
+    accounts = conn.execute(select(users.c.id).where(users.c.email.is_not(None)).limit(2)).scalars().all()
+    if len(accounts) == 1:
+        return accounts[0]
+    return conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER, users.c.email.is_(None))).scalar()
+
+
 def default_user(conn: Connection) -> int:
-    """The single local user every radar belongs to until accounts exist (created on first use)."""
-    found = conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER)).scalar()
+    """Whose radars a new one joins when no user is named: the acting user, the single account, else
+    the single local user every radar belongs to until accounts exist (created on first use)."""
+    found = _default_owner(conn)
     if found is not None:
         return found
     return conn.execute(
@@ -175,6 +215,8 @@ def _interest(text: str | None) -> str | None:
 
 def radar_id_of(conn: Connection, name_or_id: int | str, user_id: int | None = None) -> int | None:
     """The id of a radar given by id (an int or digits) or by name (the user's, or the local user's)."""
+    if user_id is None:
+        user_id = _acting_user.get()
     if (number := row_id(name_or_id)) is not None or str(name_or_id).strip().isdigit():
         if number is None:
             return None  # digits, but not an id ('²', 40 of them): no radar has such a name either
@@ -184,7 +226,7 @@ def radar_id_of(conn: Connection, name_or_id: int | str, user_id: int | None = N
         return conn.execute(query).scalar()
     name = " ".join(str(name_or_id).split())
     if user_id is None:
-        user_id = conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER)).scalar()
+        user_id = _default_owner(conn)
         if user_id is None:
             return None
     return conn.execute(select(radars.c.id).where(radars.c.user_id == user_id, radars.c.name == name)).scalar()
@@ -464,8 +506,8 @@ def clear_shown(conn: Connection, radar_id: int, day: date) -> None:
 
 
 def default_user_id(conn: Connection) -> int | None:
-    """The default user's id, or None before one exists (reading never creates it)."""
-    return conn.execute(select(users.c.id).where(users.c.name == DEFAULT_USER)).scalar()
+    """default_user's id, or None before one exists (reading never creates it)."""
+    return _default_owner(conn)
 
 
 def mark_shown(conn: Connection, radar_id: int, day: date, paper_ids: Iterable[int], batch: int) -> int:
@@ -482,7 +524,7 @@ def mark_shown(conn: Connection, radar_id: int, day: date, paper_ids: Iterable[i
 
 __all__ = [
     "FEEDBACK_ACTIONS", "RULE_KINDS", "Feedback", "Radar", "RadarError", "RadarSummary", "Rule", "add_feedback",
-    "add_rule", "add_seeds", "create_radar", "default_user", "delete_radar", "get_radar", "list_radars",
+    "act_for_process", "acting_as", "acting_user", "add_rule", "add_seeds", "create_radar", "default_user", "delete_radar", "get_radar", "list_radars",
     "category_key", "clear_shown", "default_user_id", "find_paper", "mark_shown", "shown_batches", "phrase_key", "radar_id_of", "remove_rule", "remove_seeds", "require_radar", "reset_learning",
     "rule_key", "set_interest", "shown_today",
 ]

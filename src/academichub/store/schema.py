@@ -197,12 +197,15 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
-    Column("email", String(255)),
-    Column("password_hash", Text),
+    Column("email", String(255), unique=True),  # lower-cased; NULL for the implicit local user
+    Column("password_hash", Text),  # argon2id (pwdlib); NULL: no password login (local, external)
     Column("locale", String(16)),
     Column("created_at", DateTime, nullable=False),
     Column("timezone", String(64)),  # IANA name; NULL: the `timezone` setting
     Column("briefing_hour", Integer),  # 0-23, local; NULL: the `briefing_hour` setting
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled_at", DateTime),
+    Column("password_changed_at", DateTime),
 )
 
 radars = Table(
@@ -416,4 +419,67 @@ radar_rankings = Table(
     Column("tiers", LargeBinary, nullable=False),  # int8
     Column("reasons", JSON, nullable=False),  # {paper id: [[kind, text, weight], ...]} for the explained head
     Column("computed_at", DateTime, nullable=False),
+)
+
+# ----------------------------------------------------------------------------- accounts
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 hex of the cookie's random token
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    Column("address", String(64)),
+    Column("user_agent", String(255)),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the secret
+    Column("name", String(128), nullable=False),
+    Column("scope", String(8), nullable=False),  # read | write
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email", String(255), nullable=False),
+    Column("invited_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("is_admin", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("actor_id", Integer, ForeignKey("users.id", ondelete="SET NULL")),  # NULL: the CLI, the system
+    Column("action", String(64), nullable=False),  # login | login_failed | logout | user_created | ...
+    Column("target", String(255)),
+    Column("details", JSON, nullable=False),
+    Column("address", String(64)),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("email", String(255), nullable=False, index=True),  # as typed, lower-cased (also unknown ones)
+    Column("address", String(64), index=True),
+    Column("succeeded", Boolean, nullable=False),
 )

@@ -44,7 +44,7 @@ from ..store.feed import (
 )
 from ..store.papers import count_papers
 from ..store.state import as_utc
-from . import http_cache, i18n, mathtext
+from . import http_cache, i18n, identity, mathtext
 from .text_links import linkify
 
 log = logging.getLogger(__name__)
@@ -429,7 +429,7 @@ class RadarFeedOut(BaseModel):
 
     items: list[RankedPaperOut]
     total: int = Field(description="Papers the radar ranks under these filters.")
-    batch: int | None = Field(description="The batch shown today; null when nothing was left to show.")
+    batch: int | None = Field(description="The batch shown today; null when nothing was left to show, or (GET) when the batch is not recorded yet: POST records it.")
     seed: None = None
     size: int
     batches: None = None
@@ -489,6 +489,8 @@ def _make_env(translations, lang: str) -> Environment:
         language_names=i18n.LANGUAGE_NAMES,
         version=__version__,
         long_abstract=LONG_ABSTRACT,
+        me=None,  # the viewer and its form token: render() passes both (None: a page rendered outside a request)
+        csrf_token=None,
     )
     return env
 
@@ -543,7 +545,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         version=__version__,
         description="A self-hosted research radar: new papers collected daily. JSON API behind the feed page.",
         lifespan=lifespan,
-        dependencies=[Depends(refuse_nul)],
+        dependencies=[Depends(refuse_nul), Depends(identity.require_csrf)],
         docs_url=None,  # our own pages below: FastAPI's load from a CDN with an inline script
         redoc_url=None,
     )
@@ -558,6 +560,8 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.openapi = openapi
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
+    setup_token = identity.setup_token_for(hub, settings)
+    app.add_middleware(identity.ViewerGate, hub=hub, settings=settings, setup_token=setup_token)  # inside SecurityHeaders
     app.add_middleware(SecurityHeaders)
     app.add_middleware(http_cache.ETagMiddleware)  # ETag + 304 on pages and JSON (web/http_cache.py)
     app.mount(DOCS_ASSETS, StaticFiles(directory=api_docs_assets()), name="api-docs")  # before /static
@@ -578,8 +582,11 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
         if "saved_ids" not in context:  # the ★ state of the cards (and the paper) on the page
             context = {**context, "saved_ids": _saved_on_page(request, context)}
+        me = identity.viewer(request)
         body = env.get_template(template).render(
             request_path=request.url.path,
+            me=me,
+            csrf_token=identity.csrf_token_of(request),
             request_full_path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             lang_urls={code: _lang_url(request, code) for code in i18n.LANGUAGES},
             **context,
@@ -604,12 +611,14 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             ids.append(context["paper"]["id"])
         return saved_ids(request.app.state.hub, viewer(request).user_id, ids) if ids else set()
 
-    from . import briefing_page, radar_page, saved_page, sources_page, welcome_page
+    from . import account_page, briefing_page, radar_page, saved_page, sources_page, welcome_page
+
+    account_page.register(app, hub, render, setup_token)
 
     sources_page.register(app, engine, settings, render)
     welcome_page.register(app, engine, settings, render)
     briefing_page.register(app, hub, render)
-    radar_views = radar_page.register(app, hub, render)
+    radar_views = radar_page.register(app, hub, render, feed_query)
     saved_page.register(app, hub, render)
     from . import jobs_page
 
@@ -683,7 +692,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
-            switch = radar_views.switcher(conn, params.filters)
+            switch = radar_views.switcher(conn, request, params.filters)
         status = loop_status(request.app.state.hub, request.app.state.hub.now(),
                              day=params.filters.dates[0] if len(params.filters.dates) == 1 else None)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page,
@@ -753,12 +762,14 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         radar: Annotated[
             str | None,
             Query(max_length=200, description="Rank the day's papers for this radar (name or id): each item "
-                  "gains `score` and `reasons`; `batch` names a batch shown today, none asks for a new one."),
+                  "gains `score` and `reasons`; `batch` names a batch shown today, none reads the latest one "
+                  "(or the next, unrecorded); POST records a new batch."),
         ] = None,
     ):
         """Papers matching every filter (AND), newest announcement first, then a seeded shuffle.
         Batches of one seed never repeat a paper; `next_batch` walks them and then reshuffles.
-        With `radar`, the radar's ranking instead, never repeating a paper within a day."""
+        With `radar`, the radar's ranking instead, never repeating a paper within a day (reading
+        records nothing: POST /api/papers?radar= makes and records a new batch)."""
         if radar and radar.strip():
             return radar_views.api_feed(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
@@ -793,6 +804,19 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
                 "q": f.q,
             },
         }
+
+    @app.post("/api/papers", response_model=RadarFeedOut, tags=["papers"], summary="A new batch of a radar",
+              responses={404: {"description": "No such radar"}})
+    def api_papers_next(
+        request: Request,
+        params: Annotated[FeedQuery, Depends(feed_query)],
+        radar: Annotated[str, Query(min_length=1, max_length=200, description="The radar (name or id).")],
+    ):
+        """The radar's next batch of papers not shown today, recorded as shown (GET only reads:
+        the latest batch of today, or the one this call would record)."""
+        if not radar.strip():
+            raise invalid("radar", i18n.said("a radar needs a name"), radar)
+        return radar_views.api_feed(request, params, radar.strip(), record=True)
 
     @app.get(
         "/api/papers/{key:path}",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, field_validator
 
@@ -43,8 +43,6 @@ from ..store.radars import (
     add_rule,
     add_seeds,
     create_radar,
-    default_user,
-    default_user_id,
     delete_radar,
     find_paper,
     get_radar,
@@ -57,12 +55,14 @@ from ..store.radars import (
 from ..store.state import MAX_ROW_ID
 from .app import DATE_PARAMETER, FeedLinks, FeedQuery, RadarFeedOut, ReasonOut, invalid, no_nul, parse_day
 from . import briefing_page, i18n
+from .identity import viewer, viewer_user_id
 from .sources_page import same_origin
 
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes; a large personal library is a few MB
 MAX_REFS = 200  # pasted DOIs / arXiv ids per submit
+MAX_SEEN = 100  # papers on show in one batch (MAX_SIZE)
 MAX_TEXT = 2000  # an interest statement or a rule value
 SEEDS_LISTED = 12  # seeds listed before the "and N more" fold
 _RULE_SECTIONS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
@@ -74,6 +74,12 @@ _LIBRARY_NAME = re.compile(r"[^\w.+-]+")
 
 def from_our_pages(request: Request) -> bool:
     return same_origin(request)
+
+
+def owned_radars(conn, request: Request) -> list:
+    """The viewer's radars (none before the local user exists)."""
+    user_id = viewer(request).user_id
+    return [] if user_id is None else list_radars(conn, user_id)
 
 
 def radar_path(radar: Radar | Any) -> str:
@@ -209,11 +215,11 @@ class RadarViews:
 
     # -- the switcher on the feed page --
 
-    def switcher(self, conn, filters: FeedFilters, current: Radar | None = None) -> dict:
-        """Context for the feed page: the radar in use and links to each radar (filters kept)."""
+    def switcher(self, conn, request: Request, filters: FeedFilters, current: Radar | None = None) -> dict:
+        """Context for the feed page: the radar in use and links to each of the viewer's radars (filters kept)."""
         params = _filter_params(filters)
         entries = []
-        for r in list_radars(conn, default_user_id(conn)):
+        for r in owned_radars(conn, request):
             query = urlencode([("radar", r.name), *params])
             entries.append({"name": r.name, "url": f"/?{query}", "current": current is not None and current.id == r.id})
         query = urlencode(params)
@@ -225,10 +231,15 @@ class RadarViews:
 
     # -- one batch --
 
-    def batch(self, radar_name: str, filters: FeedFilters, size: int, wanted: int | None) -> RadarBatch:
-        """The hub's next batch (app/radar_feed.py), an unknown radar answered 404."""
+    def batch(self, radar_name: str, filters: FeedFilters, size: int, wanted: int | None, *,
+              record: bool = False, seen: list[int] | None = None) -> RadarBatch:
+        """The hub's batch (app/radar_feed.py), an unknown radar answered 404. A GET reads
+        (`record` off: batch `wanted`, else the latest of today, else the next one unrecorded); a
+        POST records a new batch, after the papers the reader `seen`."""
         try:
-            return self.hub.next_batch(radar_name, filters, size, wanted)
+            if seen is not None:
+                return self.hub.advance_batch(radar_name, filters, size, seen)
+            return self.hub.next_batch(radar_name, filters, size, wanted, record=record)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
 
@@ -245,7 +256,7 @@ class RadarViews:
             days = available_dates(conn, 7)
             latest = latest_announcement(conn)
             notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
-            switch = self.switcher(conn, params.filters, result.radar)
+            switch = self.switcher(conn, request, params.filters, result.radar)
         page = _RadarPage(result)
         return self.render(
             request,
@@ -275,9 +286,9 @@ class RadarViews:
 
     # -- /api/papers?radar= --
 
-    def api_feed(self, request: Request, params: FeedQuery, radar_name: str):
-        wanted = params.batch if "batch" in request.query_params else None
-        result = self.batch(radar_name, params.filters, params.size, wanted)
+    def api_feed(self, request: Request, params: FeedQuery, radar_name: str, *, record: bool = False):
+        wanted = params.batch if "batch" in request.query_params and not record else None
+        result = self.batch(radar_name, params.filters, params.size, wanted, record=record)
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None, path="/api/papers")
         f = params.filters
         items = [{**item, "score": round(item["score"], 4), "reasons": _reason_dicts(item["reasons"])}
@@ -288,7 +299,7 @@ class RadarViews:
                 "total": result.total,
                 "batch": result.batch,
                 "size": result.size,
-                "next_batch": links.next() if result.remaining else None,
+                "next_batch": links.next() if result.remaining else None,  # POST it for a new batch
                 "filters": {"authors": f.authors, "categories": f.categories, "dates": f.dates, "q": f.q},
                 "radar": result.radar.name,
                 "remaining": result.remaining,
@@ -307,8 +318,8 @@ def paper_feedback_context(conn, request: Request, paper_id: int, back: str | No
     here = f"/papers/{paper_id}" + (f"?{urlencode([('from', back_url)])}" if back_url != "/" else "")
     parts = urlsplit(back_url)
     named = dict(parse_qsl(parts.query)).get("radar") if parts.path == "/" else None
-    radar = get_radar(conn, named) if named else None
-    choices = [] if radar else [r.name for r in list_radars(conn, default_user_id(conn))]
+    radar = get_radar(conn, named) if named else None  # the viewer's (the request acts as its viewer)
+    choices = [] if radar else [r.name for r in owned_radars(conn, request)]
     return {
         "back_url": back_url,
         "here": here,
@@ -386,6 +397,10 @@ class RadarLinks(FeedLinks):
     def batch_url(self, batch: int) -> str:
         return self._url(self.filters, batch=batch)
 
+    def advance_url(self) -> str:
+        """Where "Another batch" posts (filters and size kept in its query)."""
+        return self._url(self.filters, path=radar_path(self.radar) + "/batches")
+
     def current(self) -> str:
         """The batch on show (`shown_batch`, set by the page), so a paper page leads back to it."""
         if self.here is not None:
@@ -399,8 +414,9 @@ class RadarLinks(FeedLinks):
 # ----------------------------------------------------------------------------- registration
 
 
-def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
+def register(app: FastAPI, hub: Hub, render: Callable, feed_query: Callable) -> RadarViews:
     views = RadarViews(hub, render=render)
+    views_feed_query = feed_query
     settings = hub.settings
 
     def refuse_cross_site(request: Request) -> None:
@@ -426,7 +442,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
 
     def radars_page(request: Request, *, error: Any = None, form: dict | None = None, status_code: int = 200):
         with hub.reading() as conn:
-            rows = list_radars(conn, default_user_id(conn))
+            rows = owned_radars(conn, request)
         entries = [{"summary": r, "url": radar_path(r), "feed_url": "/?" + urlencode({"radar": r.name})} for r in rows]
         return render(
             request, "radars.html", {"radars": entries, "error": error, "form": form or {}}, status_code=status_code
@@ -443,9 +459,10 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
         interest: Annotated[str, Form(max_length=MAX_TEXT)] = "",
     ):
         refuse_cross_site(request)
+        owner = viewer_user_id(request)
         try:
             with hub.writing() as conn:
-                radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
+                radar_id = create_radar(conn, user_id=owner, name=name, interest=interest)
                 radar = get_radar(conn, radar_id)
         except RadarError as exc:
             return radars_page(request, error=exc, form={"name": name, "interest": interest}, status_code=400)
@@ -691,6 +708,20 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
         """The paper page's picker: like/save/dismiss for the radar chosen in its menu."""
         return radar_feedback_form(request, radar, paper, action, next=next)
 
+    @app.post("/radars/{name}/batches", include_in_schema=False)
+    def radar_another_batch(request: Request, name: str, params: FeedQuery = Depends(views_feed_query),  # noqa: B008
+                            seen: Annotated[list[int], Form()] = []):  # noqa: B006 - FastAPI copies defaults
+        """"Another batch": the papers on show are recorded as shown (a page showing a batch not
+        yet recorded says which), a new batch is recorded, and the browser is sent to it."""
+        refuse_cross_site(request)
+        with hub.reading() as conn:
+            radar = load(conn, name)
+        seen = [p for p in seen if 0 < p <= MAX_ROW_ID][:MAX_SEEN]
+        result = views.batch(str(radar.id), params.filters, params.size, None, seen=seen)
+        links = RadarLinks(radar, params.filters, size=params.size if params.size_given else None)
+        target = links.batch_url(result.batch) if result.batch is not None else links.next()
+        return RedirectResponse(target, status_code=303)
+
     @app.post("/radars/{name}/shown/clear", include_in_schema=False)
     def radar_shown_clear(request: Request, name: str, next: Annotated[str, Form(max_length=2000)] = ""):  # noqa: A002
         """Start today's batches over: forget what the radar showed today."""
@@ -729,9 +760,9 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     # -- JSON API --
 
     @app.get("/api/radars", response_model=list[RadarSummaryOut], tags=["radars"], summary="Every radar")
-    def api_radars():
+    def api_radars(request: Request):
         with hub.reading() as conn:
-            rows = list_radars(conn, default_user_id(conn))
+            rows = owned_radars(conn, request)
         return [
             {"id": r.id, "name": r.name, "interest": r.interest, "rules": r.rules, "seeds": r.seeds,
              "feedback": r.feedback, "url": radar_path(r)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Callable
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,7 @@ from ..store.state import as_utc
 from ..venues import load_venues
 from . import i18n
 from .app import UTCDateTime
+from .identity import require_admin
 
 MAX_CODES = 200  # categories in one form post (the taxonomy has 155)
 FLASHES = ("queued", "ran", "failed", "followed", "unfollowed")
@@ -60,6 +61,11 @@ class SourceOut(BaseModel):
 
 class FollowedOut(BaseModel):
     added: list[str]
+
+
+# Sources and the venue catalog are shared by every user: only an administrator changes them (the
+# single local user is one).
+ADMIN_ONLY = [Depends(require_admin)]
 
 
 def same_origin(request: Request) -> bool:
@@ -146,7 +152,7 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
     def sources_page(request: Request, q: Annotated[str | None, Query(max_length=100)] = None):
         return page(request)
 
-    @app.post("/sources/follow", include_in_schema=False)
+    @app.post("/sources/follow", include_in_schema=False, dependencies=ADMIN_ONLY)
     def follow_form(request: Request, venue: Annotated[str, Form(max_length=200)]):
         _refuse_cross_site(request)
         try:
@@ -155,7 +161,7 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
             return page(request, error=exc, status_code=404 if isinstance(exc, UnknownVenueError) else 400)
         return RedirectResponse("/sources", status_code=303)
 
-    @app.post("/sources/run", include_in_schema=False)
+    @app.post("/sources/run", include_in_schema=False, dependencies=ADMIN_ONLY)
     def run_now_form(request: Request, source: Annotated[str, Form(max_length=200)]):
         """"Run now": the Hub queues the run on the job system (or runs it here when none is
         attached); the flash says which, and how a run here went."""
@@ -173,7 +179,7 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
             done = "failed" if after["last_error_at"] == after["last_run_at"] else "ran"
         return RedirectResponse(f"/sources?{_query(done=done, source=source)}", status_code=303)
 
-    @app.post("/sources/categories", include_in_schema=False)
+    @app.post("/sources/categories", include_in_schema=False, dependencies=ADMIN_ONLY)
     def follow_categories_form(
         request: Request,
         category: Annotated[list[str], Form(max_length=64)] = [],  # noqa: B006 - FastAPI copies defaults
@@ -187,7 +193,7 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
             return page(request, error=exc, chosen=category, status_code=400)
         return RedirectResponse(f"/sources?{_query(done='followed', source=WEB_ARXIV_SOURCE, category=added)}", status_code=303)
 
-    @app.post("/sources/categories/unfollow", include_in_schema=False)
+    @app.post("/sources/categories/unfollow", include_in_schema=False, dependencies=ADMIN_ONLY)
     def unfollow_category_form(request: Request, category: Annotated[str, Form(max_length=64)]):
         _refuse_cross_site(request)
         unfollow_category(engine, category)
@@ -206,7 +212,7 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
             for v in catalog().values()
         ]
 
-    @app.post("/api/sources/follow/{venue}", response_model=FollowedOut, tags=["sources"],
+    @app.post("/api/sources/follow/{venue}", response_model=FollowedOut, tags=["sources"], dependencies=ADMIN_ONLY,
               summary="Follow a journal from the catalog",
               responses={400: {"description": "The journal's sources could not be added"},
                          404: {"description": "No such journal in the catalog"}})

@@ -16,6 +16,7 @@ from ..app.following import first_run
 from ..errors import AcademicHubError
 from ..settings import Settings
 from ..venues import load_venues
+from .identity import require_admin, viewer_user_id
 from .sources_page import MAX_CODES, same_origin
 
 MAX_TEXT = 4000
@@ -50,12 +51,15 @@ def register(app: FastAPI, engine, settings: Settings, render: Callable) -> None
     ):
         if not same_origin(request):
             raise HTTPException(403, "cross-site form")
+        require_admin(request)  # it follows sources, which every user shares
+        owner = viewer_user_id(request)
         form = {"name": name, "interest": interest, "categories": category, "venues": venue}
         try:
             if len(category) > MAX_CODES or len(venue) > MAX_CODES:
                 raise AcademicHubError.translatable("at most {limit} categories and journals at once", limit=MAX_CODES)
             done = first_run(engine, load_venues(settings.data_dir), categories=category, venues=venue,
-                             radar_name=name, interest=interest, now=request.app.state.hub.now())
+                             radar_name=name, interest=interest, now=request.app.state.hub.now(),
+                             user_id=owner)
         except AcademicHubError as exc:
             return render(request, "welcome.html", {"welcome": welcome_context(settings, form=form, error=exc)},
                           status_code=400)

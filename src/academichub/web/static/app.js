@@ -2,6 +2,12 @@
 (function () {
   "use strict";
 
+  // A signed-in session's CSRF token (base.html's meta tag), sent with every state-changing fetch.
+  function csrfHeaders() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? { "X-CSRF-Token": meta.getAttribute("content") } : {};
+  }
+
   // Hide the "more" toggle on abstracts that fit in their four lines anyway.
   function markShortAbstracts() {
     var blocks = document.querySelectorAll(".abstract.is-long");
@@ -128,7 +134,7 @@
     var cardIndex = card ? Array.prototype.indexOf.call(document.querySelectorAll("article.card"), card) : -1;
     document.documentElement.classList.add("is-busy");
     // getAttribute: a field named "action" (the feedback forms have one) shadows form.action
-    fetch(form.getAttribute("action") || window.location.pathname, { method: "POST", body: data, credentials: "same-origin" })
+    fetch(form.getAttribute("action") || window.location.pathname, { method: "POST", body: data, credentials: "same-origin", headers: csrfHeaders() })
       .then(function (response) {
         return response.text().then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
