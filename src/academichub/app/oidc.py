@@ -26,6 +26,12 @@ with warnings.catch_warnings():  # authlib.jose stays until Authlib 2.0; joserfc
     from authlib.jose import JsonWebKey, JsonWebToken
     from authlib.jose.errors import JoseError
     from authlib.oidc.core import CodeIDToken
+try:  # Authlib >= 1.7 checks claims with joserfc, whose errors are its own
+    from joserfc.errors import JoseError as _JoserfcError
+
+    TOKEN_ERRORS: tuple = (JoseError, _JoserfcError)
+except ImportError:
+    TOKEN_ERRORS = (JoseError,)
 
 from ..errors import AcademicHubError
 from . import accounts
@@ -150,11 +156,11 @@ def verify_id_token(settings, metadata: dict, id_token: str | None, *, nonce: st
             claims = _jwt.decode(id_token, keys, claims_cls=CodeIDToken, claims_options=options, claims_params=params)
             claims.validate(leeway=CLOCK_LEEWAY)
             return dict(claims)
-        except JoseError as exc:
+        except TOKEN_ERRORS as exc:
             if attempt == 0 and type(exc).__name__ in ("KeyMismatchError", "BadSignatureError"):
                 metadata = provider(settings, refresh=True)
                 continue
-            raise OidcError(f"the ID token was refused: {exc.error}") from exc
+            raise OidcError(f"the ID token was refused: {getattr(exc, 'error', '') or type(exc).__name__}") from exc
         except ValueError as exc:  # no key with that kid
             if attempt == 0:
                 metadata = provider(settings, refresh=True)
