@@ -285,6 +285,9 @@ def _client(engine, s):
 
 def test_briefing_page_citations_jump_to_cards(engine, stored):
     client = _client(engine, settings())
+    assert client.get("/briefing?date=2024-11-28&lang=en").text.count('<article class="card"') == 0  # GET writes none
+    written = client.post("/briefing?date=2024-11-28&lang=en", follow_redirects=False)
+    assert written.status_code == 303 and written.headers["location"] == "/briefing?date=2024-11-28&lang=en"
     page = client.get("/briefing?date=2024-11-28&lang=en")
     assert page.status_code == 200
     html = page.text
@@ -294,6 +297,7 @@ def test_briefing_page_citations_jump_to_cards(engine, stored):
     assert cites and all(pid in card_ids and int(pid) == stored[int(n) - 1] for pid, n in cites)
     assert "Extractive briefing" in html and "Cross-domain links" in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html) and " style=" not in html
+    client.post("/briefing?date=2024-11-28&lang=zh")
     zh = client.get("/briefing?date=2024-11-28&lang=zh").text
     assert "摘录式简报" in zh and "跨领域关联" in zh and "优先阅读" in zh
 
@@ -302,7 +306,8 @@ def test_briefing_api_and_panel(engine, stored):
     client = _client(engine, settings())
     panel = client.get("/test-panel?lang=en").text
     assert "No briefing of this day yet." in panel and 'href="/briefing?date=2024-11-28"' in panel
-    first = client.get("/api/briefing?date=2024-11-28&lang=en")
+    assert client.get("/api/briefing?date=2024-11-28&lang=en").status_code == 404  # reading writes none
+    first = client.post("/api/briefing?date=2024-11-28&lang=en")
     assert first.status_code == 200
     data = first.json()
     assert data["kind"] == "extractive" and data["lang"] == "en" and len(data["papers"]) == 40
@@ -315,5 +320,5 @@ def test_briefing_api_and_panel(engine, stored):
     assert client.get("/api/briefing?date=28-11-2024").status_code == 422
     assert client.get("/api/briefing?lang=fr").status_code == 422
     assert client.get("/api/briefing?radar=nobody").status_code == 404
-    week = client.get("/api/briefing?date=2024-11-28&week=true&lang=zh").json()
+    week = client.post("/api/briefing?date=2024-11-28&week=true&lang=zh").json()
     assert week["period"] == {"start": "2024-11-22", "end": "2024-11-28"} and week["lang"] == "zh"

@@ -70,6 +70,10 @@ def test_a_reader_follows_the_briefing_links(site, page):
     page.get_by_role("link", name="Write the briefing").click()
     page.wait_for_load_state()
     assert page.url == f"{site}/briefing?date=2024-11-28&radar=spin+qubits"
+    assert page.locator(".briefing-radar").count() == 0  # reading the page writes nothing (a GET)
+    page.get_by_role("button", name="Write the briefing").click()  # a POST, then back to the page
+    page.wait_for_load_state()
+    assert page.url == f"{site}/briefing?date=2024-11-28&radar=spin+qubits"
     assert page.locator(".briefing-radar").inner_text() == RADAR
     assert page.locator(".briefing-period").inner_text() == "Day Nov 28, 2024"
     assert assert_citations_land(page, site) > 5
@@ -86,6 +90,8 @@ def test_a_reader_follows_the_briefing_links(site, page):
     assert assert_citations_land(page, site) > 5
 
     page.goto(f"{site}/briefing?lang=en")
+    page.get_by_role("button", name="Write the briefing").click()
+    page.wait_for_load_state()
     assert page.locator(".briefing-radar").inner_text() == "All papers"
     assert assert_citations_land(page, site) > 20
     page.goto(f"{site}/?lang=en")

@@ -173,9 +173,9 @@ def test_the_header_leads_to_every_section(radars, page, viewport):
 
 def test_back_links_keep_the_radar_filters_and_batch(radars, page, viewport):
     page.goto(radars.url("/?radar=spin+qubits&category=quant-ph"))
-    page.wait_for_url(lambda url: "batch=" in url)  # app.js gives the address its batch number
     shown = parse_qs(urlsplit(page.url).query)
-    assert shown["radar"] == [RADAR] and shown["category"] == ["quant-ph"]
+    # the day's first batch is shown unrecorded (a GET records nothing), so its address has no number
+    assert shown == {"radar": [RADAR], "category": ["quant-ph"]}
     first = card_ids(page)[0]
     page.locator(f"#{first} .card-links a", has_text="详情").click()
     assert urlsplit(page.url).path == f"/papers/{first.removeprefix('paper-')}"

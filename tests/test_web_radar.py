@@ -96,6 +96,24 @@ def next_link(html: str) -> str | None:
     return links[0] if links else None
 
 
+def batch_form(html: str):
+    """A radar feed's "Another batch" form (a POST: it records what was on show), or None."""
+    forms = [f for f in parse(html).find_all("form", "batch-form")]
+    assert len({f.attrs["action"] for f in forms}) <= 1
+    return forms[0] if forms else None
+
+
+def another_batch(client, html: str) -> str | None:
+    """Press "Another batch": where the POST sends the browser (None when the page offers none)."""
+    form = batch_form(html)
+    if form is None:
+        return None
+    data = [(i.attrs["name"], i.attrs["value"]) for i in form.find_all("input")]
+    answer = post(client, form.attrs["action"], data)
+    assert answer.status_code == 303, answer.text[:300]
+    return answer.headers["location"]
+
+
 # -- the list and the editor ----------------------------------------------------------------------
 
 
@@ -239,14 +257,14 @@ def test_dismiss_removes_a_paper_and_like_changes_the_ranking(client, sample_eng
     assert all(why(page.text)[c.id] for c in shown[:3])
     first = feedback_form(page.text, shown[0].id)
     assert first["_action"] == f"{PATH}/feedback"
-    assert parse_qs(urlsplit(first["next"]).query)["batch"] == ["0"]
+    assert "batch" not in parse_qs(urlsplit(first["next"]).query)  # the day's first batch: read, not recorded
 
     dismissed = post(client, first["_action"], {"paper": first["paper"], "action": "dismiss", "next": first["next"]})
     assert dismissed.status_code == 303
     assert dismissed.headers["location"].startswith(first["next"])  # back where we were
     again = client.get(dismissed.headers["location"])
     assert "Dismissed" in again.text
-    assert [c.id for c in cards(again.text)] == [c.id for c in shown[1:]]  # the same batch, less one
+    assert shown[0].id not in {c.id for c in cards(again.text)} and len(cards(again.text)) == 10  # less the dismissed
     ranked = client.get(f"/api/radars/{quote(NAME)}/rank", params={"limit": 500}).json()
     assert shown[0].id not in {r["id"] for r in ranked}
 
@@ -285,8 +303,9 @@ def test_another_batch_with_a_radar_never_repeats_a_paper_within_the_day(client,
     url = f"/?radar={quote(NAME)}&category=cond-mat.mes-hall"
     seen: list[int] = []
     batches = []
+    page = client.get(url)
+    assert [c.id for c in cards(client.get(url).text)] == [c.id for c in cards(page.text)]  # a GET records nothing
     for _ in range(6):
-        page = client.get(url)
         assert page.status_code == 200
         shown = cards(page.text)
         if not shown:
@@ -296,13 +315,14 @@ def test_another_batch_with_a_radar_never_repeats_a_paper_within_the_day(client,
         assert not set(c.id for c in shown) & set(seen), "a paper came back within the day"
         seen += [c.id for c in shown]
         batches.append(page)
-        url = next_link(page.text)
+        url = another_batch(client, page.text)
         if url is None:
             break
-        assert "radar=" in url and "category=cond-mat.mes-hall" in url and "batch=" not in url
+        assert "radar=" in url and "category=cond-mat.mes-hall" in url and f"batch={len(batches)}" in url
+        page = client.get(url)
     assert set(seen) == pool and len(batches) == 4
     last = batches[-1].text
-    assert next_link(last) is None and "every paper it ranks today" in last
+    assert batch_form(last) is None and "every paper it ranks today" in last
     # the page says what it shows: the first batch, best first (Burkard's papers lead)
     first = cards(batches[0].text)
     assert "followed author Guido Burkard" in why(batches[0].text)[first[0].id]
@@ -312,10 +332,10 @@ def test_another_batch_with_a_radar_never_repeats_a_paper_within_the_day(client,
     here = feedback_form(batches[1].text, cards(batches[1].text)[0].id)["next"]
     assert [c.id for c in cards(client.get(here).text)] == [c.id for c in cards(batches[1].text)]
 
-    # everything shown: say so, and offer to start over
+    # everything shown: the feed without a batch number reads the day's last batch, says so, offers to start over
     done = client.get(f"/?radar={quote(NAME)}&category=cond-mat.mes-hall")
-    assert done.status_code == 200 and not cards(done.text)
-    assert "You have seen everything for today" in done.text
+    assert done.status_code == 200 and [c.id for c in cards(done.text)] == [c.id for c in cards(last)]
+    assert "every paper it ranks today" in done.text
     form = next(f for f in parse(done.text).find_all("form") if f.attrs["action"].endswith("/shown/clear"))
     back = form.find("input").attrs["value"]
     restart = post(client, form.attrs["action"], {"next": back})
@@ -324,8 +344,11 @@ def test_another_batch_with_a_radar_never_repeats_a_paper_within_the_day(client,
 
     # the JSON feed: the same no-repeat walk, with reasons on every item
     with sample_engine.connect() as conn:
-        assert conn.execute(select(radar_shown.c.paper_id)).all()
-    api = client.get("/api/papers", params={"radar": NAME, "category": "cond-mat.mes-hall", "size": 30}).json()
+        assert not conn.execute(select(radar_shown.c.paper_id)).all()  # reading the restarted feed recorded nothing
+    assert client.get("/api/papers", params={"radar": NAME, "category": "cond-mat.mes-hall"}).json()["batch"] is None
+    api0 = client.post("/api/papers", params={"radar": NAME, "category": "cond-mat.mes-hall"}).json()
+    assert api0["batch"] == 0 and [item["id"] for item in api0["items"]] == [c.id for c in first]
+    api = client.post("/api/papers", params={"radar": NAME, "category": "cond-mat.mes-hall", "size": 30}).json()
     assert api["radar"] == NAME and api["batch"] == 1 and len(api["items"]) == 27
     assert all("reasons" in item and "score" in item for item in api["items"])
     assert not {item["id"] for item in api["items"]} & {c.id for c in first}

@@ -252,12 +252,19 @@ class Hub:
                                         self.settings.embedding_model)  # the all-papers briefing's papers
             return len(cs)
 
-    def next_batch(self, radar_name: str, filters, size: int, wanted: int | None = None):
+    def next_batch(self, radar_name: str, filters, size: int, wanted: int | None = None, *, record: bool = True):
         """Batch `wanted` of today again, or a new batch of papers the radar has not shown today
-        (app/radar_feed.py): a RadarBatch with the cards, what is left and the state."""
+        (app/radar_feed.py): a RadarBatch with the cards, what is left and the state. Without
+        `record` nothing is written (GET requests)."""
         from .radar_feed import next_batch
 
-        return next_batch(self, radar_name, filters, size, wanted)
+        return next_batch(self, radar_name, filters, size, wanted, record=record)
+
+    def advance_batch(self, radar_name: str, filters, size: int, seen: list[int]):
+        """"Another batch": record what the reader saw, then make and record a new batch."""
+        from .radar_feed import advance
+
+        return advance(self, radar_name, filters, size, seen)
 
     def preview(self, conn: Connection, radar) -> dict:
         """The radar editor's preview of the day (app/radar_feed.py)."""
@@ -293,11 +300,12 @@ class Hub:
     # ------------------------------------------------------------------ briefings and delivery
 
     def briefing(self, radar: str | int | None, day: date | None, *, week: bool = False, lang: str | None = None,
-                 regenerate: bool = False, missing_radar_ok: bool = False):
+                 regenerate: bool = False, missing_radar_ok: bool = False, write: bool = True):
         """(briefing, radar id, day) for a front end: `radar` a name or id (None or "all": every paper;
         unknown: NotFound, or every paper with `missing_radar_ok`); `day` None: the latest announced
-        day; the briefing is None when the store has no day yet."""
-        from ..brief.briefing import normalise_lang
+        day; the briefing is None when the store has no day yet. Without `write` (a GET) only a
+        stored briefing is returned (None when none was written yet): reading never calls the LLM."""
+        from ..brief.briefing import latest_briefing, normalise_lang, periods
         from .briefings import brief, latest_day, resolve_radar
 
         language = normalise_lang(lang or self.settings.default_language)
@@ -305,6 +313,8 @@ class Hub:
         day = day or latest_day(self)
         if day is None:
             return None, radar_id, None
+        if not write:
+            return latest_briefing(self.engine, radar_id=radar_id, period=periods(day, week)[0], lang=language), radar_id, day
         return brief(self, radar_id, day, week=week, lang=language, regenerate=regenerate), radar_id, day
 
     def write_briefing(self, radar_name: str | None, day: date, *, week: bool = False, lang: str | None = None,

@@ -110,8 +110,10 @@ def left_to_show(hub: "Hub", conn, radar: Radar, exclude: set[int], model: str |
 
 
 def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wanted: int | None,
-               *, today: date | None = None) -> RadarBatch:
-    """Batch `wanted` again when it was shown today, else a new batch of papers not shown today.
+               *, today: date | None = None, record: bool = True) -> RadarBatch:
+    """Batch `wanted` again when it was shown today, else a new batch of papers not shown today,
+    recorded as shown. Without `record` (a GET: reading changes nothing) and no `wanted`: the
+    latest batch shown today again, else the batch a recording call would make, not recorded.
 
     Every stored paper is ranked (one cached candidate set, so scores do not depend on the
     filters); papers outside the day or the filters are left out of the result."""
@@ -130,6 +132,8 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
         shown = shown_batches(conn, radar.id, today)
         model, embed = hub.embedding(conn)
         recorded = set(shown.values())
+        if not record and wanted is None and recorded:
+            wanted = max(recorded)
         rank = dict(model=model, embed=embed, ranker=hub.ranker, cache=hub.candidates)
         if wanted is not None and wanted in recorded:
             members = {p for p, b in shown.items() if b == wanted}
@@ -137,13 +141,14 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
             number, new = wanted, False
         else:
             ranked = rank_radar(conn, radar, limit=size, diversify=True, exclude=outside | set(shown), **rank)
-            number, new = (max(recorded, default=-1) + 1 if ranked else None), True
+            # not recorded (a read): no number yet, "Another batch" then records what was on show
+            number, new = (max(recorded, default=-1) + 1 if ranked and record else None), True
         picked = [r.id for r in ranked]
         remaining = left_to_show(hub, conn, radar, outside | set(shown) | set(picked), model, embed)
         items = _cards(conn, ranked)
         empty_store = not pool and count_papers(conn) == 0
         gap = vector_gap(conn, hub.settings)  # every stored paper is ranked (see rank_radar)
-    if new and picked:
+    if new and picked and record:
         if not hub.record_shown(radar.id, today, picked, number):
             log.info("radar %s: batch %s raced another request", radar.id, number)
     if items or (not new and remaining):
@@ -155,6 +160,22 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
     else:
         state = "no_match"
     return RadarBatch(radar, filters, size, number, items, remaining, len(pool), since, state, gap)
+
+
+def advance(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, seen: list[int],
+            *, today: date | None = None) -> RadarBatch:
+    """"Another batch" (a POST): the papers the reader saw (`seen`, when the page showed a batch
+    not yet recorded) are recorded as shown, then a new batch is made and recorded."""
+    today = today or hub.today()
+    with hub.engine.connect() as conn:
+        radar = get_radar(conn, radar_name)
+        if radar is None:
+            raise NotFound(f"no radar {radar_name!r}")
+        shown = shown_batches(conn, radar.id, today)
+    fresh = [int(p) for p in dict.fromkeys(seen) if int(p) not in shown]
+    if fresh:
+        hub.record_shown(radar.id, today, fresh, max(shown.values(), default=-1) + 1)
+    return next_batch(hub, str(radar.id), filters, size, None, today=today, record=True)
 
 
 def preview(hub: "Hub", conn, radar: Radar, size: int = PREVIEW_SIZE) -> dict:
@@ -184,5 +205,5 @@ def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: in
     return ranked
 
 
-__all__ = ["PREVIEW_SIZE", "RadarBatch", "day_window", "left_to_show", "next_batch", "preview", "ranked_for_api",
+__all__ = ["PREVIEW_SIZE", "RadarBatch", "advance", "day_window", "left_to_show", "next_batch", "preview", "ranked_for_api",
            "shown_reasons", "topic_suggestions"]

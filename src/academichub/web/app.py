@@ -429,7 +429,7 @@ class RadarFeedOut(BaseModel):
 
     items: list[RankedPaperOut]
     total: int = Field(description="Papers the radar ranks under these filters.")
-    batch: int | None = Field(description="The batch shown today; null when nothing was left to show.")
+    batch: int | None = Field(description="The batch shown today; null when nothing was left to show, or (GET) when the batch is not recorded yet: POST records it.")
     seed: None = None
     size: int
     batches: None = None
@@ -486,6 +486,8 @@ def _make_env(translations, lang: str) -> Environment:
         language_names=i18n.LANGUAGE_NAMES,
         version=__version__,
         long_abstract=LONG_ABSTRACT,
+        me=None,  # the viewer and its form token: render() passes both (None: a page rendered outside a request)
+        csrf_token=None,
     )
     return env
 
@@ -596,7 +598,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     sources_page.register(app, engine, settings, render)
     welcome_page.register(app, engine, settings, render)
     briefing_page.register(app, hub, render)
-    radar_views = radar_page.register(app, hub, render)
+    radar_views = radar_page.register(app, hub, render, feed_query)
     from . import jobs_page
 
     jobs_page.register(app, hub)
@@ -733,12 +735,14 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         radar: Annotated[
             str | None,
             Query(max_length=200, description="Rank the day's papers for this radar (name or id): each item "
-                  "gains `score` and `reasons`; `batch` names a batch shown today, none asks for a new one."),
+                  "gains `score` and `reasons`; `batch` names a batch shown today, none reads the latest one "
+                  "(or the next, unrecorded); POST records a new batch."),
         ] = None,
     ):
         """Papers matching every filter (AND), newest announcement first, then a seeded shuffle.
         Batches of one seed never repeat a paper; `next_batch` walks them and then reshuffles.
-        With `radar`, the radar's ranking instead, never repeating a paper within a day."""
+        With `radar`, the radar's ranking instead, never repeating a paper within a day (reading
+        records nothing: POST /api/papers?radar= makes and records a new batch)."""
         if radar and radar.strip():
             return radar_views.api_feed(request, params, radar.strip())
         seed = params.seed if params.seed is not None else new_seed()
@@ -773,6 +777,19 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
                 "q": f.q,
             },
         }
+
+    @app.post("/api/papers", response_model=RadarFeedOut, tags=["papers"], summary="A new batch of a radar",
+              responses={404: {"description": "No such radar"}})
+    def api_papers_next(
+        request: Request,
+        params: Annotated[FeedQuery, Depends(feed_query)],
+        radar: Annotated[str, Query(min_length=1, max_length=200, description="The radar (name or id).")],
+    ):
+        """The radar's next batch of papers not shown today, recorded as shown (GET only reads:
+        the latest batch of today, or the one this call would record)."""
+        if not radar.strip():
+            raise invalid("radar", i18n.said("a radar needs a name"), radar)
+        return radar_views.api_feed(request, params, radar.strip(), record=True)
 
     @app.get(
         "/api/papers/{key:path}",

@@ -84,16 +84,32 @@ def panel_context(request: Request, engine, settings: Settings, *, day: date | N
 def register(app: FastAPI, hub: Hub, render: Callable) -> None:
     settings = hub.settings
 
-    def build(request: Request, date_: str | None, week: bool, radar: str | None, lang: str | None) -> tuple[Briefing | None, dict]:
+    def build(request: Request, date_: str | None, week: bool, radar: str | None, lang: str | None, *,
+              write: bool = False) -> tuple[Briefing | None, dict]:
         if lang is not None and i18n.normalize_language(lang) is None:
             raise invalid("lang", i18n.said("lang must be zh or en"), lang)
         language = i18n.normalize_language(lang) or language_of(request, settings)
         try:
-            briefing, radar_id, day = hub.briefing(radar, _day(date_), week=week, lang=language)
+            briefing, radar_id, day = hub.briefing(radar, _day(date_), week=week, lang=language, write=write)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         period = briefing.period if briefing is not None else None
         return briefing, {"day": day, "period": period, "radar_id": radar_id, "lang": language}
+
+    @app.post("/briefing", include_in_schema=False)
+    def briefing_write(
+        request: Request,
+        date_: Annotated[str | None, Query(alias="date", max_length=10)] = None,
+        week: Annotated[bool, Query()] = False,
+        radar: Annotated[str | None, Query(max_length=128)] = None,
+        lang: Annotated[str | None, Query(max_length=8)] = None,
+    ):
+        """"Write the briefing" (a form on the page when none is stored): written, then shown."""
+        from fastapi.responses import RedirectResponse
+
+        _briefing, info = build(request, date_, week, radar, lang, write=True)
+        query = [(k, v) for k, v in (("date", date_), ("week", "1" if week else None), ("radar", radar), ("lang", lang)) if v]
+        return RedirectResponse("/briefing" + ("?" + urlencode(query) if query else ""), status_code=303)
 
     @app.get("/briefing", include_in_schema=False)
     def briefing_page(
@@ -103,6 +119,7 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
         radar: Annotated[str | None, Query(max_length=128)] = None,
         lang: Annotated[str | None, Query(max_length=8)] = None,
     ):
+        """The stored briefing (reading writes nothing: a missing one offers "Write the briefing")."""
         from ..store.feed import FeedFilters, get_paper, new_seed
         from ..store.radars import get_radar
         from .app import FeedLinks
@@ -146,6 +163,8 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
             "week_url": briefing_url(day, week=True, radar=radar) if day else None,
             "api_url": (briefing_url(day, week=week, radar=radar).replace("/briefing", "/api/briefing", 1)
                         if day else "/api/briefing"),
+            "write_url": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
+            "has_day": day is not None,
         })
 
     @app.get("/api/briefing", tags=["briefing"], summary="The briefing of a day or week",
@@ -159,10 +178,29 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
         lang: Annotated[str | None, Query(max_length=8, description="zh or en (zh-CN, en_US…); default as the UI.",
                                           json_schema_extra={"pattern": i18n.LANGUAGE_PATTERN})] = None,
     ):
-        """Themes, cross-domain links, picks and changes of the period's top papers; every
-        sentence's `cite` lists paper numbers `n` of `papers`. Stored: the same period, radar,
-        language and papers return the same briefing."""
+        """The stored briefing of the period: themes, cross-domain links, picks and changes of its
+        top papers; every sentence's `cite` lists paper numbers `n` of `papers`. Reading writes
+        nothing: 404 until one is written (POST, or the daily job)."""
         briefing, info = build(request, date_, week, radar, lang)
+        if briefing is None:
+            raise HTTPException(404, "no briefing written for this period yet (POST /api/briefing writes it)"
+                                if info["day"] is not None else "the store has no papers yet")
+        return to_json(briefing)
+
+    @app.post("/api/briefing", tags=["briefing"], summary="Write (or reuse) the briefing of a day or week",
+              responses={404: {"description": "No such radar, or the store has no papers yet"}})
+    def api_briefing_write(
+        request: Request,
+        date_: Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.",
+                                           json_schema_extra={"format": "date"})] = None,
+        week: Annotated[bool, Query(description="The 7 days ending on `date`.")] = False,
+        radar: Annotated[str | None, Query(max_length=128, description="Radar name or id; default every paper of the period.")] = None,
+        lang: Annotated[str | None, Query(max_length=8, description="zh or en (zh-CN, en_US…); default as the UI.",
+                                          json_schema_extra={"pattern": i18n.LANGUAGE_PATTERN})] = None,
+    ):
+        """The briefing of the period, written when missing (this may call the LLM), reused when
+        its papers have not changed."""
+        briefing, info = build(request, date_, week, radar, lang, write=True)
         if briefing is None:
             raise HTTPException(404, "the store has no papers yet")
         return to_json(briefing)

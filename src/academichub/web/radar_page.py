@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, field_validator
 
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes; a large personal library is a few MB
 MAX_REFS = 200  # pasted DOIs / arXiv ids per submit
+MAX_SEEN = 100  # papers on show in one batch (MAX_SIZE)
 MAX_TEXT = 2000  # an interest statement or a rule value
 SEEDS_LISTED = 12  # seeds listed before the "and N more" fold
 _RULE_SECTIONS = ("author", "mute_author", "keyword", "exclude", "category", "venue")
@@ -230,10 +231,15 @@ class RadarViews:
 
     # -- one batch --
 
-    def batch(self, radar_name: str, filters: FeedFilters, size: int, wanted: int | None) -> RadarBatch:
-        """The hub's next batch (app/radar_feed.py), an unknown radar answered 404."""
+    def batch(self, radar_name: str, filters: FeedFilters, size: int, wanted: int | None, *,
+              record: bool = False, seen: list[int] | None = None) -> RadarBatch:
+        """The hub's batch (app/radar_feed.py), an unknown radar answered 404. A GET reads
+        (`record` off: batch `wanted`, else the latest of today, else the next one unrecorded); a
+        POST records a new batch, after the papers the reader `seen`."""
         try:
-            return self.hub.next_batch(radar_name, filters, size, wanted)
+            if seen is not None:
+                return self.hub.advance_batch(radar_name, filters, size, seen)
+            return self.hub.next_batch(radar_name, filters, size, wanted, record=record)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
 
@@ -280,9 +286,9 @@ class RadarViews:
 
     # -- /api/papers?radar= --
 
-    def api_feed(self, request: Request, params: FeedQuery, radar_name: str):
-        wanted = params.batch if "batch" in request.query_params else None
-        result = self.batch(radar_name, params.filters, params.size, wanted)
+    def api_feed(self, request: Request, params: FeedQuery, radar_name: str, *, record: bool = False):
+        wanted = params.batch if "batch" in request.query_params and not record else None
+        result = self.batch(radar_name, params.filters, params.size, wanted, record=record)
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None, path="/api/papers")
         f = params.filters
         items = [{**item, "score": round(item["score"], 4), "reasons": _reason_dicts(item["reasons"])}
@@ -293,7 +299,7 @@ class RadarViews:
                 "total": result.total,
                 "batch": result.batch,
                 "size": result.size,
-                "next_batch": links.next() if result.remaining else None,
+                "next_batch": links.next() if result.remaining else None,  # POST it for a new batch
                 "filters": {"authors": f.authors, "categories": f.categories, "dates": f.dates, "q": f.q},
                 "radar": result.radar.name,
                 "remaining": result.remaining,
@@ -391,6 +397,10 @@ class RadarLinks(FeedLinks):
     def batch_url(self, batch: int) -> str:
         return self._url(self.filters, batch=batch)
 
+    def advance_url(self) -> str:
+        """Where "Another batch" posts (filters and size kept in its query)."""
+        return self._url(self.filters, path=radar_path(self.radar) + "/batches")
+
     def current(self) -> str:
         """The batch on show (`shown_batch`, set by the page), so a paper page leads back to it."""
         if self.here is not None:
@@ -404,8 +414,9 @@ class RadarLinks(FeedLinks):
 # ----------------------------------------------------------------------------- registration
 
 
-def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
+def register(app: FastAPI, hub: Hub, render: Callable, feed_query: Callable) -> RadarViews:
     views = RadarViews(hub, render=render)
+    views_feed_query = feed_query
     settings = hub.settings
 
     def refuse_cross_site(request: Request) -> None:
@@ -696,6 +707,20 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> RadarViews:
     ):
         """The paper page's picker: like/save/dismiss for the radar chosen in its menu."""
         return radar_feedback_form(request, radar, paper, action, next=next)
+
+    @app.post("/radars/{name}/batches", include_in_schema=False)
+    def radar_another_batch(request: Request, name: str, params: FeedQuery = Depends(views_feed_query),  # noqa: B008
+                            seen: Annotated[list[int], Form()] = []):  # noqa: B006 - FastAPI copies defaults
+        """"Another batch": the papers on show are recorded as shown (a page showing a batch not
+        yet recorded says which), a new batch is recorded, and the browser is sent to it."""
+        refuse_cross_site(request)
+        with hub.reading() as conn:
+            radar = load(conn, name)
+        seen = [p for p in seen if 0 < p <= MAX_ROW_ID][:MAX_SEEN]
+        result = views.batch(str(radar.id), params.filters, params.size, None, seen=seen)
+        links = RadarLinks(radar, params.filters, size=params.size if params.size_given else None)
+        target = links.batch_url(result.batch) if result.batch is not None else links.next()
+        return RedirectResponse(target, status_code=303)
 
     @app.post("/radars/{name}/shown/clear", include_in_schema=False)
     def radar_shown_clear(request: Request, name: str, next: Annotated[str, Form(max_length=2000)] = ""):  # noqa: A002
