@@ -20,6 +20,7 @@ from academichub.store.database import open_store
 from academichub.store.radars import add_rule, add_seeds, create_radar, default_user, find_paper
 from academichub.web.app import create_app
 
+pytestmark = pytest.mark.postgres
 EXAMPLES = int(os.environ.get("FUZZ_API_TOKEN_EXAMPLES", "100"))
 schema = published.schema
 RADAR = published.RADAR
