@@ -22,6 +22,7 @@ from academichub.settings import Settings
 from academichub.store import accounts as account_store
 from academichub.store.radars import add_feedback, create_radar, default_user, list_radars, mark_shown, shown_batches
 from academichub.web.app import create_app
+from academichub.web.identity import PUBLIC_PATHS
 from cli_support import academichub_script, script_env
 
 pytestmark = pytest.mark.postgres
@@ -138,7 +139,11 @@ def test_every_route_needs_a_login_on_a_non_loopback_server(engine, clock):
     accounts.create_user(hub, "ada@lab.example", PASSWORD)
     app = create_app(hub=hub)
     client = TestClient(app, client=REMOTE, follow_redirects=False)
-    public = {"/login", "/healthz", "/setup"}
+    # the pages anyone may open: logging in, first run, and the doors a link opens (an invitation,
+    # a password reset, the OpenID provider's way back)
+    public = {"/login", "/healthz", "/setup", "/login/forgot", "/login/reset", "/invite", "/login/oidc",
+              "/login/oidc/callback"}
+    assert public == set(PUBLIC_PATHS)
     checked = 0
     for route in app.routes:
         if isinstance(route, Mount):

@@ -116,6 +116,30 @@ class Settings(BaseSettings):
             "unset: 127.0.0.1, localhost, ::1 and the host of public_url."
         ),
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer URL (its /.well-known/openid-configuration is read); unset: no OIDC sign-in.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="This server's client id at the OpenID provider.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="This server's client secret at the OpenID provider (never logged)."
+    )
+    oidc_scopes: str = Field(default="openid email profile", description="Scopes asked of the OpenID provider.")
+    oidc_button_label: str = Field(default="OpenID Connect", description="Name on the login page's \"Sign in with ...\" button.")
+    oidc_auto_create: bool = Field(
+        default=False, description="Create an account for a verified e-mail the OpenID provider vouches for (off: existing accounts only)."
+    )
+    trusted_proxy_header: str | None = Field(
+        default=None,
+        description="Header carrying the signed-in user's e-mail set by an authenticating reverse proxy (e.g. X-Forwarded-Email).",
+    )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Comma-separated addresses/CIDRs of the reverse proxies whose trusted_proxy_header is believed.",
+    )
+    trusted_proxy_auto_create: bool = Field(
+        default=False, description="Create an account for an e-mail the trusted proxy names (off: existing accounts only)."
+    )
     batch_size: int = Field(default=10, description="Cards per batch on the feed page.")
     default_language: str = Field(default="zh", description="UI language when the browser states none (zh or en).")
     secret_key: SecretStr | None = Field(

@@ -39,7 +39,8 @@ def _signed_in(request: Request, token: str, target: str) -> RedirectResponse:
 
 def register(app: FastAPI, hub, render: Callable, setup_token: str | None) -> None:
     def login_form(request: Request, *, next_: str, email: str = "", error=None, status_code: int = 200):
-        return render(request, "login.html", {"next": safe_next(next_), "email": email, "error": error},
+        return render(request, "login.html", {"next": safe_next(next_), "email": email, "error": error,
+                                              "reset_done": request.query_params.get("reset") == "1"},
                       status_code=status_code)
 
     @app.get("/login", include_in_schema=False)

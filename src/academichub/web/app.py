@@ -614,6 +614,12 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     from . import account_page, briefing_page, radar_page, saved_page, sources_page, welcome_page
 
     account_page.register(app, hub, render, setup_token)
+    from . import admin_page, oidc_page
+
+    admin_page.register(app, hub, render)
+    oidc_page.register(app, hub, render)
+    for env in envs.values():  # the login page's "Sign in with ..." button
+        env.globals["oidc_label"] = settings.oidc_button_label if oidc_page.enabled(settings) else None
 
     sources_page.register(app, engine, settings, render)
     welcome_page.register(app, engine, settings, render)

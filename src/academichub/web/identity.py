@@ -31,14 +31,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..app import accounts
+from ..app import accounts, trusted_proxy
 from ..app.accounts import acting_as
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/static/",)
-PUBLIC_PATHS = frozenset({"/login", "/healthz", "/setup"})
+PUBLIC_PATHS = frozenset({"/login", "/healthz", "/setup",
+                          "/login/forgot", "/login/reset", "/invite", "/login/oidc", "/login/oidc/callback"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -237,6 +238,11 @@ class ViewerGate:
         if authorization[:7].lower() == "bearer ":
             identity = accounts.token_identity(self.hub, authorization[7:].strip())
             return None if identity is None else _as_viewer(identity)
+        if self.settings.trusted_proxy_header:  # an authenticating reverse proxy (app/trusted_proxy.py)
+            identity = trusted_proxy.proxy_identity(self.hub, self.settings, headers.get(self.settings.trusted_proxy_header),
+                                                    client)
+            if identity is not None:
+                return _as_viewer(identity)
         cookie = _cookie(headers, accounts.SESSION_COOKIE)
         if cookie:
             identity = accounts.session_identity(self.hub, cookie)

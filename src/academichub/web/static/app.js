@@ -2,12 +2,6 @@
 (function () {
   "use strict";
 
-  // A signed-in session's CSRF token (base.html's meta tag), sent with every state-changing fetch.
-  function csrfHeaders() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? { "X-CSRF-Token": meta.getAttribute("content") } : {};
-  }
-
   // Hide the "more" toggle on abstracts that fit in their four lines anyway.
   function markShortAbstracts() {
     var blocks = document.querySelectorAll(".abstract.is-long");
@@ -91,6 +85,12 @@
   "use strict";
   if (!window.fetch || !window.DOMParser || !window.FormData || !window.history) return;
   var busy = false;
+
+  // A signed-in session's CSRF token (base.html's meta tag), sent with every state-changing fetch.
+  function csrfHeaders() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? { "X-CSRF-Token": meta.getAttribute("content") } : {};
+  }
 
   function swapRegions(doc) {
     var fresh = doc.querySelectorAll("[data-region]");
