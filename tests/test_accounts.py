@@ -142,14 +142,20 @@ def test_every_route_needs_a_login_on_a_non_loopback_server(engine, clock):
     # the pages anyone may open: logging in, first run, and the doors a link opens (an invitation,
     # a password reset, the OpenID provider's way back)
     public = {"/login", "/healthz", "/setup", "/login/forgot", "/login/reset", "/invite", "/login/oidc",
-              "/login/oidc/callback"}
+              "/login/oidc/callback", "/digest/act", "/digest/unsubscribe"}
     assert public == set(PUBLIC_PATHS)
+    # ... and the links that carry their own signed credential: without a good one they give nothing
+    assert client.get("/digest/act?t=forged").status_code in (400, 403)
+    assert client.post("/digest/act", data={"t": "forged"}).status_code in (400, 403)
+    assert client.post("/digest/unsubscribe?t=forged").status_code in (400, 403)
+    assert client.get("/feeds/forged/1.atom").status_code in (403, 404)
+    assert client.get("/feeds/forged.opml").status_code in (403, 404)
     checked = 0
     for route in app.routes:
         if isinstance(route, Mount):
             continue  # static files: /static and the API docs' assets
         for method in sorted(getattr(route, "methods", None) or {"GET"}):
-            if method == "HEAD" or route.path in public:
+            if method == "HEAD" or route.path in public or route.path.startswith("/feeds/"):
                 continue
             path = _concrete(route.path)
             answer = client.request(method, path)

@@ -37,9 +37,10 @@ from ..app.accounts import acting_as
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/feeds/")  # a feed URL carries its own signed credential
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/setup",
-                          "/login/forgot", "/login/reset", "/invite", "/login/oidc", "/login/oidc/callback"})
+                          "/login/forgot", "/login/reset", "/invite", "/login/oidc", "/login/oidc/callback",
+                          "/digest/act", "/digest/unsubscribe"})  # signed, expiring links from a digest
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
