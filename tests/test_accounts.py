@@ -274,6 +274,19 @@ def test_log_out_everywhere(engine, clock):
     assert accounts.sessions_of(hub, user.id) == []
 
 
+def test_the_account_language_follows_the_user_to_another_browser(engine, clock):
+    hub = make_hub(engine, clock, host="0.0.0.0", default_language="zh")
+    accounts.create_user(hub, "ada@lab.example", PASSWORD)
+    laptop, phone = client_for(hub, REMOTE), client_for(hub, REMOTE)
+    log_in(laptop, "ada@lab.example")
+    assert '<html lang="zh' in laptop.get("/account").text
+    csrf = csrf_of(laptop.get("/account").text)
+    assert laptop.post("/account/language", data={"lang": "en", "csrf_token": csrf}).status_code == 303
+    log_in(phone, "ada@lab.example")  # no language cookie in this browser
+    assert '<html lang="en' in phone.get("/account").text
+    assert '<html lang="zh' in phone.get("/account?lang=zh").text  # a link's ?lang= still wins
+
+
 # ----------------------------------------------------------------------------- API tokens
 
 

@@ -72,6 +72,7 @@ class Identity:
     via: str  # session | token | proxy | oidc | local
     can_write: bool = True
     session_id: str | None = None
+    locale: str | None = None  # the language the user chose on /account (pages follow it)
 
 
 def _digest(secret: str) -> str:
@@ -311,7 +312,7 @@ def session_identity(hub, token: str | None) -> Identity | None:
     if now - row.last_seen_at >= SESSION_TOUCH_EVERY:
         with hub.writing() as conn:
             store.touch_session(conn, session_id, now, now + SESSION_LIFETIME)
-    return Identity(user_id=account.id, email=account.email, is_admin=account.is_admin, via="session",
+    return Identity(user_id=account.id, email=account.email, is_admin=account.is_admin, via="session", locale=account.locale,
                     session_id=session_id)
 
 
@@ -406,7 +407,7 @@ def token_identity(hub, secret: str | None) -> Identity | None:
     if row.last_used_at is None or now - row.last_used_at >= SESSION_TOUCH_EVERY:
         with hub.writing() as conn:
             store.touch_token(conn, row.id, now)
-    return Identity(user_id=account.id, email=account.email, is_admin=account.is_admin, via="token",
+    return Identity(user_id=account.id, email=account.email, is_admin=account.is_admin, via="token", locale=account.locale,
                     can_write=row.scope == "write")
 
 

@@ -58,4 +58,5 @@ def proxy_identity(hub, settings, header_value: str | None, peer: str | None) ->
         return None
     if account.disabled_at is not None:
         return None
-    return accounts.Identity(user_id=account.id, email=account.email, is_admin=account.is_admin, via="proxy")
+    return accounts.Identity(user_id=account.id, email=account.email, is_admin=account.is_admin, via="proxy",
+                              locale=account.locale)

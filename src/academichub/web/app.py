@@ -568,9 +568,12 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def language_of(request: Request) -> str:
+        """?lang= first, then the signed-in account's choice (any browser it signs in from), the
+        cookie, the browser's Accept-Language."""
+        chosen = identity.viewer(request).locale
         return i18n.negotiate(
             query=request.query_params.get("lang"),
-            cookie=request.cookies.get(i18n.COOKIE),
+            cookie=i18n.normalize_language(chosen) or request.cookies.get(i18n.COOKIE),
             accept_language=request.headers.get("accept-language"),
             default=default_language,
         )

@@ -54,6 +54,7 @@ class Viewer:
     can_write: bool = True  # a read-scoped API token cannot
     email: str | None = None
     session_id: str | None = None  # the session's id (its cookie token's digest), for CSRF and "this session"
+    locale: str | None = None  # the account's chosen language
 
     @property
     def signed_in(self) -> bool:
@@ -256,7 +257,7 @@ class ViewerGate:
 
 def _as_viewer(identity: accounts.Identity) -> Viewer:
     return Viewer(user_id=identity.user_id, is_admin=identity.is_admin, via=identity.via, can_write=identity.can_write,
-                  email=identity.email, session_id=identity.session_id)
+                  email=identity.email, session_id=identity.session_id, locale=identity.locale)
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
