@@ -19,10 +19,12 @@ anywhere else. In order:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -182,7 +184,12 @@ def setup_token_for(hub, settings) -> str | None:
     printed in the log, so whoever started the server can create the administrator remotely."""
     if single_user_server(settings) or accounts.count_accounts(hub) != 0:
         return None
-    token = secrets.token_urlsafe(24)
+    # derived from the installation's key, so every process of `serve --workers N` prints and
+    # accepts the same one; it opens nothing once the first account exists
+    from ..app.signing import signing_key
+
+    digest = hmac.new(signing_key(settings), b"academichub first-run setup", hashlib.sha256).digest()
+    token = base64.urlsafe_b64encode(digest[:18]).decode("ascii")
     log.warning("no account exists yet: open /setup?token=%s to create the administrator account", token)
     return token
 
