@@ -81,6 +81,15 @@ def panel_context(request: Request, engine, settings: Settings, *, day: date | N
             "radar": radar_name, "title_parts": title_parts}
 
 
+# The period a briefing route reads or writes (GET and POST /api/briefing take the same).
+DayParam = Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.",
+                                       json_schema_extra={"format": "date"})]
+WeekParam = Annotated[bool, Query(description="The 7 days ending on `date`.")]
+RadarParam = Annotated[str | None, Query(max_length=128, description="Radar name or id; default every paper of the period.")]
+LangParam = Annotated[str | None, Query(max_length=8, description="zh or en (zh-CN, en_US…); default as the UI.",
+                                        json_schema_extra={"pattern": i18n.LANGUAGE_PATTERN})]
+
+
 def register(app: FastAPI, hub: Hub, render: Callable) -> None:
     settings = hub.settings
 
@@ -171,12 +180,10 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
              responses={404: {"description": "No such radar, or the store has no papers yet"}})
     def api_briefing(
         request: Request,
-        date_: Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.",
-                                           json_schema_extra={"format": "date"})] = None,
-        week: Annotated[bool, Query(description="The 7 days ending on `date`.")] = False,
-        radar: Annotated[str | None, Query(max_length=128, description="Radar name or id; default every paper of the period.")] = None,
-        lang: Annotated[str | None, Query(max_length=8, description="zh or en (zh-CN, en_US…); default as the UI.",
-                                          json_schema_extra={"pattern": i18n.LANGUAGE_PATTERN})] = None,
+        date_: DayParam = None,
+        week: WeekParam = False,
+        radar: RadarParam = None,
+        lang: LangParam = None,
     ):
         """The stored briefing of the period: themes, cross-domain links, picks and changes of its
         top papers; every sentence's `cite` lists paper numbers `n` of `papers`. Reading writes
@@ -191,12 +198,10 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
               responses={404: {"description": "No such radar, or the store has no papers yet"}})
     def api_briefing_write(
         request: Request,
-        date_: Annotated[str | None, Query(alias="date", max_length=10, description="Day YYYY-MM-DD; default the latest announced day.",
-                                           json_schema_extra={"format": "date"})] = None,
-        week: Annotated[bool, Query(description="The 7 days ending on `date`.")] = False,
-        radar: Annotated[str | None, Query(max_length=128, description="Radar name or id; default every paper of the period.")] = None,
-        lang: Annotated[str | None, Query(max_length=8, description="zh or en (zh-CN, en_US…); default as the UI.",
-                                          json_schema_extra={"pattern": i18n.LANGUAGE_PATTERN})] = None,
+        date_: DayParam = None,
+        week: WeekParam = False,
+        radar: RadarParam = None,
+        lang: LangParam = None,
     ):
         """The briefing of the period, written when missing (this may call the LLM), reused when
         its papers have not changed."""

@@ -21,7 +21,6 @@ from ..app.hub import Hub
 from ..errors import AcademicHubError, NotFound
 from ..export.formats import FORMATS, MEDIA_TYPES
 from ..store.state import MAX_ROW_ID
-from . import i18n
 from .identity import viewer, viewer_user_id
 from .sources_page import same_origin
 
@@ -148,16 +147,19 @@ def register(app: FastAPI, hub: Hub, render) -> None:
         saved.set_note(hub, viewer_user_id(request), paper, note)
         return RedirectResponse(_with(_local(next, "/saved"), done="noted") + f"#saved-{paper}", status_code=303)
 
-    @app.get("/saved/export", include_in_schema=False)
-    def saved_download(request: Request, format: Annotated[str, Query(max_length=10)] = "bibtex",  # noqa: A002
-                       what: Annotated[Literal["saved", "liked"], Query()] = "saved",
-                       radar: Annotated[str | None, Query(max_length=200)] = None):
+    def export_download(request: Request, what: str, format: str, radar: str | None):  # noqa: A002
         try:
             return _download(saved.export(hub, viewer(request).user_id, what, format, radar=radar))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         except AcademicHubError as exc:
             raise HTTPException(422, str(exc)) from exc
+
+    @app.get("/saved/export", include_in_schema=False)
+    def saved_download(request: Request, format: Annotated[str, Query(max_length=10)] = "bibtex",  # noqa: A002
+                       what: Annotated[Literal["saved", "liked"], Query()] = "saved",
+                       radar: Annotated[str | None, Query(max_length=200)] = None):
+        return export_download(request, what, format, radar)
 
     @app.get("/radars/{name}/export", include_in_schema=False)
     def radar_download(request: Request, name: str, format: Annotated[str, Query(max_length=10)] = "bibtex",  # noqa: A002
@@ -276,12 +278,7 @@ def register(app: FastAPI, hub: Hub, render) -> None:
                    format: Annotated[Literal["bibtex", "ris", "csljson"], Query(description="The file format.")] = "bibtex",  # noqa: A002
                    radar: Annotated[str | None, Query(max_length=200, description="With liked: one radar's likes.")] = None):
         """`saved`, `liked`, or `radar:NAME` (a radar's current batch; a bare name works unless it is saved or liked)."""
-        try:
-            return _download(saved.export(hub, viewer(request).user_id, what, format, radar=radar))
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except AcademicHubError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        return export_download(request, what, format, radar)
 
     @app.get("/api/citation/{paper}", response_model=CitationOut, tags=["papers"],
              summary="A paper's citation: BibTeX, RIS, CSL-JSON and one plain line",
