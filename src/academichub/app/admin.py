@@ -111,6 +111,11 @@ def reset_token(hub, email: str, *, actor_id: int | None, address: str | None) -
             raise AdminError.translatable("the account {email} is disabled", email=account.email)
         accounts.record_audit(hub, "password_reset_link", actor_id=actor_id, target=account.email, address=address,
                               conn=conn)
+    return sign_reset(hub, account)
+
+
+def sign_reset(hub, account: account_store.Account) -> str:
+    """The reset token itself (no audit line: the caller writes its own)."""
     return sign(signing_key(hub.settings), RESET_PURPOSE, {"u": account.id, "c": _changed_mark(account)},
                 max_age=RESET_LIFETIME.total_seconds(), now=hub.now().timestamp())
 

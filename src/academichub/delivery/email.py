@@ -95,6 +95,21 @@ def build_message(digest: Digest, *, to: str, setup: MailSetup, message_id: str,
     return message
 
 
+def build_notice(*, to: str, subject_line: str, text: str, setup: MailSetup, kind: str = "notice") -> EmailMessage:
+    """A plain-text message about an account (a password-reset link, an invitation), not a digest:
+    no List-Unsubscribe, since nobody subscribed to it."""
+    message = EmailMessage()
+    message["Subject"] = subject_line
+    name, address = parseaddr(setup.sender)
+    message["From"] = formataddr((name or "AcademicHub", address))
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(kind, domain=address.rpartition("@")[2] or setup.host)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    return message
+
+
 # Headers folded at SMTP's own line limit, not at 78: a List-Unsubscribe URL is one long token,
 # which a 78-column fold would turn into RFC 2047 encoded words that no mail client reads as a URL.
 # (The body parts are already encoded, at 78 columns, when they are set.)
@@ -170,5 +185,5 @@ def send_message(setup: MailSetup, message: EmailMessage, *, before_commit: Call
             client.close()
 
 
-__all__ = ["MailError", "MailRefused", "MailSetup", "MailUnconfirmed", "build_message", "mail_setup", "new_message_id",
+__all__ = ["MailError", "MailRefused", "MailSetup", "MailUnconfirmed", "build_message", "build_notice", "mail_setup", "new_message_id",
            "send_message"]

@@ -26,3 +26,15 @@ def audit_entries(conn: Connection, *, limit: int = 200, offset: int = 0) -> lis
         .order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
     ).mappings()
     return [dict(row) for row in rows]
+
+
+def count_audit_since(conn: Connection, action: str, since, *, target: str | None = None,
+                      address: str | None = None) -> int:
+    """How many `action` lines since `since` for this target (or from this address): the window a
+    rate limit counts over (the reset mails of /login/forgot)."""
+    if target is None and address is None:
+        return 0
+    query = select(func.count()).select_from(audit_log).where(audit_log.c.action == action, audit_log.c.at >= since)
+    query = query.where(audit_log.c.target == target) if target is not None else query.where(
+        audit_log.c.address == address)
+    return conn.execute(query).scalar_one()

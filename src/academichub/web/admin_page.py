@@ -1,7 +1,8 @@
 """/admin (administrators only, 403 for anyone else): the accounts (invite, disable/enable,
 make/unmake administrator, a password-reset link), a link to /sources, the settings read-only
 with secrets masked, and the audit log, newest first. Also the pages an invitation or a reset
-link opens (/invite, /login/reset) and "forgot password" (/login/forgot). Every use case is
+link opens (/invite, /login/reset) and "forgot password" (/login/forgot: the reset link by mail
+when smtp_host is set, app/account_mail.py; otherwise whom to ask). Every use case is
 app/admin.py's or app/accounts.py's; these routes only read forms and answer."""
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from typing import Annotated, Callable
 from urllib.parse import quote
 
-from fastapi import FastAPI, Form, Query, Request
+from fastapi import BackgroundTasks, FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
-from ..app import accounts, admin
+from ..app import account_mail, accounts, admin
 from ..errors import AcademicHubError
+from . import i18n
 from .account_page import _signed_in
 from .identity import require_admin, viewer
 
@@ -29,6 +31,14 @@ def base_url(request: Request) -> str:
     """Where links handed out point: public_url, else the address this request came to."""
     public = request.app.state.settings.public_url
     return (public or str(request.base_url)).rstrip("/")
+
+
+def language(request: Request) -> str:
+    """The page's language (as web/app.py's render picks it): the mail's, when the account has none."""
+    settings = request.app.state.settings
+    return i18n.negotiate(query=request.query_params.get("lang"), cookie=request.cookies.get(i18n.COOKIE),
+                          accept_language=request.headers.get("accept-language"),
+                          default=i18n.normalize_language(settings.default_language) or i18n.FALLBACK)
 
 
 def register(app: FastAPI, hub, render: Callable) -> None:
@@ -56,7 +66,13 @@ def register(app: FastAPI, hub, render: Callable) -> None:
         except AcademicHubError as exc:
             return admin_page(request, error=exc, status_code=400)
         link = f"{base_url(request)}/invite?token={quote(secret)}"
-        return admin_page(request, shown={"kind": "invitation", "email": email.strip().lower(), "link": link})
+        shown = {"kind": "invitation", "email": email.strip().lower(), "link": link}
+        if account_mail.mail_enabled(request.app.state.settings):
+            shown["mail_error"] = account_mail.mail_invitation(hub, email, secret, lang=language(request),
+                                                               actor_id=viewer(request).user_id,
+                                                               address=_address(request))
+            shown["mailed"] = shown["mail_error"] is None
+        return admin_page(request, shown=shown)
 
     @app.post("/admin/users/{action}", include_in_schema=False)
     def user_action(request: Request, action: str, email: Annotated[str, Form(max_length=MAX_FIELD)] = ""):
@@ -104,7 +120,18 @@ def register(app: FastAPI, hub, render: Callable) -> None:
 
     @app.get("/login/forgot", include_in_schema=False)
     def forgot(request: Request):
-        return render(request, "forgot.html", {})
+        return render(request, "forgot.html", {"by_mail": account_mail.mail_enabled(request.app.state.settings),
+                                               "asked": False})
+
+    @app.post("/login/forgot", include_in_schema=False)
+    def ask_reset(request: Request, background: BackgroundTasks,
+                  email: Annotated[str, Form(max_length=MAX_FIELD)] = ""):
+        """The same answer whatever the address; the mail (if any) is sent after it has gone."""
+        by_mail = account_mail.mail_enabled(request.app.state.settings)
+        if by_mail and email.strip():
+            background.add_task(account_mail.mail_password_reset, hub, email, address=_address(request),
+                                lang=language(request))
+        return render(request, "forgot.html", {"by_mail": by_mail, "asked": by_mail and bool(email.strip())})
 
     @app.get("/login/reset", include_in_schema=False)
     def reset_page(request: Request, token: Annotated[str, Query(max_length=1000)] = ""):
