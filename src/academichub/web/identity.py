@@ -40,9 +40,11 @@ log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/static/", "/feeds/")  # a feed URL carries its own signed credential
+# Links from a digest: their signed, expiring token is the whole credential, so a mail client's
+# one-click POST (RFC 8058: from its own servers, any Origin or none) is no cross-site forgery.
+SIGNED_LINK_PATHS = frozenset({"/digest/act", "/digest/unsubscribe"})
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/setup",
-                          "/login/forgot", "/login/reset", "/invite", "/login/oidc", "/login/oidc/callback",
-                          "/digest/act", "/digest/unsubscribe"})  # signed, expiring links from a digest
+                          "/login/forgot", "/login/reset", "/invite", "/login/oidc", "/login/oidc/callback"}) | SIGNED_LINK_PATHS
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -235,7 +237,7 @@ class ViewerGate:
                 if not found.can_write:
                     await _answer(send, 403, {"detail": "this API token is read-only"})
                     return
-            elif not same_origin_headers(headers):
+            elif path not in SIGNED_LINK_PATHS and not same_origin_headers(headers):
                 await _answer(send, 403, {"detail": "cross-site request refused"})
                 return
         with acting_as(found.user_id):  # radar names and ids below mean the viewer's
