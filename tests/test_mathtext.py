@@ -112,7 +112,13 @@ def test_feed_cards_render_math_and_mark_english_text(math_client):
             f'target="_blank">{H3}Fusion: Helpful, Harmless, Honest Fusion of Aligned LLMs</a></h2>') in page
     # a search shows the abstract's matching part, or the whole abstract when that part cuts a formula
     assert re.search(r'<p class="abstract-(snippet|text)" lang="en">', page)
-    assert "$H^3$" not in re.sub(r'alttext="[^"]*"|<annotation[^>]*>.*?</annotation>|<title>.*?</title>', "", page, flags=re.S)
+    # the card's text shows math; its TeX source survives only in alttext/annotations, the <title>,
+    # and the cite box: BibTeX/RIS/plain citations are text to copy into a reference manager, where
+    # TeX is how a formula in a title is written (BibTeX reads $H^3$ itself)
+    cite_boxes = re.findall(r'<details class="cite-box">.*?</details>', page, flags=re.S)
+    assert any("title = {{$H^3$Fusion: Helpful, Harmless, Honest Fusion of Aligned LLMs}}" in box for box in cite_boxes)
+    assert "$H^3$" not in re.sub(r'alttext="[^"]*"|<annotation[^>]*>.*?</annotation>|<title>.*?</title>'
+                                 r'|<details class="cite-box">.*?</details>', "", page, flags=re.S)
     english = math_client.get("/", params={"q": "Fusion Aligned LLMs", "lang": "en"}).text
     assert 'class="card-title" lang="en"' not in english and H3 + "Fusion" in english
 

@@ -75,9 +75,10 @@ def test_the_first_view_ranks_once_and_later_views_only_read(client, hub, sample
     assert ranking is not None and len(ranking.ids) > 100 and ranking.period == DAY
     assert set(c.id for c in first) <= set(ranking.ids.tolist())
     builds = hub.candidates.builds
-    second = cards(client.get(FEED).text)  # a new batch
+    # a new batch is a POST (a GET changes nothing): the page's "Another batch" records what was on show
+    second = cards(client.post("/radars/spin%20qubits/batches", data={"seen": [c.id for c in first]}).text)
     again = cards(client.get(FEED + "&batch=0").text)  # batch 0 again
-    json_batch = client.get("/api/papers?radar=spin+qubits").json()  # a third batch through the API
+    json_batch = client.post("/api/papers?radar=spin+qubits").json()  # a third batch through the API
     assert hub.rankings_computed == 1 and hub.candidates.builds == builds  # read, not ranked
     assert [c.id for c in again] == [c.id for c in first]
     shown = [c.id for c in first] + [c.id for c in second] + [i["id"] for i in json_batch["items"]]
@@ -183,7 +184,12 @@ def test_serve_with_two_workers_serves_pages_and_runs_one_job_consumer(sample_en
             workers = _children(server.pid)  # uvicorn's supervisor and its two worker processes
             assert len([p for p in workers if "academichub" in Path(f"/proc/{p}/cmdline").read_text()
                         or "multiprocessing" in Path(f"/proc/{p}/cmdline").read_text()]) >= 2
-            pages = [http.get(FEED) for _ in range(6)]
+            # the first batch read (GET), then five more through the page's "Another batch" (a POST
+            # recording what was on show), whichever process answers each
+            pages = [http.get(FEED)]
+            for _ in range(5):
+                pages.append(http.post("/radars/spin%20qubits/batches", data={"seen": [c.id for c in cards(pages[-1].text)]},
+                                       follow_redirects=True))
             assert all(p.status_code == 200 for p in pages)
             shown = [c.id for p in pages for c in cards(p.text)]
             assert len(shown) == 60 == len(set(shown))  # six batches, none repeated, whichever process answered

@@ -183,9 +183,11 @@ def test_a_killed_worker_loses_nothing(database_url, shared_data, tmp_path, engi
         with engine.connect() as conn:
             jobs = {job.key: job for job in ledger.recent(conn, 100)}
             assert {k: j.status for k, j in jobs.items()} == {k: "done" for k in jobs}
+            # each fetch's chain: embed, candidates, then one `rank` per radar (its stored ranking
+            # follows the new papers, app/jobs.py), each done exactly once
             assert set(jobs) == {
-                arxiv_key, f"embed:{arxiv_key}", f"candidates:{arxiv_key}",
-                keys[1], f"embed:{keys[1]}", f"candidates:{keys[1]}",
+                arxiv_key, f"embed:{arxiv_key}", f"candidates:{arxiv_key}", f"rank:{radar}:after-{arxiv_key}",
+                keys[1], f"embed:{keys[1]}", f"candidates:{keys[1]}", f"rank:{radar}:after-{keys[1]}",
                 f"brief:{radar}:2024-12-02", f"deliver:{radar}:2024-12-02",
             }
             assert jobs[arxiv_key].attempts == 2  # the killed attempt, then the survivor's

@@ -15,6 +15,7 @@ outside the filters and the shown), not a second ranking."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -27,7 +28,8 @@ import numpy as np
 from ..errors import NotFound
 from ..rank.embedding_jobs import VectorGap, vector_gap
 from ..rank.ranker import Reason, mmr
-from ..rank.service import RankedPaper, candidate_set, corpus_signature, profile_of, rank_all, rank_radar
+from ..names import fold, name_key
+from ..rank.service import RankedPaper, candidate_set, corpus_signature, load_docs, profile_of, rank_all, rank_radar
 from ..rank.terms import stop_words
 from ..store.feed import FeedFilters, get_papers, latest_announcement, matching_ids, window_ids
 from ..store.papers import count_papers, count_vectors
@@ -235,6 +237,45 @@ def _diversified(conn, stored: StoredRanking, rows: np.ndarray, limit: int) -> l
     return order
 
 
+def _less_last(conn, radar: Radar, stored: StoredRanking, rows: np.ndarray, wanted: int) -> tuple[StoredRanking, np.ndarray]:
+    """The stored order with the papers of a "less of this" author or topic moved behind every
+    other (tier -1, as the ranker puts them: Ranker._tiers) while the re-rank is pending. Only the
+    head is read, chunk by chunk, until `wanted` rows (a batch's pool) are free of them: a page
+    view reads a few hundred papers, not the period. Same folding and matching as the ranker."""
+    authors = {name_key(f.value) for f in radar.feedback if f.action == "less_author" and f.value}
+    topics = [fold(f.value) for f in radar.feedback if f.action == "less_topic" and f.value]
+    topics = [t for t in topics if t]
+    if not authors and not topics:
+        return stored, rows
+    clean: list[int] = []
+    last: list[int] = []  # said less of now, or already last in the stored ranking
+    said_now: list[int] = []
+    start = 0
+    while start < len(rows) and len(clean) < wanted:
+        chunk = rows[start : start + max(wanted, 100)]
+        start += len(chunk)
+        docs = {d.id: d for d in load_docs(conn, [int(stored.ids[r]) for r in chunk if stored.tiers[r] >= 0])}
+        for r in chunk.tolist():
+            doc = docs.get(int(stored.ids[r]))
+            if doc is None:
+                last.append(r)
+            elif any(k in authors for k in doc.author_keys) or any(t in fold(doc.text) for t in topics):
+                last.append(r)
+                said_now.append(r)
+            else:
+                clean.append(r)
+    if not said_now:
+        return stored, rows
+    tiers = stored.tiers.copy()
+    tiers[said_now] = -1
+    rest = rows[start:]
+    rest_last = stored.tiers[rest] < 0
+    # row numbers are positions in the stored order, best first: sorting keeps the scores' order
+    order = np.concatenate([np.array(clean, dtype=np.int64), rest[~rest_last],
+                            np.sort(np.concatenate([np.array(last, dtype=np.int64), rest[rest_last]]))])
+    return dataclasses.replace(stored, tiers=tiers), order
+
+
 def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wanted: int | None,
                *, today: date | None = None, record: bool = True) -> RadarBatch:
     """Batch `wanted` again when it was shown today, else a new batch of papers not shown today,
@@ -276,6 +317,8 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
             if shown:
                 keep &= ~np.isin(ids, np.array(list(shown), dtype=np.int64))
             rows = np.flatnonzero(keep)
+            if stale and size:  # "less of this author / topic" said since: its papers go last at once
+                stored, rows = _less_last(conn, radar, stored, rows, size * 5)
             picked = _diversified(conn, stored, rows, size) if size else []
             # not recorded (a read): no number yet, "Another batch" then records what was on show
             number, new = (max(recorded, default=-1) + 1 if picked and record else None), True
