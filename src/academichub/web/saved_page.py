@@ -20,7 +20,8 @@ from ..app import saved
 from ..app.hub import Hub
 from ..errors import AcademicHubError, NotFound
 from ..export.formats import FORMATS, MEDIA_TYPES
-from ..store.state import MAX_ROW_ID
+from ..store.state import MAX_ROW_ID, as_utc
+from .app import invalid
 from .identity import viewer, viewer_user_id
 from .sources_page import same_origin
 
@@ -74,8 +75,8 @@ def _with(url: str, **params) -> str:
 
 def _saved_out(entry: saved.SavedEntry) -> dict:
     s = entry.saved
-    return {"paper": s.paper_id, "title": entry.paper["title"], "saved_at": s.saved_at.isoformat(),
-            "read": s.read_at is not None, "read_at": s.read_at.isoformat() if s.read_at else None, "note": s.note,
+    return {"paper": s.paper_id, "title": entry.paper["title"], "saved_at": as_utc(s.saved_at).isoformat(),
+            "read": s.read_at is not None, "read_at": as_utc(s.read_at).isoformat() if s.read_at else None, "note": s.note,
             "radar": s.radar_name, "url": f"/papers/{s.paper_id}"}
 
 
@@ -152,8 +153,8 @@ def register(app: FastAPI, hub: Hub, render) -> None:
             return _download(saved.export(hub, viewer(request).user_id, what, format, radar=radar))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-        except AcademicHubError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        except AcademicHubError as exc:  # the one other refusal: an unknown format (the published 422 shape)
+            raise invalid("format", exc, format) from exc
 
     @app.get("/saved/export", include_in_schema=False)
     def saved_download(request: Request, format: Annotated[str, Query(max_length=10)] = "bibtex",  # noqa: A002
@@ -173,8 +174,8 @@ def register(app: FastAPI, hub: Hub, render) -> None:
             return _download(saved.export(hub, user_id, saved.RADAR_PREFIX + name, format))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-        except AcademicHubError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        except AcademicHubError as exc:  # an unknown format
+            raise invalid("format", exc, format) from exc
 
     # -- Zotero --
 
