@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 SHOWS = ("all", "unread", "read")
 MAX_NOTE = 10_000
 _FLASHES = ("saved", "removed", "read", "unread", "noted", "zotero", "pushed", "unlinked")
+
+
+# a paper's store id in a path: an INTEGER column's range (PostgreSQL refuses a larger one in a query)
+PaperId = Annotated[int, Path(ge=0, le=MAX_ROW_ID, description="Store id of the paper.")]
 
 
 class SavedOut(BaseModel):
@@ -254,7 +258,7 @@ def register(app: FastAPI, hub: Hub, render) -> None:
 
     @app.patch("/api/saved/{paper}", response_model=SavedOut, tags=["saved"], summary="Mark read/unread, set the note",
                responses={404: {"description": "Not on the reading list"}})
-    def api_saved_patch(request: Request, paper: int, body: SavedPatch):
+    def api_saved_patch(request: Request, paper: PaperId, body: SavedPatch):
         refuse_cross_site(request)
         user_id = viewer_user_id(request)
         found = body.read is None or saved.mark_read(hub, user_id, paper, body.read)
@@ -267,7 +271,7 @@ def register(app: FastAPI, hub: Hub, render) -> None:
 
     @app.delete("/api/saved/{paper}", status_code=204, tags=["saved"], summary="Unsave (the radars' save feedback too)",
                 responses={404: {"description": "Not on the reading list"}})
-    def api_unsave(request: Request, paper: int):
+    def api_unsave(request: Request, paper: PaperId):
         refuse_cross_site(request)
         if not saved.unsave_paper(hub, viewer_user_id(request), paper):
             raise HTTPException(404, "not on the reading list")
