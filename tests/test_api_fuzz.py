@@ -138,6 +138,14 @@ KNOWN = [
     ("/api/briefing", "GET", {}, {"date": "2024-11-28", "week": "true", "radar": RADAR, "lang": "zh-CN"}, None),
     ("/api/jobs", "GET", {}, {"limit": 5, "status": "done"}, None),
     ("/api/papers", "POST", {}, {"radar": RADAR, "size": 3}, None),
+    ("/api/saved", "POST", {}, {}, {"paper": 1, "radar": RADAR}),
+    ("/api/saved/{paper}", "PATCH", {"paper": 1}, {}, {"read": True, "note": "read with [brackets] & <tags>"}),
+    ("/api/saved", "GET", {}, {"read": "true"}, None),
+    ("/api/export/{what}", "GET", {"what": "saved"}, {"format": "bibtex"}, None),
+    ("/api/export/{what}", "GET", {"what": "liked"}, {"format": "csljson", "radar": RADAR}, None),
+    ("/api/export/{what}", "GET", {"what": f"radar:{RADAR}"}, {"format": "ris"}, None),
+    ("/api/citation/{paper}", "GET", {"paper": "2411.17758"}, {}, None),
+    ("/api/saved/{paper}", "DELETE", {"paper": 1}, {}, None),
     ("/healthz", "GET", {}, {}, None),
 ]
 
@@ -151,9 +159,21 @@ def test_every_route_answers_with_data_as_published(app):
         case = operation.Case(path_parameters=path_parameters, query=query,
                               **({"body": body, "media_type": "application/json"} if body is not None else {}))
         response = case.call_and_validate(app=app, checks=CHECKS)
-        assert response.status_code == 200, (path, query, response.text)
+        assert response.status_code == (204 if method == "DELETE" else 200), (path, query, response.text)
         if path == "/api/sources":
             (source,) = response.json()
             assert source["failing_since"] == source["last_error_at"] == "2024-11-28T21:05:07Z"
         if path == "/api/papers" and "radar" in query:
             assert response.json()["radar"] == RADAR and response.json()["items"][0]["reasons"]
+        if path.startswith("/api/saved") and method in ("POST", "PATCH"):
+            assert (response.json()["paper"], response.json()["radar"]) == (1, RADAR)
+        if path == "/api/saved/{paper}" and method == "PATCH":
+            assert (response.json()["read"], response.json()["note"]) == (True, body["note"])
+        if path == "/api/saved" and method == "GET":
+            assert [entry["paper"] for entry in response.json() if entry["paper"] == 1] == [1]
+        if path == "/api/export/{what}":
+            assert response.content and response.headers["content-disposition"][0].startswith("attachment")
+        if path == "/api/citation/{paper}":
+            assert "2411.17758" in response.json()["bibtex"]
+    left = schema["/api/saved"]["GET"].Case().call(app=app).json()
+    assert 1 not in [entry["paper"] for entry in left]  # the DELETE above unsaved it

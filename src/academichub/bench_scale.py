@@ -479,18 +479,17 @@ def run_web_bench(shared_data: Path | None, *, papers: int = 15_000, connections
             loads = {route: load(server.base + route, connections=connections, duration=duration) for route in WEB_ROUTES}
 
     console.print(f"academichub bench web: {papers:,} papers, SQLite, {connections} connections x {duration:g} s per route "
-                  f"({tool}; one `academichub serve` process; {os.cpu_count()} CPUs)", markup=False)
+                  f"({tool}; one `academichub serve` process; {os.cpu_count()} CPUs)")
     line = "{:<42} {:>12} {:>9} {:>10} {:>10} {:>7} {:>9}"
-    console.print(line.format("route", "1 client p50", "req/s", "p50", "p99", "errors", "vs bare"), markup=False)
+    console.print(line.format("route", "1 client p50", "req/s", "p50", "p99", "errors", "vs bare"))
     console.print(line.format("bare FastAPI page (20 static cards)", "", f"{bare_load.rps:,.0f}", f"{bare_load.p50_ms:,.0f} ms",
-                              f"{bare_load.p99_ms:,.0f} ms", bare_load.errors, "100%"), markup=False)
+                              f"{bare_load.p99_ms:,.0f} ms", bare_load.errors, "100%"))
     for route in WEB_ROUTES:
         f = loads[route]
         console.print(line.format(route, f"{one[route] * 1e3:,.0f} ms", f"{f.rps:,.1f}", f"{f.p50_ms:,.0f} ms",
-                                  f"{f.p99_ms:,.0f} ms", f.errors, f"{f.rps / bare_load.rps:.1%}"), markup=False)
-    console.print(line.format("first radar page after start", f"{first_s * 1e3:,.0f} ms", "", "", "", "", ""), markup=False)
-    console.print(line.format("server start (until it listens)", f"{server.ready_s * 1e3:,.0f} ms", "", "", "", "", ""),
-                  markup=False)
+                                  f"{f.p99_ms:,.0f} ms", f.errors, f"{f.rps / bare_load.rps:.1%}"))
+    console.print(line.format("first radar page after start", f"{first_s * 1e3:,.0f} ms", "", "", "", "", ""))
+    console.print(line.format("server start (until it listens)", f"{server.ready_s * 1e3:,.0f} ms", "", "", "", "", ""))
     return {"bare": bare_load, "routes": loads, "one_client": one, "first_radar_s": first_s, "ready_s": server.ready_s}
 
 
@@ -593,7 +592,7 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
     data = Path(shared_data) if shared_data else default_shared_data()
     if "postgresql" in stores and not pg_url:
         stores = tuple(s for s in stores if s != "postgresql")
-        console.print("no --pg-url: PostgreSQL left out", markup=False)
+        console.print("no --pg-url: PostgreSQL left out")
     results: dict = {"imports": [], "floor": {}, "search": {}}
     databases: list[str] = []
     with tempfile.TemporaryDirectory(prefix="academichub-bench-scale-", dir=work_dir) as tmp, ExitStack() as stack:
@@ -601,7 +600,7 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
         one = generate(data, 1, folder / "one")
         for size in sizes:
             made = generate(data, size, folder / "gen")
-            console.print(f"{size:,}: generated in {made.seconds:.0f} s", markup=False)
+            console.print(f"{size:,}: generated in {made.seconds:.0f} s")
             start = time.perf_counter()
             floor_n = bare_loader(made.files, folder / f"floor-{size}.db")
             floor_s = time.perf_counter() - start
@@ -640,7 +639,7 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
                 console.print(f"{size:,} into {store}: {measured.seconds:.0f} s ({imported.rate:,.0f} rec/s net of "
                               f"{startup.seconds:.1f} s start-up; bare loader {results['floor'][size]:,.0f} rec/s), "
                               f"peak RSS {measured.peak_rss_mb:,.0f} MiB, searchable after "
-                              f"{measured.seconds + first:.0f} s", markup=False)
+                              f"{measured.seconds + first:.0f} s")
             shutil.rmtree(folder / "gen")
         latency = {}
         for store in stores:
@@ -652,25 +651,23 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
 
     line = "{:<10} {:>10} {:>9} {:>12} {:>13} {:>10} {:>12} {:>13}"
     console.print(f"academichub bench scale ({os.cpu_count()} CPUs; `academichub ingest` as a whole process, "
-                  "rates net of its start-up)", markup=False)
-    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "peak RSS", "searchable"),
-                  markup=False)
+                  "rates net of its start-up)")
+    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "peak RSS", "searchable"))
     for imp in results["imports"]:
         floor = results["floor"][imp.papers]
         console.print(line.format(imp.store, f"{imp.papers:,}", f"{imp.seconds:,.0f}", f"{imp.rate:,.0f}", f"{floor:,.0f}",
                                   f"{imp.rate / floor:.0%}", f"{imp.peak_rss_mb:,.0f} MiB",
-                                  f"{imp.seconds + imp.first_search_s:,.0f} s"), markup=False)
+                                  f"{imp.seconds + imp.first_search_s:,.0f} s"))
     from .bench_search import QUERIES
 
     for store, figures in latency.items():
-        console.print(f"search latency, GET /?q= (one client, p50 ms; {store})", markup=False)
+        console.print(f"search latency, GET /?q= (one client, p50 ms; {store})")
         head = "{:<30}" + " {:>20}" * len(sizes) + " {:>10}"
-        console.print(head.format("query", *(f"{s:,}" for s in sizes), f"{sizes[-1] // 1000}k/{sizes[0] // 1000}k"),
-                      markup=False)
+        console.print(head.format("query", *(f"{s:,}" for s in sizes), f"{sizes[-1] // 1000}k/{sizes[0] // 1000}k"))
         for q in QUERIES:
             cells = [f"{figures[s]['matches'][q]} | {figures[s]['page'][q]['p50'] * 1e3:,.0f}" for s in sizes]
             ratio = figures[sizes[-1]]["page"][q]["p50"] / figures[sizes[0]]["page"][q]["p50"]
-            console.print(head.format(q, *cells, f"x{ratio:.2f}"), markup=False)
+            console.print(head.format(q, *cells, f"x{ratio:.2f}"))
     return results
 
 if __name__ == "__main__":  # the bare page's server and the fallback load generator, as child processes

@@ -972,7 +972,7 @@ def bench_generate_command(
     except AcademicHubError as exc:
         _fail(exc)
     out.print(f"{made.papers:,} synthetic papers from {made.recorded:,} recorded records in {len(made.files)} files "
-              f"under {output} ({made.seconds:.1f} s)", markup=False)
+              f"under {output} ({made.seconds:.1f} s)")
 
 
 @bench_app.command("web")

@@ -15,7 +15,7 @@ import typer
 
 from . import cli as _cli
 from .errors import AcademicHubError
-from .terminal import add_text_row, text_table
+from .terminal import add_text_row, error_line, text_table
 
 users_app = typer.Typer(help="Accounts: create, list, disable, reset a password.", no_args_is_help=True)
 
@@ -30,7 +30,7 @@ def _password(from_stdin: bool) -> str:
     first = typer.prompt("Password", hide_input=True)
     again = typer.prompt("Password again", hide_input=True)
     if first != again:
-        _cli.console.print("[red]error:[/red] the two passwords differ")
+        _cli.console.print(error_line("the two passwords differ"))
         raise typer.Exit(1)
     return first
 
@@ -52,7 +52,7 @@ def users_create(
     except AcademicHubError as exc:
         _cli._fail(exc)
     role = "administrator" if account.is_admin else "user"
-    _cli.out.print(f"created {role} {account.email} (id {user_id})", markup=False, highlight=False)
+    _cli.out.print(f"created {role} {account.email} (id {user_id})")
 
 
 @users_app.command("list")
@@ -86,7 +86,7 @@ def users_disable(email: EmailArg) -> None:
         accounts.disable_user(_cli._hub(), email)
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"disabled {email.strip().lower()}", markup=False, highlight=False)
+    _cli.out.print(f"disabled {email.strip().lower()}")
 
 
 @users_app.command("enable")
@@ -98,7 +98,7 @@ def users_enable(email: EmailArg) -> None:
         accounts.enable_user(_cli._hub(), email)
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"enabled {email.strip().lower()}", markup=False, highlight=False)
+    _cli.out.print(f"enabled {email.strip().lower()}")
 
 
 @users_app.command("reset-password")
@@ -115,4 +115,4 @@ def users_reset_password(email: EmailArg, password_stdin: StdinOpt = False) -> N
         accounts.set_password(hub, account.id, password)
     except AcademicHubError as exc:
         _cli._fail(exc)
-    _cli.out.print(f"password of {account.email} changed; its sessions were ended", markup=False, highlight=False)
+    _cli.out.print(f"password of {account.email} changed; its sessions were ended")

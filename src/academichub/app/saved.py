@@ -152,7 +152,8 @@ def export_records(hub: "Hub", user_id: int | None, what: str, *, radar: int | s
     else:
         name = what[len(RADAR_PREFIX):] if what.startswith(RADAR_PREFIX) else what
         if not name:
-            raise ExportError.translatable("export what? saved, liked, or a radar's name")
+            # nothing by that name (a blank radar name names no radar): not found, as any other name
+            raise NotFound.translatable("export what? saved, liked, or a radar's name")
         ids = radar_batch_ids(hub, user_id, name)
         stem = "radar-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:60]
     with hub.reading() as conn:

@@ -193,6 +193,26 @@ def publish_no_nul(spec: dict) -> dict:
     return spec
 
 
+def publish_gate_answers(spec: dict) -> dict:
+    """The answers every JSON route can give before its own code runs, in each operation's
+    `responses`: 401 from the login gate (no viewer, or a bad API token) on every route but the
+    public ones; 403 on a state-changing one (a cross-site request, a read-only token, a session's
+    missing CSRF token); 400 where a body is read (not JSON). A client reads them off the schema,
+    and a fuzzer holds the API to them."""
+    for path, operations in spec.get("paths", {}).items():
+        public = path in identity.PUBLIC_PATHS or path.startswith(identity.PUBLIC_PREFIXES)
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            if not public:
+                responses.setdefault("401", {"description": "Login required, or the API token is not valid"})
+            if method.upper() not in identity.SAFE_METHODS:
+                responses.setdefault("403", {"description": "A cross-site request, a read-only API token, "
+                                                            "or a session's request without its CSRF token"})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "The body is not JSON"})
+    return spec
+
+
 def no_nul(value: Any) -> Any:
     """A pydantic validator of request bodies' strings: refuse_nul's rule."""
     if isinstance(value, str) and NUL in value:
@@ -554,7 +574,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = publish_no_nul(default_openapi())
+            app.openapi_schema = publish_gate_answers(publish_no_nul(default_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi

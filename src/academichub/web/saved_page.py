@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, HTTPException, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -20,7 +20,8 @@ from ..app import saved
 from ..app.hub import Hub
 from ..errors import AcademicHubError, NotFound
 from ..export.formats import FORMATS, MEDIA_TYPES
-from ..store.state import MAX_ROW_ID
+from ..store.state import MAX_ROW_ID, as_utc
+from .app import invalid
 from .identity import viewer, viewer_user_id
 from .sources_page import same_origin
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 SHOWS = ("all", "unread", "read")
 MAX_NOTE = 10_000
 _FLASHES = ("saved", "removed", "read", "unread", "noted", "zotero", "pushed", "unlinked")
+
+
+# a paper's store id in a path: an INTEGER column's range (PostgreSQL refuses a larger one in a query)
+PaperId = Annotated[int, Path(ge=0, le=MAX_ROW_ID, description="Store id of the paper.")]
 
 
 class SavedOut(BaseModel):
@@ -74,8 +79,8 @@ def _with(url: str, **params) -> str:
 
 def _saved_out(entry: saved.SavedEntry) -> dict:
     s = entry.saved
-    return {"paper": s.paper_id, "title": entry.paper["title"], "saved_at": s.saved_at.isoformat(),
-            "read": s.read_at is not None, "read_at": s.read_at.isoformat() if s.read_at else None, "note": s.note,
+    return {"paper": s.paper_id, "title": entry.paper["title"], "saved_at": as_utc(s.saved_at).isoformat(),
+            "read": s.read_at is not None, "read_at": as_utc(s.read_at).isoformat() if s.read_at else None, "note": s.note,
             "radar": s.radar_name, "url": f"/papers/{s.paper_id}"}
 
 
@@ -152,8 +157,8 @@ def register(app: FastAPI, hub: Hub, render) -> None:
             return _download(saved.export(hub, viewer(request).user_id, what, format, radar=radar))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-        except AcademicHubError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        except AcademicHubError as exc:  # the one other refusal: an unknown format (the published 422 shape)
+            raise invalid("format", exc, format) from exc
 
     @app.get("/saved/export", include_in_schema=False)
     def saved_download(request: Request, format: Annotated[str, Query(max_length=10)] = "bibtex",  # noqa: A002
@@ -173,8 +178,8 @@ def register(app: FastAPI, hub: Hub, render) -> None:
             return _download(saved.export(hub, user_id, saved.RADAR_PREFIX + name, format))
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-        except AcademicHubError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        except AcademicHubError as exc:  # an unknown format
+            raise invalid("format", exc, format) from exc
 
     # -- Zotero --
 
@@ -253,7 +258,7 @@ def register(app: FastAPI, hub: Hub, render) -> None:
 
     @app.patch("/api/saved/{paper}", response_model=SavedOut, tags=["saved"], summary="Mark read/unread, set the note",
                responses={404: {"description": "Not on the reading list"}})
-    def api_saved_patch(request: Request, paper: int, body: SavedPatch):
+    def api_saved_patch(request: Request, paper: PaperId, body: SavedPatch):
         refuse_cross_site(request)
         user_id = viewer_user_id(request)
         found = body.read is None or saved.mark_read(hub, user_id, paper, body.read)
@@ -266,7 +271,7 @@ def register(app: FastAPI, hub: Hub, render) -> None:
 
     @app.delete("/api/saved/{paper}", status_code=204, tags=["saved"], summary="Unsave (the radars' save feedback too)",
                 responses={404: {"description": "Not on the reading list"}})
-    def api_unsave(request: Request, paper: int):
+    def api_unsave(request: Request, paper: PaperId):
         refuse_cross_site(request)
         if not saved.unsave_paper(hub, viewer_user_id(request), paper):
             raise HTTPException(404, "not on the reading list")
