@@ -39,8 +39,8 @@ def test_migration_0009_moves_each_users_radar_saves_onto_one_list(engine):
     from academichub.store.database import _alembic_config, current_revision
 
     with engine.begin() as connection:
-        command.downgrade(_alembic_config(connection), "0006")
-    assert current_revision(engine) == "0006"
+        command.downgrade(_alembic_config(connection), "0008")  # the revision before the reading list
+    assert current_revision(engine) == "0008"
     now = datetime(2024, 11, 28, 9, 0)
     with engine.begin() as conn:
         alice = conn.execute(insert(users).values(name="alice", created_at=now).returning(users.c.id)).scalar_one()
