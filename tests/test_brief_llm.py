@@ -268,10 +268,13 @@ def test_api_briefing_falls_back_to_the_extractive_briefing(sample_store, fake, 
     fake.script = [NOT_COMPLETIONS[kind]]
     settings = Settings(load_sample=False, llm_model="fake-model", llm_base_url=fake.base_url, llm_api_key=KEY)
     with TestClient(create_app(settings, engine=sample_store)) as web:
-        response = web.get("/api/briefing", params={"date": DAY.isoformat(), "lang": "en"})
+        assert web.get("/api/briefing", params={"date": DAY.isoformat(), "lang": "en"}).status_code == 404  # GET only reads
+        response = web.post("/api/briefing", params={"date": DAY.isoformat(), "lang": "en"})
         assert response.status_code == 200, response.text
         data = response.json()
         assert data["kind"] == "extractive" and EXPECTED[kind] in data["fallback_reason"]
+        stored = web.get("/api/briefing", params={"date": DAY.isoformat(), "lang": "en"}).json()
+        assert stored == {**data, "cached": True}  # GET now reads the one the POST wrote
         assert KEY not in response.text
         page = web.get("/briefing", params={"date": DAY.isoformat(), "lang": "en"})
         assert page.status_code == 200 and "The LLM briefing failed" in page.text
