@@ -11,6 +11,8 @@ briefing as one more entry per day; text from upstream is escaped, TeX kept as w
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Callable
@@ -150,6 +152,30 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+FEEDS_KEPT = 64  # rendered feeds kept per process, by ETag and base URL
+
+
+class _Documents:
+    """Rendered feeds by ETag: the ETag fingerprints everything a feed is made of (validators
+    above), so an unchanged one is served again without ranking or briefing."""
+
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+            return self.items.get(key)
+
+    def put(self, key: tuple[str, str], body: bytes) -> bytes:
+        with self.lock:
+            self.items[key] = body
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return body
+
+
 def register(app: FastAPI, hub: Hub, render: Callable) -> None:
     translations = i18n.load_all()
     envs = {}
@@ -158,6 +184,8 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
         env.globals["translations"] = translations[lang]
         envs[lang] = env
     default_language = i18n.normalize_language(hub.settings.default_language) or i18n.FALLBACK
+
+    documents = _Documents(FEEDS_KEPT)
 
     def user_of(token: str) -> int:
         try:
@@ -186,8 +214,12 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
             headers["Last-Modified"] = _http_time(modified)
         if _not_modified(request, etag, modified):
             return Response(status_code=304, headers=headers)
-        feed = radar_feed(hub, user_id, radar_id, days=days, per_day=size, lang=language)
-        return Response(atom_document(request, feed, token, envs[language]), media_type=ATOM_TYPE, headers=headers)
+        kept = (etag, str(request.base_url))  # the links in it are absolute
+        body = documents.get(kept)
+        if body is None:  # a reader polling without If-None-Match: ranked and briefed once per change
+            feed = radar_feed(hub, user_id, radar_id, days=days, per_day=size, lang=language)
+            body = documents.put(kept, atom_document(request, feed, token, envs[language]))
+        return Response(body, media_type=ATOM_TYPE, headers=headers)
 
     @app.get("/feeds/{token}.opml", include_in_schema=False)
     def radars_opml(request: Request, token: str):
