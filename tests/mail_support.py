@@ -5,6 +5,8 @@ killed mid-delivery). Also a small threaded HTTP receiver for webhook tests."""
 
 from __future__ import annotations
 
+import pytest
+
 import email
 import email.policy
 import json
@@ -130,3 +132,11 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def mail():
+    """A real SMTP server (aiosmtpd) for one test."""
+    server = MailServer().start()
+    yield server
+    server.stop()

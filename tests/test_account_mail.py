@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 from accounts_support import ADMIN, ADMIN_PASSWORD, USER, USER_PASSWORD, Browser, make_app
-from mail_support import MailServer
+from mail_support import mail  # noqa: F401 - the fixture: a real SMTP server
 from test_admin import audit_rows, shown_link
 
 from academichub.app import account_mail, accounts, admin
@@ -20,13 +20,6 @@ from academichub.app import account_mail, accounts, admin
 pytestmark = pytest.mark.postgres
 PUBLIC = "http://hub.example.org"  # http: an https one would make the session cookies Secure
 ASKED = "If an account has this address, a password reset link is on its way to it"
-
-
-@pytest.fixture
-def mail():
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mail_support import MailServer
+from mail_support import mail  # noqa: F401 - the fixture: a real SMTP server
 
 from academichub.app import Hub
 from academichub.app.jobs import JobFailed, JobRetry, Jobs, MAX_ATTEMPTS
@@ -25,13 +25,6 @@ from academichub.store import jobs as ledger
 from academichub.store.radars import add_rule, create_radar, default_user, get_radar
 
 NOW = datetime(2024, 11, 29, 7, 30)  # the day after the bundled announcement, after the 07:00 briefing hour (UTC)
-
-
-@pytest.fixture
-def mail():
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
