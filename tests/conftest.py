@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -56,6 +57,23 @@ def _isolated_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("ACADEMICHUB_DATA_DIR", str(tmp_path / "academichub-data"))
     monkeypatch.setenv("ACADEMICHUB_EMBED_ON_INGEST", "false")  # tests that embed say so
     monkeypatch.setenv("ACADEMICHUB_SCHEDULER", "false")  # no background ticks in web tests; tests that tick say so
+    yield
+    _join_background_threads()
+
+
+# the product's own background threads (rank/embedding_jobs.py, app/hub.py): one that outlives its
+# test writes into the next test's store (on PostgreSQL a worker's tests share one database) with
+# settings read after this test's environment was restored
+_BACKGROUND_THREADS = ("academichub-embed", "candidates warm-up")  # and "re-rank radar N"
+
+
+def _join_background_threads(timeout: float = 300) -> None:
+    for thread in threading.enumerate():
+        named = thread.name in _BACKGROUND_THREADS or thread.name.startswith("re-rank radar ")
+        if named and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                pytest.fail(f"background thread {thread.name!r} still running {timeout:.0f} s after its test")
 
 
 def pytest_report_header(config):

@@ -308,7 +308,9 @@ def _matches(found, count: int, ids: np.ndarray, sims: np.ndarray) -> tuple[np.n
     counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(len(ids))
     valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
     ids[:, : keys.shape[1]] = np.where(valid, keys.astype(np.int64), -1)
-    sims[:, : keys.shape[1]] = np.where(valid, 1.0 - distances, -np.inf)
+    cosines = np.full(distances.shape, -np.inf, dtype=np.float32)
+    np.subtract(1.0, distances, out=cosines, where=valid)  # past a row's matches usearch leaves garbage (NaN)
+    sims[:, : keys.shape[1]] = cosines
     return ids, sims
 
 
