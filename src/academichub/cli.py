@@ -39,7 +39,6 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML settin
 class _State:
     config: Path | None = None
     overrides: dict = {}
-    user: str | None = None  # --user EMAIL: whose radars the command acts on
 
 
 _state = _State()
@@ -100,7 +99,7 @@ def setting_flags(*names: str, scope: str = "command"):
 
 GLOBAL_SETTINGS = (
     "database_url", "data_dir", "contact_email", "user_agent", "http_timeout", "http_retries", "http_max_backoff",
-    "http_request_deadline", "max_response_bytes", "arxiv_min_interval",
+    "http_request_deadline", "max_response_bytes", "arxiv_min_interval", "user",
 )
 LLM_SETTINGS = (
     "llm_model", "llm_base_url", "llm_timeout", "llm_retries", "llm_max_backoff", "llm_max_tokens", "llm_temperature",
@@ -110,13 +109,8 @@ LLM_SETTINGS = (
 
 @app.callback()
 @setting_flags(*GLOBAL_SETTINGS, scope="global")
-def main(
-    config: ConfigOpt = None,
-    user: Annotated[Optional[str], typer.Option(
-        "--user", help="Act as this account (e-mail); default: the single account, or the local user.")] = None,
-) -> None:
+def main(config: ConfigOpt = None) -> None:
     _state.config = config
-    _state.user = user
 
 
 def _settings(**overrides) -> Settings:
@@ -151,17 +145,27 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
-def _hub(settings: Settings | None = None, *, engine=None):
+def _hub(settings: Settings | None = None, *, engine=None, per_user: bool = False):
     """The application layer for one command (app.Hub): every command that touches the store goes
-    through one, built here."""
+    through one, built here. It acts as the `user` setting's account (`--user EMAIL`) when one is
+    named; `per_user` (a command on one user's radars, lists or channels) refuses a store of several
+    accounts when none is, rather than act on nobody (app/accounts.py: act_for_cli)."""
+    from .app import accounts
     from .app.hub import Hub
 
-    hub = Hub(settings or _settings(), engine=engine)
-    if _state.user:
-        from .app import accounts
-
-        accounts.act_for_process(accounts.user_for_cli(hub, _state.user))
+    settings = settings or _settings()
+    hub = Hub(settings, engine=engine)
+    try:
+        accounts.act_for_cli(hub, settings.user, required=per_user)
+    except AcademicHubError:
+        hub.close()
+        raise
     return hub
+
+
+def _user_hub(settings: Settings | None = None):
+    """The hub of a per-user command (see _hub)."""
+    return _hub(settings, per_user=True)
 
 
 def _engine(settings: Settings):
@@ -532,7 +536,7 @@ def rank(
         if since and all_papers:
             raise AcademicHubError("give --since or --all, not both")
         settings = _settings()
-        hub = _hub(settings)
+        hub = _user_hub(settings)
         day = _parse_day(since, "--since")
         try:
             ranked = hub.rank(name, since=day, limit=limit, worth_saying=False)

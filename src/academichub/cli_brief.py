@@ -57,7 +57,8 @@ def brief_command(
             language = normalise_lang(lang or settings.default_language)
         except ValueError as exc:
             raise BriefError(str(exc)) from None
-        hub = _cli._hub(settings)
+        # `all` names no radar, so no user; a radar's name is its owner's
+        hub = _cli._hub(settings, per_user=name.strip().lower() != "all")
         day = _parse_day(date) if date else (latest_day(hub) or Date.today())
         period, _previous = resolve_period(day, week)
         radar_id = resolve_radar(hub, name, missing_ok=True)

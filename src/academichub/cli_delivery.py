@@ -37,7 +37,6 @@ def digest_send(
 ) -> None:
     """Send one radar's digest (its briefing and ranked papers with their why) to ADDRESS now, and
     print what the SMTP server answered."""
-    from .app import Hub
     from .app.delivery import send_digest_now
 
     try:
@@ -49,8 +48,7 @@ def digest_send(
                 raise DigestCommandError(f"--date {date!r}: use YYYY-MM-DD") from None
         if lang is not None and lang not in ("zh", "en"):
             raise DigestCommandError(f"--lang {lang!r}: use zh or en")
-        settings = _cli._settings()
-        hub = Hub(settings)
+        hub = _cli._user_hub()
         try:
             result = send_digest_now(hub, radar, to, day=day, lang=lang)
         finally:

@@ -40,7 +40,7 @@ def export_command(
     from .app import saved
 
     try:
-        hub = _cli._hub(_cli._settings())
+        hub = _cli._user_hub()
         user_id = _local_user(hub)
         if zotero:
             if what != "saved":

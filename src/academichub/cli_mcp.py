@@ -37,7 +37,7 @@ def mcp_command(
             token = os.environ.get(token_env, "").strip()
             if not token:
                 raise AcademicHubError(f"the environment variable {token_env} is empty or not set")
-        hub = _cli._hub(_cli._settings())
+        hub = _cli._user_hub()
     except AcademicHubError as exc:
         _cli._fail(exc)
     try:

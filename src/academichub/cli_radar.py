@@ -83,7 +83,7 @@ def radar_create(
 
     given = dict(author=author, mute_author=mute_author, keyword=keyword, exclude=exclude, category=category, venue=venue)
     try:
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.writing() as conn:
             radar_id = create_radar(conn, user_id=default_user(conn), name=name, interest=interest)
             for kind, values in given.items():
@@ -101,7 +101,7 @@ def radar_seed(name: NameArg, file: FileArg) -> None:
     from .store.radars import require_radar
 
     try:
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.reading() as conn:
             require_radar(conn, name)  # before the import: a typo in the name must not import the file
         _summary, library = _import(hub, file)
@@ -130,7 +130,7 @@ def radar_feedback(
     from .store.radars import RadarError, add_feedback, find_paper, require_radar
 
     try:
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.writing() as conn:
             radar_id = require_radar(conn, name)
             paper_id = find_paper(conn, paper)
@@ -151,7 +151,7 @@ def radar_show(name: NameArg, fmt: Annotated[str, typer.Option("--format", help=
     try:
         if fmt not in ("text", "json"):
             raise AcademicHubError(f"--format must be text or json, not {fmt!r}")
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.reading() as conn:
             radar = get_radar(conn, name)
         if radar is None:
@@ -189,7 +189,7 @@ def radar_list() -> None:
     from .store.radars import default_user_id, list_radars
 
     try:
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.reading() as conn:
             owner = default_user_id(conn)
             radars = list_radars(conn, owner) if owner is not None else []
@@ -213,7 +213,7 @@ def radar_delete(name: NameArg) -> None:
     from .store.radars import delete_radar, require_radar
 
     try:
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.writing() as conn:
             delete_radar(conn, require_radar(conn, name))
     except AcademicHubError as exc:
@@ -227,7 +227,7 @@ def radar_reset(name: NameArg) -> None:
     from .store.radars import require_radar, reset_learning
 
     try:
-        hub = _cli._hub()
+        hub = _cli._user_hub()
         with hub.writing() as conn:
             removed = reset_learning(conn, require_radar(conn, name))
     except AcademicHubError as exc:

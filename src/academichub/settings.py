@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         description="Largest upstream response read (counted after decompression); larger ones are refused.",
     )
     arxiv_min_interval: float = Field(default=3.0, description="Seconds between two requests to arXiv (arXiv asks for 3).")
+    user: str | None = Field(
+        default=None,
+        description="The account (e-mail) the CLI's per-user commands act as; needed once the store has two or more.",
+    )
     arxiv_rss_url: str = Field(default="https://rss.arxiv.org/rss/", description="Base URL of arXiv's RSS feeds.")
     arxiv_api_url: str = Field(
         default="https://export.arxiv.org/api/query", description="arXiv query API endpoint."

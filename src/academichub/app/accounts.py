@@ -474,9 +474,16 @@ def local_user(hub) -> int:
     from ..store.radars import default_user
 
     with hub.writing() as conn:
-        if store.count_accounts(conn) > 1:
-            raise AccountError.translatable("several accounts exist: name one with --user EMAIL")
+        if (count := store.count_accounts(conn)) > 1:
+            raise several_accounts(count)
         return store.only_account_id(conn) or default_user(conn)
+
+
+def several_accounts(count: int) -> AccountError:
+    """The refusal of a CLI command on one user's data when the store has `count` (>= 2) accounts and
+    none was named: it says the fix."""
+    return AccountError.translatable("this store has {count} accounts: give --user EMAIL (or set ACADEMICHUB_USER)",
+                                     count=count)
 
 
 def user_for_cli(hub, email: str | None) -> int:
@@ -486,9 +493,23 @@ def user_for_cli(hub, email: str | None) -> int:
         if account is None:
             raise AccountError.translatable("no account {email}", email=normalize_email(email))
         return account.id
-    if count_accounts(hub) > 1:
-        raise AccountError.translatable("several accounts exist: name one with --user EMAIL")
+    if (count := count_accounts(hub)) > 1:
+        raise several_accounts(count)
     return local_user(hub)
+
+
+def act_for_cli(hub, email: str | None, *, required: bool) -> None:
+    """Make a CLI command's user the acting one (store/radars.py). A named account (the `user`
+    setting, `--user EMAIL`) always; with none named, a command on one user's data (`required`) is
+    refused on a store of two or more accounts, since acting on nobody answers with empty lists and
+    "no radar named X" instead of an error. Otherwise the store's default owner (the single account,
+    or the local user) is the user, as in the single-user set-up; nothing is created by reading."""
+    if email:
+        act_for_process(user_for_cli(hub, email))
+        return
+    act_for_process(None)  # nothing left from an earlier command run in this process (tests)
+    if required and (count := count_accounts(hub)) > 1:
+        raise several_accounts(count)
 
 
 def cleanup(hub) -> tuple[int, int]:
@@ -500,10 +521,10 @@ def cleanup(hub) -> tuple[int, int]:
 
 
 __all__ = [
-    "DEFAULT_USER", "SESSION_COOKIE", "act_for_process", "acting_as", "AccountError", "Identity", "LoginRefused", "LoginThrottled", "accept_invitation",
+    "DEFAULT_USER", "SESSION_COOKIE", "act_for_cli", "act_for_process", "acting_as", "AccountError", "Identity", "LoginRefused", "LoginThrottled", "accept_invitation",
     "authenticate", "change_password", "cleanup", "count_accounts", "create_invitation", "create_token", "create_user",
     "csrf_token", "csrf_valid", "disable_user", "enable_user", "end_all_sessions", "end_session", "find_user",
     "get_user", "invitation_email", "list_users", "local_user", "local_user_id", "login_external", "normalize_email",
     "record_audit", "revoke_session", "revoke_token", "session_identity", "sessions_of", "set_language",
-    "set_password", "start_session", "token_identity", "tokens_of", "user_for_cli",
+    "set_password", "several_accounts", "start_session", "token_identity", "tokens_of", "user_for_cli",
 ]
