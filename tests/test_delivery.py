@@ -254,8 +254,9 @@ def test_the_delivery_settings_page_adds_tests_edits_and_removes_channels(world,
         with hub.engine.connect() as conn:
             (channel,) = store.list_channels(conn, user)
         assert (channel.target, channel.radar_id, channel.cadence, channel.lang) == ("me@lab.example", radar, "weekly", "en")
-        tested = client.post(f"/settings/delivery/channels/{channel.id}/test")
-        assert tested.status_code == 200 and 'data-flash="tested"' in tested.text
+        tested = client.post(f"/settings/delivery/channels/{channel.id}/test")  # a job: tests/test_delivery_test_send.py
+        assert tested.status_code == 200 and 'data-flash="test-queued"' in tested.text
+        mail.wait_for(1)
         assert [m["Subject"] for m in mail.messages] == ["[test] AcademicHub weekly digest · ml · 2024-W48"]
         with hub.engine.connect() as conn:
             assert store.recent_deliveries(conn, user) == []  # a test stands for no period

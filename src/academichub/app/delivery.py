@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -261,9 +261,68 @@ def send_digest_now(hub: "Hub", radar: str, to: str, *, day: date | None = None,
     return SendResult("sent", message_id, answer)
 
 
+def request_test(hub: "Hub", user_id: int, channel_id: int) -> str:
+    """The settings page's "send a test", off the request: a `test:` job on the hub's queue (a slow
+    or dead mail server or webhook then holds a worker, not the page); its key. Without a queue (a
+    process that consumes none) the job runs here at once. Either way its outcome is the ledger's
+    (`latest_tests`) and its error the channel's, as a digest's."""
+    from .jobs import Jobs
+
+    with hub.engine.connect() as conn:
+        channel = store.get_channel(conn, channel_id)
+    if channel is None or channel.user_id != user_id:
+        raise NotFound(f"no delivery channel {channel_id}")
+    jobs = Jobs(hub, enqueue=hub.enqueue)
+    key = jobs.request_test(user_id, channel_id)
+    if hub.enqueue is None:
+        jobs.execute(key)
+    return key
+
+
+def run_test(hub: "Hub", user_id: int, channel_id: int) -> SendResult:
+    """The `test:` job: send the test; a refusal or a dead server is its outcome (`failed`, the
+    error also on the channel), not a retry: a test is for now, the person is waiting to read it."""
+    try:
+        return test_send(hub, user_id, channel_id)
+    except NotFound as exc:
+        return SendResult("skipped", None, str(exc))
+    except AcademicHubError as exc:
+        return SendResult("failed", None, str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelTest:
+    """A channel's latest test as the settings page shows it: queued (or running), sent, failed."""
+
+    status: str
+    at: datetime
+    detail: str = ""
+
+
+def latest_tests(hub: "Hub", channels: list[store.Channel]) -> dict[int, ChannelTest]:
+    """Each channel's latest test, read from the job ledger (the channel row keeps only the error)."""
+    from ..store import jobs as ledger
+
+    found = {}
+    with hub.engine.connect() as conn:
+        for channel in channels:
+            job = ledger.latest_of(conn, f"test:{channel.id}:")
+            if job is None:
+                continue
+            if job.status in ("queued", "running"):
+                found[channel.id] = ChannelTest("queued", job.created_at)
+            elif job.status == "done":
+                result = job.result or {}
+                found[channel.id] = ChannelTest(str(result.get("status") or "sent"), job.finished_at or job.created_at,
+                                                str(result.get("detail") or ""))
+            else:
+                found[channel.id] = ChannelTest("failed", job.finished_at or job.created_at, job.error or "")
+    return found
+
+
 def test_send(hub: "Hub", user_id: int, channel_id: int) -> SendResult:
-    """The settings page's "send a test": the channel's digest now, marked test, outside the
-    delivery record (it never stands for a period). The error, if any, lands on the channel."""
+    """A test of a channel (the `test:` job's work): the channel's digest now, marked test, outside
+    the delivery record (it never stands for a period). The error, if any, lands on the channel."""
     with hub.engine.connect() as conn:
         channel = store.get_channel(conn, channel_id)
     if channel is None or channel.user_id != user_id:
@@ -394,14 +453,16 @@ class DeliverySettings:
     channels: list[store.Channel]
     radars: list[tuple[int, str]]
     recent: list[store.Delivery]
+    tests: dict[int, ChannelTest]
 
 
 def settings_of(hub: "Hub", user_id: int | None) -> DeliverySettings:
     if user_id is None:
-        return DeliverySettings(None, [], [], [])
+        return DeliverySettings(None, [], [], [], {})
     with hub.engine.connect() as conn:
-        return DeliverySettings(store.user_email(conn, user_id), store.list_channels(conn, user_id),
-                                store.user_radars(conn, user_id), store.recent_deliveries(conn, user_id))
+        email, channels = store.user_email(conn, user_id), store.list_channels(conn, user_id)
+        radars, recent = store.user_radars(conn, user_id), store.recent_deliveries(conn, user_id)
+    return DeliverySettings(email, channels, radars, recent, latest_tests(hub, channels))
 
 
 def _checked(hub: "Hub", user_id: int, kind: str, target: str, radar_id: int | None, cadence: str, lang: str) -> str:
@@ -474,8 +535,8 @@ def masked(secret: str | None) -> str:
 
 
 __all__ = [
-    "ACTIONS", "DIGEST_PAPERS", "DeliveryBusy", "DeliveryError", "DeliverySettings", "PendingAction", "SendResult",
-    "act", "add_channel", "base_url", "build_digest", "channel_clocks", "deliver_channel", "due_for_radar", "masked",
-    "read_action", "read_unsubscribe", "remove_channel", "send_digest_now", "set_email", "settings_of", "test_send",
-    "unsubscribe", "update_channel",
+    "ACTIONS", "DIGEST_PAPERS", "ChannelTest", "DeliveryBusy", "DeliveryError", "DeliverySettings", "PendingAction",
+    "SendResult", "act", "add_channel", "base_url", "build_digest", "channel_clocks", "deliver_channel", "due_for_radar",
+    "latest_tests", "masked", "read_action", "read_unsubscribe", "remove_channel", "request_test", "run_test",
+    "send_digest_now", "set_email", "settings_of", "test_send", "unsubscribe", "update_channel",
 ]

@@ -219,6 +219,10 @@ class Jobs:
             sent = hub.deliver_digest(int(params["channel_id"]), str(params["period"]), late=bool(params.get("late")),
                                       held_by_job=True)
             return sent.to_dict(), []
+        if job.name == "test":
+            from .delivery import run_test
+
+            return run_test(hub, int(params["user_id"]), int(params["channel_id"])).to_dict(), []
         raise JobError(f"unknown job name {job.name!r} ({job.key})")
 
     def _run_sources(self, key: str, names: list[str]) -> list:
@@ -271,6 +275,16 @@ class Jobs:
             raise JobError(f"unknown job {name!r}: use sources, embed, candidates, rank, brief or deliver")
         with self.hub.engine.begin() as conn:
             ledger.ensure(conn, intent.key, intent.name, intent.params, now)
+        self._send([intent.key])
+        return intent.key
+
+    def request_test(self, user_id: int, channel_id: int) -> str:
+        """Record and enqueue the delivery page's "send a test" of a channel; its key. The key names
+        the second it was asked in (`test:CHANNEL:now-TIME`): a double click sends one test."""
+        stamp = schedule.as_naive(self.hub.now()).strftime("%Y-%m-%dT%H:%M:%S")
+        intent = schedule.JobIntent("test", f"test:{channel_id}:now-{stamp}", {"channel_id": channel_id, "user_id": user_id})
+        with self.hub.engine.begin() as conn:
+            ledger.ensure(conn, intent.key, intent.name, intent.params, schedule.as_naive(self.hub.now()))
         self._send([intent.key])
         return intent.key
 

@@ -1,6 +1,6 @@
 """Delivery on the web: the viewer's delivery settings (/settings/delivery: their e-mail address,
-their channels with the last error, add, edit, remove, send a test) and the pages a digest's
-signed links open.
+their channels with the last error and the last test, add, edit, remove, send a test) and the
+pages a digest's signed links open.
 
 A digest's like/dismiss/save link never acts on GET (mail scanners and link previews open every
 link): GET shows what the link will do and a button; the button's POST acts. The unsubscribe URL
@@ -22,7 +22,7 @@ from ..store.delivery import CADENCES, KINDS
 from .identity import viewer, viewer_user_id
 from .sources_page import _refuse_cross_site
 
-FLASHES = ("added", "saved", "removed", "tested", "email")
+FLASHES = ("added", "saved", "removed", "test-queued", "email")
 TOKEN_MAX = 2000
 
 
@@ -36,13 +36,14 @@ def _radar(value: str | None) -> int | None:
 
 
 def register(app: FastAPI, hub: Hub, render: Callable) -> None:
-    def page(request: Request, *, error=None, status_code: int = 200, tested: str | None = None):
+    def page(request: Request, *, error=None, status_code: int = 200):
         user_id = viewer(request).user_id
         found = delivery.settings_of(hub, user_id)
         done = request.query_params.get("done")
         context = {
             "email": found.email, "channels": found.channels, "radars": found.radars,
-            "radar_names": dict(found.radars), "recent": found.recent, "kinds": KINDS, "cadences": CADENCES,
+            "radar_names": dict(found.radars), "recent": found.recent, "tests": found.tests, "kinds": KINDS,
+            "cadences": CADENCES,
             "masked": delivery.masked, "error": error, "flash": done if done in FLASHES else None,
             "smtp_ready": bool(hub.settings.smtp_host),
         }
@@ -103,15 +104,9 @@ def register(app: FastAPI, hub: Hub, render: Callable) -> None:
 
     @app.post("/settings/delivery/channels/{channel_id}/test", include_in_schema=False)
     def test_channel(request: Request, channel_id: int):
-        _refuse_cross_site(request)
-        user_id = viewer_user_id(request)
-        try:
-            delivery.test_send(hub, user_id, channel_id)
-        except NotFound:
-            raise HTTPException(404, "no such delivery channel") from None
-        except AcademicHubError:  # the error is on the channel's row now: the page shows it
-            return page(request, status_code=502)
-        return RedirectResponse("/settings/delivery?done=tested", status_code=303)
+        """A job on the queue (app/delivery.py: request_test): the answer does not wait for the mail
+        server or the webhook; the channel's row shows the test's outcome on a later view."""
+        return attempt(request, lambda user_id: delivery.request_test(hub, user_id, channel_id), "test-queued")
 
     # -- a digest's signed links --
 
