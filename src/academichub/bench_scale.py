@@ -497,39 +497,6 @@ def run_web_bench(shared_data: Path | None, *, papers: int = 15_000, connections
 # ----------------------------------------------------------------------------- bench scale
 
 SCALE_SIZES = (15_000, 150_000, 1_000_000)
-_ARXIV_NS = "{http://arxiv.org/OAI/arXiv/}"
-
-
-def bare_loader(files: list[Path], path: Path) -> int:
-    """The baseline of bulk import: lxml iterparse + sqlite3 executemany + an FTS5 index built at
-    the end, nothing else (bench.py's floor, reading the generated arXiv-format files)."""
-    import sqlite3
-
-    from lxml import etree
-
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, ident TEXT UNIQUE, title TEXT, abstract TEXT, day TEXT)")
-    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, abstract, content='p', content_rowid='id')")
-    count = 0
-    tags = {f"{_ARXIV_NS}{t}": t for t in ("id", "title", "abstract", "created")}
-    for file in files:
-        rows = []
-        for _, el in etree.iterparse(str(file), tag=f"{_ARXIV_NS}arXiv", resolve_entities=False, no_network=True):
-            fields = {tags[c.tag]: c.text for c in el if c.tag in tags}
-            rows.append((fields.get("id"), fields.get("title"), fields.get("abstract"), fields.get("created")))
-            el.clear()
-            if len(rows) >= 10_000:
-                conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
-                count += len(rows)
-                rows = []
-        conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
-        count += len(rows)
-    conn.execute("INSERT INTO f(rowid, title, abstract) SELECT id, title, abstract FROM p")
-    conn.commit()
-    conn.close()
-    return count
 
 
 def _pg_database(server_url: str, name: str, *, drop: bool = False) -> str:
@@ -584,7 +551,7 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
     latency on each store (`serve(engine)` yields get(url, params), as for bench search)."""
     from contextlib import ExitStack
 
-    from .bench import default_shared_data
+    from .bench import bare_loader, default_shared_data
     from .bench_search import measure
     from .store.database import open_store
 

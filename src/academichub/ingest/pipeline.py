@@ -417,13 +417,13 @@ def _store_prepared(
         with _gc_paused():
             if commit_each_batch:
                 for prepared in batches:
-                    with engine.begin() as conn:
+                    with engine.begin() as conn, paper_store.search_index_deferred(conn):
                         summary.add(write_prepared(conn, prepared))
                         statistics(conn)
                     if progress:
                         progress(prepared.summary.records)
             else:
-                with engine.begin() as conn:
+                with engine.begin() as conn, paper_store.search_index_deferred(conn):
                     for prepared in batches:
                         summary.add(write_prepared(conn, prepared))
                         statistics(conn)
