@@ -497,39 +497,6 @@ def run_web_bench(shared_data: Path | None, *, papers: int = 15_000, connections
 # ----------------------------------------------------------------------------- bench scale
 
 SCALE_SIZES = (15_000, 150_000, 1_000_000)
-_ARXIV_NS = "{http://arxiv.org/OAI/arXiv/}"
-
-
-def bare_loader(files: list[Path], path: Path) -> int:
-    """The baseline of bulk import: lxml iterparse + sqlite3 executemany + an FTS5 index built at
-    the end, nothing else (bench.py's floor, reading the generated arXiv-format files)."""
-    import sqlite3
-
-    from lxml import etree
-
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, ident TEXT UNIQUE, title TEXT, abstract TEXT, day TEXT)")
-    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, abstract, content='p', content_rowid='id')")
-    count = 0
-    tags = {f"{_ARXIV_NS}{t}": t for t in ("id", "title", "abstract", "created")}
-    for file in files:
-        rows = []
-        for _, el in etree.iterparse(str(file), tag=f"{_ARXIV_NS}arXiv", resolve_entities=False, no_network=True):
-            fields = {tags[c.tag]: c.text for c in el if c.tag in tags}
-            rows.append((fields.get("id"), fields.get("title"), fields.get("abstract"), fields.get("created")))
-            el.clear()
-            if len(rows) >= 10_000:
-                conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
-                count += len(rows)
-                rows = []
-        conn.executemany("INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)", rows)
-        count += len(rows)
-    conn.execute("INSERT INTO f(rowid, title, abstract) SELECT id, title, abstract FROM p")
-    conn.commit()
-    conn.close()
-    return count
 
 
 def _pg_database(server_url: str, name: str, *, drop: bool = False) -> str:
@@ -585,8 +552,6 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
     from contextlib import ExitStack
 
     from .bench import default_shared_data
-    from .bench_search import measure
-    from .store.database import open_store
 
     console = console or plain_console()
     data = Path(shared_data) if shared_data else default_shared_data()
@@ -595,6 +560,44 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
         console.print("no --pg-url: PostgreSQL left out")
     results: dict = {"imports": [], "floor": {}, "search": {}}
     databases: list[str] = []
+    with ExitStack() as cleanup:
+        # the databases go whatever happens (a failed run used to leave academichub_scale_* behind)
+        cleanup.callback(lambda: [_pg_database(pg_url, name, drop=True) for name in databases])
+        latency = _import_and_measure(data, serve, sizes, stores, pg_url, rounds, work_dir, console, results,
+                                       databases)
+
+    line = "{:<10} {:>10} {:>9} {:>12} {:>13} {:>10} {:>12} {:>13}"
+    console.print(f"academichub bench scale ({os.cpu_count()} CPUs; `academichub ingest` as a whole process, "
+                  "rates net of its start-up)")
+    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "peak RSS", "searchable"))
+    for imp in results["imports"]:
+        floor = results["floor"][imp.papers]
+        console.print(line.format(imp.store, f"{imp.papers:,}", f"{imp.seconds:,.0f}", f"{imp.rate:,.0f}", f"{floor:,.0f}",
+                                  f"{imp.rate / floor:.0%}", f"{imp.peak_rss_mb:,.0f} MiB",
+                                  f"{imp.seconds + imp.first_search_s:,.0f} s"))
+    from .bench_search import QUERIES
+
+    for store, figures in latency.items():
+        console.print(f"search latency, GET /?q= (one client, p50 ms; {store})")
+        head = "{:<30}" + " {:>20}" * len(sizes) + " {:>10}"
+        console.print(head.format("query", *(f"{s:,}" for s in sizes), f"{sizes[-1] // 1000}k/{sizes[0] // 1000}k"))
+        for q in QUERIES:
+            cells = [f"{figures[s]['matches'][q]} | {figures[s]['page'][q]['p50'] * 1e3:,.0f}" for s in sizes]
+            ratio = figures[sizes[-1]]["page"][q]["p50"] / figures[sizes[0]]["page"][q]["p50"]
+            console.print(head.format(q, *cells, f"x{ratio:.2f}"))
+    return results
+
+
+def _import_and_measure(data: Path, serve, sizes, stores, pg_url, rounds: int, work_dir, console, results: dict,
+                        databases: list[str]) -> dict:
+    """`run_scale_bench`'s imports and searches; each PostgreSQL database made is named in
+    `databases` as soon as it exists, for the caller to drop."""
+    from contextlib import ExitStack
+
+    from .bench import bare_loader
+    from .bench_search import measure
+    from .store.database import open_store
+
     with tempfile.TemporaryDirectory(prefix="academichub-bench-scale-", dir=work_dir) as tmp, ExitStack() as stack:
         folder = Path(tmp)
         one = generate(data, 1, folder / "one")
@@ -609,10 +612,10 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
             for store in stores:
                 data_dir = folder / f"{store}-{size}"
                 data_dir.mkdir()
+                if store == "postgresql":
+                    databases.extend((f"academichub_scale_{size}", "academichub_scale_startup"))
                 url = (_pg_database(pg_url, f"academichub_scale_{size}") if store == "postgresql"
                        else f"sqlite:///{data_dir / 'academichub.db'}")
-                if store == "postgresql":
-                    databases.append(f"academichub_scale_{size}")
                 env = _product_env(data_dir, url)
                 # start-up: the same command on a one-paper file into a store of its own
                 warm_dir = folder / f"{store}-{size}-startup"
@@ -646,29 +649,8 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
             gets = {size: results["search"][(store, size)] for size in sizes}
             latency[store] = measure(gets, rounds=rounds)
         results["latency"] = latency
-    for name in databases:
-        _pg_database(pg_url, name, drop=True)
+    return latency
 
-    line = "{:<10} {:>10} {:>9} {:>12} {:>13} {:>10} {:>12} {:>13}"
-    console.print(f"academichub bench scale ({os.cpu_count()} CPUs; `academichub ingest` as a whole process, "
-                  "rates net of its start-up)")
-    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "peak RSS", "searchable"))
-    for imp in results["imports"]:
-        floor = results["floor"][imp.papers]
-        console.print(line.format(imp.store, f"{imp.papers:,}", f"{imp.seconds:,.0f}", f"{imp.rate:,.0f}", f"{floor:,.0f}",
-                                  f"{imp.rate / floor:.0%}", f"{imp.peak_rss_mb:,.0f} MiB",
-                                  f"{imp.seconds + imp.first_search_s:,.0f} s"))
-    from .bench_search import QUERIES
-
-    for store, figures in latency.items():
-        console.print(f"search latency, GET /?q= (one client, p50 ms; {store})")
-        head = "{:<30}" + " {:>20}" * len(sizes) + " {:>10}"
-        console.print(head.format("query", *(f"{s:,}" for s in sizes), f"{sizes[-1] // 1000}k/{sizes[0] // 1000}k"))
-        for q in QUERIES:
-            cells = [f"{figures[s]['matches'][q]} | {figures[s]['page'][q]['p50'] * 1e3:,.0f}" for s in sizes]
-            ratio = figures[sizes[-1]]["page"][q]["p50"] / figures[sizes[0]]["page"][q]["p50"]
-            console.print(head.format(q, *cells, f"x{ratio:.2f}"))
-    return results
 
 if __name__ == "__main__":  # the bare page's server and the fallback load generator, as child processes
     if sys.argv[1] == "bare":

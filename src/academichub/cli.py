@@ -930,6 +930,7 @@ def _serve_web(engine, *, lifespan: bool = True):
                             embed_on_ingest=False, data_dir=Path(data_dir))
         application = create_app(settings, engine=engine)
 
+        # a loopback client of a loopback host: the single-user setup's local user, no login
         def get_from(client):
             def get(url, params):
                 response = client.get(url, params=params)
@@ -938,9 +939,9 @@ def _serve_web(engine, *, lifespan: bool = True):
             return get
 
         if not lifespan:
-            yield get_from(TestClient(application))
+            yield get_from(TestClient(application, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)))
             return
-        with TestClient(application) as client:
+        with TestClient(application, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
             yield get_from(client)
 
 

@@ -28,7 +28,7 @@ Clock = Callable[[], datetime]
 
 class Hub:
     def __init__(self, settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None):
-        from ..rank.service import CandidateCache, ranker_for
+        from ..rank.service import CandidateCache
 
         self.settings = settings
         self.owns_engine = engine is None
@@ -38,7 +38,7 @@ class Hub:
             engine = open_store(settings.effective_database_url)
         self.engine = engine
         self.clock: Clock = clock or utcnow
-        self.ranker = ranker_for(settings.rank_weights)  # one per weights file, kept: its models are reused
+        self._ranker = None  # `ranker`, made on first use
         self.candidates = CandidateCache(index_folder=settings.data_dir / "index")
         self.embeddings = Embeddings(settings)  # the embedder, loaded once
         # (conn) -> (model name, statement embedder) or (None, None); a test may put its own here
@@ -51,6 +51,21 @@ class Hub:
         self._locks_lock = threading.Lock()  # guards the two above (not _refresh_lock: a warm-up holds that for long)
         self.vector_gaps: dict = {}  # app/radar_feed.py: the missing-vectors notice, per corpus state
         self._reranking: set[int] = set()  # radars with a background re-rank thread running (no queue attached)
+
+    @property
+    def ranker(self):
+        """One ranker per weights file, kept: its models are reused. Made on first use: building it
+        imports scikit-learn, seconds of start-up that `academichub ingest` (which never ranks)
+        should not pay."""
+        if self._ranker is None:
+            from ..rank.service import ranker_for
+
+            self._ranker = ranker_for(self.settings.rank_weights)
+        return self._ranker
+
+    @ranker.setter
+    def ranker(self, ranker) -> None:
+        self._ranker = ranker
 
     def attach_queue(self, enqueue: Callable[[list[str]], None]) -> None:
         """The job system's queue (workers/ attaches it where jobs are consumed or sent): from then

@@ -4,9 +4,10 @@ queries behind the feed. Every function takes an open Connection; the caller own
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import orjson
 from itertools import compress, repeat
@@ -396,22 +397,68 @@ _FTS_ADD_RANGE = (
 )
 
 
+# conn.info key: the ids whose FTS5 rows a bulk import adds at the end of its transaction
+_FTS_PENDING = "academichub.fts_pending"
+
+
+@contextmanager
+def search_index_deferred(conn: Connection) -> Iterator[None]:
+    """Inside the caller's transaction, new papers reach SQLite's FTS5 index in one statement
+    when the block ends rather than one per batch: FTS5 then writes its segments once instead of
+    merging a new one per batch. An update or deletion of a paper inside the block adds what is
+    pending first (the index must hold a row before its 'delete'). Leaving the block by an
+    exception adds nothing: the transaction is being rolled back anyway."""
+    if conn.dialect.name != "sqlite" or _FTS_PENDING in conn.info:
+        yield
+        return
+    conn.info[_FTS_PENDING] = []
+    try:
+        yield
+        _fts_flush(conn)
+    finally:
+        conn.info.pop(_FTS_PENDING, None)
+
+
+def _fts_flush(conn: Connection) -> None:
+    pending = conn.info.get(_FTS_PENDING)
+    if pending:
+        ids = sorted(pending)
+        pending.clear()
+        _fts_write(conn, ids)
+
+
 def _fts_add(conn: Connection, ids: list[int]) -> None:
-    """SQLite's FTS5 index is kept here, in bulk (PostgreSQL's tsvector column maintains itself).
-    Fresh inserts have consecutive ids: one range query instead of IN lists."""
+    """SQLite's FTS5 index is kept here, in bulk (PostgreSQL's tsvector column maintains itself),
+    or left to the end of `search_index_deferred`."""
     if conn.dialect.name != "sqlite" or not ids:
         return
-    low, high = min(ids), max(ids)
-    if high - low + 1 == len(ids) == len(set(ids)):
-        conn.exec_driver_sql(_FTS_ADD_RANGE, (low, high))
+    pending = conn.info.get(_FTS_PENDING)
+    if pending is not None:
+        pending.extend(ids)
         return
-    for chunk in _chunks(ids):
+    _fts_write(conn, ids)
+
+
+def _fts_write(conn: Connection, ids: list[int]) -> None:
+    """Runs of consecutive ids (fresh inserts) go in one range query each instead of IN lists."""
+    scattered: list[int] = []
+    ordered = sorted(set(ids))
+    start = 0
+    for end in range(1, len(ordered) + 1):
+        if end == len(ordered) or ordered[end] != ordered[end - 1] + 1:
+            if end - start >= 64:
+                conn.exec_driver_sql(_FTS_ADD_RANGE, (ordered[start], ordered[end - 1]))
+            else:
+                scattered.extend(ordered[start:end])
+            start = end
+    for chunk in _chunks(scattered):
         conn.execute(_FTS_ADD, {"ids": chunk})
 
 
 def _fts_remove(conn: Connection, ids: list[int]) -> None:
     if conn.dialect.name != "sqlite":
         return
+    _fts_flush(conn)
     for chunk in _chunks(ids):
         conn.execute(_FTS_REMOVE, {"ids": chunk})
 
@@ -495,6 +542,7 @@ def absorb_papers(conn: Connection, target_id: int, other_ids: list[int]) -> Non
     where the radar already has the target, the duplicate is dropped."""
     if not other_ids:
         return
+    _fts_flush(conn)  # the delete trigger removes their FTS5 rows, which must be there first
     conn.execute(update(source_records).where(source_records.c.paper_id.in_(other_ids)).values(paper_id=target_id))
     conn.execute(update(radar_feedback).where(radar_feedback.c.paper_id.in_(other_ids)).values(paper_id=target_id))
     for table, keys in ((radar_seeds, ("radar_id",)), (radar_shown, ("radar_id", "day")), (paper_embeddings, ("model",))):
