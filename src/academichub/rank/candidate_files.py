@@ -6,7 +6,7 @@ Files, per store (`<key>`: a hash of the store's URL and the hashed vocabulary's
   <key>.json                the manifest: store, width, count, highest id, latest modification,
                             generation, and per model the vectors' count and dim
   <key>-<g>.<part>.npy      ids, days, the term counts and the weighted matrix (CSR parts), idf,
-                            the indexes (keys as JSON, starts, rows), the blobs' offsets
+                            each term's rows (the matrix's CSC pattern), the indexes (keys as JSON, starts, rows), the blobs' offsets
   <key>-<g>.<part>.bin      the papers as JSON rows, folded titles, folded texts (NUL-separated)
   <key>-<g>.vec-<model>.npy the model's vectors as stored (float16) and which rows hold one
   <key>.lock                one writer at a time (flock); readers never wait
@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -154,9 +155,10 @@ class Columns:
     """What a CandidateSet is made of, read from the files (`CandidateSet.from_columns`)."""
 
     def __init__(self, *, ids, days, docs, emb, indexes: dict[str, RowIndex], matrix, idf, titles: TextRows,
-                 texts: TextRows) -> None:
+                 texts: TextRows, terms) -> None:
         self.ids, self.days, self.docs, self.emb = ids, days, docs, emb
         self.indexes, self.matrix, self.idf, self.titles, self.texts = indexes, matrix, idf, titles, texts
+        self.terms = terms  # .indptr, .indices: the rows of each hashed term (the matrix's CSC pattern)
 
 
 def unit_rows(vectors: np.ndarray, has: np.ndarray) -> np.ndarray | None:
@@ -308,8 +310,11 @@ class CandidateFiles:
         if len(titles) != n or len(texts) != n:
             raise ValueError(f"{self._file(g, 'titles.bin')}: {len(titles)} rows, the manifest says {n}")
         docs = DocRows(blob("docs"), ids, days, vectors, has)
+        terms = SimpleNamespace(indptr=array("terms.indptr"), indices=array("terms.indices"))
+        if len(terms.indptr) != self.n_features + 1:
+            raise ValueError(f"{self._file(g, 'terms.indptr.npy')}: not {self.n_features} terms")
         return Columns(ids=ids, days=days, docs=docs, emb=emb, indexes=indexes, matrix=matrix, idf=idf,
-                       titles=titles, texts=texts)
+                       titles=titles, texts=texts, terms=terms)
 
     # -- writing -----------------------------------------------------------
 
@@ -374,6 +379,7 @@ class CandidateFiles:
         if manifest and not docs:
             for part in ("ids.npy", "days.npy", "counts.data.npy", "counts.indices.npy", "counts.indptr.npy",
                          "weighted.data.npy", "weighted.indices.npy", "weighted.indptr.npy", "idf.npy",
+                         "terms.indices.npy", "terms.indptr.npy",
                          *(f"{name}.{p}" for name in INDEXES for p in ("keys.json", "starts.npy", "rows.npy")),
                          *(f"{blob}.{p}" for blob in ("docs", "titles", "texts") for p in ("bin", "off.npy"))):
                 link(part)
@@ -401,7 +407,13 @@ class CandidateFiles:
             save("weighted.data", weighted.data)
             save("weighted.indices", weighted.indices.astype(np.int32))
             save("weighted.indptr", _index_dtype(weighted.indptr))
+            # which rows hold each term (the matrix by column): a keyword rule's first pass reads
+            # it instead of converting the whole matrix at every start
+            by_term = weighted.tocsc()
             del weighted
+            save("terms.indices", by_term.indices.astype(np.int32))
+            save("terms.indptr", by_term.indptr.astype(np.int64))
+            del by_term
             self._write_indexes(g, old_g if manifest else None, old_n, docs)
             from ..names import fold
 

@@ -69,6 +69,7 @@ class CandidateSet:
         cs.idf = columns.idf
         cs.matrix = columns.matrix
         cs._init_caches(titles=columns.titles, texts=columns.texts)
+        cs._columns = columns.terms  # each term's rows, memory-mapped (`_rows_with_terms`)
         return cs
 
     def _init_caches(self, titles=None, texts=None) -> None:
