@@ -49,6 +49,31 @@ class CandidateSet:
         counts = lexical.counts([d.text for d in docs]) if docs else None
         self.idf = lexical.idf(counts) if docs else None
         self.matrix = lexical.weigh(counts, self.idf) if docs else None  # rows l2-normalised
+        self._init_caches()
+
+    @classmethod
+    def from_columns(cls, columns, lexical) -> "CandidateSet":
+        """The same set read from the candidate files (rank/candidate_files.py): memory-mapped
+        columns, the papers made when asked for, folded texts scanned in one pass."""
+        cs = cls.__new__(cls)
+        cs.docs = columns.docs
+        cs.ids = columns.ids
+        cs.position = _Positions(cs.ids)
+        cs.emb = columns.emb
+        cs.days = columns.days
+        cs.author_rows = columns.indexes["author"]
+        cs.category_rows = columns.indexes["category"]
+        cs.primary_rows = columns.indexes["primary"]
+        cs.venue_rows = columns.indexes["venue"]
+        cs.lexical = lexical
+        cs.idf = columns.idf
+        cs.matrix = columns.matrix
+        cs._init_caches(titles=columns.titles, texts=columns.texts)
+        cs._columns = columns.terms  # each term's rows, memory-mapped (`_rows_with_terms`)
+        return cs
+
+    def _init_caches(self, titles=None, texts=None) -> None:
+        docs = self.docs
         self._columns = None
         self._vectors: dict[tuple[str, ...], object] = {}
         self._phrases: dict[tuple[str, str], object] = {}
@@ -57,8 +82,10 @@ class CandidateSet:
         # () -> the store's persisted neighbour table (rank/neighbours.py), set by the candidate cache
         self.neighbour_source = None
         self._day_groups: tuple[np.ndarray, np.ndarray] | None = None
-        self._folded: list[str | None] = [None] * len(docs)
-        self._folded_titles: list[str | None] = [None] * len(docs)
+        # folded texts: from the candidate files (every row, scanned at once), else folded when read
+        self._texts, self._titles = texts, titles
+        self._folded: list[str | None] = [None] * len(docs) if texts is None else []
+        self._folded_titles: list[str | None] = [None] * len(docs) if titles is None else []
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -124,6 +151,9 @@ class CandidateSet:
         def scan() -> np.ndarray:
             if not folded_phrase:
                 return _read_only(np.array([], dtype=np.int64))
+            stored = self._titles if title else self._texts
+            if stored is not None:
+                return _read_only(stored.rows_containing(folded_phrase))
             read = self.folded_title if title else self.folded_text
             return _read_only(np.array([i for i in range(len(self)) if folded_phrase in read(i)], dtype=np.int64))
 
@@ -146,12 +176,16 @@ class CandidateSet:
         return np.asarray(rows, dtype=np.int64)
 
     def folded_title(self, i: int) -> str:
+        if self._titles is not None:
+            return self._titles[i]
         title = self._folded_titles[i]
         if title is None:
             title = self._folded_titles[i] = fold(self.docs[i].title)
         return title
 
     def folded_text(self, i: int) -> str:
+        if self._texts is not None:
+            return self._texts[i]
         text = self._folded[i]
         if text is None:
             text = self._folded[i] = fold(self.docs[i].text)
@@ -182,6 +216,29 @@ class CandidateSet:
         if undated.any():
             values[undated] = values[~undated].mean()
         return values
+
+
+class _Positions:
+    """paper id -> row over sorted ids, by binary search: no dict of every id at start-up."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._ids = ids
+
+    def get(self, pid, default=None):
+        at = int(np.searchsorted(self._ids, pid))
+        return at if at < len(self._ids) and int(self._ids[at]) == int(pid) else default
+
+    def __getitem__(self, pid) -> int:
+        at = self.get(pid)
+        if at is None:
+            raise KeyError(pid)
+        return at
+
+    def __contains__(self, pid) -> bool:
+        return self.get(pid) is not None
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,8 +39,10 @@ class RankedPaper:
 
 
 def load_docs(conn: Connection, paper_ids: list[int] | None = None, *, since: date | None = None,
-              model: str | None = None, exclude: set[int] | None = None) -> list[Doc]:
-    """Papers as the ranker sees them; `paper_ids=None` means every stored paper (since a day)."""
+              model: str | None = None, exclude: set[int] | None = None,
+              id_range: tuple[int | None, int | None] | None = None) -> list[Doc]:
+    """Papers as the ranker sees them; `paper_ids=None` means every stored paper (since a day).
+    `id_range`: (above, up to) ids, either end open (None): the candidate files' appends."""
     stmt = select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.venue, papers.c.announced_on,
                   papers.c.published_on)
     if paper_ids is not None:
@@ -49,6 +51,12 @@ def load_docs(conn: Connection, paper_ids: list[int] | None = None, *, since: da
         stmt = stmt.where(papers.c.id.in_(paper_ids))
     if since is not None:
         stmt = stmt.where((papers.c.announced_on >= since) | (papers.c.published_on >= since))
+    if id_range is not None:
+        above, upto = id_range
+        if above is not None:
+            stmt = stmt.where(papers.c.id > above)
+        if upto is not None:
+            stmt = stmt.where(papers.c.id <= upto)
     rows = [r for r in conn.execute(stmt.order_by(papers.c.id)) if not exclude or r[0] not in exclude]
     ids = [r[0] for r in rows]
     authors: dict[int, list[tuple[str, str]]] = defaultdict(list)
@@ -76,7 +84,8 @@ def load_docs(conn: Connection, paper_ids: list[int] | None = None, *, since: da
         # A paper stored since the last `embed` (a seed file's new entry, an ingest without the
         # extra) has no vector yet: it stands at the others' mean, neither near nor far from
         # anything, so one such paper does not turn the embeddings off for every candidate.
-        mean = np.mean(list(vectors.values()), axis=0)
+        # (in id order: the candidate files make the same mean from their rows)
+        mean = np.mean([vectors[i] for i in ids if i in vectors], axis=0)
         mean /= np.linalg.norm(mean) or 1.0
         vectors = {i: vectors.get(i, mean) for i in ids}
     return [
@@ -206,7 +215,9 @@ class CandidateCache:
                 found = self._current(key, signature)
             if found is not None:
                 return found
-            built = ranker.candidates(load_docs(conn, since=since, model=model))
+            built = self._from_files(conn, model, ranker) if since is None else None
+            if built is None:
+                built = ranker.candidates(load_docs(conn, since=since, model=model))
             if model and self.index_folder is not None and built.emb is not None:
                 built.neighbour_source = self._neighbour_source(conn, model)
             with self._lock:
@@ -216,6 +227,22 @@ class CandidateCache:
                 while len(self._sets) > self.size:
                     self._sets.popitem(last=False)
             return built
+
+    def _from_files(self, conn: Connection, model: str | None, ranker: Ranker) -> CandidateSet | None:
+        """Every stored paper's candidate set read from the store's candidate files (written or
+        extended first where they lag: rank/candidate_files.py); None without a data folder or
+        papers, or when the files cannot be written (logged: the set is then built in memory)."""
+        if self.index_folder is None or signature_count(conn) == 0:
+            return None
+        from .candidate_files import candidate_files
+
+        files = candidate_files(self.index_folder / "candidates", conn, ranker.lexical.vectorizer.n_features)
+        try:
+            columns = files.columns(conn, model, ranker.lexical)
+        except OSError as exc:
+            log.warning("candidate columns in %s: cannot be written (%s); building them in memory", files.folder, exc)
+            return None
+        return CandidateSet.from_columns(columns, ranker.lexical)
 
     def _neighbour_source(self, conn: Connection, model: str):
         """The store's neighbour table for `model`, caught up first with vectors the index lacks
@@ -244,6 +271,13 @@ class CandidateCache:
 
 
 _SHARED_CACHE = CandidateCache()  # for callers without a long-lived owner (app.Hub brings its own)
+
+
+def signature_count(conn: Connection) -> int:
+    """How many papers are stored."""
+    from sqlalchemy import func
+
+    return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())
 
 
 def corpus_signature(conn: Connection, since: date | None, model: str | None) -> tuple:
