@@ -19,8 +19,11 @@ Every ranker returns `(ids, scores)` (arxiv-sanity-lite's convention); `rank()` 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -80,6 +83,7 @@ POSITIVE_SIGNALS = ("dense_centroid", "dense_nearest", "dense_propagation", "lex
                     "era_affinity")
 LIKES_TO_LEARN = 16  # likes at which a statement-led radar weighs them half as much as seeds
 LEXICAL_HEAD = 2000  # with embeddings, the lexical signals are computed for this many leading candidates (4000: same benchmark figures, +5 ms at 50k)
+DENSE_KEPT_BYTES = 256 * 2**20  # per candidate set: the dense query blocks kept (50,000 candidates: ~20 radars of 10 seeds)
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
 NEGATIVES = 400  # random candidates sampled as negatives for the learned model
@@ -170,6 +174,8 @@ class Ranker:
         self.seed = seed
         self.lexical = lexical or LexicalIndex()
         self._models: dict = {}  # per-radar learned models, keyed by what they were learned from
+        # per candidate set (dropped with it): the dense query blocks' results (`_dense_blocks`)
+        self._per_candidates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def candidates(self, docs: list[Doc]) -> CandidateSet:
         return CandidateSet(docs, self.lexical)
@@ -194,42 +200,28 @@ class Ranker:
             out["_pos_centred"] = pos_emb
             # One pass over the embedding matrix for every dense signal: the positives, the learned
             # direction, the statement and the centre are columns of one product (memory
-            # bandwidth is the cost); the centred cosines follow from it row by row.
-            columns, names = [], []
+            # bandwidth is the cost); the centred cosines follow from it row by row. What a query
+            # block yields is kept per candidate set (`_dense_blocks`): a radar ranked again with
+            # the same positives and statement (a dismissal, a rule, the next page) reads it back.
+            blocks: list[tuple[str, np.ndarray, float]] = []
             if pos_emb is not None and len(pos_emb):
-                columns.append(pos_emb.T)
-                names.append("positives")
+                blocks.append(("positives", pos_emb, 0.0))
                 if weights.get("learned"):
                     coef, intercept = self._learned_direction(cs.emb, pos_emb, _embedding_matrix(profile.dismissed), centre)
-                    columns.append(coef[:, None])
-                    names.append("learned")
+                    blocks.append(("learned", coef[None, :], intercept))
             if profile.interest_embedding is not None:
                 statement_q = _centred(_unit(profile.interest_embedding.astype(np.float32))[None, :], centre)[0]
-                columns.append(statement_q[:, None])
-                names.append("statement")
-            if columns:
-                columns.append(centre[:, None])
-                product = cs.emb @ np.hstack(columns).astype(np.float32)
-                # x' = (x - c) / |x - c| for unit rows x: x'.q = (x.q - c.q) / sqrt(1 - 2 x.c + c.c)
-                inverse_norm = 1.0 / np.sqrt(np.maximum(1.0 - 2.0 * product[:, -1] + float(centre @ centre), 1e-12))
-                out["_inverse_norm"] = inverse_norm
-                at = 0
-                for name in names:
+                blocks.append(("statement", statement_q[None, :], 0.0))
+            if blocks:
+                found = self._dense_blocks(cs, centre, blocks)
+                out["_inverse_norm"] = found["_inverse_norm"]
+                for name, _, _ in blocks:
+                    values = found[name]
                     if name == "positives":
-                        sims = (product[:, at : at + len(pos_emb)] - pos_emb @ centre) * inverse_norm[:, None]
-                        at += len(pos_emb)
-                        centroid_norm = np.linalg.norm(pos_emb.mean(axis=0)) or 1.0
-                        out["dense_centroid"] = sims.mean(axis=1) / centroid_norm
-                        k = min(NEAREST, sims.shape[1])
-                        nearest = sims if k == sims.shape[1] else np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-                        out["dense_nearest"] = nearest.mean(axis=1)
-                        out["_pos_sims"] = sims
-                    elif name == "learned":
-                        out["learned"] = (product[:, at] - float(coef @ centre)) * inverse_norm + intercept
-                        at += 1
+                        out.update(dense_centroid=values["dense_centroid"], dense_nearest=values["dense_nearest"],
+                                   _pos_sims=values["sims"], _positives_block=values)
                     else:
-                        out["dense_statement"] = (product[:, at] - float(statement_q @ centre)) * inverse_norm
-                        at += 1
+                        out["learned" if name == "learned" else "dense_statement"] = values
 
         if positives:
             out.update({k: v for k, v in self._affinities(positives, cs, weights).items() if weights.get(k)})
@@ -240,7 +232,17 @@ class Ranker:
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
         out["_weights"] = weights
         if "_pos_sims" in out and weights.get("dense_propagation"):
-            propagation = propagate(cs.neighbour_graph(PROPAGATION_K), out["_pos_sims"])
+            graph = cs.neighbour_graph(PROPAGATION_K)
+            block = out.get("_positives_block")
+            kept = block.get("propagation") if block is not None else None
+            if kept is not None and kept[0] is graph:  # the same positives over the same graph
+                propagation = kept[1]
+            else:
+                propagation = propagate(graph, out["_pos_sims"])
+                if propagation is not None:
+                    propagation = _read_only_array(propagation)
+                    if block is not None:
+                        block["propagation"] = (graph, propagation)
             if propagation is not None:
                 out["dense_propagation"] = propagation
         out["_z"] = {}
@@ -255,15 +257,13 @@ class Ranker:
             if cs.emb is not None and n > LEXICAL_HEAD:
                 provisional = self.score(out)
                 rows = np.argpartition(-provisional, LEXICAL_HEAD)[:LEXICAL_HEAD]
-            matrix = cs.matrix if rows is None else cs.matrix[rows]
-            extra = cs.vectors([d.text for d in positives] + ([statement_text] if statement_text else []))
+            queries, centroid_norm = self._lexical_queries(cs, [d.text for d in positives], statement_text)
             # One sparse product for every lexical query: the positives one by one (their mean is
             # the centroid's cosine up to its norm, their top few the nearest) and the statement.
-            sims = (matrix @ extra.T).toarray()
+            sims = self._lexical_sims(cs, queries, rows)
             if positives:
-                pos_vectors = extra[: len(positives)]
                 pos_sims = sims[:, : len(positives)]
-                norm = np.linalg.norm(np.asarray(pos_vectors.mean(axis=0)).ravel())
+                norm = centroid_norm
                 if norm:
                     out["lexical_centroid"] = _spread(pos_sims.mean(axis=1) / norm, rows, n)
                 if cs.emb is None:
@@ -299,6 +299,86 @@ class Ranker:
             share = len(profile.liked) / (len(profile.liked) + LIKES_TO_LEARN)
             weights.update({k: weights.get(k, 0.0) * share for k in POSITIVE_SIGNALS})
         return weights
+
+    def _dense_blocks(self, cs: CandidateSet, centre: np.ndarray, blocks: list[tuple[str, np.ndarray, float]]) -> dict:
+        """Per query block (name, centred unit rows, intercept), what it yields over every
+        candidate: the positives' centred cosines with their centroid and nearest signals, the
+        learned score, the statement's cosine; and the candidates' inverse centred norms. Blocks
+        already computed for this candidate set are read back; the missing ones (and the norms)
+        come from one product with the embedding matrix. Kept per candidate set, bounded by bytes."""
+        kept = self._per_candidates.get(cs)
+        if kept is None:
+            kept = self._per_candidates[cs] = {}
+        out: dict = {}
+        missing = []
+        for name, rows, intercept in blocks:
+            key = (name, rows.shape, hashlib.blake2b(np.ascontiguousarray(rows, dtype=np.float32).tobytes()
+                                                     + np.float64(intercept).tobytes(), digest_size=16).digest())
+            if key in kept:
+                kept[key] = kept.pop(key)  # most recently used last
+                out[name] = kept[key]
+            else:
+                missing.append((name, rows, intercept, key))
+        inverse_norm = kept.get("_inverse_norm")
+        if missing or inverse_norm is None:
+            columns = [rows.T for _, rows, _, _ in missing] + [centre[:, None]]
+            product = cs.emb @ np.hstack(columns).astype(np.float32)
+            if inverse_norm is None:
+                # x' = (x - c) / |x - c| for unit rows x: x'.q = (x.q - c.q) / sqrt(1 - 2 x.c + c.c)
+                inverse_norm = _read_only_array(
+                    1.0 / np.sqrt(np.maximum(1.0 - 2.0 * product[:, -1] + float(centre @ centre), 1e-12)))
+                kept["_inverse_norm"] = inverse_norm
+            at = 0
+            for name, rows, intercept, key in missing:
+                part = product[:, at : at + len(rows)]
+                at += len(rows)
+                if name == "positives":
+                    sims = (part - rows @ centre) * inverse_norm[:, None]
+                    centroid_norm = np.linalg.norm(rows.mean(axis=0)) or 1.0
+                    k = min(NEAREST, sims.shape[1])
+                    nearest = sims if k == sims.shape[1] else np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+                    value = {"sims": _read_only_array(sims),
+                             "dense_centroid": _read_only_array(sims.mean(axis=1) / centroid_norm),
+                             "dense_nearest": _read_only_array(nearest.mean(axis=1))}
+                else:
+                    value = _read_only_array((part[:, 0] - float(rows[0] @ centre)) * inverse_norm + intercept)
+                out[name] = kept[key] = value
+            _bound_kept(kept, DENSE_KEPT_BYTES)
+        out["_inverse_norm"] = inverse_norm
+        return out
+
+    def _lexical_sims(self, cs: CandidateSet, queries, rows: np.ndarray | None) -> np.ndarray:
+        """The lexical queries' cosines for `rows` (None: every candidate). A head's rows are
+        remembered per candidate set and queries, so ranking the radar again computes only the
+        rows new to its head."""
+        if rows is None:
+            return (cs.matrix @ queries).toarray()
+        kept = self._per_candidates.get(cs)
+        if kept is None:
+            kept = self._per_candidates[cs] = {}
+        key = ("lexical", id(queries))
+        entry = kept.get(key)
+        if entry is None or entry[0] is not queries:
+            entry = kept[key] = (queries, np.full((len(cs), queries.shape[1]), np.nan))
+            _bound_kept(kept, DENSE_KEPT_BYTES)
+        memo = entry[1]
+        todo = rows[np.isnan(memo[rows, 0])]
+        if len(todo):
+            memo[todo] = (cs.matrix[todo] @ queries).toarray()
+        return memo[rows]
+
+    def _lexical_queries(self, cs: CandidateSet, positive_texts: list[str], statement_text: str):
+        """The radar's lexical queries (positives, then the statement) as the columns of a CSR
+        matrix, and the norm of the positives' centroid: kept with the candidates' query vectors,
+        since transposing 2^18 hashed columns costs more than the product itself."""
+        extra = cs.vectors(positive_texts + ([statement_text] if statement_text else []))
+        key = ("lexical-queries", id(extra))
+        cached = self._models.get(key)
+        if cached is None or cached[0] is not extra:
+            pos_vectors = extra[: len(positive_texts)]
+            norm = float(np.linalg.norm(np.asarray(pos_vectors.mean(axis=0)).ravel())) if positive_texts else 0.0
+            cached = self._remember_model(key, (extra, extra.T.tocsr(), norm))
+        return cached[1], cached[2]
 
     def _lexical_scores(self, cs: CandidateSet, positives: list[Doc]) -> np.ndarray:
         """The SVM's score of every candidate, kept with the model: the next batch of the same
@@ -340,25 +420,29 @@ class Ranker:
         store that spans decades (a day's feed has one date: the signal is then absent)."""
         n_pos = len(positives)
         out = {}
-        category = np.zeros(len(cs))
-        for d in positives:
-            for j, code in enumerate(d.categories):
-                weight = (1.0 if j == 0 else 0.5) / n_pos
-                category[cs.category_rows.get(code, _EMPTY)] += weight * 0.5
-                category[cs.primary_rows.get(code, _EMPTY)] += weight * 0.5
-        if category.any():
-            out["category_affinity"] = category
-        venue = np.zeros(len(cs))
-        author = np.zeros(len(cs))
-        for d in positives:
-            if d.venue:
-                venue[cs.venue_rows.get(_folded(d.venue), _EMPTY)] += 1.0 / n_pos
-            for key in d.author_keys:
-                author[cs.author_rows.get(key, _EMPTY)] += 1.0 / n_pos
-        if venue.any():
-            out["venue_affinity"] = venue
-        if author.any():
-            out["author_affinity"] = (author > 0).astype(float)  # shares an author with a positive
+        if weights.get("category_affinity"):  # (the index of an arXiv archive's category holds most of a store)
+            category = np.zeros(len(cs))
+            for d in positives:
+                for j, code in enumerate(d.categories):
+                    weight = (1.0 if j == 0 else 0.5) / n_pos
+                    category[cs.category_rows.get(code, _EMPTY)] += weight * 0.5
+                    category[cs.primary_rows.get(code, _EMPTY)] += weight * 0.5
+            if category.any():
+                out["category_affinity"] = category
+        if weights.get("venue_affinity"):
+            venue = np.zeros(len(cs))
+            for d in positives:
+                if d.venue:
+                    venue[cs.venue_rows.get(_folded(d.venue), _EMPTY)] += 1.0 / n_pos
+            if venue.any():
+                out["venue_affinity"] = venue
+        if weights.get("author_affinity"):
+            author = np.zeros(len(cs), dtype=bool)
+            for d in positives:
+                for key in d.author_keys:
+                    author[cs.author_rows.get(key, _EMPTY)] = True
+            if author.any():
+                out["author_affinity"] = author.astype(float)  # shares an author with a positive
         era = cs.era_affinity([d.day for d in positives if d.day], ERA_DAYS) if weights.get("era_affinity") else None
         if era is not None:
             out["era_affinity"] = era
@@ -580,28 +664,41 @@ def _word_pattern(word: str) -> str:
     return re.escape(stem) + "(?:s|es)?"
 
 
-def statement_terms(statement: str, folded_text: str, limit: int = STATEMENT_TERMS) -> list[str]:
-    """The terms of an interest statement that a paper's folded text holds, as the statement
-    writes them, in its order: runs of content words (stop words end a run), the longest stretch
-    of each run that the text holds first, so "spin qubits in quantum dots" names "spin qubits"
-    and "quantum dots", not four single words. A reason that names them can be checked."""
+@functools.lru_cache(maxsize=256)
+def _statement_runs(statement: str) -> tuple[tuple[tuple[tuple[str, re.Pattern], ...], ...], ...]:
+    """The statement's runs of content words; per word of a run, the term of the 1, 2 or 3 words
+    starting there (as written) with its compiled pattern: made once per statement, not per paper."""
     stop = _statement_stop_words()
     runs: list[list[tuple[str, str]]] = [[]]
-    for raw in _STATEMENT_WORD.findall(statement or ""):
+    for raw in _STATEMENT_WORD.findall(statement):
         word = fold(raw) if raw[0].isalnum() or raw[0] == "_" else ""
         if not word or len(word) < 2 or word.isdigit() or word in stop or " " in word:
             runs.append([])
         else:
             runs[-1].append((raw, word))
+    return tuple(
+        tuple(
+            tuple((" ".join(raw for raw, _ in run[start : start + size]),
+                   re.compile(r"(?<!\w)" + "[ -]".join(_word_pattern(w) for _, w in run[start : start + size]) + r"(?!\w)"))
+                  for size in range(1, min(3, len(run) - start) + 1))
+            for start in range(len(run))
+        )
+        for run in runs if run
+    )
+
+
+def statement_terms(statement: str, folded_text: str, limit: int = STATEMENT_TERMS) -> list[str]:
+    """The terms of an interest statement that a paper's folded text holds, as the statement
+    writes them, in its order: runs of content words (stop words end a run), the longest stretch
+    of each run that the text holds first, so "spin qubits in quantum dots" names "spin qubits"
+    and "quantum dots", not four single words. A reason that names them can be checked."""
     found: list[str] = []
-    for run in runs:
+    for run in _statement_runs(statement or ""):
         start = 0
         while start < len(run) and len(found) < limit:
             for size in range(min(3, len(run) - start), 0, -1):
-                words = run[start : start + size]
-                pattern = r"(?<!\w)" + "[ -]".join(_word_pattern(w) for _, w in words) + r"(?!\w)"
-                if re.search(pattern, folded_text):
-                    term = " ".join(raw for raw, _ in words)
+                term, pattern = run[start][size - 1]
+                if pattern.search(folded_text):
                     if term.casefold() not in {f.casefold() for f in found}:
                         found.append(term)
                     start += size
@@ -620,8 +717,6 @@ def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:
     quantile, is the signal: the other signals order the top."""
     if graph is None:
         return None
-    from scipy import sparse
-
     n, n_pos = pos_sims.shape
     k = min(PROPAGATION_K, n)
     link = pos_sims >= graph.kth[:, None]
@@ -629,21 +724,44 @@ def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:
     link[nearest, np.arange(n_pos)[:, None]] = True
     rows, cols = np.nonzero(link)
     weights = np.maximum(pos_sims[rows, cols], 0).astype(np.float32)
-    scale_c = 1.0 / np.sqrt(np.maximum(graph.degree + np.bincount(rows, weights, minlength=n), 1e-12))
+    scale_c = (1.0 / np.sqrt(np.maximum(graph.degree + np.bincount(rows, weights, minlength=n), 1e-12))).astype(np.float32)
     scale_p = 1.0 / np.sqrt(np.maximum(np.bincount(cols, weights, minlength=n_pos), 1e-12))
-    # D^-1/2 W D^-1/2 on the stored links' pattern (no rebuild), and the links to the positives
-    walk = sparse.csr_matrix(
-        ((graph.links.data * scale_c[graph.entry_rows] * scale_c[graph.links.indices]).astype(np.float32),
-         graph.links.indices, graph.links.indptr), shape=(n, n))
-    to_pos = sparse.csr_matrix(((weights * scale_c[rows] * scale_p[cols]).astype(np.float32), (rows, cols)), shape=(n, n_pos))
-    from_pos = to_pos.T.tocsr()
+    # D^-1/2 W D^-1/2 applied as scalings around the stored links (W is never copied or rebuilt:
+    # one sparse product a step); the few links to the positives by index
+    links = graph.links
+    link_weights = (weights * scale_c[rows] * scale_p[cols]).astype(np.float32)
+    linked, at = np.unique(rows, return_inverse=True)
     restart = np.full(n_pos, (1 - PROPAGATION_ALPHA) / n_pos, dtype=np.float32)
+    alpha = np.float32(PROPAGATION_ALPHA)
     f_c = np.zeros(n, dtype=np.float32)
     f_p = restart / (1 - PROPAGATION_ALPHA)
     for _ in range(PROPAGATION_STEPS):
-        f_c, f_p = PROPAGATION_ALPHA * (walk @ f_c + to_pos @ f_p), PROPAGATION_ALPHA * (from_pos @ f_c) + restart
+        to_pos = np.bincount(cols, link_weights * f_c[rows], minlength=n_pos)
+        spread = links @ (scale_c * f_c)
+        spread *= scale_c
+        spread[linked] += np.bincount(at, link_weights * f_p[cols], minlength=len(linked)).astype(np.float32)
+        spread *= alpha
+        f_c, f_p = spread, (PROPAGATION_ALPHA * to_pos + restart).astype(np.float32)
     values = np.log(f_c.astype(np.float64) + 1e-7)
     return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
+
+
+def _kept_bytes(value) -> int:
+    if isinstance(value, dict):
+        return sum(_kept_bytes(v) for v in value.values())
+    if isinstance(value, tuple):
+        return sum(_kept_bytes(v) for v in value)
+    return value.nbytes if isinstance(value, np.ndarray) else 0
+
+
+def _bound_kept(kept: dict, limit: int) -> None:
+    """The least recently used blocks go first until the kept arrays fit in `limit` bytes (the
+    newest block stays whatever its size)."""
+    total = sum(_kept_bytes(v) for v in kept.values())
+    for key in [k for k in kept if k != "_inverse_norm"][:-1]:
+        if total <= limit:
+            break
+        total -= _kept_bytes(kept.pop(key))
 
 
 def _read_only_array(values: np.ndarray) -> np.ndarray:
