@@ -51,6 +51,9 @@ class Hub:
         self._locks_lock = threading.Lock()  # guards the two above (not _refresh_lock: a warm-up holds that for long)
         self.vector_gaps: dict = {}  # app/radar_feed.py: the missing-vectors notice, per corpus state
         self._reranking: set[int] = set()  # radars with a background re-rank thread running (no queue attached)
+        from ..store.data_version import DataVersion
+
+        self.data_version = DataVersion(engine)  # what cached pages are keyed by (web/page_cache.py)
 
     def attach_queue(self, enqueue: Callable[[list[str]], None]) -> None:
         """The job system's queue (workers/ attaches it where jobs are consumed or sent): from then
@@ -87,6 +90,7 @@ class Hub:
 
     def close(self) -> None:
         """Release the engine when the hub opened it."""
+        self.data_version.close_watcher()
         if self.owns_engine:
             self.engine.dispose()
 

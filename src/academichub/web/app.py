@@ -581,6 +581,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     setup_token = identity.setup_token_for(hub, settings)
+    from .page_cache import PageCache
+
+    app.add_middleware(PageCache, hub=hub, state=app.state)  # inside the gate: kept pages are per viewer (web/page_cache.py)
     app.add_middleware(identity.ViewerGate, hub=hub, settings=settings, setup_token=setup_token)  # inside SecurityHeaders
     app.add_middleware(SecurityHeaders)
     app.add_middleware(http_cache.ETagMiddleware)  # ETag + 304 on pages and JSON (web/http_cache.py)
@@ -603,6 +606,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         env = envs[lang]
         if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
             context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
+        loop = context.get("store_loop")
+        if loop is not None and loop.next_fetch_at is not None and loop.next_fetch_at > loop.now:
+            request.state.page_valid_until = loop.next_fetch_at  # "next fetch at" turns "due now" then (page_cache)
         if "saved_ids" not in context:  # the ★ state of the cards (and the paper) on the page
             context = {**context, "saved_ids": _saved_on_page(request, context)}
         me = identity.viewer(request)
