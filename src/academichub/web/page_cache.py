@@ -14,8 +14,8 @@ The feed without a `seed` (and without a search or a radar, whose order uses non
 until the store changes; instead each such view draws one of SHUFFLES slots, each rendered once
 with its own random seed, so a reload still shows another shuffle (one of SHUFFLES per state).
 
-Misses for the same page are rendered once (the others wait for it): a burst of readers after a
-change costs one render, not one per reader. Only 200 HTML answers are kept; anything else
+Misses for the same page are rendered once (the others wait for it, or take another kept
+shuffle of it): a burst of readers after a change costs one render at a time, not one per reader. Only 200 HTML answers are kept; anything else
 (errors, redirects, JSON, HEAD) passes through."""
 
 from __future__ import annotations
@@ -100,15 +100,18 @@ class PageCache:
             await self.app(scope, receive, send)
             return
         kept = self.pages.get(key)
-        if kept is not None and kept.version == version and (kept.valid_until is None or as_utc(self.hub.now()) < kept.valid_until):
+        if self._fresh(kept, version):
             self.pages.move_to_end(key)
             self.hits += 1
             await _replay(kept, send)
             return
-        flight = (key, version)
+        shuffled = key[-1] is not None
+        flight = (key[:-1] if shuffled else key, version)  # one render at a time per page (and its shuffles)
         waiting = self.rendering.get(flight)
         if waiting is not None:
-            kept = await asyncio.shield(waiting)
+            kept = self._another_shuffle(key, version) if shuffled else None  # the other readers take a kept one
+            if kept is None:
+                kept = await asyncio.shield(waiting)
             if kept is not None:
                 self.hits += 1
                 await _replay(kept, send)
@@ -129,6 +132,15 @@ class PageCache:
             self.pages.move_to_end(key)
             while len(self.pages) > self.kept:
                 self.pages.popitem(last=False)
+
+    def _fresh(self, kept: Kept | None, version: tuple) -> bool:
+        return kept is not None and kept.version == version and (
+            kept.valid_until is None or as_utc(self.hub.now()) < kept.valid_until)
+
+    def _another_shuffle(self, key: tuple, version: tuple) -> Kept | None:
+        """A kept shuffle of the same page, while this slot's is being rendered."""
+        found = [kept for slot in range(self.shuffles) if self._fresh(kept := self.pages.get((*key[:-1], slot)), version)]
+        return random.choice(found) if found else None
 
     async def _render(self, scope: Scope, receive: Receive, send: Send, version: tuple) -> Kept | None:
         """Run the page, passing its answer on, and return it when it may be kept."""
@@ -156,6 +168,33 @@ class PageCache:
         self.pages.clear()
 
 
+class StateMemo:
+    """Values computed once per store state (the sidebar's days and categories, the loop line, the
+    feed's matching rows): `get(key, compute)` gives the value kept for the current
+    `hub.data_version` token, or computes it; a new token forgets every value. A store that cannot
+    say its state (in-memory SQLite) computes every time."""
+
+    def __init__(self, hub, kept: int = 256) -> None:
+        self.hub = hub
+        self.kept = kept
+        self.token: Any = None
+        self.values: dict = {}
+
+    def get(self, key, compute):
+        token = self.hub.data_version.token()
+        if token is None:
+            return compute()
+        if token != self.token:
+            self.values, self.token = {}, token
+        values = self.values
+        if key in values:
+            return values[key]
+        value = compute()
+        if self.token == token and len(values) < self.kept:
+            values[key] = value
+        return value
+
+
 async def _replay(kept: Kept, send: Send) -> None:
     await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers})
     await send({"type": "http.response.body", "body": kept.body})
@@ -169,4 +208,4 @@ def _cookie_value(header: str, name: str) -> str | None:
     return None
 
 
-__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES"]
+__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES", "StateMemo"]
