@@ -51,6 +51,9 @@ class Hub:
         self._locks_lock = threading.Lock()  # guards the two above (not _refresh_lock: a warm-up holds that for long)
         self.vector_gaps: dict = {}  # app/radar_feed.py: the missing-vectors notice, per corpus state
         self._reranking: set[int] = set()  # radars with a background re-rank thread running (no queue attached)
+        from ..store.data_version import DataVersion
+
+        self.data_version = DataVersion(engine)  # what cached pages are keyed by (web/page_cache.py)
 
     @property
     def ranker(self):
@@ -102,6 +105,7 @@ class Hub:
 
     def close(self) -> None:
         """Release the engine when the hub opened it."""
+        self.data_version.close_watcher()
         if self.owns_engine:
             self.engine.dispose()
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import quote, urlsplit
 
+import numpy as np
+
 from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, cast, column, false, func, literal, or_, select, table, text, union
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -112,22 +114,63 @@ def shuffle_key_py(paper_id: int, seed: int) -> int:
     return (pow((paper_id * m1 + c1) % MODULUS, 5, MODULUS) * m2 + c2) % MODULUS
 
 
-def feed_page(conn: Connection, filters: FeedFilters, *, seed: int, batch: int, size: int) -> FeedPage:
+@dataclass(frozen=True, slots=True)
+class FeedRows:
+    """The papers matching some filters (ids, and each one's day as a rank: ascending is newest
+    first, the papers without a day last): what a batch is cut from. Read once per store state
+    and filters (web/app.py keeps it), so a batch costs a shuffle of the days it reaches in
+    numpy, not an ORDER BY over every matching row."""
+
+    ids: np.ndarray  # int64
+    day_rank: np.ndarray  # int64
+
+
+def feed_rows(conn: Connection, filters: FeedFilters) -> FeedRows:
+    filters = filters.normalized()
+    rows = conn.execute(_where(select(papers.c.id, papers.c.announced_on), conn, filters)).all()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    ordinals = np.fromiter(((d.toordinal() if (d := _as_date(r[1])) is not None else 0) for r in rows),
+                           dtype=np.int64, count=len(rows))
+    rank = np.where(ordinals > 0, -ordinals, np.iinfo(np.int64).max)  # DESC NULLS LAST
+    return FeedRows(ids, rank)
+
+
+def shuffle_keys(ids: np.ndarray, seed: int) -> np.ndarray:
+    """shuffle_key_py over many ids at once (int64: every product stays below 2**62)."""
+    m1, c1, m2, c2 = _shuffle_params(seed)
+    x = (ids * m1 + c1) % MODULUS
+    x2 = (x * x) % MODULUS
+    x4 = (x2 * x2) % MODULUS
+    return ((x4 * x) % MODULUS * m2 + c2) % MODULUS
+
+
+def feed_page(conn: Connection, filters: FeedFilters, *, seed: int, batch: int, size: int,
+              rows: FeedRows | None = None) -> FeedPage:
     """Batch `batch` (0-based) of `size` papers matching `filters`: newest announcement first, then
-    the seeded shuffle. Batches of one seed partition the matching papers: none repeats."""
+    the seeded shuffle (the order of shuffle_key, id). Batches of one seed partition the matching
+    papers: none repeats. `rows`: feed_rows of these filters, when the caller kept them."""
     if batch < 0:
         raise ValueError("batch must be >= 0")
     if size < 1:
         raise ValueError("size must be >= 1")
     filters = filters.normalized()
-    total = conn.execute(_where(select(func.count()).select_from(papers), conn, filters)).scalar_one()
+    if rows is None:
+        rows = feed_rows(conn, filters)
+    total = len(rows.ids)
     items: list[dict] = []
-    if total and batch * size < total:
-        stmt = _where(select(papers), conn, filters).order_by(
-            papers.c.announced_on.desc().nulls_last(), shuffle_key(seed), papers.c.id
-        ).limit(size).offset(batch * size)
-        rows = [dict(r) for r in conn.execute(stmt).mappings()]
-        items = _with_people_and_subjects(conn, rows)
+    start = batch * size
+    if total and start < total:
+        # sorted by day, then only the days the batch reaches are shuffled
+        by_day = np.argsort(rows.day_rank, kind="stable")
+        ranks = rows.day_rank[by_day]
+        end = min(start + size, total)
+        lo = int(np.searchsorted(ranks, ranks[start], "left"))
+        hi = int(np.searchsorted(ranks, ranks[end - 1], "right"))
+        ids = rows.ids[by_day[lo:hi]]
+        order = np.lexsort((ids, shuffle_keys(ids, seed), ranks[lo:hi]))
+        wanted = ids[order][start - lo:end - lo].tolist()
+        found = get_papers(conn, wanted)
+        items = [found[pid] for pid in wanted if pid in found]
     return FeedPage(items=items, total=total, batch=batch, seed=seed, size=size)
 
 
@@ -512,12 +555,14 @@ def _dedupe(items) -> list:
 __all__ = [
     "FeedFilters",
     "FeedPage",
+    "FeedRows",
     "SEED_MAX",
     "available_dates",
     "category_facets",
     "category_variants",
     "count_matching",
     "feed_page",
+    "feed_rows",
     "get_paper",
     "get_papers",
     "latest_announcement",

@@ -36,6 +36,7 @@ from ..store.feed import (
     available_dates,
     category_facets,
     feed_page,
+    feed_rows,
     get_paper,
     feed_notices,
     latest_announcement,
@@ -581,6 +582,11 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     setup_token = identity.setup_token_for(hub, settings)
+    from .page_cache import PageCache, StateMemo
+
+    kept = app.state.kept = StateMemo(hub)  # per store state: the feed's rows, facets, sidebar, loop line
+
+    app.add_middleware(PageCache, hub=hub, state=app.state)  # inside the gate: kept pages are per viewer (web/page_cache.py)
     app.add_middleware(identity.ViewerGate, hub=hub, settings=settings, setup_token=setup_token)  # inside SecurityHeaders
     app.add_middleware(SecurityHeaders)
     app.add_middleware(http_cache.ETagMiddleware)  # ETag + 304 on pages and JSON (web/http_cache.py)
@@ -602,7 +608,10 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         lang = language_of(request)
         env = envs[lang]
         if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
-            context = {**context, "store_loop": loop_status(request.app.state.hub, request.app.state.hub.now())}
+            context = {**context, "store_loop": store_loop(None)}
+        loop = context.get("store_loop")
+        if loop is not None and loop.next_fetch_at is not None and loop.next_fetch_at > loop.now:
+            request.state.page_valid_until = loop.next_fetch_at  # "next fetch at" turns "due now" then (page_cache)
         if "saved_ids" not in context:  # the ★ state of the cards (and the paper) on the page
             context = {**context, "saved_ids": _saved_on_page(request, context)}
         me = identity.viewer(request)
@@ -696,6 +705,21 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
 
     # -- pages --
 
+    def sidebar(conn, filters: FeedFilters) -> tuple:
+        """The recent days, the latest announcement and the notices of the day on show: the same
+        for every view of a store state (kept per state)."""
+        day = filters.dates[0] if filters.dates else None
+        return kept.get(("sidebar", day), lambda: (available_dates(conn, 7), latest_announcement(conn),
+                                                   feed_notices(conn, day)))
+
+    def store_loop(day: date | None):
+        """loop_status, kept per store state and minute (it says when the next fetch is due)."""
+        now = hub.now()
+        status = kept.get(("loop", day, now.replace(second=0, microsecond=0)), lambda: loop_status(hub, now, day=day))
+        if status.next_fetch_at is not None and status.now < status.next_fetch_at <= as_utc(now):
+            status = loop_status(hub, now, day=day)  # it fell due within the minute
+        return status
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def feed(
         request: Request,
@@ -711,19 +735,21 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         if params.filters.q:  # ranked and highlighted (app/search.py), not shuffled
             search = hub.search(params.filters, sort=params.sort or "relevance", batch=params.batch,
                                 size=params.size, seed=seed)
+        filtered = repr(params.filters)
         with hub.reading() as conn:
-            page = search.page if search else feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size)
+            if search:
+                page = search.page
+            else:
+                rows = kept.get(("feed-rows", filtered), lambda: feed_rows(conn, params.filters))
+                page = feed_page(conn, params.filters, seed=seed, batch=params.batch, size=params.size, rows=rows)
             store_empty = page.total == 0 and count_papers(conn) == 0
             if search:
                 facets = search.facets
             else:
-                facets = category_facets(conn, params.filters, 12) if page.total else []
-            days = available_dates(conn, 7)
-            latest = latest_announcement(conn)
-            notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
+                facets = kept.get(("facets", filtered), lambda: category_facets(conn, params.filters, 12)) if page.total else []
+            days, latest, notices = sidebar(conn, params.filters)
             switch = radar_views.switcher(conn, request, params.filters)
-        status = loop_status(request.app.state.hub, request.app.state.hub.now(),
-                             day=params.filters.dates[0] if len(params.filters.dates) == 1 else None)
+        status = store_loop(params.filters.dates[0] if len(params.filters.dates) == 1 else None)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page,
                           sort=params.sort)
         return render(

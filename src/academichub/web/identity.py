@@ -206,6 +206,7 @@ class ViewerGate:
         self.hosts = allowed_hosts(settings)
         self.single_user = single_user_server(settings)
         self.setup_token = setup_token
+        self._local: tuple | None = None  # (store token, the local viewer then): _kept_local
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -218,7 +219,9 @@ class ViewerGate:
         path = scope.get("path", "")
         method = scope.get("method", "GET")
         client = (scope.get("client") or ("", 0))[0]
-        found = await run_in_threadpool(self._resolve, headers, client)
+        found = self._kept_local(headers, client)
+        if found is None:
+            found = await run_in_threadpool(self._resolve, headers, client)
         if found is None:
             await _answer(send, 401, {"detail": "invalid API token"}, extra=[(b"www-authenticate", b"Bearer")])
             return
@@ -243,8 +246,34 @@ class ViewerGate:
         with acting_as(found.user_id):  # radar names and ids below mean the viewer's
             await self.app(scope, receive, send)
 
+    def _only_local(self, headers: Headers, client: str) -> bool:
+        """Whether only the single-user rule can name this request's viewer (no token, proxy or
+        session cookie to check)."""
+        return (self.single_user and is_loopback(client) and not headers.get("authorization")
+                and not self.settings.trusted_proxy_header and not _cookie(headers, accounts.SESSION_COOKIE))
+
+    def _kept_local(self, headers: Headers, client: str) -> Viewer | None:
+        """The local user as resolved for the store's current state, without a thread or a query
+        (it depends on the accounts alone, so it holds until the store changes); None: resolve."""
+        if not self._only_local(headers, client):
+            return None
+        kept = self._local
+        token = self.hub.data_version.token() if self.hub.data_version.dialect == "sqlite" else None
+        if token is not None and kept is not None and kept[0] == token:
+            return kept[1]
+        return None
+
     def _resolve(self, headers: Headers, client: str) -> Viewer | None:
         """The viewer; None for a bad bearer token (refused, never treated as anonymous)."""
+        if self._only_local(headers, client):
+            token = self.hub.data_version.token()  # read before the lookup: a change meanwhile shows next time
+            found = self._resolve_uncached(headers, client)
+            if token is not None:
+                self._local = (token, found)
+            return found
+        return self._resolve_uncached(headers, client)
+
+    def _resolve_uncached(self, headers: Headers, client: str) -> Viewer | None:
         authorization = headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
             identity = accounts.token_identity(self.hub, authorization[7:].strip())

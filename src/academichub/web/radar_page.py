@@ -251,11 +251,13 @@ class RadarViews:
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None)
         here = links.batch_url(result.batch) if result.batch is not None else links.next()
         links.shown_batch = result.batch
+        kept = request.app.state.kept  # per store state (web/page_cache.py StateMemo)
+        day = params.filters.dates[0] if params.filters.dates else None
         with self.hub.reading() as conn:
-            facets = category_facets(conn, params.filters, 12) if result.total else []
-            days = available_dates(conn, 7)
-            latest = latest_announcement(conn)
-            notices = feed_notices(conn, params.filters.dates[0] if params.filters.dates else None)
+            facets = kept.get(("facets", repr(params.filters)),
+                              lambda: category_facets(conn, params.filters, 12)) if result.total else []
+            days, latest, notices = kept.get(("sidebar", day), lambda: (available_dates(conn, 7), latest_announcement(conn),
+                                                                        feed_notices(conn, day)))
             switch = self.switcher(conn, request, params.filters, result.radar)
         page = _RadarPage(result)
         return self.render(

@@ -1,0 +1,211 @@
+"""Rendered pages kept per request and store state, so that the feed, a radar's page and a search
+are rendered once per change of the store rather than once per view (issue 17: 32 readers at once).
+
+A kept page is served only to the same request: the same path and query string, the same viewer
+(user, session and so its CSRF token, how it signed in, its language), the same language inputs
+(the `lang` cookie, Accept-Language), and only while the store is unchanged, on the same day,
+and before the moment the page names as coming (the loop's next fetch, which then reads "due
+now": request.state.page_valid_until). The store's state is `hub.data_version`
+(store/data_version.py): anything committed by any connection or process changes it, so a
+feedback, a save, a new batch, a stored ranking or an import is seen by the next view. One
+viewer's page is never another's: the viewer is part of the key.
+
+The feed without a `seed` (and without a search or a radar, whose order uses none) is a new shuffle on every view. Kept, it would be the same shuffle
+until the store changes; instead each such view draws one of SHUFFLES slots, each rendered once
+with its own random seed, so a reload still shows another shuffle (one of SHUFFLES per state).
+
+Misses for the same page are rendered once (the others wait for it, or take another kept
+shuffle of it): a burst of readers after a change costs one render at a time, not one per reader. Only 200 HTML answers are kept; anything else
+(errors, redirects, JSON, HEAD) passes through."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..store.state import as_utc
+from . import i18n
+
+PAGES_KEPT = 512  # rendered pages per process (a page is 30-100 KB)
+SHUFFLES = 16  # kept shuffles of a seedless feed view per store state
+CACHED_PATHS = frozenset({"/"})  # the feed, a radar's feed (?radar=) and search (?q=)
+
+
+@dataclass(slots=True)
+class Kept:
+    version: tuple
+    valid_until: Any  # an aware datetime the page says something about (the next fetch), or None
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class PageCache:
+    """Pure ASGI middleware inside ViewerGate (it reads the viewer the gate resolved)."""
+
+    def __init__(self, app: ASGIApp, *, hub, state=None, paths=CACHED_PATHS, kept: int = PAGES_KEPT,
+                 shuffles: int = SHUFFLES) -> None:
+        self.app = app
+        if state is not None:
+            state.page_cache = self  # app.state.page_cache: its counters, for tests and benchmarks
+        self.hub = hub
+        self.paths = frozenset(paths)
+        self.kept = kept
+        self.shuffles = shuffles
+        self.pages: OrderedDict[tuple, Kept] = OrderedDict()
+        self.rendering: dict[tuple, asyncio.Future] = {}
+        self.hits = 0
+        self.renders = 0
+
+    async def version(self) -> tuple | None:
+        """The store's token and today; None when the store cannot say (nothing is kept)."""
+        versions = self.hub.data_version
+        if not versions.supported:
+            return None
+        token = versions.token() if versions.dialect == "sqlite" else await run_in_threadpool(versions.token)
+        if token is None:
+            return None
+        return token, self.hub.today()
+
+    def key_of(self, scope: Scope) -> tuple | None:
+        viewer = scope.get("state", {}).get("viewer")
+        if viewer is None or not viewer.signed_in:
+            return None
+        query: bytes = scope.get("query_string", b"")
+        cookie = accept = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                cookie = value
+            elif name == b"accept-language":
+                accept = value
+        lang_cookie = _cookie_value(cookie.decode("latin-1"), i18n.COOKIE) if cookie else None
+        params = {name for name, _, value in (part.partition(b"=") for part in query.split(b"&")) if value}
+        shuffled = not params & {b"seed", b"radar", b"q"}  # a search's order and a radar's use no seed
+        slot = random.randrange(self.shuffles) if shuffled else None
+        return scope["path"], query, viewer, lang_cookie, accept, slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        key = self.key_of(scope)
+        version = await self.version() if key is not None else None
+        if key is None or version is None:
+            await self.app(scope, receive, send)
+            return
+        kept = self.pages.get(key)
+        if self._fresh(kept, version):
+            self.pages.move_to_end(key)
+            self.hits += 1
+            await _replay(kept, send)
+            return
+        shuffled = key[-1] is not None
+        flight = (key[:-1] if shuffled else key, version)  # one render at a time per page (and its shuffles)
+        waiting = self.rendering.get(flight)
+        if waiting is not None:
+            kept = self._another_shuffle(key, version) if shuffled else None  # the other readers take a kept one
+            if kept is None:
+                kept = await asyncio.shield(waiting)
+            if kept is not None:
+                self.hits += 1
+                await _replay(kept, send)
+                return
+            await self.app(scope, receive, send)  # the first one was not kept (an error): render our own
+            return
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.rendering[flight] = future
+        kept = None
+        try:
+            kept = await self._render(scope, receive, send, version)
+        finally:
+            self.rendering.pop(flight, None)
+            future.set_result(kept)
+        if kept is not None:
+            self.renders += 1
+            self.pages[key] = kept
+            self.pages.move_to_end(key)
+            while len(self.pages) > self.kept:
+                self.pages.popitem(last=False)
+
+    def _fresh(self, kept: Kept | None, version: tuple) -> bool:
+        return kept is not None and kept.version == version and (
+            kept.valid_until is None or as_utc(self.hub.now()) < kept.valid_until)
+
+    def _another_shuffle(self, key: tuple, version: tuple) -> Kept | None:
+        """A kept shuffle of the same page, while this slot's is being rendered."""
+        found = [kept for slot in range(self.shuffles) if self._fresh(kept := self.pages.get((*key[:-1], slot)), version)]
+        return random.choice(found) if found else None
+
+    async def _render(self, scope: Scope, receive: Receive, send: Send, version: tuple) -> Kept | None:
+        """Run the page, passing its answer on, and return it when it may be kept."""
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+        keep = True
+
+        async def capture(message: Message) -> None:
+            nonlocal keep
+            if message["type"] == "http.response.start":
+                start.update(message)
+                kind = dict(message.get("headers", [])).get(b"content-type", b"")
+                keep = message["status"] == 200 and kind.startswith(b"text/html")
+            elif message["type"] == "http.response.body" and keep:
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if not keep or not start:
+            return None
+        valid_until = scope.get("state", {}).get("page_valid_until")
+        return Kept(version, valid_until, start["status"], list(start.get("headers", [])), b"".join(chunks))
+
+    def clear(self) -> None:
+        self.pages.clear()
+
+
+class StateMemo:
+    """Values computed once per store state (the sidebar's days and categories, the loop line, the
+    feed's matching rows): `get(key, compute)` gives the value kept for the current
+    `hub.data_version` token, or computes it; a new token forgets every value. A store that cannot
+    say its state (in-memory SQLite) computes every time."""
+
+    def __init__(self, hub, kept: int = 256) -> None:
+        self.hub = hub
+        self.kept = kept
+        self.token: Any = None
+        self.values: dict = {}
+
+    def get(self, key, compute):
+        token = self.hub.data_version.token()
+        if token is None:
+            return compute()
+        if token != self.token:
+            self.values, self.token = {}, token
+        values = self.values
+        if key in values:
+            return values[key]
+        value = compute()
+        if self.token == token and len(values) < self.kept:
+            values[key] = value
+        return value
+
+
+async def _replay(kept: Kept, send: Send) -> None:
+    await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers})
+    await send({"type": "http.response.body", "body": kept.body})
+
+
+def _cookie_value(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES", "StateMemo"]
