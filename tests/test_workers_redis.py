@@ -10,42 +10,21 @@ one); the queue's name is private to the test and its keys are deleted after it.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import date
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from academichub.settings import load_settings
+from workers_support import kill_holder, running_workers, settings_of, wait_for
+
 from academichub.store import jobs as ledger
 from academichub.store.schema import briefings, papers
 
-REDIS_URL = os.environ.get("ACADEMICHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REPO = Path(__file__).resolve().parents[1]
 RSS = "arxiv/rss/2024-11-28-all-archives.xml"
 CROSSREF_PAGE = "crossref/cr_journals_issn_workstrue_behavior-2.json"
 ITEMS = 40
 LEASE = 2.0
-
-
-def _redis():
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure to reach it means: no Redis here
-        pytest.skip(f"no Redis at {REDIS_URL} ({type(exc).__name__}: {exc}); .ci/run starts one, "
-                    "or set ACADEMICHUB_TEST_REDIS_URL")
 
 
 class HeldUpstream:
@@ -107,17 +86,6 @@ class HeldUpstream:
         self.server.server_close()
 
 
-def _wait(predicate, timeout: float, what: str, tick=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if tick:
-            tick()
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_killed_worker_loses_nothing(database_url, shared_data, tmp_path, engine):
     from test_daily_loop import day_feed
 
@@ -126,90 +94,61 @@ def test_a_killed_worker_loses_nothing(database_url, shared_data, tmp_path, engi
     from academichub.store.state import utcnow
     from academichub.workers import JobQueue
 
-    client = _redis()
-    queue_name = f"ahtest_{uuid.uuid4().hex[:10]}"
     feed = day_feed((shared_data / RSS).read_bytes(), 0)
     upstream = HeldUpstream(feed, (shared_data / CROSSREF_PAGE).read_bytes())
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ACADEMICHUB_")},
-        "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "ACADEMICHUB_DATABASE_URL": database_url, "ACADEMICHUB_DATA_DIR": str(tmp_path / "data"),
-        "ACADEMICHUB_QUEUE_URL": REDIS_URL, "ACADEMICHUB_QUEUE_NAME": queue_name, "ACADEMICHUB_SCHEDULER": "false",
-        "ACADEMICHUB_JOB_LEASE_SECONDS": str(LEASE), "ACADEMICHUB_ARXIV_RSS_URL": upstream.url + "/rss/",
-        "ACADEMICHUB_CROSSREF_URL": upstream.url, "ACADEMICHUB_ARXIV_MIN_INTERVAL": "0",
-        "ACADEMICHUB_HTTP_RETRIES": "0", "ACADEMICHUB_EMBEDDING_MAX_TOKENS": "128", "ACADEMICHUB_BRIEFING_PAPERS": "10",
-    }
     with engine.begin() as conn:
         add_source(conn, name="arxiv-cs", kind="arxiv", params={"archives": "cs"}, label=None, now=utcnow())
         add_source(conn, name="crossref:fems", kind="crossref", params={"issn": "1574-6941"}, label="FEMS", now=utcnow())
         radar = create_radar(conn, user_id=default_user(conn), name="ml")
         add_rule(conn, radar, "category", "cs.LG")
 
-    workers: list[subprocess.Popen] = []
     try:
-        for i in range(2):
-            workers.append(subprocess.Popen(
-                [sys.executable, "-c", "from academichub.cli import app; app()", "worker", "--concurrency", "1"],
-                env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"worker{i}.log", "wb"),
-            ))
-        settings = load_settings(**{k.removeprefix("ACADEMICHUB_").lower(): v for k, v in env.items()
-                                    if k.startswith("ACADEMICHUB_")})
-        queue = JobQueue(settings, engine=engine)
-        keys = queue.tick()
-        arxiv_key = next(k for k in keys if k.startswith("arxiv:"))
-        assert len(keys) == 2
+        with running_workers(
+            database_url, tmp_path, LEASE, arxiv_rss_url=upstream.url + "/rss/", crossref_url=upstream.url,
+            arxiv_min_interval="0", http_retries="0", embedding_max_tokens="128", briefing_papers="10",
+        ) as (workers, env):
+            queue = JobQueue(settings_of(env), engine=engine)
+            keys = queue.tick()
+            arxiv_key = next(k for k in keys if k.startswith("arxiv:"))
+            assert len(keys) == 2
 
-        def holder():
+            def holder():
+                with engine.connect() as conn:
+                    job = ledger.get(conn, arxiv_key)
+                return job.worker if job.status == "running" else None
+
+            wait_for(lambda: upstream.held.is_set() and holder(), 120, "a worker to start the arXiv fetch")
+            victim, survivor = kill_holder(workers, holder())
+            upstream.release.set()
+
+            def drained():
+                with engine.connect() as conn:
+                    counts = ledger.counts(conn)
+                    brief_done = ledger.get(conn, f"brief:{radar}:2024-12-02")
+                return counts["queued"] == counts["running"] == 0 and brief_done is not None and brief_done.status == "done"
+
+            # The test's tick stands in for the scheduler's every-minute one (off in the workers).
+            wait_for(drained, 240, "the surviving worker to finish every job", tick=queue.tick)
+
             with engine.connect() as conn:
-                job = ledger.get(conn, arxiv_key)
-            return job.worker if job.status == "running" else None
-
-        _wait(lambda: upstream.held.is_set() and holder(), 120, "a worker to start the arXiv fetch")
-        pid = int(holder().split(":")[1])
-        victim = next(w for w in workers if w.pid == pid)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(30)
-        upstream.release.set()
-
-        def drained():
-            with engine.connect() as conn:
-                counts = ledger.counts(conn)
-                brief_done = ledger.get(conn, f"brief:{radar}:2024-12-02")
-            return counts["queued"] == counts["running"] == 0 and brief_done is not None and brief_done.status == "done"
-
-        # The test's tick stands in for the scheduler's every-minute one (off in the workers).
-        _wait(drained, 240, "the surviving worker to finish every job", tick=queue.tick)
-
-        with engine.connect() as conn:
-            jobs = {job.key: job for job in ledger.recent(conn, 100)}
-            assert {k: j.status for k, j in jobs.items()} == {k: "done" for k in jobs}
-            # each fetch's chain: embed, candidates, then one `rank` per radar (its stored ranking
-            # follows the new papers, app/jobs.py), each done exactly once
-            assert set(jobs) == {
-                arxiv_key, f"embed:{arxiv_key}", f"candidates:{arxiv_key}", f"rank:{radar}:after-{arxiv_key}",
-                keys[1], f"embed:{keys[1]}", f"candidates:{keys[1]}", f"rank:{radar}:after-{keys[1]}",
-                f"brief:{radar}:2024-12-02", f"deliver:{radar}:2024-12-02",
-            }
-            assert jobs[arxiv_key].attempts == 2  # the killed attempt, then the survivor's
-            survivor = next(w for w in workers if w is not victim)
-            assert jobs[arxiv_key].worker.split(":")[1] == str(survivor.pid)
-            assert all(j.attempts == 1 for k, j in jobs.items() if k != arxiv_key)
-            assert conn.execute(select(func.count()).select_from(papers).where(
-                papers.c.announced_on == date(2024, 12, 2))).scalar_one() == ITEMS
-            assert conn.execute(select(func.count(papers.c.arxiv_id.distinct()))).scalar_one() == ITEMS
-            assert conn.execute(select(func.count()).select_from(briefings)).scalar_one() == 1
-        assert upstream.hits["/rss/cs"] == 2  # the killed request and the one that finished
-        assert upstream.hits["/journals/1574-6941/works"] == 1
-        assert survivor.poll() is None  # still serving
+                jobs = {job.key: job for job in ledger.recent(conn, 100)}
+                assert {k: j.status for k, j in jobs.items()} == {k: "done" for k in jobs}
+                # each fetch's chain: embed, candidates, then one `rank` per radar (its stored ranking
+                # follows the new papers, app/jobs.py), each done exactly once
+                assert set(jobs) == {
+                    arxiv_key, f"embed:{arxiv_key}", f"candidates:{arxiv_key}", f"rank:{radar}:after-{arxiv_key}",
+                    keys[1], f"embed:{keys[1]}", f"candidates:{keys[1]}", f"rank:{radar}:after-{keys[1]}",
+                    f"brief:{radar}:2024-12-02", f"deliver:{radar}:2024-12-02",
+                }
+                assert jobs[arxiv_key].attempts == 2  # the killed attempt, then the survivor's
+                assert jobs[arxiv_key].worker.split(":")[1] == str(survivor.pid)
+                assert all(j.attempts == 1 for k, j in jobs.items() if k != arxiv_key)
+                assert conn.execute(select(func.count()).select_from(papers).where(
+                    papers.c.announced_on == date(2024, 12, 2))).scalar_one() == ITEMS
+                assert conn.execute(select(func.count(papers.c.arxiv_id.distinct()))).scalar_one() == ITEMS
+                assert conn.execute(select(func.count()).select_from(briefings)).scalar_one() == 1
+            assert upstream.hits["/rss/cs"] == 2  # the killed request and the one that finished
+            assert upstream.hits["/journals/1574-6941/works"] == 1
+            assert survivor.poll() is None  # still serving
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(30)
-            except subprocess.TimeoutExpired:
-                w.kill()
         upstream.stop()
-        for key in client.scan_iter(match=f"huey.*{queue_name}*"):
-            client.delete(key)
