@@ -8,7 +8,8 @@ Files, per store (`<key>`: a hash of the store's URL and the hashed vocabulary's
   <key>-<g>.<part>.npy      ids, days, the term counts and the weighted matrix (CSR parts), idf,
                             each term's rows (the matrix's CSC pattern), the indexes (keys as JSON, starts, rows), the blobs' offsets
   <key>-<g>.<part>.bin      the papers as JSON rows, folded titles, folded texts (NUL-separated)
-  <key>-<g>.vec-<model>.npy the model's vectors as stored (float16) and which rows hold one
+  <key>-<g>.vec-<model>.npy the model's vectors as stored (float16) and which rows hold one, and
+                            the float32 unit rows the ranker uses (`unit_rows`, mapped at start)
   <key>.lock                one writer at a time (flock); readers never wait
 
 A writer makes the next generation (unchanged files hard-linked) and then replaces the manifest
@@ -305,7 +306,12 @@ class CandidateFiles:
             vectors, has = array(f"vec-{slug}"), np.array(array(f"has-{slug}"))
             if len(vectors) != n or len(has) != n:
                 raise ValueError(f"{self._file(g, f'vec-{slug}.npy')}: {len(vectors)} rows, the manifest says {n}")
-            emb = unit_rows(vectors, has)
+            unit = self._file(g, f"unit-{slug}.npy")
+            # the float32 unit rows as written with the vectors (mapped: no conversion at start);
+            # made here from the float16 rows where a writer left none
+            emb = np.load(unit, mmap_mode="r", allow_pickle=False) if unit.exists() else unit_rows(vectors, has)
+            if emb is not None and emb.shape != (n, vectors.shape[1]):
+                raise ValueError(f"{unit}: {emb.shape[0]} rows, the manifest says {n}")
         titles, texts = blob("titles"), blob("texts")
         if len(titles) != n or len(texts) != n:
             raise ValueError(f"{self._file(g, 'titles.bin')}: {len(titles)} rows, the manifest says {n}")
@@ -497,6 +503,8 @@ class CandidateFiles:
                     slug = model_slug(other)
                     os.link(self._file(g - 1, f"vec-{slug}.npy"), self._file(g, f"vec-{slug}.npy"))
                     os.link(self._file(g - 1, f"has-{slug}.npy"), self._file(g, f"has-{slug}.npy"))
+                    if self._file(g - 1, f"unit-{slug}.npy").exists():
+                        os.link(self._file(g - 1, f"unit-{slug}.npy"), self._file(g, f"unit-{slug}.npy"))
                     kept[other] = info
         if not model:
             return kept
@@ -534,6 +542,9 @@ class CandidateFiles:
         vectors.flush()
         del vectors
         np.save(self._file(g, f"has-{slug}.npy"), has, allow_pickle=False)
+        emb = unit_rows(np.load(self._file(g, f"vec-{slug}.npy"), mmap_mode="r"), has)
+        if emb is not None:
+            np.save(self._file(g, f"unit-{slug}.npy"), emb, allow_pickle=False)
         kept[model] = {"count": count, "dim": dim}
         return kept
 
