@@ -82,7 +82,7 @@ POSITIVE_SIGNALS = ("dense_centroid", "dense_nearest", "dense_propagation", "lex
                     "lexical_learned", "learned", "category_affinity", "venue_affinity", "author_affinity",
                     "era_affinity")
 LIKES_TO_LEARN = 16  # likes at which a statement-led radar weighs them half as much as seeds
-LEXICAL_HEAD = 2000  # with embeddings, the lexical signals are computed for this many leading candidates (4000: same benchmark figures, +5 ms at 50k)
+LEXICAL_HEAD = 2000  # with embeddings, the positives' lexical signals are computed for this many leading candidates (the statement's: for every one)
 DENSE_KEPT_BYTES = 256 * 2**20  # per candidate set: the dense query blocks kept (50,000 candidates: ~20 radars of 10 seeds)
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
