@@ -82,7 +82,7 @@ POSITIVE_SIGNALS = ("dense_centroid", "dense_nearest", "dense_propagation", "lex
                     "lexical_learned", "learned", "category_affinity", "venue_affinity", "author_affinity",
                     "era_affinity")
 LIKES_TO_LEARN = 16  # likes at which a statement-led radar weighs them half as much as seeds
-LEXICAL_HEAD = 2000  # with embeddings, the lexical signals are computed for this many leading candidates (4000: same benchmark figures, +5 ms at 50k)
+LEXICAL_HEAD = 2000  # with embeddings, the positives' lexical signals are computed for this many leading candidates (the statement's: for every one)
 DENSE_KEPT_BYTES = 256 * 2**20  # per candidate set: the dense query blocks kept (50,000 candidates: ~20 radars of 10 seeds)
 EXACT_HEAD = 300  # rows whose keyword matches are checked against the exact phrase
 NEAREST = 3  # the nearest-k positives whose mean similarity is the "nearest" signal
@@ -272,7 +272,9 @@ class Ranker:
                 nearest = pos_sims if k == pos_sims.shape[1] else np.partition(pos_sims, pos_sims.shape[1] - k, axis=1)[:, -k:]
                 out["lexical_nearest"] = _spread(nearest.mean(axis=1), rows, n)
             if statement_text:
-                out["lexical_statement"] = _spread(sims[:, len(positives)], rows, n)
+                # over every candidate, not the head: a head's z-scores are not the full ranking's
+                # (it moved 3 of the top 20 on a real library, tests/test_rank_reuse.py)
+                out["lexical_statement"] = sims[:, len(positives)] if rows is None else self._lexical_column(cs, statement_text)
         if n and (positives or statement_text):
             # a statement-led radar's likes reach the graph through the first score only (weighed
             # as above), not as sources of their own
@@ -366,6 +368,20 @@ class Ranker:
         if len(todo):
             memo[todo] = (cs.matrix[todo] @ queries).toarray()
         return memo[rows]
+
+    def _lexical_column(self, cs: CandidateSet, text: str) -> np.ndarray:
+        """The TF-IDF cosine of every candidate to one text (one sparse product), kept per
+        candidate set like the dense blocks."""
+        kept = self._per_candidates.get(cs)
+        if kept is None:
+            kept = self._per_candidates[cs] = {}
+        key = ("lexical-column", text)
+        column = kept.get(key)
+        if column is None:
+            query = np.asarray(cs.vectors([text]).toarray(), dtype=np.float64).ravel()
+            column = kept[key] = _read_only_array(np.asarray(cs.matrix @ query).ravel())
+            _bound_kept(kept, DENSE_KEPT_BYTES)
+        return column
 
     def _lexical_queries(self, cs: CandidateSet, positive_texts: list[str], statement_text: str):
         """The radar's lexical queries (positives, then the statement) as the columns of a CSR

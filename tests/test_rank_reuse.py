@@ -1,0 +1,116 @@
+"""A radar ranked again reads back what it computed before (its dense query blocks, propagation,
+its lexical head's rows), and the lexical signals are computed on the head of a first ranking:
+neither may change what a fresh, full ranking puts at the top. On real records: the recorded arXiv
+day and a real library (its entries as seeds and candidates), vectors seeded by each text."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from academichub.ingest.library_import import read_library
+from academichub.names import name_key
+from academichub.rank import ranker as ranker_module
+from academichub.rank.ranker import Doc, RadarProfile, Ranker
+from academichub.sources.arxiv_oai import iter_oai
+from academichub.sources.arxiv_rss import parse_rss
+
+DIM = 384
+_SHARED = np.random.default_rng(7)
+TOPICS = _SHARED.standard_normal((40, DIM)).astype(np.float32)
+FACTORS = (0.5 * _SHARED.standard_normal((32, DIM))).astype(np.float32)
+
+
+def _vector(text: str) -> np.ndarray:
+    """The same text, the same vector (as with a model); shaped like abstracts' embeddings."""
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little"))
+    row = TOPICS[rng.integers(0, len(TOPICS))] + rng.standard_normal(32).astype(np.float32) @ FACTORS
+    row += 0.5 * rng.standard_normal(DIM).astype(np.float32)
+    return row / np.linalg.norm(row)
+
+
+@pytest.fixture(scope="module")
+def records(shared_data):
+    """(library docs, the others): grackles' entries with an abstract, the 2024-11-28 day and the
+    quant-ph records of 2000 (fewer than 5,000 in all: the exact neighbour graph)."""
+    library = read_library(shared_data / "libraries/corinalogan--grackles.bib")
+    rss = shared_data / "arxiv/rss/2024-11-28-all-archives.xml"
+    day = parse_rss(rss.read_bytes(), str(rss)).papers
+    oai = shared_data / "arxiv/oai-quant-ph/arXiv-meta-2000.xml"
+    with open(oai, "rb") as handle:
+        day += list(iter_oai(handle, str(oai)))
+    docs = []
+    for p in [*(p for p in library.papers if len(p.abstract or "") > 80), *day]:
+        docs.append(Doc(len(docs), p.title, p.abstract or "", tuple(name_key(a.name) for a in p.authors),
+                        tuple(a.name for a in p.authors), tuple(p.categories), p.venue, p.published,
+                        _vector(f"{p.title}. {p.abstract}")))
+    n_library = sum(1 for p in library.papers if len(p.abstract or "") > 80)
+    assert n_library > 300 and 3000 < len(docs) < 5000
+    return docs[:n_library], docs[n_library:]
+
+
+def _profile(library: list[Doc], liked: list[Doc] = ()) -> RadarProfile:
+    rng = np.random.default_rng(0)
+    seeds = [library[i] for i in rng.choice(len(library), 10, replace=False)]
+    return RadarProfile(seeds=seeds, liked=list(liked), keywords=["behavioral flexibility"], excludes=["review"],
+                        interest="animal cognition and behavioural flexibility in birds",
+                        interest_embedding=_vector("animal cognition and behavioural flexibility in birds"))
+
+
+def _same(a, b) -> None:
+    """The same papers in the same order with the same reasons; scores equal to float32 rounding
+    (two fresh rankings differ there: BLAS sums in a different order from one call to the next)."""
+    assert a.ids.tolist() == b.ids.tolist()
+    assert np.allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
+    assert a.reasons.keys() == b.reasons.keys()
+    for pid, reasons in a.reasons.items():
+        assert [(r.kind, r.text) for r in reasons] == [(r.kind, r.text) for r in b.reasons[pid]]
+        assert np.allclose([r.weight for r in reasons], [r.weight for r in b.reasons[pid]], rtol=1e-5)
+
+
+def test_a_radar_ranked_again_gives_what_a_fresh_ranker_gives(records):
+    library, day = records
+    docs = library + day
+    ranker = Ranker()
+    cs = ranker.candidates(docs)
+    profile = _profile(library)
+    first = ranker.rank(profile, cs, explain=20, top=100)
+    again = ranker.rank(profile, cs, explain=20, top=100)  # the blocks, propagation and head rows read back
+    assert ranker._per_candidates[cs]  # (something was kept to be read back)
+    fresh = Ranker().rank(profile, Ranker().candidates(docs), explain=20, top=100)
+    _same(first, again)
+    _same(again, fresh)
+    # a like changes the positives: nothing of the radar's may be read back
+    liked = ranker.rank(_profile(library, [library[-1]]), cs, explain=20, top=100)
+    fresh_liked = Ranker().rank(_profile(library, [library[-1]]), Ranker().candidates(docs), explain=20, top=100)
+    _same(liked, fresh_liked)
+    assert liked.ids.tolist() != first.ids.tolist()
+
+
+def test_kept_blocks_are_bounded_and_an_evicted_one_is_computed_again(records, monkeypatch):
+    library, day = records
+    docs = library + day
+    monkeypatch.setattr(ranker_module, "DENSE_KEPT_BYTES", 1)  # only the newest block stays
+    ranker = Ranker()
+    cs = ranker.candidates(docs)
+    one, two = _profile(library), _profile(library, [library[-1]])
+    first = ranker.rank(one, cs, explain=20, top=100)
+    ranker.rank(two, cs, explain=20, top=100)
+    kept = ranker._per_candidates[cs]
+    assert len([k for k in kept if k != "_inverse_norm"]) == 1
+    _same(ranker.rank(one, cs, explain=20, top=100), first)
+
+
+def test_the_lexical_head_keeps_the_full_rankings_top(records, monkeypatch):
+    """The lexical signals on the head of a first ranking (LEXICAL_HEAD, 2,000 candidates) against
+    every candidate: not one of the full ranking's top 20 dropped."""
+    library, others = records
+    docs = library + others
+    profile = _profile(library)
+    assert len(docs) > ranker_module.LEXICAL_HEAD * 1.5
+    head = Ranker().rank(profile, docs, explain=0, top=100)
+    monkeypatch.setattr(ranker_module, "LEXICAL_HEAD", 10**9)
+    full = Ranker().rank(profile, docs, explain=0, top=100)
+    assert set(full.ids[:20].tolist()) == set(head.ids[:20].tolist())
