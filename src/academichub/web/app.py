@@ -582,9 +582,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     setup_token = identity.setup_token_for(hub, settings)
-    from .page_cache import PageCache, StateMemo
+    from .page_cache import PageCache
 
-    kept = app.state.kept = StateMemo(hub)  # per store state: the feed's rows, facets, sidebar, loop line
+    kept = hub.per_state  # per store state: the feed's rows, facets, sidebar, loop line
 
     app.add_middleware(PageCache, hub=hub, state=app.state)  # inside the gate: kept pages are per viewer (web/page_cache.py)
     app.add_middleware(identity.ViewerGate, hub=hub, settings=settings, setup_token=setup_token)  # inside SecurityHeaders
