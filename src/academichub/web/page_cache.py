@@ -35,6 +35,7 @@ from . import i18n
 
 PAGES_KEPT = 512  # rendered pages per process (a page is 30-100 KB)
 SHUFFLES = 16  # kept shuffles of a seedless feed view per store state
+WAIT_S = 30.0  # the longest a reader waits for another's render of the same page before rendering its own
 CACHED_PATHS = frozenset({"/"})  # the feed, a radar's feed (?radar=) and search (?q=)
 
 
@@ -53,6 +54,7 @@ class PageCache:
     def __init__(self, app: ASGIApp, *, hub, state=None, paths=CACHED_PATHS, kept: int = PAGES_KEPT,
                  shuffles: int = SHUFFLES) -> None:
         self.app = app
+        self.state = state
         if state is not None:
             state.page_cache = self  # app.state.page_cache: its counters, for tests and benchmarks
         self.hub = hub
@@ -65,15 +67,20 @@ class PageCache:
         self.hits = 0
         self.renders = 0
 
+    @property
+    def current_hub(self):
+        """The app's hub of the moment (app.state.hub: a test may put one with its own clock)."""
+        return getattr(self.state, "hub", None) or self.hub
+
     async def version(self) -> tuple | None:
         """The store's token and today; None when the store cannot say (nothing is kept)."""
-        versions = self.hub.data_version
+        versions = self.current_hub.data_version
         if not versions.supported:
             return None
         token = versions.token() if versions.dialect == "sqlite" else await run_in_threadpool(versions.token)
         if token is None:
             return None
-        return token, self.hub.today()
+        return token, self.current_hub.today()
 
     def key_of(self, scope: Scope) -> tuple | None:
         viewer = scope.get("state", {}).get("viewer")
@@ -110,6 +117,9 @@ class PageCache:
         shuffled = key[-1] is not None
         flight = (key[:-1] if shuffled else key, version)  # one render at a time per page (and its shuffles)
         waiting = self.rendering.get(flight)
+        if waiting is not None and (waiting.get_loop() is not asyncio.get_running_loop() or waiting.done()):
+            self.rendering.pop(flight, None)  # left by another event loop (a test client's, gone): not ours to wait on
+            waiting = None
         other = self._another_shuffle(key, version) if shuffled else None
         if other is not None:  # this shuffle is not kept yet: another one now, this one rendered meanwhile
             if waiting is None:
@@ -118,7 +128,10 @@ class PageCache:
             await _replay(other, send)
             return
         if waiting is not None:
-            kept = await asyncio.shield(waiting)
+            try:
+                kept = await asyncio.wait_for(asyncio.shield(waiting), WAIT_S)
+            except asyncio.TimeoutError:
+                kept = None  # render our own rather than wait longer
             if kept is not None:
                 self.hits += 1
                 await _replay(kept, send)
@@ -131,7 +144,8 @@ class PageCache:
         try:
             kept = await self._render(scope, receive, send, version)
         finally:
-            self.rendering.pop(flight, None)
+            if self.rendering.get(flight) is future:
+                del self.rendering[flight]
             future.set_result(kept)
         self._keep(key, kept)
 
@@ -156,7 +170,8 @@ class PageCache:
             try:
                 kept = await self._render(copy, _no_body, _discard, version)
             finally:
-                self.rendering.pop(flight, None)
+                if self.rendering.get(flight) is future:
+                    del self.rendering[flight]
                 future.set_result(kept)
             self._keep(key, kept)
 
@@ -166,7 +181,7 @@ class PageCache:
 
     def _fresh(self, kept: Kept | None, version: tuple) -> bool:
         return kept is not None and kept.version == version and (
-            kept.valid_until is None or as_utc(self.hub.now()) < kept.valid_until)
+            kept.valid_until is None or as_utc(self.current_hub.now()) < kept.valid_until)
 
     def _another_shuffle(self, key: tuple, version: tuple) -> Kept | None:
         """A kept shuffle of the same page (any slot but this missing one), or None."""
