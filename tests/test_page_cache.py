@@ -138,6 +138,6 @@ def test_a_kept_page_follows_the_store_and_the_language(engine, database_url):
 def test_a_seedless_feed_still_reshuffles(engine):
     store_records(engine, [paper(n, f"Paper number {n}") for n in range(1, 41)])
     hub = make_hub(engine, batch_size=5)
-    local = client_for(hub, LOCAL)
-    seeds = {re.search(r"seed=(\d+)", local.get("/").text).group(1) for _ in range(40)}
+    with client_for(hub, LOCAL) as local:  # one event loop throughout: shuffles are rendered in its background
+        seeds = {re.search(r"seed=(\d+)", local.get("/").text).group(1) for _ in range(60)}
     assert len(seeds) > 1  # one of SHUFFLES shuffles per view, not the same one every time

@@ -402,6 +402,7 @@ def _httpx_load(url: str, connections: int, duration: float, timeout: float) -> 
 RADAR = "bench"
 RADAR_ARGS = ("--keyword", "entanglement", "--keyword", "quantum error correction", "--category", "quant-ph",
               "--interest", "Entanglement, quantum error correction and quantum networks.")
+UNKEPT_ROUTES = (f"/?radar={RADAR}", "/?seed=1")  # timed one client, a URL of their own each time
 WEB_ROUTES = ("/", f"/?radar={RADAR}", f"/api/radars/{RADAR}/rank?limit=20", "/?q=entanglement", "/briefing")
 
 
@@ -476,10 +477,15 @@ def run_web_bench(shared_data: Path | None, *, papers: int = 15_000, connections
             if first.status_code != 200:
                 raise AcademicHubError(f"first radar page answered {first.status_code}")
             one = _one_client(server.base, WEB_ROUTES, rounds)
+            # each a URL of its own: rendered, not a kept page (web/page_cache.py keeps pages per request)
+            unkept = {route: statistics.median(_one_client(server.base, [f"{route}&view={n}" for n in range(rounds)], 1).values())
+                      for route in UNKEPT_ROUTES}
             loads = {route: load(server.base + route, connections=connections, duration=duration) for route in WEB_ROUTES}
 
+    workers = int(os.environ.get("ACADEMICHUB_WORKERS") or 0) or os.cpu_count() or 1
     console.print(f"academichub bench web: {papers:,} papers, SQLite, {connections} connections x {duration:g} s per route "
-                  f"({tool}; one `academichub serve` process; {os.cpu_count()} CPUs)")
+                  f"({tool}; `academichub serve` with {workers} worker process{'es' if workers > 1 else ''}, "
+                  f"the bare page in one; {os.cpu_count()} CPUs)")
     line = "{:<42} {:>12} {:>9} {:>10} {:>10} {:>7} {:>9}"
     console.print(line.format("route", "1 client p50", "req/s", "p50", "p99", "errors", "vs bare"))
     console.print(line.format("bare FastAPI page (20 static cards)", "", f"{bare_load.rps:,.0f}", f"{bare_load.p50_ms:,.0f} ms",
@@ -488,9 +494,12 @@ def run_web_bench(shared_data: Path | None, *, papers: int = 15_000, connections
         f = loads[route]
         console.print(line.format(route, f"{one[route] * 1e3:,.0f} ms", f"{f.rps:,.1f}", f"{f.p50_ms:,.0f} ms",
                                   f"{f.p99_ms:,.0f} ms", f.errors, f"{f.rps / bare_load.rps:.1%}"))
+    for route, seconds in unkept.items():
+        console.print(line.format(f"{route} (a new URL each: rendered)", f"{seconds * 1e3:,.0f} ms", "", "", "", "", ""))
     console.print(line.format("first radar page after start", f"{first_s * 1e3:,.0f} ms", "", "", "", "", ""))
     console.print(line.format("server start (until it listens)", f"{server.ready_s * 1e3:,.0f} ms", "", "", "", "", ""))
-    return {"bare": bare_load, "routes": loads, "one_client": one, "first_radar_s": first_s, "ready_s": server.ready_s}
+    return {"bare": bare_load, "routes": loads, "one_client": one, "unkept": unkept, "first_radar_s": first_s,
+            "ready_s": server.ready_s}
 
 
 

@@ -51,9 +51,10 @@ class Hub:
         self._locks_lock = threading.Lock()  # guards the two above (not _refresh_lock: a warm-up holds that for long)
         self.vector_gaps: dict = {}  # app/radar_feed.py: the missing-vectors notice, per corpus state
         self._reranking: set[int] = set()  # radars with a background re-rank thread running (no queue attached)
-        from ..store.data_version import DataVersion
+        from ..store.data_version import DataVersion, StateMemo
 
-        self.data_version = DataVersion(engine)  # what cached pages are keyed by (web/page_cache.py)
+        self.data_version = DataVersion(engine)  # what kept pages are keyed by (web/page_cache.py)
+        self.per_state = StateMemo(self.data_version)  # values kept while the store is unchanged
 
     @property
     def ranker(self):

@@ -139,9 +139,14 @@ def ranking_version(hub: "Hub", conn, radar: Radar, period: str) -> str:
     rules = sorted((kind, r.value_key) for kind, rs in radar.rules.items() for r in rs)
     setup = _digest(period, radar.interest, rules, sorted(radar.seeds), str(radar.updated_at))
     weights = hub.settings.rank_weights
-    learned = _digest(sorted(f.id for f in radar.feedback), corpus_signature(conn, None, None)[3:], count_vectors(conn),
+    learned = _digest(sorted(f.id for f in radar.feedback), *_corpus_state(hub, conn),
                       str(weights), weights.stat().st_mtime_ns if weights and weights.exists() else None)
     return setup + learned
+
+
+def _corpus_state(hub: "Hub", conn) -> tuple:
+    """The corpus signature and the count of vectors (two scans of the papers), once per store state."""
+    return hub.per_state.get(("corpus",), lambda: (corpus_signature(conn, None, None)[3:], count_vectors(conn)))
 
 
 def compute_ranking(hub: "Hub", conn, radar: Radar, since: date | None) -> StoredRanking:
@@ -173,7 +178,7 @@ def stored_ranking(hub: "Hub", conn, radar: Radar, since: date | None, *, fresh:
     for in the background (hub.rerank_later)."""
     period = period_key(since)
     version = ranking_version(hub, conn, radar, period)
-    found = load_ranking(conn, radar.id, period)
+    found = hub.per_state.get(("ranking", radar.id, period), lambda: load_ranking(conn, radar.id, period))
     if found is not None and found.version == version:
         return found, False
     if found is not None and found.version[:16] == version[:16] and not fresh:
@@ -209,10 +214,9 @@ def refresh_rankings(hub: "Hub", radar_id: int) -> list[str]:
 
 
 def _ranked(stored: StoredRanking, ids) -> list[RankedPaper]:
-    position = {int(pid): n for n, pid in enumerate(stored.ids.tolist())}
     out = []
-    for pid in ids:
-        n = position[int(pid)]
+    for pid in ids:  # a batch: a few positions looked up, not a map of the whole ranking
+        n = int(np.flatnonzero(stored.ids == int(pid))[0])
         reasons = [Reason(kind, text, float(weight)) for kind, text, weight in stored.reasons.get(str(int(pid)), [])]
         out.append(RankedPaper(int(pid), "", float(stored.scores[n]), reasons))
     return out
@@ -291,15 +295,18 @@ def next_batch(hub: "Hub", radar_name: str, filters: FeedFilters, size: int, wan
         radar = get_radar(conn, radar_name)
         if radar is None:
             raise NotFound(f"no radar {radar_name!r}")
-        since = day_window(conn, filters)
-        window = window_ids(conn, since)
-        matching = matching_ids(conn, filters, window)
+        kept = hub.per_state  # read once per store state: the same for every view until something is written
+        since = None if filters.dates else kept.get(("latest",), lambda: day_window(conn, filters))
+        window = kept.get(("window", since), lambda: window_ids(conn, since))
+        matching = kept.get(("matching", since, repr(filters)), lambda: matching_ids(conn, filters, window))
         pool = matching - set(radar.seeds)
         shown = shown_batches(conn, radar.id, today)
         recorded = set(shown.values())
         stored, stale = stored_ranking(hub, conn, radar, since)
         ids = stored.ids
-        keep = np.isin(ids, np.fromiter(pool, dtype=np.int64, count=len(pool))) if len(ids) else np.zeros(0, dtype=bool)
+        keep = kept.get(("eligible", radar.id, since, repr(filters), tuple(sorted(radar.seeds)), stored.period, stored.version),
+                        lambda: np.isin(ids, np.fromiter(pool, dtype=np.int64, count=len(pool)))
+                        if len(ids) else np.zeros(0, dtype=bool)).copy()
         if stale:  # what the reader just said, at once: a liked, saved or dismissed paper leaves the
             # feed before the re-rank (the ranker never returns them: Ranker.eligible)
             said = [f.paper_id for f in radar.feedback if f.action in ("like", "save", "dismiss") and f.paper_id]
@@ -370,7 +377,7 @@ def preview(hub: "Hub", conn, radar: Radar, size: int = PREVIEW_SIZE) -> dict:
 def _vector_gap(hub: "Hub", conn) -> VectorGap | None:
     """vector_gap (a count over every paper), kept while the corpus and its vectors are unchanged;
     asked again while vectors are being made in the background (its progress is the news)."""
-    key = (corpus_signature(conn, None, None)[3:], count_vectors(conn))
+    key = _corpus_state(hub, conn)
     cached = hub.vector_gaps.get(key, False)
     if cached is False or (cached is not None and cached.embedding):
         cached = vector_gap(conn, hub.settings)

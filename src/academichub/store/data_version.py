@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -62,4 +63,31 @@ class DataVersion:
                 self._watcher = None
 
 
-__all__ = ["DataVersion"]
+class StateMemo:
+    """Values computed once per store state (the sidebar's days and categories, the loop line, the
+    feed's matching rows): `get(key, compute)` gives the value kept for the current
+    data version, or computes it; a new token forgets every value. A store that cannot
+    say its state (in-memory SQLite) computes every time."""
+
+    def __init__(self, versions: DataVersion, kept: int = 256) -> None:
+        self.versions = versions
+        self.kept = kept
+        self.token: Any = None
+        self.values: dict = {}
+
+    def get(self, key, compute):
+        token = self.versions.token()
+        if token is None:
+            return compute()
+        if token != self.token:
+            self.values, self.token = {}, token
+        values = self.values
+        if key in values:
+            return values[key]
+        value = compute()
+        if self.token == token and len(values) < self.kept:
+            values[key] = value
+        return value
+
+
+__all__ = ["DataVersion", "StateMemo"]

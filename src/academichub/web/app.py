@@ -582,9 +582,9 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
     app.state.engine = engine
     app.state.hub = hub  # the use cases; tests may swap in one with their own clock
     setup_token = identity.setup_token_for(hub, settings)
-    from .page_cache import PageCache, StateMemo
+    from .page_cache import PageCache
 
-    kept = app.state.kept = StateMemo(hub)  # per store state: the feed's rows, facets, sidebar, loop line
+    kept = hub.per_state  # per store state: the feed's rows, facets, sidebar, loop line
 
     app.add_middleware(PageCache, hub=hub, state=app.state)  # inside the gate: kept pages are per viewer (web/page_cache.py)
     app.add_middleware(identity.ViewerGate, hub=hub, settings=settings, setup_token=setup_token)  # inside SecurityHeaders
@@ -608,7 +608,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         lang = language_of(request)
         env = envs[lang]
         if template == "feed.html" and "store_loop" not in context:  # the radar view's feed shows the loop too
-            context = {**context, "store_loop": store_loop(None)}
+            context = {**context, "store_loop": store_loop(request, None)}
         loop = context.get("store_loop")
         if loop is not None and loop.next_fetch_at is not None and loop.next_fetch_at > loop.now:
             request.state.page_valid_until = loop.next_fetch_at  # "next fetch at" turns "due now" then (page_cache)
@@ -712,12 +712,15 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
         return kept.get(("sidebar", day), lambda: (available_dates(conn, 7), latest_announcement(conn),
                                                    feed_notices(conn, day)))
 
-    def store_loop(day: date | None):
-        """loop_status, kept per store state and minute (it says when the next fetch is due)."""
-        now = hub.now()
-        status = kept.get(("loop", day, now.replace(second=0, microsecond=0)), lambda: loop_status(hub, now, day=day))
+    def store_loop(request: Request, day: date | None):
+        """loop_status, kept per store state and minute (it says when the next fetch is due); the
+        app's hub of the moment (a test puts one with its own clock)."""
+        current = request.app.state.hub
+        now = current.now()
+        status = current.per_state.get(("loop", day, now.replace(second=0, microsecond=0)),
+                                       lambda: loop_status(current, now, day=day))
         if status.next_fetch_at is not None and status.now < status.next_fetch_at <= as_utc(now):
-            status = loop_status(hub, now, day=day)  # it fell due within the minute
+            status = loop_status(current, now, day=day)  # it fell due within the minute
         return status
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -749,7 +752,7 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
                 facets = kept.get(("facets", filtered), lambda: category_facets(conn, params.filters, 12)) if page.total else []
             days, latest, notices = sidebar(conn, params.filters)
             switch = radar_views.switcher(conn, request, params.filters)
-        status = store_loop(params.filters.dates[0] if len(params.filters.dates) == 1 else None)
+        status = store_loop(request, params.filters.dates[0] if len(params.filters.dates) == 1 else None)
         links = FeedLinks("/", params.filters, seed=seed, size=params.size if params.size_given else None, page=page,
                           sort=params.sort)
         return render(

@@ -14,8 +14,9 @@ The feed without a `seed` (and without a search or a radar, whose order uses non
 until the store changes; instead each such view draws one of SHUFFLES slots, each rendered once
 with its own random seed, so a reload still shows another shuffle (one of SHUFFLES per state).
 
-Misses for the same page are rendered once (the others wait for it, or take another kept
-shuffle of it): a burst of readers after a change costs one render at a time, not one per reader. Only 200 HTML answers are kept; anything else
+Misses for the same page are rendered once (the others wait for it): a burst of readers after a
+change costs one render, not one per reader. A seedless view whose slot is not rendered yet gets
+another kept shuffle at once while its own is rendered in the background, one at a time. Only 200 HTML answers are kept; anything else
 (errors, redirects, JSON, HEAD) passes through."""
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from . import i18n
 
 PAGES_KEPT = 512  # rendered pages per process (a page is 30-100 KB)
 SHUFFLES = 16  # kept shuffles of a seedless feed view per store state
+WAIT_S = 30.0  # the longest a reader waits for another's render of the same page before rendering its own
 CACHED_PATHS = frozenset({"/"})  # the feed, a radar's feed (?radar=) and search (?q=)
 
 
@@ -52,6 +54,7 @@ class PageCache:
     def __init__(self, app: ASGIApp, *, hub, state=None, paths=CACHED_PATHS, kept: int = PAGES_KEPT,
                  shuffles: int = SHUFFLES) -> None:
         self.app = app
+        self.state = state
         if state is not None:
             state.page_cache = self  # app.state.page_cache: its counters, for tests and benchmarks
         self.hub = hub
@@ -60,18 +63,24 @@ class PageCache:
         self.shuffles = shuffles
         self.pages: OrderedDict[tuple, Kept] = OrderedDict()
         self.rendering: dict[tuple, asyncio.Future] = {}
+        self.filling: set[asyncio.Task] = set()  # background renders of shuffles (kept referenced)
         self.hits = 0
         self.renders = 0
 
+    @property
+    def current_hub(self):
+        """The app's hub of the moment (app.state.hub: a test may put one with its own clock)."""
+        return getattr(self.state, "hub", None) or self.hub
+
     async def version(self) -> tuple | None:
         """The store's token and today; None when the store cannot say (nothing is kept)."""
-        versions = self.hub.data_version
+        versions = self.current_hub.data_version
         if not versions.supported:
             return None
         token = versions.token() if versions.dialect == "sqlite" else await run_in_threadpool(versions.token)
         if token is None:
             return None
-        return token, self.hub.today()
+        return token, self.current_hub.today()
 
     def key_of(self, scope: Scope) -> tuple | None:
         viewer = scope.get("state", {}).get("viewer")
@@ -108,10 +117,21 @@ class PageCache:
         shuffled = key[-1] is not None
         flight = (key[:-1] if shuffled else key, version)  # one render at a time per page (and its shuffles)
         waiting = self.rendering.get(flight)
+        if waiting is not None and (waiting.get_loop() is not asyncio.get_running_loop() or waiting.done()):
+            self.rendering.pop(flight, None)  # left by another event loop (a test client's, gone): not ours to wait on
+            waiting = None
+        other = self._another_shuffle(key, version) if shuffled else None
+        if other is not None:  # this shuffle is not kept yet: another one now, this one rendered meanwhile
+            if waiting is None:
+                self._fill(scope, key, flight, version)
+            self.hits += 1
+            await _replay(other, send)
+            return
         if waiting is not None:
-            kept = self._another_shuffle(key, version) if shuffled else None  # the other readers take a kept one
-            if kept is None:
-                kept = await asyncio.shield(waiting)
+            try:
+                kept = await asyncio.wait_for(asyncio.shield(waiting), WAIT_S)
+            except asyncio.TimeoutError:
+                kept = None  # render our own rather than wait longer
             if kept is not None:
                 self.hits += 1
                 await _replay(kept, send)
@@ -124,21 +144,47 @@ class PageCache:
         try:
             kept = await self._render(scope, receive, send, version)
         finally:
-            self.rendering.pop(flight, None)
+            if self.rendering.get(flight) is future:
+                del self.rendering[flight]
             future.set_result(kept)
-        if kept is not None:
-            self.renders += 1
-            self.pages[key] = kept
-            self.pages.move_to_end(key)
-            while len(self.pages) > self.kept:
-                self.pages.popitem(last=False)
+        self._keep(key, kept)
+
+    def _keep(self, key: tuple, kept: Kept | None) -> None:
+        if kept is None:
+            return
+        self.renders += 1
+        self.pages[key] = kept
+        self.pages.move_to_end(key)
+        while len(self.pages) > self.kept:
+            self.pages.popitem(last=False)
+
+    def _fill(self, scope: Scope, key: tuple, flight: tuple, version: tuple) -> None:
+        """Render the shuffle `key` in the background (a copy of this request, its answer kept only)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self.rendering[flight] = future
+        copy = {**scope, "state": dict(scope.get("state", {}))}
+
+        async def run() -> None:
+            kept = None
+            try:
+                kept = await self._render(copy, _no_body, _discard, version)
+            finally:
+                if self.rendering.get(flight) is future:
+                    del self.rendering[flight]
+                future.set_result(kept)
+            self._keep(key, kept)
+
+        task = loop.create_task(run())  # the request's context goes along (the acting user)
+        self.filling.add(task)
+        task.add_done_callback(self.filling.discard)
 
     def _fresh(self, kept: Kept | None, version: tuple) -> bool:
         return kept is not None and kept.version == version and (
-            kept.valid_until is None or as_utc(self.hub.now()) < kept.valid_until)
+            kept.valid_until is None or as_utc(self.current_hub.now()) < kept.valid_until)
 
     def _another_shuffle(self, key: tuple, version: tuple) -> Kept | None:
-        """A kept shuffle of the same page, while this slot's is being rendered."""
+        """A kept shuffle of the same page (any slot but this missing one), or None."""
         found = [kept for slot in range(self.shuffles) if self._fresh(kept := self.pages.get((*key[:-1], slot)), version)]
         return random.choice(found) if found else None
 
@@ -168,31 +214,12 @@ class PageCache:
         self.pages.clear()
 
 
-class StateMemo:
-    """Values computed once per store state (the sidebar's days and categories, the loop line, the
-    feed's matching rows): `get(key, compute)` gives the value kept for the current
-    `hub.data_version` token, or computes it; a new token forgets every value. A store that cannot
-    say its state (in-memory SQLite) computes every time."""
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
-    def __init__(self, hub, kept: int = 256) -> None:
-        self.hub = hub
-        self.kept = kept
-        self.token: Any = None
-        self.values: dict = {}
 
-    def get(self, key, compute):
-        token = self.hub.data_version.token()
-        if token is None:
-            return compute()
-        if token != self.token:
-            self.values, self.token = {}, token
-        values = self.values
-        if key in values:
-            return values[key]
-        value = compute()
-        if self.token == token and len(values) < self.kept:
-            values[key] = value
-        return value
+async def _discard(_message: Message) -> None:
+    return None
 
 
 async def _replay(kept: Kept, send: Send) -> None:
@@ -208,4 +235,4 @@ def _cookie_value(header: str, name: str) -> str | None:
     return None
 
 
-__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES", "StateMemo"]
+__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES"]

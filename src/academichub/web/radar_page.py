@@ -251,7 +251,7 @@ class RadarViews:
         links = RadarLinks(result.radar, params.filters, size=params.size if params.size_given else None)
         here = links.batch_url(result.batch) if result.batch is not None else links.next()
         links.shown_batch = result.batch
-        kept = request.app.state.kept  # per store state (web/page_cache.py StateMemo)
+        kept = self.hub.per_state  # per store state (store/data_version.py StateMemo)
         day = params.filters.dates[0] if params.filters.dates else None
         with self.hub.reading() as conn:
             facets = kept.get(("facets", repr(params.filters)),
