@@ -39,17 +39,6 @@ def test_worker_choice():
         assert worker_available(None) is False
 
 
-def test_the_worker_is_left_out_when_every_core_is_busy(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 5.0, 4.0))
-    assert pipeline.idle_core() is False and worker_available(None) is False
-    assert worker_available(True) is True  # a caller that asks for it still gets it
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.5, 0.5))
-    assert pipeline.idle_core() is True
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert pipeline.idle_core() is False
-
-
 def _everything(engine):
     """Every stored column but ids and clocks, in a comparable form."""
     from sqlalchemy import select

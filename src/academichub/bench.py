@@ -176,7 +176,7 @@ def run_ingest_bench(shared_data: Path | None, *, repeat: int = 5, console: Cons
             engine.dispose()
             return total
 
-        forked = worker_available(True)  # the worker's rate even when `ingest` would leave it out under load
+        forked = worker_available(True)  # the worker's rate beside the one-process rate, every round
         new_store = lambda: _fresh_engine(folder, "oai")  # noqa: E731
         # Rounds of (bare loader, ours with the worker, ours in one process) back to back: this
         # machine's load changes by the minute, so each round's ratio is a same-moment comparison.

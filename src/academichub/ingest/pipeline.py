@@ -443,28 +443,15 @@ def _db_reason(exc: SQLAlchemyError) -> str:
 
 
 def worker_available(force: bool | None = None) -> bool:
-    """May a bulk file be parsed in a forked worker? Only where fork exists, a second core is
-    idle (`idle_core`), and (unless the caller vouches for it) no other thread could hold a lock
-    that the child would inherit locked."""
+    """May a bulk file be parsed in a forked worker? Only where fork exists, there is a second
+    core to use, and (unless the caller vouches for it) no other thread could hold a lock that
+    the child would inherit locked. Not the load of the moment: an import behaves the same on a
+    busy machine (where `--no-ingest-worker` is faster, docs/design.md "Bulk import")."""
     if force is False or "fork" not in multiprocessing.get_all_start_methods():
         return False
     if force:
         return True
-    return idle_core() and threading.active_count() == 1
-
-
-def idle_core() -> bool:
-    """Does the machine have a core to spare for a second process? The worker costs CPU of its
-    own (pickling every batch there and back), so on a machine whose cores are all busy the
-    one-process import, which parses in a thread, finishes first (docs/design.md, "Bulk import")."""
-    cores = os.cpu_count() or 1
-    if cores < 2:
-        return False
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average (Windows): assume a core is free
-        return True
-    return load <= cores - 1
+    return (os.cpu_count() or 1) > 1 and threading.active_count() == 1
 
 
 def _bulk_parser(fmt: FileFormat) -> Callable[[IO[bytes], str], Iterator[PaperData]]:
