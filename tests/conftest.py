@@ -67,7 +67,7 @@ def _isolated_settings(monkeypatch, tmp_path):
 _BACKGROUND_THREADS = ("academichub-embed", "candidates warm-up")  # and "re-rank radar N"
 
 
-def _join_background_threads(timeout: float = 300) -> None:
+def _join_background_threads(timeout: float = 600) -> None:
     for thread in threading.enumerate():
         named = thread.name in _BACKGROUND_THREADS or thread.name.startswith("re-rank radar ")
         if named and thread is not threading.current_thread():
