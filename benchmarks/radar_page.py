@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -22,14 +21,10 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import free_port, wait_until_serving  # benchmarks/serving.py (run as a script from benchmarks/)
 
 CLI = "import sys; from academichub.cli import app; sys.exit(app(prog_name='academichub'))"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _clear_shown(url: str) -> None:
@@ -76,7 +71,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds to wait after the first radar request (the start-up warm-up then done)")
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACADEMICHUB_")}
     env.update(PYTHONPATH=str(Path(args.src).resolve()), ACADEMICHUB_DATABASE_URL=args.database_url,
                ACADEMICHUB_EMBED_ON_INGEST="false", ACADEMICHUB_SCHEDULER="false",
@@ -91,16 +86,7 @@ def main() -> None:
     feed = "/?radar=" + args.radar
     try:
         with httpx.Client(base_url=base, timeout=600) as http:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.1)
+            wait_until_serving(http, server)
             started = time.perf_counter()
             assert http.get(feed).status_code == 200
             first = (time.perf_counter() - started) * 1000

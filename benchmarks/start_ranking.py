@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import free_port, wait_until_serving  # benchmarks/serving.py (run as a script from benchmarks/)
 
 CLI = "import sys; from academichub.cli import app; sys.exit(app(prog_name='academichub'))"
 
@@ -51,29 +51,15 @@ def _rank(src: Path, folder: Path, radar: str) -> tuple[float, float, str]:
     return seconds, rss, run.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _first_page(src: Path, folder: Path, radar: str) -> float:
     """Seconds of the first `/?radar=RADAR` once a fresh `serve` answers /healthz."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--port", str(port)], env=_env(src, folder),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=900) as http:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.1)
+            wait_until_serving(http, server)
             started = time.perf_counter()
             assert http.get("/?radar=" + radar).status_code == 200
             return time.perf_counter() - started

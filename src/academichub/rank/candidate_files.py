@@ -21,14 +21,12 @@ is the set `CandidateSet(load_docs(...))` would build, column for column."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .neighbours import model_slug, store_key
+from .neighbours import folder_writer, model_slug, read_manifest, store_key
 from .ranker_types import Doc
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,12 +196,8 @@ class CandidateFiles:
         return self.folder / f"{self.key}-{generation}.{part}"
 
     def _read_manifest(self) -> dict | None:
-        try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("candidate columns %s: unreadable manifest (%s); they will be rebuilt", self.manifest_path, exc)
+        manifest = read_manifest(self.manifest_path, "candidate columns", "they")
+        if manifest is None:
             return None
         if (not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("store") != self.store
                 or manifest.get("n_features") != self.n_features):
@@ -211,15 +205,8 @@ class CandidateFiles:
             return None
         return manifest
 
-    @contextmanager
     def _writer(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return folder_writer(self.folder, self.lock_path)
 
     # -- the store's state -------------------------------------------------
 

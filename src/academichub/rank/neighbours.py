@@ -49,6 +49,30 @@ def model_slug(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.") or "model"
 
 
+def read_manifest(path: Path, what: str, pronoun: str) -> object | None:
+    """A manifest file's JSON (None when there is none yet, or it cannot be read: then the files
+    it names are rebuilt, said in the log as "<what> <path>: ... <pronoun> will be rebuilt")."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("%s %s: unreadable manifest (%s); %s will be rebuilt", what, path, exc, pronoun)
+        return None
+
+
+@contextmanager
+def folder_writer(folder: Path, lock_path: Path):
+    """One writer at a time of a folder's files (an flock on `lock_path`); readers never wait."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class NeighbourTable:
     """Each indexed paper's TABLE_K nearest papers by cosine: `ids` sorted, `nbr` (-1 where none)
     and `sim` row-aligned with it. Memory-mapped when read from the files."""
@@ -87,12 +111,8 @@ class VectorIndex:
         return self.folder / f"{self.slug}-{generation}{suffix}"
 
     def _read_manifest(self) -> dict | None:
-        try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("nearest-neighbour index %s: unreadable manifest (%s); it will be rebuilt", self.manifest_path, exc)
+        manifest = read_manifest(self.manifest_path, "nearest-neighbour index", "it")
+        if manifest is None:
             return None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("model") != self.model:
             log.warning("nearest-neighbour index %s: manifest of another format or model; it will be rebuilt", self.manifest_path)
@@ -166,15 +186,8 @@ class VectorIndex:
 
     # -- writing ---------------------------------------------------------
 
-    @contextmanager
     def _writer(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return folder_writer(self.folder, self.lock_path)
 
     def _load_for_writing(self, dim: int | None):
         """(manifest, index, table) to extend: the files in memory, or an empty index when there is
