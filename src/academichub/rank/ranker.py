@@ -423,7 +423,7 @@ class Ranker:
             sample = rng.choice(pool, size=min(LEXICAL_NEGATIVES, len(pool)), replace=False)
             x = sparse.vstack([pos_vectors, cs.matrix[np.sort(sample)]]).tocsr()
             y = np.r_[np.ones(pos_vectors.shape[0]), np.zeros(len(sample))]
-            model = LinearSVC(C=LEXICAL_C, class_weight="balanced", tol=1e-4, max_iter=1000)
+            model = LinearSVC(C=LEXICAL_C, class_weight="balanced", tol=1e-4, max_iter=1000, random_state=self.seed)
             model.fit(x, y)
             cached = self._remember_model(key, model.coef_[0].astype(np.float32))
         return cached
@@ -484,7 +484,7 @@ class Ranker:
             y = np.concatenate([np.ones(len(pos)), np.zeros(len(negatives))])
             # A loose tolerance: the ranking, not the probabilities, is what is used (measured on the
             # Categories benchmark: no loss against a tight fit, a third of the time).
-            model = LogisticRegression(C=1.0, class_weight="balanced", tol=1e-2, max_iter=100)
+            model = LogisticRegression(C=1.0, class_weight="balanced", tol=1e-2, max_iter=100, random_state=self.seed)
             model.fit(x, y)
             cached = self._remember_model(key, (model.coef_[0].astype(np.float32), float(model.intercept_[0])))
         return cached
