@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.state import as_utc
@@ -93,7 +94,7 @@ class PageCache:
                 cookie = value
             elif name == b"accept-language":
                 accept = value
-        lang_cookie = _cookie_value(cookie.decode("latin-1"), i18n.COOKIE) if cookie else None
+        lang_cookie = cookie_parser(cookie.decode("latin-1")).get(i18n.COOKIE) if cookie else None
         params = {name for name, _, value in (part.partition(b"=") for part in query.split(b"&")) if value}
         shuffled = not params & {b"seed", b"radar", b"q"}  # a search's order and a radar's use no seed
         slot = random.randrange(self.shuffles) if shuffled else None
@@ -225,14 +226,6 @@ async def _discard(_message: Message) -> None:
 async def _replay(kept: Kept, send: Send) -> None:
     await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers})
     await send({"type": "http.response.body", "body": kept.body})
-
-
-def _cookie_value(header: str, name: str) -> str | None:
-    for part in header.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return None
 
 
 __all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES"]
