@@ -5,6 +5,7 @@ day and a real library (its entries as seeds and candidates), vectors seeded by 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -114,3 +115,65 @@ def test_the_lexical_head_keeps_the_full_rankings_top(records, monkeypatch):
     monkeypatch.setattr(ranker_module, "LEXICAL_HEAD", 10**9)
     full = Ranker().rank(profile, docs, explain=0, top=100)
     assert set(full.ids[:20].tolist()) == set(head.ids[:20].tolist())
+
+
+def test_feedback_changes_read_back_only_what_still_holds(records):
+    """One ranker through a radar's life (a like, a second like, a dismissal, a seed removed, the
+    first radar again): each ranking reads back the columns of the positives it has seen and
+    computes the rest; each is what a fresh ranker gives for that radar."""
+    library, day = records
+    docs = library + day
+    ranker = Ranker()
+    cs = ranker.candidates(docs)
+    seeds_only = _profile(library)
+    one_like = _profile(library, [library[-1]])
+    two_likes = _profile(library, [library[-1], library[-2]])
+    dismissed = RadarProfile(**{**vars_of(two_likes), "dismissed": [day[0]]})
+    seed_removed = RadarProfile(**{**vars_of(two_likes), "seeds": two_likes.seeds[1:]})
+    rankings = []
+    for profile in (seeds_only, one_like, two_likes, dismissed, seed_removed, seeds_only):
+        reused = ranker.rank(profile, cs, explain=20, top=100)
+        _same(reused, Ranker().rank(profile, Ranker().candidates(docs), explain=20, top=100))
+        rankings.append(reused.ids[:20].tolist())
+    kept = ranker._per_candidates[cs]
+    # a column per positive seen (ten seeds, two likes), each computed once
+    assert len([k for k in kept if k[0] == "positive"]) == 12
+    assert rankings[0] != rankings[1] != rankings[2] and rankings[2] != rankings[4] and rankings[5] == rankings[0]
+
+
+def test_a_re_embedded_positive_is_not_read_back(records):
+    """A positive's kept column belongs to its vector, not to its paper: the same paper with a new
+    vector (embedded again by another model) ranks as a fresh ranker ranks it."""
+    library, day = records
+    docs = library + day
+    ranker = Ranker()
+    cs = ranker.candidates(docs)
+    liked = library[-1]
+    ranker.rank(_profile(library, [liked]), cs, explain=20, top=100)
+    moved = dataclasses.replace(liked, embedding=_vector("another model's vector for this paper"))
+    again = ranker.rank(_profile(library, [moved]), cs, explain=20, top=100)
+    _same(again, Ranker().rank(_profile(library, [moved]), Ranker().candidates(docs), explain=20, top=100))
+
+
+def test_propagation_does_not_turn_on_how_a_cosine_was_rounded(records):
+    """A positive that is itself a candidate is its neighbours' k-th neighbour at a cosine the graph
+    and the positives' product each round their own way (~1e-7): the link must not come and go
+    with the rounding (it moved the propagation of far papers by up to 0.4, 3.9 in a score)."""
+    from academichub.rank.ranker import PROPAGATION_K, propagate
+
+    library, day = records
+    cs = Ranker().candidates(library + day)
+    seeds = _profile(library).seeds
+    signals = Ranker().signals(_profile(library), cs)
+    pos_sims = np.asarray(signals["_pos_sims"])
+    graph = cs.neighbour_graph(PROPAGATION_K)
+    kth_ties = np.isclose(pos_sims, graph.kth[:, None], rtol=0, atol=1e-6).sum()
+    assert kth_ties >= len(seeds) // 2  # most seeds are some candidates' k-th neighbour
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        rounded = pos_sims + rng.choice([-2e-7, 2e-7], pos_sims.shape).astype(np.float32)
+        np.testing.assert_allclose(propagate(graph, rounded), propagate(graph, pos_sims), rtol=0, atol=1e-4)
+
+
+def vars_of(profile: RadarProfile) -> dict:
+    return {f: getattr(profile, f) for f in profile.__dataclass_fields__}

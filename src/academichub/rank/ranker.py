@@ -100,6 +100,7 @@ PROPAGATION_K = 5  # each candidate's nearest candidates in the graph of every c
 PROPAGATION_ALPHA = 0.95  # the share of a node's score that comes from its neighbours
 PROPAGATION_STEPS = 20
 TIER_GAP = 1e6  # between tiers: larger than any fused score
+KTH_TOLERANCE = 1e-5  # float32 cosines of one pair computed two ways (the graph, the positives' product) differ by ~1e-7
 PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
 
 
@@ -238,7 +239,7 @@ class Ranker:
             if kept is not None and kept[0] is graph:  # the same positives over the same graph
                 propagation = kept[1]
             else:
-                propagation = propagate(graph, out["_pos_sims"])
+                propagation = propagate(graph, out["_pos_sims"], None if block is None else block["nearest_rows"])
                 if propagation is not None:
                     propagation = _read_only_array(propagation)
                     if block is not None:
@@ -257,20 +258,25 @@ class Ranker:
             if cs.emb is not None and n > LEXICAL_HEAD:
                 provisional = self.score(out)
                 rows = np.argpartition(-provisional, LEXICAL_HEAD)[:LEXICAL_HEAD]
-            queries, centroid_norm = self._lexical_queries(cs, [d.text for d in positives], statement_text)
-            # One sparse product for every lexical query: the positives one by one (their mean is
-            # the centroid's cosine up to its norm, their top few the nearest) and the statement.
-            sims = self._lexical_sims(cs, queries, rows)
-            if positives:
-                pos_sims = sims[:, : len(positives)]
-                norm = centroid_norm
-                if norm:
-                    out["lexical_centroid"] = _spread(pos_sims.mean(axis=1) / norm, rows, n)
-                if cs.emb is None:
-                    out["_pos_sims"] = pos_sims
-                k = min(NEAREST, pos_sims.shape[1])
-                nearest = pos_sims if k == pos_sims.shape[1] else np.partition(pos_sims, pos_sims.shape[1] - k, axis=1)[:, -k:]
-                out["lexical_nearest"] = _spread(nearest.mean(axis=1), rows, n)
+            # The positives' lexical signals on a head, at weight 0 (with embeddings, by default),
+            # are not computed: their queries and head rows cost a like more than its SVM.
+            positive_lexical = bool(positives) and (rows is None or any(
+                weights.get(k) for k in ("lexical_centroid", "lexical_nearest")))
+            if positive_lexical or rows is None:
+                queries, centroid_norm = self._lexical_queries(cs, [d.text for d in positives], statement_text)
+                # One sparse product for every lexical query: the positives one by one (their mean is
+                # the centroid's cosine up to its norm, their top few the nearest) and the statement.
+                sims = self._lexical_sims(cs, queries, rows)
+                if positives:
+                    pos_sims = sims[:, : len(positives)]
+                    norm = centroid_norm
+                    if norm:
+                        out["lexical_centroid"] = _spread(pos_sims.mean(axis=1) / norm, rows, n)
+                    if cs.emb is None:
+                        out["_pos_sims"] = pos_sims
+                    k = min(NEAREST, pos_sims.shape[1])
+                    nearest = pos_sims if k == pos_sims.shape[1] else np.partition(pos_sims, pos_sims.shape[1] - k, axis=1)[:, -k:]
+                    out["lexical_nearest"] = _spread(nearest.mean(axis=1), rows, n)
             if statement_text:
                 # over every candidate, not the head: a head's z-scores are not the full ranking's
                 # (it moved 3 of the top 20 on a real library, tests/test_rank_reuse.py)
@@ -306,48 +312,59 @@ class Ranker:
         """Per query block (name, centred unit rows, intercept), what it yields over every
         candidate: the positives' centred cosines with their centroid and nearest signals, the
         learned score, the statement's cosine; and the candidates' inverse centred norms. Blocks
-        already computed for this candidate set are read back; the missing ones (and the norms)
-        come from one product with the embedding matrix. Kept per candidate set, bounded by bytes."""
+        already computed for this candidate set are read back. A positives block is assembled from
+        one column per positive, each kept on its own: a like or a new seed costs the product with
+        its own row only (a matrix-vector product: the same rounding however the block was made).
+        Kept per candidate set, bounded by bytes."""
         kept = self._per_candidates.get(cs)
         if kept is None:
             kept = self._per_candidates[cs] = {}
         out: dict = {}
         missing = []
         for name, rows, intercept in blocks:
-            key = (name, rows.shape, hashlib.blake2b(np.ascontiguousarray(rows, dtype=np.float32).tobytes()
-                                                     + np.float64(intercept).tobytes(), digest_size=16).digest())
+            key = (name, rows.shape, _digest(rows, intercept))
             if key in kept:
                 kept[key] = kept.pop(key)  # most recently used last
                 out[name] = kept[key]
             else:
                 missing.append((name, rows, intercept, key))
         inverse_norm = kept.get("_inverse_norm")
-        if missing or inverse_norm is None:
-            columns = [rows.T for _, rows, _, _ in missing] + [centre[:, None]]
-            product = cs.emb @ np.hstack(columns).astype(np.float32)
-            if inverse_norm is None:
-                # x' = (x - c) / |x - c| for unit rows x: x'.q = (x.q - c.q) / sqrt(1 - 2 x.c + c.c)
-                inverse_norm = _read_only_array(
-                    1.0 / np.sqrt(np.maximum(1.0 - 2.0 * product[:, -1] + float(centre @ centre), 1e-12)))
-                kept["_inverse_norm"] = inverse_norm
-            at = 0
-            for name, rows, intercept, key in missing:
-                part = product[:, at : at + len(rows)]
-                at += len(rows)
-                if name == "positives":
-                    sims = (part - rows @ centre) * inverse_norm[:, None]
-                    centroid_norm = np.linalg.norm(rows.mean(axis=0)) or 1.0
-                    k = min(NEAREST, sims.shape[1])
-                    nearest = sims if k == sims.shape[1] else np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-                    value = {"sims": _read_only_array(sims),
-                             "dense_centroid": _read_only_array(sims.mean(axis=1) / centroid_norm),
-                             "dense_nearest": _read_only_array(nearest.mean(axis=1))}
-                else:
-                    value = _read_only_array((part[:, 0] - float(rows[0] @ centre)) * inverse_norm + intercept)
-                out[name] = kept[key] = value
+        if inverse_norm is None:
+            # x' = (x - c) / |x - c| for unit rows x: x'.q = (x.q - c.q) / sqrt(1 - 2 x.c + c.c)
+            inverse_norm = kept["_inverse_norm"] = _read_only_array(
+                1.0 / np.sqrt(np.maximum(1.0 - 2.0 * (cs.emb @ centre) + float(centre @ centre), 1e-12)))
+        for name, rows, intercept, key in missing:
+            if name == "positives":
+                columns = [self._positive_column(cs, kept, row, centre, inverse_norm) for row in rows]
+                sims = np.column_stack([c[0] for c in columns])
+                centroid_norm = np.linalg.norm(rows.mean(axis=0)) or 1.0
+                k = min(NEAREST, sims.shape[1])
+                nearest = sims if k == sims.shape[1] else np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+                value = {"sims": _read_only_array(sims), "nearest_rows": np.stack([c[1] for c in columns]),
+                         "dense_centroid": _read_only_array(sims.mean(axis=1) / centroid_norm),
+                         "dense_nearest": _read_only_array(nearest.mean(axis=1))}
+            else:
+                value = _read_only_array((cs.emb @ rows[0] - float(rows[0] @ centre)) * inverse_norm + intercept)
+            out[name] = kept[key] = value
+        if missing:
             _bound_kept(kept, DENSE_KEPT_BYTES)
         out["_inverse_norm"] = inverse_norm
         return out
+
+    @staticmethod
+    def _positive_column(cs: CandidateSet, kept: dict, row: np.ndarray, centre: np.ndarray,
+                         inverse_norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One positive's centred cosine to every candidate and its PROPAGATION_K nearest rows
+        (where it joins the neighbour graph), kept per candidate set under its row's digest."""
+        key = ("positive", _digest(row[None, :], 0.0))
+        found = kept.get(key)
+        if found is None:
+            column = _read_only_array((cs.emb @ row - float(row @ centre)) * inverse_norm)
+            k = min(PROPAGATION_K, len(column))
+            found = kept[key] = (column, np.argpartition(-column, k - 1)[:k])
+        else:
+            kept[key] = kept.pop(key)
+        return found
 
     def _lexical_sims(self, cs: CandidateSet, queries, rows: np.ndarray | None) -> np.ndarray:
         """The lexical queries' cosines for `rows` (None: every candidate). A head's rows are
@@ -724,19 +741,21 @@ def statement_terms(statement: str, folded_text: str, limit: int = STATEMENT_TER
     return found[:limit]
 
 
-def propagate(graph, pos_sims: np.ndarray) -> np.ndarray | None:
+def propagate(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray | None:
     """Personalised PageRank from the positives over the graph of every candidate: a paper among
     papers near the positives rises even when it is near none of them, which is what a library
     of many topics seeded with ten papers needs (libraries cold R-precision, docs/design.md). The
     positives join the graph as nodes: each links to its k nearest candidates, and a candidate to
     each positive nearer than its own k-th neighbour. The log of the score, capped at a high
-    quantile, is the signal: the other signals order the top."""
+    quantile, is the signal: the other signals order the top. `nearest`: each positive's k nearest
+    rows, when known (kept with its column, `Ranker._positive_column`)."""
     if graph is None:
         return None
     n, n_pos = pos_sims.shape
     k = min(PROPAGATION_K, n)
-    link = pos_sims >= graph.kth[:, None]
-    nearest = np.argpartition(-np.ascontiguousarray(pos_sims.T), k - 1, axis=1)[:, :k]  # each positive's k nearest
+    link = pos_sims >= graph.kth[:, None] - KTH_TOLERANCE  # (a positive that is a candidate's k-th neighbour ties)
+    if nearest is None or nearest.shape != (n_pos, k):
+        nearest = np.argpartition(-np.ascontiguousarray(pos_sims.T), k - 1, axis=1)[:, :k]  # each positive's k nearest
     link[nearest, np.arange(n_pos)[:, None]] = True
     rows, cols = np.nonzero(link)
     weights = np.maximum(pos_sims[rows, cols], 0).astype(np.float32)
@@ -778,6 +797,11 @@ def _bound_kept(kept: dict, limit: int) -> None:
         if total <= limit:
             break
         total -= _kept_bytes(kept.pop(key))
+
+
+def _digest(rows: np.ndarray, intercept: float) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(rows, dtype=np.float32).tobytes() + np.float64(intercept).tobytes(),
+                           digest_size=16).digest()
 
 
 def _read_only_array(values: np.ndarray) -> np.ndarray:
