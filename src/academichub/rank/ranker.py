@@ -340,9 +340,11 @@ class Ranker:
                 centroid_norm = np.linalg.norm(rows.mean(axis=0)) or 1.0
                 k = min(NEAREST, sims.shape[1])
                 nearest = sims if k == sims.shape[1] else np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+                # row means as matrix-vector products (numpy's mean along a short row costs 10x)
                 value = {"sims": _read_only_array(sims), "nearest_rows": np.stack([c[1] for c in columns]),
-                         "dense_centroid": _read_only_array(sims.mean(axis=1) / centroid_norm),
-                         "dense_nearest": _read_only_array(nearest.mean(axis=1))}
+                         "dense_centroid": _read_only_array(sims @ np.full(len(rows), 1.0 / len(rows), dtype=np.float32)
+                                                            / np.float32(centroid_norm)),
+                         "dense_nearest": _read_only_array(nearest @ np.full(k, 1.0 / k, dtype=np.float32))}
             else:
                 value = _read_only_array((cs.emb @ rows[0] - float(rows[0] @ centre)) * inverse_norm + intercept)
             out[name] = kept[key] = value
@@ -416,13 +418,30 @@ class Ranker:
     def _lexical_scores(self, cs: CandidateSet, positives: list[Doc]) -> np.ndarray:
         """The SVM's score of every candidate, kept with the model: the next batch of the same
         radar over the same candidates costs nothing here."""
-        pos_vectors = cs.vectors([d.text for d in positives])
+        pos_vectors = self._tfidf_rows(cs, [d.text for d in positives])
         key = ("lexical-scores", id(cs), cs.matrix.shape, pos_vectors.shape, float(pos_vectors.sum()))
         cached = self._models.get(key)
         if cached is None:
             coef = self._lexical_direction(cs, pos_vectors, {d.id for d in positives})
             cached = self._remember_model(key, _read_only_array(np.asarray(cs.matrix @ coef).ravel()))
         return cached
+
+    def _tfidf_rows(self, cs: CandidateSet, texts: list[str]):
+        """The texts' TF-IDF rows (`CandidateSet.vectors`, row by row: each row is weighed and
+        normalised on its own), each kept per candidate set: a like vectorises its own text only."""
+        from scipy import sparse
+
+        kept = self._per_candidates.get(cs)
+        if kept is None:
+            kept = self._per_candidates[cs] = {}
+        rows = []
+        for text in texts:
+            key = ("tfidf", text)
+            row = kept.get(key)
+            if row is None:
+                row = kept[key] = cs.lexical.weigh(cs.lexical.counts([text]), cs.idf)
+            rows.append(row)
+        return sparse.vstack(rows, format="csr") if rows else cs.vectors(texts)
 
     def _lexical_direction(self, cs: CandidateSet, pos_vectors, positive_ids: set[int]) -> np.ndarray:
         """arxiv-sanity-lite's recipe on the hashed TF-IDF vectors: a linear SVM, the positives
@@ -786,6 +805,8 @@ def _kept_bytes(value) -> int:
         return sum(_kept_bytes(v) for v in value.values())
     if isinstance(value, tuple):
         return sum(_kept_bytes(v) for v in value)
+    if hasattr(value, "indices") and hasattr(value, "data"):  # a sparse row
+        return value.data.nbytes + value.indices.nbytes
     return value.nbytes if isinstance(value, np.ndarray) else 0
 
 
