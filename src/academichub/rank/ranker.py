@@ -247,6 +247,7 @@ class Ranker:
             if propagation is not None:
                 out["dense_propagation"] = propagation
         out["_z"] = {}
+        out["_kept"] = self._per_candidates.get(cs)  # (kept signals' z-scores are kept there too)
         if positives and n and weights.get("lexical_learned"):
             # arxiv-sanity-lite's SVM over every candidate: one sparse product, cheap at any size
             out["lexical_learned"] = self._lexical_scores(cs, positives)
@@ -589,11 +590,27 @@ class Ranker:
             if weight:
                 cached = memo.get(name) if memo is not None else None
                 if cached is None or cached[0] is not values:
-                    cached = (values, _zscore(values.astype(float)))
+                    cached = (values, self._z_of(values, signals.get("_kept")))
                     if memo is not None:
                         memo[name] = cached
                 total += weight * cached[1]
         return total + signals["_rules"]
+
+    @staticmethod
+    def _z_of(values: np.ndarray, kept: dict | None) -> np.ndarray:
+        """A signal's z-scores; a read-only signal's (a kept one: the radar ranked again reads the
+        same array back) are kept beside it per candidate set, so a ranking of the same radar does
+        not standardise a million rows again."""
+        if kept is None or values.flags.writeable:
+            return _zscore(values.astype(float))
+        key = ("z", id(values))
+        cached = kept.get(key)
+        if cached is not None and cached[0] is values:
+            kept[key] = kept.pop(key)
+            return cached[1]
+        z = kept[key] = (values, _read_only_array(_zscore(values.astype(float))))
+        _bound_kept(kept, DENSE_KEPT_BYTES)
+        return z[1]
 
     # -- the public face ---------------------------------------------------
 
