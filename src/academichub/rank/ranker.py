@@ -600,7 +600,7 @@ class Ranker:
     def _z_of(values: np.ndarray, kept: dict | None) -> np.ndarray:
         """A signal's z-scores; a read-only signal's (a kept one: the radar ranked again reads the
         same array back) are kept beside it per candidate set, so a ranking of the same radar does
-        not standardise a million rows again."""
+        not standardise a million rows again (bounded with the blocks, when the next one is made)."""
         if kept is None or values.flags.writeable:
             return _zscore(values.astype(float))
         key = ("z", id(values))
@@ -609,7 +609,6 @@ class Ranker:
             kept[key] = kept.pop(key)
             return cached[1]
         z = kept[key] = (values, _read_only_array(_zscore(values.astype(float))))
-        _bound_kept(kept, DENSE_KEPT_BYTES)
         return z[1]
 
     # -- the public face ---------------------------------------------------
@@ -624,6 +623,7 @@ class Ranker:
         cs = candidates if isinstance(candidates, CandidateSet) else self.candidates(candidates)
         if not len(cs):
             return Ranking(np.array([], dtype=np.int64), np.array([]), {}, {})
+        kept_before = len(self._per_candidates.get(cs) or ())
         signals = self.signals(profile, cs, today=today)
         scores = self.score(signals)
         idx = np.flatnonzero(self.eligible(profile, cs, exclude=exclude))
@@ -644,6 +644,9 @@ class Ranker:
         if profile.interest and statement is not None and explain:
             signals["_statement_cut"] = float(np.partition(statement, int(len(statement) * 0.9))[int(len(statement) * 0.9)])
         reasons = {int(cs.ids[i]): self._reasons(profile, cs, int(i), signals) for i in order[:explain]}
+        kept = self._per_candidates.get(cs)
+        if kept is not None and len(kept) != kept_before:  # (z-scores kept since the last block)
+            _bound_kept(kept, DENSE_KEPT_BYTES)
         return Ranking(ids, scores[order], reasons, {k: v for k, v in signals.items() if not k.startswith("_")},
                        tiers[order])
 
