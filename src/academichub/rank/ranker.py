@@ -24,6 +24,7 @@ import hashlib
 import math
 import re
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -190,6 +191,8 @@ class Ranker:
         positives = profile.positives
         weights = self.weights_for(profile, embeddings=cs.emb is not None)
         pos_emb = _embedding_matrix(positives) if positives else None
+        # the lexical model first: new positives fit it on another thread meanwhile
+        lexical_learned = self._lexical_scores(cs, positives) if positives and n and weights.get("lexical_learned") else None
         centre = None
         if cs.emb is not None:
             # Cosines are taken about the candidates' mean (the direction every abstract shares),
@@ -248,9 +251,9 @@ class Ranker:
                 out["dense_propagation"] = propagation
         out["_z"] = {}
         out["_kept"] = self._per_candidates.get(cs)  # (kept signals' z-scores are kept there too)
-        if positives and n and weights.get("lexical_learned"):
+        if lexical_learned is not None:
             # arxiv-sanity-lite's SVM over every candidate: one sparse product, cheap at any size
-            out["lexical_learned"] = self._lexical_scores(cs, positives)
+            out["lexical_learned"] = lexical_learned.result() if isinstance(lexical_learned, Future) else lexical_learned
         rows = None
         lexical = cs.emb is None or any(weights.get(k) for k in ("lexical_centroid", "lexical_nearest", "lexical_statement"))
         if (positives or statement_text) and n and lexical:
@@ -416,16 +419,21 @@ class Ranker:
             cached = self._remember_model(key, (extra, extra.T.tocsr(), norm))
         return cached[1], cached[2]
 
-    def _lexical_scores(self, cs: CandidateSet, positives: list[Doc]) -> np.ndarray:
+    def _lexical_scores(self, cs: CandidateSet, positives: list[Doc]) -> np.ndarray | Future:
         """The SVM's score of every candidate, kept with the model: the next batch of the same
-        radar over the same candidates costs nothing here."""
+        radar over the same candidates costs nothing here. New positives (a like): a future of
+        the scores, fitted on another thread (liblinear and the sparse product release the GIL)
+        while this one computes the dense signals and the propagation: the second core's share."""
         pos_vectors = self._tfidf_rows(cs, [d.text for d in positives])
         key = ("lexical-scores", id(cs), cs.matrix.shape, pos_vectors.shape, float(pos_vectors.sum()))
         cached = self._models.get(key)
-        if cached is None:
-            coef = self._lexical_direction(cs, pos_vectors, {d.id for d in positives})
-            cached = self._remember_model(key, _read_only_array(np.asarray(cs.matrix @ coef).ravel()))
-        return cached
+        if cached is not None:
+            return cached
+        return _lexical_fits().submit(self._fit_lexical_scores, cs, pos_vectors, {d.id for d in positives}, key)
+
+    def _fit_lexical_scores(self, cs: CandidateSet, pos_vectors, positive_ids: set[int], key: tuple) -> np.ndarray:
+        coef = self._lexical_direction(cs, pos_vectors, positive_ids)
+        return self._remember_model(key, _read_only_array(np.asarray(cs.matrix @ coef).ravel()))
 
     def _tfidf_rows(self, cs: CandidateSet, texts: list[str]):
         """The texts' TF-IDF rows (`CandidateSet.vectors`, row by row: each row is weighed and
@@ -838,6 +846,11 @@ def _bound_kept(kept: dict, limit: int) -> None:
         if total <= limit:
             break
         total -= _kept_bytes(kept.pop(key))
+
+
+@functools.lru_cache(maxsize=1)
+def _lexical_fits() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical-model")
 
 
 def _digest(rows: np.ndarray, intercept: float) -> bytes:
