@@ -177,3 +177,22 @@ def test_propagation_does_not_turn_on_how_a_cosine_was_rounded(records):
 
 def vars_of(profile: RadarProfile) -> dict:
     return {f: getattr(profile, f) for f in profile.__dataclass_fields__}
+
+
+def test_a_forked_process_fits_the_lexical_model_on_threads_of_its_own(records):
+    """The lexical model of new positives is fitted on a pool of threads; a process forked after
+    the pool was made (a server's worker) has none of its threads and must make its own."""
+    import multiprocessing
+
+    library, day = records
+    docs = library + day
+    profile = _profile(library, [library[-1]])
+    expected = Ranker().rank(profile, Ranker().candidates(docs), explain=0, top=20).ids.tolist()  # the pool exists now
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        got = pool.apply_async(_rank_in_child, (docs, profile)).get(timeout=300)
+    assert got == expected
+
+
+def _rank_in_child(docs, profile):
+    return Ranker().rank(profile, Ranker().candidates(docs), explain=0, top=20).ids.tolist()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import re
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -848,9 +849,17 @@ def _bound_kept(kept: dict, limit: int) -> None:
         total -= _kept_bytes(kept.pop(key))
 
 
-@functools.lru_cache(maxsize=1)
+_LEXICAL_FITS: dict[int, ThreadPoolExecutor] = {}
+
+
 def _lexical_fits() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical-model")
+    """This process's threads for the lexical model (per process id: a forked worker inherits a
+    pool whose threads it does not have, and would wait on it forever)."""
+    pool = _LEXICAL_FITS.get(os.getpid())
+    if pool is None:
+        _LEXICAL_FITS.clear()
+        pool = _LEXICAL_FITS[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical-model")
+    return pool
 
 
 def _digest(rows: np.ndarray, intercept: float) -> bytes:
