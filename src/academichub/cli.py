@@ -844,13 +844,14 @@ def bench_rank(
     candidates: Annotated[int, typer.Option(help="How many candidates.")] = 50_000,
     runs: Annotated[int, typer.Option(help="Rankings timed.")] = 21,
     day: Annotated[int, typer.Option(help="Papers of the new day added to the nearest-neighbour index.")] = 2_000,
+    exact: Annotated[bool, typer.Option(help="Also the exact graph (every pair) as the baseline: minutes at 50,000.")] = True,
 ) -> None:
     """Time to rank N candidates for one radar once embeddings exist (min / median / max), and the
     nearest-neighbour index behind it: built, a new day added, its graph against the exact one."""
     from .bench import run_rank_bench
 
     try:
-        run_rank_bench(shared_data, n=candidates, runs=runs, day=day, console=out)
+        run_rank_bench(shared_data, n=candidates, runs=runs, day=day, exact_limit=50_000 if exact else 0, console=out)
     except AcademicHubError as exc:
         _fail(exc)
 
