@@ -45,9 +45,6 @@ BATCH_SIZE = 1000
 # PostgreSQL: the look-up tables' statistics are refreshed after this many records of one import,
 # then after twice as many each time (a handful of ANALYZEs for a million records)
 STATISTICS_FIRST = 5_000
-# A bulk file's size over this is the fewest papers it is taken to hold (an OAI-PMH arXiv record
-# is about 1.4 KiB): the estimate `secondary_indexes_deferred` compares with the store's size.
-BULK_RECORD_BYTES = 2_048
 READ_AHEAD = 4  # prepared batches a parsing worker may have waiting for the writer
 
 
@@ -402,11 +399,8 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _store_prepared(
-    engine: Engine, batches: Iterator[PreparedBatch], *, progress: Progress | None, commit_each_batch: bool,
-    expected_papers: int = 0,
+    engine: Engine, batches: Iterator[PreparedBatch], *, progress: Progress | None, commit_each_batch: bool
 ) -> IngestSummary:
-    """`expected_papers`: about how many papers the batches bring (0: unknown), so a one-transaction
-    import into a store smaller than that builds the reader-only indexes once at its end."""
     summary = IngestSummary()
     next_statistics = STATISTICS_FIRST
 
@@ -429,11 +423,7 @@ def _store_prepared(
                     if progress:
                         progress(prepared.summary.records)
             else:
-                with (
-                    engine.begin() as conn,
-                    paper_store.secondary_indexes_deferred(conn, expected_papers),
-                    paper_store.search_index_deferred(conn),
-                ):
+                with engine.begin() as conn, paper_store.search_index_deferred(conn):
                     for prepared in batches:
                         summary.add(write_prepared(conn, prepared))
                         statistics(conn)
@@ -741,8 +731,7 @@ def ingest_file(
                     batches = own.batches(location, on_bytes)
                 if batches is not None:
                     return _store_prepared(
-                        engine, batches, progress=progress, commit_each_batch=fmt.commit_each_batch,
-                        expected_papers=os.fstat(handle.fileno()).st_size // BULK_RECORD_BYTES,
+                        engine, batches, progress=progress, commit_each_batch=fmt.commit_each_batch
                     )
         source: IO[bytes] = handle
         if on_bytes is not None:

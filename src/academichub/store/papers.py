@@ -16,7 +16,6 @@ from functools import lru_cache
 
 from sqlalchemy import JSON, Connection, Date, DateTime, bindparam, delete, func, insert, select, text, tuple_, update
 
-from .database import lock_for_writing
 from .schema import (
     announcements,
     metadata,
@@ -418,40 +417,6 @@ def search_index_deferred(conn: Connection) -> Iterator[None]:
         _fts_flush(conn)
     finally:
         conn.info.pop(_FTS_PENDING, None)
-
-
-# SQLite indexes no merge look-up reads (those go by identifier, relation, title key and paper id),
-# so a bulk import can build them once at its end (`secondary_indexes_deferred`).
-_DEFERRABLE_INDEXES = (
-    "ix_papers_primary_category", "ix_papers_announced_on", "ix_papers_modified_at", "ix_papers_published_on",
-    "ix_paper_subjects_scheme_code", "ix_paper_authors_name_norm", "ix_paper_authors_name_key",
-)
-
-
-@contextmanager
-def secondary_indexes_deferred(conn: Connection, expected_papers: int) -> Iterator[None]:
-    """SQLite, inside the caller's write transaction: when the store holds fewer papers than the
-    import is expected to bring, drop the indexes only readers use and create them again when the
-    block ends, before the commit (one sort instead of a b-tree insert per row). SQLite's DDL is
-    transactional: an import that fails rolls back to the store with its indexes, and readers
-    in other connections keep seeing them until the commit. Leaving the block by an exception
-    creates nothing: the transaction is being rolled back."""
-    if conn.dialect.name != "sqlite" or expected_papers <= 0:
-        yield
-        return
-    lock_for_writing(conn)  # DDL outside a transaction would commit at once
-    stored = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM papers").scalar_one()  # >= the count
-    definitions: list[str] = []
-    if stored < expected_papers:
-        names = ", ".join(f"'{name}'" for name in _DEFERRABLE_INDEXES)
-        definitions = [sql for (sql,) in conn.exec_driver_sql(
-            f"SELECT sql FROM sqlite_master WHERE type = 'index' AND name IN ({names}) AND sql IS NOT NULL"
-        )]
-        for name in _DEFERRABLE_INDEXES:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
-    yield
-    for sql in definitions:
-        conn.exec_driver_sql(sql)
 
 
 def _fts_flush(conn: Connection) -> None:
