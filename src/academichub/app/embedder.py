@@ -143,6 +143,26 @@ class Embeddings:
             return None
         return name if embeddings_installed() and count_vectors(conn, name) else None
 
+    def load_later(self, engine, *, after: threading.Thread | None = None) -> threading.Thread:
+        """Load the model in a daemon thread once `after` (the server's warm-up) is done, when the
+        store holds its vectors: a serving process's first search or statement then finds it
+        loaded, as when naming the model loaded it. A command that only ranks never calls this."""
+
+        def load() -> None:
+            if after is not None:
+                after.join()
+            try:
+                with engine.connect() as conn:
+                    if self._unloaded_model(conn) is None:
+                        return
+                self.embedder(engine)
+            except Exception as exc:  # noqa: BLE001 - the first statement to embed tries again
+                log.info("the embedding model was not loaded ahead (%s)", exc)
+
+        thread = threading.Thread(target=load, name="embedder load", daemon=True)
+        thread.start()
+        return thread
+
     def embedder(self, engine, *, fresh_window: bool = False):
         """The configured embedder, loaded once (AcademicHubError without the extra). With
         `fresh_window` (a refresh of every vector) the store's window is not read and the model
