@@ -16,8 +16,8 @@ with its own random seed, so a reload still shows another shuffle (one of SHUFFL
 
 Misses for the same page are rendered once (the others wait for it): a burst of readers after a
 change costs one render, not one per reader. A seedless view whose slot is not rendered yet gets
-another kept shuffle at once while its own is rendered in the background, one at a time. Only 200 HTML answers are kept; anything else
-(errors, redirects, HEAD) passes through.
+another kept shuffle at once while its own is rendered in the background, one at a time. Only 200 HTML answers (and the
+rank JSON below) are kept; anything else (errors, redirects, other JSON, HEAD) passes through.
 
 A radar's ranking as JSON (`/api/radars/NAME/rank`, what scripts poll) is kept the same way: by
 path, query and viewer, and a bearer token is part of the viewer (a digest of it: two tokens of
