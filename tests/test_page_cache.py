@@ -141,3 +141,67 @@ def test_a_seedless_feed_still_reshuffles(engine):
     with client_for(hub, LOCAL) as local:  # one event loop throughout: shuffles are rendered in its background
         seeds = {re.search(r"seed=(\d+)", local.get("/").text).group(1) for _ in range(60)}
     assert len(seeds) > 1  # one of SHUFFLES shuffles per view, not the same one every time
+
+
+def test_a_kept_ranking_json_is_per_token_and_follows_the_store(engine):
+    """The rank API's JSON is kept like a page: per viewer and per bearer token (two tokens of one
+    user are two keys), never another user's, and a write makes the next answer fresh."""
+    store_records(engine, [paper(1, "Spin qubits in silicon"), paper(2, "Trapped ions"), paper(3, "Photonic gates")])
+    hub = make_hub(engine, host="0.0.0.0")
+    ada_id = accounts.create_user(hub, "ada@lab.example", PASSWORD)
+    bob_id = accounts.create_user(hub, "bob@lab.example", PASSWORD)
+    with hub.writing() as conn:
+        create_radar(conn, user_id=ada_id, name="mine", interest="spin qubits in silicon")
+        create_radar(conn, user_id=bob_id, name="mine", interest="photonic gates")
+    _, ada_read = accounts.create_token(hub, ada_id, "reader", "read")
+    _, ada_write = accounts.create_token(hub, ada_id, "writer", "write")
+    _, bob_read = accounts.create_token(hub, bob_id, "reader", "read")
+    api = TestClient(create_app(hub=hub), client=REMOTE, follow_redirects=False)
+    url = "/api/radars/mine/rank?limit=3"
+
+    def get(token: str, **headers):
+        return api.get(url, headers={"authorization": f"Bearer {token}", **headers})
+
+    ada = get(ada_read)
+    assert ada.status_code == 200 and ada.json()[0]["title"] == "Spin qubits in silicon"
+    cache = api.app.state.page_cache  # made with the app's middleware, on its first request
+    ada_again, hits = get(ada_read), cache.hits
+    assert ada_again.json() == ada.json() and get(ada_read).content == ada.content and cache.hits == hits + 1
+    renders = cache.renders
+    assert get(ada_write).json() == ada.json() and cache.renders == renders + 1  # another token: its own answer
+    bob = get(bob_read)
+    assert bob.status_code == 200 and bob.json()[0]["title"] == "Photonic gates"  # bob's radar "mine", not ada's
+    assert get(ada_read).json()[0]["title"] == "Spin qubits in silicon" and get(bob_read).json() == bob.json()
+    assert api.get(url, headers={"authorization": "Bearer not-a-token"}).status_code == 401
+
+    # a kept answer is 304 to the client that holds it (here, on the event loop: a hit)
+    tag, hits = ada.headers["etag"], cache.hits
+    unchanged = get(ada_read, **{"if-none-match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.headers["etag"] == tag
+    assert cache.hits == hits + 1
+    assert get(ada_read, **{"if-none-match": '"other"'}).status_code == 200
+
+    # ada likes her top paper (a write): her next answer is the new ranking, and a 304 no longer
+    liked = ada.json()[0]["id"]
+    said = api.post("/api/radars/mine/feedback", json={"paper": liked, "action": "like"},
+                    headers={"authorization": f"Bearer {ada_write}"})
+    assert said.status_code == 200
+    after = get(ada_read, **{"if-none-match": tag})
+    assert after.status_code == 200 and liked not in [p["id"] for p in after.json()]
+    assert get(bob_read).json() == bob.json()  # bob's ranking did not change
+
+
+def test_a_kept_page_answers_304_to_its_etag(engine):
+    store_records(engine, [paper(1, "Spin qubits in silicon")])
+    hub = make_hub(engine)
+    local = client_for(hub, LOCAL)
+    url = "/?date=2024-11-28&seed=9"
+    first = local.get(url)
+    tag, hits = first.headers["etag"], cache_of(local).hits
+    kept = local.get(url)
+    assert kept.status_code == 200 and kept.headers["etag"] == tag and cache_of(local).hits == hits + 1
+    unchanged = local.get(url, headers={"if-none-match": f"W/{tag}"})
+    assert unchanged.status_code == 304 and unchanged.content == b"" and cache_of(local).hits == hits + 2
+    store_records(engine, [paper(2, "Zyxwv kept-page probe")])  # the store changed: the page too
+    changed = local.get(url, headers={"if-none-match": tag})
+    assert changed.status_code == 200 and "Zyxwv kept-page probe" in changed.text and changed.headers["etag"] != tag

@@ -2,7 +2,8 @@
 MCPServer, the 2.x name of FastMCP), so a user's own assistant can ask their radars questions.
 
 Tools: `list_radars`, `rank_radar` (the ranking `academichub rank` prints, same ids and order,
-with why; nothing is marked shown), `search_papers` (the search page's ranked search),
+with why: the radar's stored ranking while current, else ranked and stored as a page view does;
+nothing is marked shown), `search_papers` (the search page's ranked search),
 `get_paper` (by store id, DOI or arXiv id), `read_briefing` (the stored briefing, else an
 extractive one made and not kept: no LLM is called) and `save_paper` (the radar's "save"
 feedback). Resources: `academichub://radars` and `academichub://papers/{ref}`. Every answer is a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from ..settings import Settings
 from ..store.papers import any_vectors, count_vectors
 
 Embed = Callable[[str], Any]
+
+log = logging.getLogger(__name__)
 
 
 def quiet_load(load, what):
@@ -76,6 +79,8 @@ class StatementVectors:
                 self._vectors.move_to_end(key)
                 return self._vectors[key]
         vector = self.embedder.encode([text])[0]
+        if vector is None:  # a model that could not be loaded: nothing to keep
+            return None
         with self._lock:
             self.embedded += 1
             self._vectors[key] = vector
@@ -86,7 +91,12 @@ class StatementVectors:
 
 class Embeddings:
     """embedding_for, remembered: a found embedder is kept for the life of the process, and "none"
-    is asked again only when the number of stored vectors changes. Call it with a connection."""
+    is asked again only when the number of stored vectors changes. Call it with a connection.
+
+    The model is not loaded to name it: when the store holds vectors under the configured model's
+    name and the extra is installed, the ranking reads those vectors at once and the model (torch,
+    seconds of a start) is loaded on the first statement to embed, so ranking a radar without an
+    interest statement never loads it. Otherwise (another name in the store) it is loaded to ask."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -106,17 +116,52 @@ class Embeddings:
                 return self._found
             model, embed = None, None
             if self._embedder is None and stored:
-                try:
-                    self._embedder = load_configured_embedder(self.settings, conn.engine)
-                except AcademicHubError:
-                    pass  # no extra: ranked on text and rules
-            if self._embedder is not None:
+                model = self._unloaded_model(conn)
+                if model is not None:
+                    embed = StatementVectors(_LoadedOnUse(self, conn.engine, model))
+                else:
+                    try:
+                        self._embedder = load_configured_embedder(self.settings, conn.engine)
+                    except AcademicHubError:
+                        pass  # no extra: ranked on text and rules
+            if model is None and self._embedder is not None:
                 model, embed = embedding_for(conn, self.settings, self._embedder)
             if model is not None:
                 self._found = (model, embed)
             else:
                 self._none_at = stored
             return model, embed
+
+    def _unloaded_model(self, conn) -> str | None:
+        """The configured model's name when the store holds its vectors and the extra is installed."""
+        from ..rank.embedding_jobs import embeddings_installed
+        from ..rank.embeddings import model_name
+
+        try:
+            name = model_name(self.settings.embedding_model)
+        except AcademicHubError:
+            return None
+        return name if embeddings_installed() and count_vectors(conn, name) else None
+
+    def load_later(self, engine, *, after: threading.Thread | None = None) -> threading.Thread:
+        """Load the model in a daemon thread once `after` (the server's warm-up) is done, when the
+        store holds its vectors: a serving process's first search or statement then finds it
+        loaded, as when naming the model loaded it. A command that only ranks never calls this."""
+
+        def load() -> None:
+            if after is not None:
+                after.join()
+            try:
+                with engine.connect() as conn:
+                    if self._unloaded_model(conn) is None:
+                        return
+                self.embedder(engine)
+            except Exception as exc:  # noqa: BLE001 - the first statement to embed tries again
+                log.info("the embedding model was not loaded ahead (%s)", exc)
+
+        thread = threading.Thread(target=load, name="embedder load", daemon=True)
+        thread.start()
+        return thread
 
     def embedder(self, engine, *, fresh_window: bool = False):
         """The configured embedder, loaded once (AcademicHubError without the extra). With
@@ -134,3 +179,24 @@ class Embeddings:
         with self._lock:
             self._found = None
             self._none_at = None
+
+
+class _LoadedOnUse:
+    """The configured embedder, loaded by its first `encode` (a statement to embed). A model that
+    cannot be loaded then embeds nothing (logged once): the statement is read as text, as when
+    the extra is missing."""
+
+    def __init__(self, embeddings: Embeddings, engine, name: str):
+        self.embeddings, self.engine, self.name = embeddings, engine, name
+        self.failed = False
+
+    def encode(self, texts: list[str], batch_size: int = 32):
+        if self.failed:
+            return [None] * len(texts)
+        try:
+            embedder = self.embeddings.embedder(self.engine)
+        except AcademicHubError as exc:
+            self.failed = True
+            log.warning("the embedding model cannot be loaded (%s): interest statements are read as text", exc)
+            return [None] * len(texts)
+        return embedder.encode(texts, batch_size=batch_size)

@@ -364,7 +364,9 @@ class Hub:
 
     def rank(self, radar_name: str, *, since: date | None = None, limit: int | None = None, worth_saying: bool = True):
         """Stored papers ranked for a radar (since a day), best first, each with why (with
-        `worth_saying`, only the reasons a page shows); NotFound for an unknown radar."""
+        `worth_saying`, only the reasons a page shows); NotFound for an unknown radar. Read from
+        the radar's stored ranking while it is current, else ranked (and stored) here
+        (app/radar_feed.py: ranked_for_api): the API, MCP and the CLI answer the same."""
         from .radar_feed import ranked_for_api
 
         return ranked_for_api(self, radar_name, since=since, limit=limit, worth_saying=worth_saying)

@@ -29,10 +29,10 @@ from ..errors import NotFound
 from ..rank.embedding_jobs import VectorGap, vector_gap
 from ..rank.ranker import Reason, mmr
 from ..names import fold, name_key
-from ..rank.service import RankedPaper, candidate_set, corpus_signature, load_docs, profile_of, rank_all, rank_radar
+from ..rank.service import RankedPaper, candidate_set, corpus_signature, load_docs, profile_of, rank_all
 from ..rank.terms import stop_words
 from ..store.feed import FeedFilters, get_papers, latest_announcement, matching_ids, window_ids
-from ..store.papers import count_papers, count_vectors
+from ..store.papers import count_papers, count_vectors, paper_titles
 from ..store.radars import Radar, get_radar, shown_batches
 from ..store.rankings import ALL, StoredRanking, load_ranking, period_key, ranking_versions, save_ranking, vectors_of
 from ..store.state import as_utc
@@ -149,24 +149,30 @@ def _corpus_state(hub: "Hub", conn) -> tuple:
     return hub.per_state.get(("corpus",), lambda: (corpus_signature(conn, None, None)[3:], count_vectors(conn)))
 
 
-def compute_ranking(hub: "Hub", conn, radar: Radar, since: date | None) -> StoredRanking:
+def compute_ranking(hub: "Hub", conn, radar: Radar, since: date | None, *, explain: int | None | bool = True,
+                    store: bool = True) -> StoredRanking:
     """Rank the radar over the period's papers (every stored paper scored, so scores do not
-    depend on the window), store it, and return it. Reasons for every paper of a day; for the
-    head of "all" (EXPLAINED_ALL)."""
+    depend on the window), store it (unless not `store`: a period no page reads), and return it.
+    Reasons (`explain` True) for every paper of a day, for the head of "all" (EXPLAINED_ALL);
+    else for the best `explain` (None: every paper). What is returned is what a read of the
+    stored row gives back (float32 scores, rounded reason weights), stored or not."""
     period = period_key(since)
     version = ranking_version(hub, conn, radar, period)  # read before ranking: a change meanwhile shows as stale
     model, embed = hub.embedding(conn)
     outside = (window_ids(conn, None) - window_ids(conn, since)) if since else set()
+    if explain is True:
+        explain = None if since else EXPLAINED_ALL
     ranking = rank_all(conn, radar, model=model, embed=embed, ranker=hub.ranker, cache=hub.candidates,
-                       exclude=outside, explain=None if since else EXPLAINED_ALL)
+                       exclude=outside, explain=explain)
     hub.rankings_computed += 1
     reasons = {str(pid): [[r.kind, r.text, round(float(r.weight), 4)] for r in rs] for pid, rs in ranking.reasons.items()}
     tiers = ranking.tiers if ranking.tiers is not None else np.zeros(len(ranking.ids), dtype=np.int8)
     now = hub.now()
-    with hub.engine.begin() as write:
-        if get_radar(write, radar.id) is not None:  # deleted meanwhile: nothing to store
-            save_ranking(write, radar.id, period, version=version, model=model, ids=ranking.ids, scores=ranking.scores,
-                         tiers=tiers, reasons=reasons, now=as_utc(now).replace(tzinfo=None))
+    if store:
+        with hub.engine.begin() as write:
+            if get_radar(write, radar.id) is not None:  # deleted meanwhile: nothing to store
+                save_ranking(write, radar.id, period, version=version, model=model, ids=ranking.ids, scores=ranking.scores,
+                             tiers=tiers, reasons=reasons, now=as_utc(now).replace(tzinfo=None))
     return StoredRanking(radar.id, period, version, model, np.asarray(ranking.ids, dtype=np.int64),
                          np.asarray(ranking.scores, dtype=np.float32), np.asarray(tiers, dtype=np.int8), reasons, now)
 
@@ -387,20 +393,40 @@ def _vector_gap(hub: "Hub", conn) -> VectorGap | None:
 
 
 def ranked_for_api(hub: "Hub", radar_name: str, *, since: date | None, limit: int | None,
-                   worth_saying: bool = True) -> list:
+                   worth_saying: bool = True) -> list[RankedPaper]:
     """Stored papers ranked for a radar (those since a day), best first (reasons filtered by
-    shown_reasons with `worth_saying`)."""
+    shown_reasons with `worth_saying`): the JSON API, MCP and `academichub rank` all answer this.
+
+    Read from the radar's stored ranking when it is current for exactly these inputs (the period
+    of every stored paper, or of the latest day: the periods the pages store and the jobs keep
+    current); anything changed since (an edit, feedback, a new paper or vector) is ranked again
+    here, stored, and answered: never a stale order. Another period is ranked and not stored
+    (no job would keep it current). A ranking read or made answers the same: both are the
+    stored row's values. Beyond the stored ranking's explained head (a limit over
+    EXPLAINED_ALL of every paper) it is ranked again with the reasons asked for, not stored."""
     with hub.engine.connect() as conn:
         radar = get_radar(conn, radar_name)
         if radar is None:
             raise NotFound(f"no radar {radar_name!r}")
-        model, embed = hub.embedding(conn)
-        ranked = rank_radar(conn, radar, since=since, limit=limit, model=model, embed=embed,
-                            ranker=hub.ranker, cache=hub.candidates)
-    if worth_saying:
-        for r in ranked:
-            r.reasons = shown_reasons(r.reasons)
+        kept_period = since is None or since == hub.per_state.get(("latest",), lambda: day_window(conn, FeedFilters()))
+        ranking = stored_ranking(hub, conn, radar, since, fresh=True)[0] if kept_period else None
+        if ranking is None or not _explained(ranking, limit):
+            ranking = compute_ranking(hub, conn, radar, since, explain=limit, store=False)
+        head = ranking.ids if limit is None else ranking.ids[:limit]
+        ids = head.tolist()
+        titles = paper_titles(conn, ids)
+    ranked = []
+    for n, pid in enumerate(ids):
+        reasons = [Reason(kind, text, float(weight)) for kind, text, weight in ranking.reasons.get(str(pid), [])]
+        ranked.append(RankedPaper(pid, titles.get(pid, ""), float(ranking.scores[n]),
+                                  shown_reasons(reasons) if worth_saying else reasons))
     return ranked
+
+
+def _explained(ranking: StoredRanking, limit: int | None) -> bool:
+    """Whether every paper of the asked head has its reasons stored (a day's: all of them)."""
+    head = ranking.ids if limit is None else ranking.ids[:limit]
+    return len(ranking.reasons) >= len(ranking.ids) or all(str(pid) in ranking.reasons for pid in head.tolist())
 
 
 __all__ = ["PREVIEW_SIZE", "RadarBatch", "advance", "compute_ranking", "day_window", "left_to_show", "next_batch", "preview",

@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING
 from ..brief.briefing import Briefing, latest_briefing, normalise_lang, unstored_extractive
 from ..brief.inputs import period_papers
 from ..errors import AcademicHubError, NotFound
-from ..rank.service import rank_radar
 from ..store.feed import available_dates, get_paper
 from ..store.feed_tokens import feed_fingerprint, generation, newest_time, rotate
 from ..store.radars import RadarSummary, get_radar, list_radars
 from ..store.state import as_utc
-from .radar_feed import shown_reasons
+from .radar_feed import ranked_for_api, shown_reasons
 from .signing import BadSignature, sign, signing_key, verify
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,9 +139,7 @@ def radar_feed(hub: "Hub", user_id: int, radar_id: int, *, days: int = DEFAULT_D
         for day in sorted(wanted):  # a paper counts on its announcement day (or publication day)
             for pid in period_papers(conn, day, day, limit=1_000_000):
                 day_of.setdefault(pid, day)
-        model, embed = hub.embedding(conn)
-        ranked = rank_radar(conn, radar, since=min(wanted), model=model, embed=embed, ranker=hub.ranker,
-                            cache=hub.candidates)
+        ranked = ranked_for_api(hub, str(radar.id), since=min(wanted), limit=None, worth_saying=False)
         picked: dict[date, list] = {d: [] for d in wanted}
         for r in ranked:
             day = day_of.get(int(r.id))

@@ -188,7 +188,10 @@ class Search:
             ids, matrix = self._matrix(conn, model)
             if not len(ids):
                 return None
-            vector = np.asarray(embed(query.semantic), dtype=np.float32)
+            vector = embed(query.semantic)
+            if vector is None:  # the model could not be loaded (app/embedder.py): the words alone rank
+                return None
+            vector = np.asarray(vector, dtype=np.float32)
         except AcademicHubError as exc:  # a model that cannot be loaded: the words alone still rank
             log.warning("search without embeddings: %s", exc)
             return None

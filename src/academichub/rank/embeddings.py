@@ -202,6 +202,13 @@ def _resolve(model: str | None) -> tuple[str, str, Path | None]:
     return model.strip(), model.strip(), None
 
 
+def model_name(model: str | None) -> str:
+    """The name `model`'s vectors are stored under, known without loading it (no torch import)."""
+    if model is None or model.strip().lower() in _DEFAULT_ALIASES:
+        return DEFAULT_MODEL
+    return _resolve(model)[0]
+
+
 def default_device() -> str:
     """CUDA when torch is installed and sees a GPU, else the CPU (where the ONNX path needs no
     torch once its export is cached)."""

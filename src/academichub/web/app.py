@@ -554,6 +554,8 @@ def create_app(settings: Settings | None = None, *, engine=None, hub: Hub | None
             # down), in the background: the feed is served meanwhile, ranked on text and rules.
             hub.embed_in_background()
         warm_up = hub.warm_up_in_background() if leads(job_consumer) else None
+        if warm_up is not None:  # then the statement and query embedder (naming the model no longer loads it)
+            hub.embeddings.load_later(engine, after=warm_up.thread)
         yield
         await run_in_threadpool(stop_in_server, job_consumer)
         if warm_up is not None:

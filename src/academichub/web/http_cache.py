@@ -25,7 +25,8 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
-def _matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header names `etag` (weak or strong, or "*")."""
     wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return "*" in wanted or etag in wanted
 
@@ -67,7 +68,7 @@ class ETagMiddleware:
                 request_headers = dict(scope.get("headers", []))
                 wanted = request_headers.get(b"if-none-match", b"").decode("latin-1")
                 headers = [(k, v) for k, v in start["headers"] if k != b"etag"] + [(b"etag", etag.encode())]
-                if wanted and _matches(wanted, etag):
+                if wanted and etag_matches(wanted, etag):
                     headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
                     await send({"type": "http.response.start", "status": 304, "headers": headers})
                     await send({"type": "http.response.body", "body": b""})
@@ -86,4 +87,4 @@ def cached_math(text: str | None, links: bool = False) -> Markup:
     return mathtext.render_math(text, links=links)
 
 
-__all__ = ["ETagMiddleware", "cached_math", "etag_of"]
+__all__ = ["ETagMiddleware", "cached_math", "etag_matches", "etag_of"]

@@ -16,12 +16,18 @@ with its own random seed, so a reload still shows another shuffle (one of SHUFFL
 
 Misses for the same page are rendered once (the others wait for it): a burst of readers after a
 change costs one render, not one per reader. A seedless view whose slot is not rendered yet gets
-another kept shuffle at once while its own is rendered in the background, one at a time. Only 200 HTML answers are kept; anything else
-(errors, redirects, JSON, HEAD) passes through."""
+another kept shuffle at once while its own is rendered in the background, one at a time. Only 200 HTML answers (and the
+rank JSON below) are kept; anything else (errors, redirects, other JSON, HEAD) passes through.
+
+A radar's ranking as JSON (`/api/radars/NAME/rank`, what scripts poll) is kept the same way: by
+path, query and viewer, and a bearer token is part of the viewer (a digest of it: two tokens of
+one user are two keys). A kept answer carries its ETag: an If-None-Match that names it is
+answered 304 here, on the event loop, and a 200 replay is not hashed again downstream."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,11 +39,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.state import as_utc
 from . import i18n
+from .http_cache import etag_matches, etag_of
 
 PAGES_KEPT = 512  # rendered pages per process (a page is 30-100 KB)
 SHUFFLES = 16  # kept shuffles of a seedless feed view per store state
 WAIT_S = 30.0  # the longest a reader waits for another's render of the same page before rendering its own
 CACHED_PATHS = frozenset({"/"})  # the feed, a radar's feed (?radar=) and search (?q=)
+JSON_PREFIX, JSON_SUFFIX = "/api/radars/", "/rank"  # a radar's ranking as JSON: /api/radars/NAME/rank
+
+
+def kept_json(path: str) -> bool:
+    """Whether `path` is a JSON answer kept like a page (a radar's ranking)."""
+    return path.startswith(JSON_PREFIX) and path.endswith(JSON_SUFFIX) and "/" not in path[len(JSON_PREFIX):-len(JSON_SUFFIX)]
 
 
 @dataclass(slots=True)
@@ -47,6 +60,7 @@ class Kept:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    etag: bytes = b""  # web/http_cache.py's tag of the body, made once when kept
 
 
 class PageCache:
@@ -88,20 +102,24 @@ class PageCache:
         if viewer is None or not viewer.signed_in:
             return None
         query: bytes = scope.get("query_string", b"")
-        cookie = accept = b""
+        cookie = accept = bearer = b""
         for name, value in scope.get("headers", ()):
             if name == b"cookie":
                 cookie = value
             elif name == b"accept-language":
                 accept = value
+            elif name == b"authorization":  # the token itself, not only its user (a digest, not the secret)
+                bearer = hashlib.blake2b(value, digest_size=16).digest()
         lang_cookie = cookie_parser(cookie.decode("latin-1")).get(i18n.COOKIE) if cookie else None
         params = {name for name, _, value in (part.partition(b"=") for part in query.split(b"&")) if value}
-        shuffled = not params & {b"seed", b"radar", b"q"}  # a search's order and a radar's use no seed
+        # a search's order and a radar's use no seed; nor does JSON
+        shuffled = scope["path"] in self.paths and not params & {b"seed", b"radar", b"q"}
         slot = random.randrange(self.shuffles) if shuffled else None
-        return scope["path"], query, viewer, lang_cookie, accept, slot
+        return scope["path"], query, viewer, bearer, lang_cookie, accept, slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths:
+        if scope["type"] != "http" or scope["method"] != "GET" or (scope["path"] not in self.paths
+                                                                    and not kept_json(scope["path"])):
             await self.app(scope, receive, send)
             return
         key = self.key_of(scope)
@@ -113,7 +131,7 @@ class PageCache:
         if self._fresh(kept, version):
             self.pages.move_to_end(key)
             self.hits += 1
-            await _replay(kept, send)
+            await _replay(kept, scope, send)
             return
         shuffled = key[-1] is not None
         flight = (key[:-1] if shuffled else key, version)  # one render at a time per page (and its shuffles)
@@ -126,7 +144,7 @@ class PageCache:
             if waiting is None:
                 self._fill(scope, key, flight, version)
             self.hits += 1
-            await _replay(other, send)
+            await _replay(other, scope, send)
             return
         if waiting is not None:
             try:
@@ -135,7 +153,7 @@ class PageCache:
                 kept = None  # render our own rather than wait longer
             if kept is not None:
                 self.hits += 1
-                await _replay(kept, send)
+                await _replay(kept, scope, send)
                 return
             await self.app(scope, receive, send)  # the first one was not kept (an error): render our own
             return
@@ -200,7 +218,8 @@ class PageCache:
             if message["type"] == "http.response.start":
                 start.update(message)
                 kind = dict(message.get("headers", [])).get(b"content-type", b"")
-                keep = message["status"] == 200 and kind.startswith(b"text/html")
+                wanted = b"application/json" if kept_json(scope["path"]) else b"text/html"
+                keep = message["status"] == 200 and kind.startswith(wanted)
             elif message["type"] == "http.response.body" and keep:
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -209,7 +228,8 @@ class PageCache:
         if not keep or not start:
             return None
         valid_until = scope.get("state", {}).get("page_valid_until")
-        return Kept(version, valid_until, start["status"], list(start.get("headers", [])), b"".join(chunks))
+        body = b"".join(chunks)
+        return Kept(version, valid_until, start["status"], list(start.get("headers", [])), body, etag_of(body).encode())
 
     def clear(self) -> None:
         self.pages.clear()
@@ -223,9 +243,17 @@ async def _discard(_message: Message) -> None:
     return None
 
 
-async def _replay(kept: Kept, send: Send) -> None:
-    await send({"type": "http.response.start", "status": kept.status, "headers": kept.headers})
+async def _replay(kept: Kept, scope: Scope, send: Send) -> None:
+    """The kept answer with its ETag; 304 (no body) when the request's If-None-Match names it."""
+    wanted = next((value for name, value in scope.get("headers", ()) if name == b"if-none-match"), b"")
+    headers = [*kept.headers, (b"etag", kept.etag)]
+    if wanted and etag_matches(wanted.decode("latin-1"), kept.etag.decode()):
+        headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": kept.status, "headers": headers})
     await send({"type": "http.response.body", "body": kept.body})
 
 
-__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES"]
+__all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES", "kept_json"]
