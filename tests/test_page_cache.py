@@ -65,6 +65,18 @@ def cache_of(client: TestClient):
     return client.app.state.page_cache
 
 
+def kept(fetch, cache, tries: int = 5):
+    """`fetch()` answered from the kept pages (a hit). On PostgreSQL the store's data version is
+    the server's snapshot, which another database's write (another test worker's) moves too: a
+    repeat may be rendered again, so a few tries must see one hit."""
+    for _ in range(tries):
+        hits = cache.hits
+        response = fetch()
+        if cache.hits == hits + 1:
+            return response
+    pytest.fail(f"the same request in the same store state was never a kept answer in {tries} tries")
+
+
 def test_a_kept_page_is_never_served_to_another_user(engine):
     store_records(engine, [paper(1, "Spin qubits in silicon"), paper(2, "Trapped ions"), paper(3, "Photonic gates")])
     hub = make_hub(engine, host="0.0.0.0")
@@ -82,9 +94,7 @@ def test_a_kept_page_is_never_served_to_another_user(engine):
 
     url = "/?seed=5"
     first = ada.get(url)
-    hits = cache_of(ada).hits
-    again = ada.get(url)
-    assert cache_of(ada).hits == hits + 1  # ada's second view is her kept page
+    again = kept(lambda: ada.get(url), cache_of(ada))  # ada's second view is her kept page
     assert again.text == first.text and ON_LIST in first.text and "ada@lab.example" in first.text
 
     # bob asks for the very same URL, same store state: his own page, none of ada's state
@@ -117,8 +127,7 @@ def test_a_kept_page_follows_the_store_and_the_language(engine, database_url):
     url = "/?date=2024-11-28&seed=9"
     before = local.get(url)
     assert before.status_code == 200 and "Spin qubits in silicon" in before.text
-    hits = cache_of(local).hits
-    assert local.get(url).text == before.text and cache_of(local).hits == hits + 1
+    assert kept(lambda: local.get(url), cache_of(local)).text == before.text
     # another connection, as `academichub ingest` in another process would, adds a paper
     other = create_engine(database_url)
     try:
@@ -165,8 +174,7 @@ def test_a_kept_ranking_json_is_per_token_and_follows_the_store(engine):
     ada = get(ada_read)
     assert ada.status_code == 200 and ada.json()[0]["title"] == "Spin qubits in silicon"
     cache = api.app.state.page_cache  # made with the app's middleware, on its first request
-    ada_again, hits = get(ada_read), cache.hits
-    assert ada_again.json() == ada.json() and get(ada_read).content == ada.content and cache.hits == hits + 1
+    assert get(ada_read).json() == ada.json() and kept(lambda: get(ada_read), cache).content == ada.content
     renders = cache.renders
     assert get(ada_write).json() == ada.json() and cache.renders == renders + 1  # another token: its own answer
     bob = get(bob_read)
@@ -175,10 +183,9 @@ def test_a_kept_ranking_json_is_per_token_and_follows_the_store(engine):
     assert api.get(url, headers={"authorization": "Bearer not-a-token"}).status_code == 401
 
     # a kept answer is 304 to the client that holds it (here, on the event loop: a hit)
-    tag, hits = ada.headers["etag"], cache.hits
-    unchanged = get(ada_read, **{"if-none-match": tag})
+    tag = ada.headers["etag"]
+    unchanged = kept(lambda: get(ada_read, **{"if-none-match": tag}), cache)
     assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.headers["etag"] == tag
-    assert cache.hits == hits + 1
     assert get(ada_read, **{"if-none-match": '"other"'}).status_code == 200
 
     # ada likes her top paper (a write): her next answer is the new ranking, and a 304 no longer
@@ -197,11 +204,11 @@ def test_a_kept_page_answers_304_to_its_etag(engine):
     local = client_for(hub, LOCAL)
     url = "/?date=2024-11-28&seed=9"
     first = local.get(url)
-    tag, hits = first.headers["etag"], cache_of(local).hits
-    kept = local.get(url)
-    assert kept.status_code == 200 and kept.headers["etag"] == tag and cache_of(local).hits == hits + 1
-    unchanged = local.get(url, headers={"if-none-match": f"W/{tag}"})
-    assert unchanged.status_code == 304 and unchanged.content == b"" and cache_of(local).hits == hits + 2
+    tag = first.headers["etag"]
+    again = kept(lambda: local.get(url), cache_of(local))
+    assert again.status_code == 200 and again.headers["etag"] == tag
+    unchanged = kept(lambda: local.get(url, headers={"if-none-match": f"W/{tag}"}), cache_of(local))
+    assert unchanged.status_code == 304 and unchanged.content == b""
     store_records(engine, [paper(2, "Zyxwv kept-page probe")])  # the store changed: the page too
     changed = local.get(url, headers={"if-none-match": tag})
     assert changed.status_code == 200 and "Zyxwv kept-page probe" in changed.text and changed.headers["etag"] != tag
