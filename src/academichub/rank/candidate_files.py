@@ -240,8 +240,9 @@ class CandidateFiles:
 
     # -- reading -----------------------------------------------------------
 
-    def columns(self, conn: "Connection", model: str | None, lexical) -> Columns:
-        """The columns for the store as it is now, written first where the files lag behind."""
+    def update(self, conn: "Connection", model: str | None, lexical) -> dict:
+        """The files brought up to date with the store (appended, or written where there are
+        none) without reading them: what `ingest` leaves behind. The manifest."""
         state = self._papers_state(conn)
         vectors = self._vector_count(conn, model) if model else None
         manifest = self._read_manifest()
@@ -252,6 +253,11 @@ class CandidateFiles:
                 vectors = self._vector_count(conn, model) if model else None
                 if not self._current(manifest, state, model, vectors):
                     manifest = self._bring_up_to_date(conn, manifest, model, lexical)
+        return manifest
+
+    def columns(self, conn: "Connection", model: str | None, lexical) -> Columns:
+        """The columns for the store as it is now, written first where the files lag behind."""
+        manifest = self.update(conn, model, lexical)
         try:
             return self._open(manifest, model)
         except (OSError, ValueError, KeyError) as exc:  # a file gone or damaged under the manifest

@@ -202,6 +202,11 @@ def _resolve(model: str | None) -> tuple[str, str, Path | None]:
     return model.strip(), model.strip(), None
 
 
+def stored_name(model: str | None) -> str:
+    """The name the configured `model`'s vectors are stored under (no model loaded)."""
+    return _resolve(model)[0]
+
+
 def default_device() -> str:
     """CUDA when torch is installed and sees a GPU, else the CPU (where the ONNX path needs no
     torch once its export is cached)."""
