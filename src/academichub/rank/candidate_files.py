@@ -15,7 +15,9 @@ Files, per store (`<key>`: a hash of the store's URL and the hashed vocabulary's
 A writer makes the next generation (unchanged files hard-linked) and then replaces the manifest
 atomically, as rank/neighbours.py does. Papers stored since the files were written (ids above the
 highest, nothing older changed) are read and appended alone; anything else (a deleted or
-rewritten paper, an unreadable or foreign file) rebuilds them, saying so in the log. The weighted
+rewritten paper, an unreadable or foreign file) rebuilds them, saying so in the log. Papers are
+read, hashed and appended `papers_per_chunk` at a time, so a first write holds one chunk of Docs
+rather than every paper (the bytes are the same as one chunk's). The weighted
 matrix is made again from the counts on each write (its idf spans every paper), so a loaded set
 is the set `CandidateSet(load_docs(...))` would build, column for column."""
 
@@ -82,14 +84,8 @@ class RowIndex(Mapping):
         return len(self._keys)
 
 
-def _row_index(pairs: list[tuple[int, str]] | None = None, *, keys: list[str] | None = None, kids: np.ndarray | None = None,
-               rows: np.ndarray | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(keys, starts, rows) from (row, key) pairs, or from key ids and rows already numbered."""
-    if pairs is not None:
-        keys, slots = [], {}
-        kids = np.fromiter((slots.setdefault(k, len(slots)) for _, k in pairs), dtype=np.int64, count=len(pairs))
-        rows = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
-        keys = list(slots)
+def _row_index(keys: list[str], kids: np.ndarray, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(keys, starts, rows) from key ids and rows: sorted by key, then row, each pair once."""
     order = np.lexsort((rows, kids))
     kids, rows = kids[order], rows[order]
     if len(rows):
@@ -189,6 +185,7 @@ class CandidateFiles:
         self.manifest_path = self.folder / f"{self.key}.json"
         self.lock_path = self.folder / f"{self.key}.lock"
         self.papers_per_chunk = PAPERS_PER_CHUNK
+        self.hash_in_worker: bool | None = None  # None: where fork is safe and there are two chunks or more
         self.writes = 0  # generations this object wrote (tests: appended, not rebuilt)
         self.rebuilds = 0  # of which were full rebuilds
 
@@ -479,17 +476,21 @@ class CandidateFiles:
         blobs = {part: _BlobWriter(self, g, old_g, part) for part in ("docs", "titles", "texts")}
         data, indices, lengths = [], [], []
         row = old_n
+        hasher = _Hasher(lexical, self.hash_in_worker if self.hash_in_worker is not None
+                         else len(bounds) > 1 and _fork_is_safe())
         try:
-            for bound in bounds:
-                docs = load_docs(conn, id_range=bound)
+            upcoming = None
+            if bounds:
+                first = load_docs(conn, id_range=bounds[0])
+                upcoming = (first, hasher.submit([d.text for d in first]))
+            for k in range(len(bounds)):
+                docs, hashing = upcoming
+                if k + 1 < len(bounds):  # the next chunk read and handed to the hasher before this one is written
+                    after = load_docs(conn, id_range=bounds[k + 1])
+                    upcoming = (after, hasher.submit([d.text for d in after]))
+                    del after
                 ids.append(np.array([d.id for d in docs], dtype=np.int64))
                 days.append(np.array([d.day.toordinal() if d.day else _NO_DAY for d in docs], dtype=np.int64))
-                if docs:
-                    chunk = lexical.counts([d.text for d in docs]).tocsr()
-                    data.append(chunk.data.astype(np.float32))
-                    indices.append(chunk.indices.astype(np.int32))
-                    lengths.append(np.diff(chunk.indptr))
-                    del chunk
                 for i, d in enumerate(docs, start=row):
                     indexes["author"].add((i, key) for key in d.author_keys)
                     indexes["category"].add((i, code) for code in d.categories)
@@ -504,11 +505,16 @@ class CandidateFiles:
                 blobs["texts"].write(fold(d.text) for d in docs)
                 for builder in indexes.values():
                     builder.flush()
+                chunk_data, chunk_indices, chunk_lengths = hashing.result()
+                data.append(chunk_data)
+                indices.append(chunk_indices)
+                lengths.append(chunk_lengths)
                 row += len(docs)
-                del docs
+                del docs, hashing
             for blob in blobs.values():
                 blob.save()
         finally:
+            hasher.close()
             for blob in blobs.values():
                 blob.close()
         for builder in indexes.values():
@@ -578,6 +584,50 @@ class CandidateFiles:
             np.save(self._file(g, f"unit-{slug}.npy"), emb, allow_pickle=False)
         kept[model] = {"count": count, "dim": dim}
         return kept
+
+
+def _counts(lexical, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's term counts as CSR parts (float32 counts, int32 columns, row lengths)."""
+    if not texts:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    counts = lexical.counts(texts).tocsr()
+    return counts.data.astype(np.float32), counts.indices.astype(np.int32), np.diff(counts.indptr).astype(np.int64)
+
+
+def _fork_is_safe() -> bool:
+    """A second core to hash on, and no other thread whose locks a forked child would inherit
+    locked (a server's threads: it hashes in its own process), as the bulk import decides."""
+    import multiprocessing
+
+    return ("fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+            and threading.active_count() == 1)
+
+
+class _Hasher:
+    """The chunks' term counts, hashed in one forked process while this one reads the next chunk
+    and writes the blobs and indexes (hashing is nearly half of a write), or here, at once."""
+
+    def __init__(self, lexical, in_worker: bool) -> None:
+        self._lexical = lexical
+        self._pool = None
+        if in_worker:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+
+    def submit(self, texts: list[str]):
+        if self._pool is not None:
+            return self._pool.submit(_counts, self._lexical, texts)
+        from concurrent.futures import Future
+
+        done = Future()
+        done.set_result(_counts(self._lexical, texts))
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _IndexBuilder:
