@@ -176,9 +176,8 @@ def _file_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def test_the_files_are_written_in_chunks_byte_for_byte_as_in_one(engine, shared_data, tmp_path, monkeypatch):
-    """A store written 97 papers at a time (read, appended, hashed in a forked process): the same
-    files, byte for byte, as one written in a single chunk in this process, and the same columns
-    as a set built from the papers."""
+    """A store written 97 papers at a time (read, hashed, appended): the same files, byte for
+    byte, as one written in a single chunk, and the same columns as a set built from the papers."""
     ingest_file(engine, shared_data / OAI_1995)
     ingest_file(engine, shared_data / RSS_DAY)
     _embed(engine, leave_out=3)
@@ -188,12 +187,12 @@ def test_the_files_are_written_in_chunks_byte_for_byte_as_in_one(engine, shared_
     with engine.connect() as conn:
         total = len(conn.execute(select(papers.c.id)).all())
         files = candidate_files(chunked / "candidates", conn, n_features)
-        files.papers_per_chunk, files.hash_in_worker = 97, True  # hashed in a forked process
+        files.papers_per_chunk = 97
         stored = _from_files(conn, chunked)
         assert read == _sizes(total, 97) and len(read) > 10  # every chunk read alone
         read.clear()
         files = candidate_files(whole / "candidates", conn, n_features)
-        files.papers_per_chunk, files.hash_in_worker = total, False  # hashed here
+        files.papers_per_chunk = total
         _from_files(conn, whole)
         assert read == [total]
         monkeypatch.setattr(service, "load_docs", load_docs)

@@ -185,7 +185,6 @@ class CandidateFiles:
         self.manifest_path = self.folder / f"{self.key}.json"
         self.lock_path = self.folder / f"{self.key}.lock"
         self.papers_per_chunk = PAPERS_PER_CHUNK
-        self.hash_in_worker: bool | None = None  # None: where fork is safe and there are two chunks or more
         self.writes = 0  # generations this object wrote (tests: appended, not rebuilt)
         self.rebuilds = 0  # of which were full rebuilds
 
@@ -476,19 +475,9 @@ class CandidateFiles:
         blobs = {part: _BlobWriter(self, g, old_g, part) for part in ("docs", "titles", "texts")}
         data, indices, lengths = [], [], []
         row = old_n
-        hasher = _Hasher(lexical, self.hash_in_worker if self.hash_in_worker is not None
-                         else len(bounds) > 1 and _fork_is_safe())
         try:
-            upcoming = None
-            if bounds:
-                first = load_docs(conn, id_range=bounds[0])
-                upcoming = (first, hasher.submit([d.text for d in first]))
-            for k in range(len(bounds)):
-                docs, hashing = upcoming
-                if k + 1 < len(bounds):  # the next chunk read and handed to the hasher before this one is written
-                    after = load_docs(conn, id_range=bounds[k + 1])
-                    upcoming = (after, hasher.submit([d.text for d in after]))
-                    del after
+            for bound in bounds:
+                docs = load_docs(conn, id_range=bound)
                 ids.append(np.array([d.id for d in docs], dtype=np.int64))
                 days.append(np.array([d.day.toordinal() if d.day else _NO_DAY for d in docs], dtype=np.int64))
                 for i, d in enumerate(docs, start=row):
@@ -505,16 +494,15 @@ class CandidateFiles:
                 blobs["texts"].write(fold(d.text) for d in docs)
                 for builder in indexes.values():
                     builder.flush()
-                chunk_data, chunk_indices, chunk_lengths = hashing.result()
+                chunk_data, chunk_indices, chunk_lengths = _counts(lexical, [d.text for d in docs])
                 data.append(chunk_data)
                 indices.append(chunk_indices)
                 lengths.append(chunk_lengths)
                 row += len(docs)
-                del docs, hashing
+                del docs
             for blob in blobs.values():
                 blob.save()
         finally:
-            hasher.close()
             for blob in blobs.values():
                 blob.close()
         for builder in indexes.values():
@@ -592,42 +580,6 @@ def _counts(lexical, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
     counts = lexical.counts(texts).tocsr()
     return counts.data.astype(np.float32), counts.indices.astype(np.int32), np.diff(counts.indptr).astype(np.int64)
-
-
-def _fork_is_safe() -> bool:
-    """A second core to hash on, and no other thread whose locks a forked child would inherit
-    locked (a server's threads: it hashes in its own process), as the bulk import decides."""
-    import multiprocessing
-
-    return ("fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
-            and threading.active_count() == 1)
-
-
-class _Hasher:
-    """The chunks' term counts, hashed in one forked process while this one reads the next chunk
-    and writes the blobs and indexes (hashing is nearly half of a write), or here, at once."""
-
-    def __init__(self, lexical, in_worker: bool) -> None:
-        self._lexical = lexical
-        self._pool = None
-        if in_worker:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-
-    def submit(self, texts: list[str]):
-        if self._pool is not None:
-            return self._pool.submit(_counts, self._lexical, texts)
-        from concurrent.futures import Future
-
-        done = Future()
-        done.set_result(_counts(self._lexical, texts))
-        return done
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _IndexBuilder:
