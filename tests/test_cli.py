@@ -105,6 +105,7 @@ def test_import_snapshot_and_papers_commands(run, shared_data):
     result = run("import-snapshot", str(shared_data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl"))
     assert result.exit_code == 0, result.output
     assert "200 records: 200 added" in result.output
+    assert "candidate files: 200 papers (" in result.output  # appended after the import, as `ingest` does
     shown = run("papers", "show", "0704.0001", "--format", "json")
     assert shown.exit_code == 0, shown.output
     paper = json.loads(shown.output)
