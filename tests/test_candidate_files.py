@@ -153,6 +153,76 @@ def test_papers_ingested_later_are_appended_and_vectors_added(engine, shared_dat
         _assert_same_ranking(conn, fresh, stored)
 
 
+def _counting_load_docs(monkeypatch) -> list[int]:
+    """How many papers each load_docs call of the candidate files read."""
+    read: list[int] = []
+    real = service.load_docs
+
+    def counting(*args, **kwargs):
+        docs = real(*args, **kwargs)
+        read.append(len(docs))
+        return docs
+
+    monkeypatch.setattr(service, "load_docs", counting)
+    return read
+
+
+def _sizes(n: int, size: int) -> list[int]:
+    return [min(size, n - start) for start in range(0, n, size)]
+
+
+def _file_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "candidates").iterdir()) if not p.name.endswith(".lock")}
+
+
+def test_the_files_are_written_in_chunks_byte_for_byte_as_in_one(engine, shared_data, tmp_path, monkeypatch):
+    """A store written 97 papers at a time (read, hashed, appended): the same files, byte for
+    byte, as one written in a single chunk, and the same columns as a set built from the papers."""
+    ingest_file(engine, shared_data / OAI_1995)
+    ingest_file(engine, shared_data / RSS_DAY)
+    _embed(engine, leave_out=3)
+    n_features = Ranker().lexical.vectorizer.n_features
+    chunked, whole = tmp_path / "chunked", tmp_path / "whole"
+    read = _counting_load_docs(monkeypatch)
+    with engine.connect() as conn:
+        total = len(conn.execute(select(papers.c.id)).all())
+        files = candidate_files(chunked / "candidates", conn, n_features)
+        files.papers_per_chunk = 97
+        stored = _from_files(conn, chunked)
+        assert read == _sizes(total, 97) and len(read) > 10  # every chunk read alone
+        read.clear()
+        files = candidate_files(whole / "candidates", conn, n_features)
+        files.papers_per_chunk = total
+        _from_files(conn, whole)
+        assert read == [total]
+        monkeypatch.setattr(service, "load_docs", load_docs)
+        _assert_same_columns(_fresh(conn)[1], stored[1])
+    assert _file_bytes(chunked) == _file_bytes(whole) and len(_file_bytes(chunked)) == 33
+
+
+def test_an_append_in_chunks_gives_the_files_of_a_fresh_build(engine, shared_data, tmp_path, monkeypatch):
+    ingest_file(engine, shared_data / OAI_1995)
+    n_features = Ranker().lexical.vectorizer.n_features
+    appended, fresh = tmp_path / "appended", tmp_path / "fresh"
+    with engine.connect() as conn:
+        candidate_files(appended / "candidates", conn, n_features).papers_per_chunk = 50
+        _from_files(conn, appended, None)
+    ingest_file(engine, shared_data / RSS_DAY)
+    read = _counting_load_docs(monkeypatch)
+    with engine.connect() as conn:
+        new = len(conn.execute(select(papers.c.id)).all()) - 436
+        stored = _from_files(conn, appended, None)
+        assert read == _sizes(new, 50) and len(read) > 10  # only the new papers, a chunk at a time
+        assert json.loads(_manifest(appended).read_text())["generation"] == 2
+        _from_files(conn, fresh, None)
+        monkeypatch.setattr(service, "load_docs", load_docs)
+        _assert_same_columns(_fresh(conn, None)[1], stored[1])
+    # generation 2 appended, generation 1 written at once: the same columns, byte for byte
+    rename = {name.replace("-2.", "-1."): data for name, data in _file_bytes(appended).items()}
+    assert rename.keys() == _file_bytes(fresh).keys()
+    assert {k for k in rename if rename[k] != _file_bytes(fresh)[k] and not k.endswith(".json")} == set()
+
+
 @pytest.mark.parametrize("damage", ["corrupt", "missing", "manifest", "foreign"])
 def test_a_damaged_or_foreign_file_is_rebuilt_with_a_log_line(engine, shared_data, tmp_path, caplog, damage):
     ingest_file(engine, shared_data / OAI_1995)

@@ -54,6 +54,36 @@ def test_ingest_reports_one_line_per_input_and_a_total(run, shared_data):
     assert "total: 1504 records: 0 added, 0 updated, 1504 unchanged, 0 failed" in again.output
 
 
+def _candidates_manifest(data: Path) -> dict:
+    return json.loads(next((data / "index" / "candidates").glob("candidates-" + "?" * 16 + ".json")).read_text())
+
+
+def test_ingest_leaves_the_candidate_files_current_for_the_first_rank(run, shared_data, tmp_path):
+    data = tmp_path / "data"
+    result = run("ingest", "--no-embed-on-ingest", str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml"))
+    assert result.exit_code == 0, result.output
+    assert "candidate files: 436 papers (" in result.output
+    assert {k: _candidates_manifest(data)[k] for k in ("generation", "count", "vectors")} == \
+        {"generation": 1, "count": 436, "vectors": {}}
+    assert run("radar", "create", "qubits", "--keyword", "qubit").exit_code == 0
+    ranked = run("rank", "qubits", "--limit", "3")
+    assert ranked.exit_code == 0, ranked.output
+    assert _candidates_manifest(data)["generation"] == 1  # the rank mapped them and wrote nothing
+    day = str(shared_data / "arxiv/rss/2024-11-28-all-archives.xml")
+    appended = run("ingest", "--no-embed-on-ingest", day)
+    assert "candidate files: 1,940 papers (" in appended.output
+    assert {k: _candidates_manifest(data)[k] for k in ("generation", "count")} == {"generation": 2, "count": 1940}
+    unchanged = run("ingest", "--no-embed-on-ingest", day)  # nothing added: nothing to append
+    assert "candidate files" not in unchanged.output and _candidates_manifest(data)["generation"] == 2
+
+
+def test_ingest_without_candidate_files(run, shared_data, tmp_path):
+    result = run("ingest", "--no-embed-on-ingest", "--no-candidates-on-ingest",
+                 str(shared_data / "arxiv/oai-quant-ph/arXiv-meta-1995.xml"))
+    assert result.exit_code == 0, result.output
+    assert "candidate files" not in result.output and not (tmp_path / "data" / "index" / "candidates").exists()
+
+
 def test_a_bad_input_fails_the_run_but_not_the_others(run, shared_data, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("not a feed\n")
@@ -75,6 +105,7 @@ def test_import_snapshot_and_papers_commands(run, shared_data):
     result = run("import-snapshot", str(shared_data / "arxiv/snapshot/arxiv-metadata-oai-snapshot-head.jsonl"))
     assert result.exit_code == 0, result.output
     assert "200 records: 200 added" in result.output
+    assert "candidate files: 200 papers (" in result.output  # appended after the import, as `ingest` does
     shown = run("papers", "show", "0704.0001", "--format", "json")
     assert shown.exit_code == 0, shown.output
     paper = json.loads(shown.output)
@@ -134,7 +165,7 @@ def test_ingest_detects_every_upstream_format(run, shared_data):
     assert result.exit_code == 0, result.output
     for name in files:
         assert f"{shared_data / name}: " in result.output
-    assert ", 0 failed" in result.output.splitlines()[-1]
+    assert ", 0 failed" in next(line for line in result.output.splitlines() if line.startswith("total: "))
 
 
 @pytest.mark.parametrize("flag", ["--ingest-worker", "--no-ingest-worker"])

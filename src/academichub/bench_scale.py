@@ -178,12 +178,13 @@ def _free_port() -> int:
 
 def _product_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of an `academichub` child: its own store and data_dir, no sample day, no
-    embedding on ingest, no scheduler, this checkout's source first on the path."""
+    embedding or candidate files on ingest (an import is timed alone), no scheduler, this
+    checkout's source first on the path."""
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(ACADEMICHUB_DATA_DIR=str(data_dir), ACADEMICHUB_LOAD_SAMPLE="false", ACADEMICHUB_EMBED_ON_INGEST="false",
-               ACADEMICHUB_SCHEDULER="false", ACADEMICHUB_DEFAULT_LANGUAGE="en")
+               ACADEMICHUB_CANDIDATES_ON_INGEST="false", ACADEMICHUB_SCHEDULER="false", ACADEMICHUB_DEFAULT_LANGUAGE="en")
     env.pop("ACADEMICHUB_DATABASE_URL", None)
     if database_url:
         env["ACADEMICHUB_DATABASE_URL"] = database_url

@@ -225,7 +225,8 @@ def _safe_url(settings: Settings) -> str:
 
 
 @app.command()
-@setting_flags("ingest_batch_size", "ingest_worker", "embed_on_ingest", "arxiv_rss_url", "arxiv_api_url")
+@setting_flags("ingest_batch_size", "ingest_worker", "embed_on_ingest", "candidates_on_ingest", "arxiv_rss_url",
+               "arxiv_api_url")
 def ingest(
     inputs: Annotated[Optional[list[str]], typer.Argument(help="Files or URLs (format is detected).", show_default=False)] = None,
     feed: Annotated[
@@ -272,6 +273,8 @@ def ingest(
     out.print(f"total: {total.line()}")
     if (total.added or total.updated) and settings.embed_on_ingest:
         _embed_missing(hub, settings)
+    if total.added or total.updated:
+        _update_candidate_files(hub, settings)
     if failures:
         raise typer.Exit(1)
 
@@ -338,7 +341,7 @@ def _parse_day(value: str | None, flag: str) -> date | None:
 
 
 @app.command("import-snapshot")
-@setting_flags("ingest_batch_size", "ingest_worker", "embed_on_ingest")
+@setting_flags("ingest_batch_size", "ingest_worker", "embed_on_ingest", "candidates_on_ingest")
 def import_snapshot(
     file: Annotated[Path, typer.Argument(help="arxiv-metadata-oai-snapshot.json (JSON lines).")],
 ) -> None:
@@ -371,6 +374,8 @@ def import_snapshot(
         _fail(AcademicHubError(nothing_stored))
     if (summary.added or summary.updated) and settings.embed_on_ingest:
         _embed_missing(hub, settings)
+    if summary.added or summary.updated:
+        _update_candidate_files(hub, settings)
 
 
 # ---------------------------------------------------------------- papers
@@ -599,6 +604,23 @@ def _embed_missing(hub, settings: Settings, *, batch_size: int | None = None, re
             raise
         console.print(warning_line(f"not embedded: {exc}"))  # what was ingested stays
         return 0
+
+
+def _update_candidate_files(hub, settings: Settings) -> None:
+    """The new papers appended to the ranking's candidate files (written the first time) after an
+    import and its embedding (Hub.update_candidate_files), on a line of their own with their time:
+    the import's line above is the import alone."""
+    import time
+
+    if not settings.candidates_on_ingest:
+        return
+    start = time.perf_counter()
+    try:
+        count = hub.update_candidate_files()
+    except OSError as exc:  # the first ranking writes them instead
+        console.print(warning_line(f"candidate files not written: {exc}"))
+        return
+    console.print(f"candidate files: {count:,} papers ({time.perf_counter() - start:.1f} s)")
 
 
 # ---------------------------------------------------------------- sources

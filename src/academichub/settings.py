@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     embed_on_ingest: bool = Field(
         default=True, description="Embed new papers right after ingest when the embeddings extra is installed."
     )
+    candidates_on_ingest: bool = Field(
+        default=True,
+        description=("Append new papers to the ranking's candidate files right after ingest, so the first ranking "
+                     "maps them instead of reading and hashing every paper."),
+    )
     ingest_batch_size: int = Field(default=1000, description="Records written per transaction in bulk imports.")
     ingest_worker: bool = Field(
         default=True,

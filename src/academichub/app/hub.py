@@ -302,6 +302,21 @@ class Hub:
                                         self.settings.embedding_model)  # the all-papers briefing's papers
             return len(cs)
 
+    def update_candidate_files(self) -> int:
+        """The candidate files (rank/candidate_files.py) appended with the papers stored since they
+        were written (or written, the first time), with the configured model's vectors where it
+        has any: `ingest` leaves them current, so the first `rank` or radar page after it maps
+        them instead of reading and hashing every paper. How many papers they hold."""
+        from ..rank.candidate_files import candidate_files
+        from ..rank.embeddings import model_name
+        from ..store.papers import count_vectors
+
+        model = model_name(self.settings.embedding_model)
+        with self.engine.connect() as conn:
+            files = candidate_files(self.candidates.index_folder / "candidates", conn,
+                                    self.ranker.lexical.vectorizer.n_features)
+            return files.update(conn, model if count_vectors(conn, model) else None, self.ranker.lexical)["count"]
+
     def next_batch(self, radar_name: str, filters, size: int, wanted: int | None = None, *, record: bool = True):
         """Batch `wanted` of today again, or a new batch of papers the radar has not shown today
         (app/radar_feed.py): a RadarBatch with the cards, what is left and the state. Without

@@ -15,7 +15,9 @@ Files, per store (`<key>`: a hash of the store's URL and the hashed vocabulary's
 A writer makes the next generation (unchanged files hard-linked) and then replaces the manifest
 atomically, as rank/neighbours.py does. Papers stored since the files were written (ids above the
 highest, nothing older changed) are read and appended alone; anything else (a deleted or
-rewritten paper, an unreadable or foreign file) rebuilds them, saying so in the log. The weighted
+rewritten paper, an unreadable or foreign file) rebuilds them, saying so in the log. Papers are
+read, hashed and appended `papers_per_chunk` at a time, so a first write holds one chunk of Docs
+rather than every paper (the bytes are the same as one chunk's). The weighted
 matrix is made again from the counts on each write (its idf spans every paper), so a loaded set
 is the set `CandidateSet(load_docs(...))` would build, column for column."""
 
@@ -46,6 +48,7 @@ FORMAT = 1
 _NO_DAY = -1
 _SEPARATOR = b"\x00"  # between folded rows: fold() leaves only letters, digits and spaces
 _CHUNK = 900
+PAPERS_PER_CHUNK = 5000  # read, hashed and appended at a time when the files are written
 INDEXES = ("author", "category", "primary", "venue")
 
 
@@ -81,14 +84,8 @@ class RowIndex(Mapping):
         return len(self._keys)
 
 
-def _row_index(pairs: list[tuple[int, str]] | None = None, *, keys: list[str] | None = None, kids: np.ndarray | None = None,
-               rows: np.ndarray | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(keys, starts, rows) from (row, key) pairs, or from key ids and rows already numbered."""
-    if pairs is not None:
-        keys, slots = [], {}
-        kids = np.fromiter((slots.setdefault(k, len(slots)) for _, k in pairs), dtype=np.int64, count=len(pairs))
-        rows = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
-        keys = list(slots)
+def _row_index(keys: list[str], kids: np.ndarray, rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(keys, starts, rows) from key ids and rows: sorted by key, then row, each pair once."""
     order = np.lexsort((rows, kids))
     kids, rows = kids[order], rows[order]
     if len(rows):
@@ -187,6 +184,7 @@ class CandidateFiles:
         self.key = f"candidates-{digest}"
         self.manifest_path = self.folder / f"{self.key}.json"
         self.lock_path = self.folder / f"{self.key}.lock"
+        self.papers_per_chunk = PAPERS_PER_CHUNK
         self.writes = 0  # generations this object wrote (tests: appended, not rebuilt)
         self.rebuilds = 0  # of which were full rebuilds
 
@@ -238,8 +236,9 @@ class CandidateFiles:
 
     # -- reading -----------------------------------------------------------
 
-    def columns(self, conn: "Connection", model: str | None, lexical) -> Columns:
-        """The columns for the store as it is now, written first where the files lag behind."""
+    def update(self, conn: "Connection", model: str | None, lexical) -> dict:
+        """The files brought up to date with the store (appended, or written where there are
+        none) without reading them: what `ingest` leaves behind. The manifest."""
         state = self._papers_state(conn)
         vectors = self._vector_count(conn, model) if model else None
         manifest = self._read_manifest()
@@ -250,6 +249,11 @@ class CandidateFiles:
                 vectors = self._vector_count(conn, model) if model else None
                 if not self._current(manifest, state, model, vectors):
                     manifest = self._bring_up_to_date(conn, manifest, model, lexical)
+        return manifest
+
+    def columns(self, conn: "Connection", model: str | None, lexical) -> Columns:
+        """The columns for the store as it is now, written first where the files lag behind."""
+        manifest = self.update(conn, model, lexical)
         try:
             return self._open(manifest, model)
         except (OSError, ValueError, KeyError) as exc:  # a file gone or damaged under the manifest
@@ -344,18 +348,13 @@ class CandidateFiles:
                papers: bool = True) -> dict:
         from scipy import sparse
 
-        from .service import load_docs
-
         old_g = int(manifest["generation"]) if manifest else 0
         g = old_g + 1
         self.folder.mkdir(parents=True, exist_ok=True)
         for stale in self.folder.glob(f"{self.key}-{g}.*"):  # a writer that died half-way
             stale.unlink(missing_ok=True)
         after = manifest["highest_id"] if manifest else None
-        if papers:
-            docs = load_docs(conn, id_range=(after, upto)) if upto is not None else []
-        else:
-            docs = []
+        bounds = self._chunk_bounds(conn, after, upto) if papers and upto is not None else []
         old_n = manifest["count"] if manifest else 0
 
         def old(part: str, mmap: bool = True):
@@ -367,9 +366,7 @@ class CandidateFiles:
         def link(part: str) -> None:
             os.link(self._file(old_g, part), self._file(g, part))
 
-        new_ids = np.array([d.id for d in docs], dtype=np.int64)
-        new_days = np.array([d.day.toordinal() if d.day else _NO_DAY for d in docs], dtype=np.int64)
-        if manifest and not docs:
+        if manifest and not bounds:
             for part in ("ids.npy", "days.npy", "counts.data.npy", "counts.indices.npy", "counts.indptr.npy",
                          "weighted.data.npy", "weighted.indices.npy", "weighted.indptr.npy", "idf.npy",
                          "terms.indices.npy", "terms.indptr.npy",
@@ -378,43 +375,37 @@ class CandidateFiles:
                 link(part)
             ids = old("ids")
         else:
-            ids = np.concatenate([old("ids"), new_ids]) if manifest else new_ids
+            ids, counts = self._write_rows(conn, g, old_g if manifest else None, old_n, bounds, lexical)
             save("ids", ids)
-            save("days", np.concatenate([old("days"), new_days]) if manifest else new_days)
-            counts = lexical.counts([d.text for d in docs]) if docs else sparse.csr_matrix((0, self.n_features))
             if manifest:
-                before = sparse.csr_matrix((old("counts.data").astype(np.float64), old("counts.indices"), old("counts.indptr")),
+                before = sparse.csr_matrix((old("counts.data"), old("counts.indices"), old("counts.indptr")),
                                            shape=(old_n, self.n_features))
                 counts = sparse.vstack([before, counts], format="csr")
-            counts = counts.tocsr()
-            save("counts.data", counts.data.astype(np.float32))  # whole counts: exact in float32
-            save("counts.indices", counts.indices.astype(np.int32))
+                del before
+            save("counts.data", counts.data.astype(np.float32, copy=False))  # whole counts: exact in float32
+            save("counts.indices", counts.indices.astype(np.int32, copy=False))
             save("counts.indptr", _index_dtype(counts.indptr))
             if len(ids):
                 idf = lexical.idf(counts)
-                weighted = lexical.weigh(counts, idf).tocsr()
+                weighted = self._weigh(counts, idf, lexical)
             else:
                 idf, weighted = np.zeros(self.n_features), sparse.csr_matrix((0, self.n_features))
             del counts
             save("idf", idf)
             save("weighted.data", weighted.data)
+            # which rows hold each term (the matrix by column): a keyword rule's first pass reads
+            # it instead of converting the whole matrix at every start; converted as a pattern
+            # (one byte a value) rather than with the float64 values the file does not keep
+            pattern = sparse.csr_matrix((np.ones(len(weighted.indices), dtype=np.int8), weighted.indices, weighted.indptr),
+                                        shape=weighted.shape)
             save("weighted.indices", weighted.indices.astype(np.int32))
             save("weighted.indptr", _index_dtype(weighted.indptr))
-            # which rows hold each term (the matrix by column): a keyword rule's first pass reads
-            # it instead of converting the whole matrix at every start
-            by_term = weighted.tocsc()
             del weighted
+            by_term = pattern.tocsc()
+            del pattern
             save("terms.indices", by_term.indices.astype(np.int32))
             save("terms.indptr", by_term.indptr.astype(np.int64))
             del by_term
-            self._write_indexes(g, old_g if manifest else None, old_n, docs)
-            from ..names import fold
-
-            self._write_blob(g, old_g if manifest else None, "docs", (json.dumps(
-                [d.title, d.abstract, list(d.author_keys), list(d.author_names), list(d.categories), d.venue],
-                ensure_ascii=False) for d in docs))
-            self._write_blob(g, old_g if manifest else None, "titles", (fold(d.title) for d in docs))
-            self._write_blob(g, old_g if manifest else None, "texts", (fold(d.text) for d in docs))
         vectors = self._write_vectors(conn, g, manifest, ids, old_n, model)
         new = {"format": FORMAT, "store": self.store, "n_features": self.n_features, "count": int(len(ids)),
                "highest_id": int(ids[-1]) if len(ids) else None, "generation": g, "vectors": vectors}
@@ -433,50 +424,97 @@ class CandidateFiles:
         self.rebuilds += manifest is None
         return new
 
-    def _write_indexes(self, g: int, old_g: int | None, old_n: int, docs: list[Doc]) -> None:
+    def _weigh(self, counts, idf: np.ndarray, lexical):
+        """`lexical.weigh(counts, idf)` a chunk of rows at a time (each row is weighed and
+        normalised on its own), so the whole matrix's temporaries are never held at once."""
+        from scipy import sparse
+
+        n, size = counts.shape[0], max(1, int(self.papers_per_chunk))
+        data = np.empty(counts.nnz, dtype=np.float64)
+        for start in range(0, n, size):
+            part = counts[start : start + size]
+            part.data = part.data.astype(np.float64)  # as the vectorizer gives them
+            weighed = lexical.weigh(part, idf).tocsr()
+            if not (np.array_equal(weighed.indptr, part.indptr) and np.array_equal(weighed.indices, part.indices)):
+                counts = counts.astype(np.float64)  # the weighing dropped or moved an entry: the whole matrix at once
+                return lexical.weigh(counts, idf).tocsr()
+            data[counts.indptr[start] : counts.indptr[min(start + size, n)]] = weighed.data
+        return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+    def _chunk_bounds(self, conn: "Connection", after: int | None, upto: int) -> list[tuple[int | None, int]]:
+        """(above, up to) id ranges of at most `papers_per_chunk` papers each, covering the papers
+        in (after, upto]."""
+        from sqlalchemy import select
+
+        from ..store.schema import papers
+
+        stmt = select(papers.c.id).where(papers.c.id <= upto)
+        if after is not None:
+            stmt = stmt.where(papers.c.id > after)
+        ids = np.array(conn.execute(stmt.order_by(papers.c.id)).scalars().all(), dtype=np.int64)
+        size = max(1, int(self.papers_per_chunk))
+        bounds, above = [], after
+        for start in range(0, len(ids), size):
+            last = int(ids[min(start + size, len(ids)) - 1])
+            bounds.append((above, last))
+            above = last
+        return bounds
+
+    def _write_rows(self, conn: "Connection", g: int, old_g: int | None, old_n: int, bounds, lexical):
+        """The new papers read, hashed and appended chunk by chunk (`bounds`: id ranges), so a
+        whole store is never held as Docs at once: the days, the indexes and the blobs written,
+        the ids and the new rows' term counts (CSR) returned."""
+        from scipy import sparse
+
         from ..names import fold
+        from .service import load_docs
 
-        pairs = {
-            "author": [(old_n + i, key) for i, d in enumerate(docs) for key in d.author_keys],
-            "category": [(old_n + i, code) for i, d in enumerate(docs) for code in d.categories],
-            "primary": [(old_n + i, d.categories[0]) for i, d in enumerate(docs) if d.categories],
-            "venue": [(old_n + i, fold(d.venue)) for i, d in enumerate(docs) if d.venue],
-        }
-        for name, new_pairs in pairs.items():
-            if old_g is None:
-                keys, starts, rows = _row_index(new_pairs)
-            else:
-                keys = json.loads(self._file(old_g, f"{name}.keys.json").read_text(encoding="utf-8"))
-                old_starts = np.load(self._file(old_g, f"{name}.starts.npy"))
-                old_rows = np.load(self._file(old_g, f"{name}.rows.npy"))
-                slots = {k: i for i, k in enumerate(keys)}
-                kids = [slots.setdefault(k, len(slots)) for _, k in new_pairs]
-                keys = list(slots)
-                keys, starts, rows = _row_index(
-                    keys=keys, kids=np.concatenate([np.repeat(np.arange(len(old_starts) - 1), np.diff(old_starts)),
-                                                    np.array(kids, dtype=np.int64)]),
-                    rows=np.concatenate([old_rows, np.array([r for r, _ in new_pairs], dtype=np.int64)]))
-            self._file(g, f"{name}.keys.json").write_text(json.dumps(keys, ensure_ascii=False), encoding="utf-8")
-            np.save(self._file(g, f"{name}.starts.npy"), starts, allow_pickle=False)
-            np.save(self._file(g, f"{name}.rows.npy"), rows, allow_pickle=False)
-
-    def _write_blob(self, g: int, old_g: int | None, part: str, texts) -> None:
-        path = self._file(g, f"{part}.bin")
-        offsets = [0]
-        with open(path, "wb") as out:
-            if old_g is not None:
-                old_offsets = np.load(self._file(old_g, f"{part}.off.npy"))
-                with open(self._file(old_g, f"{part}.bin"), "rb") as source:
-                    while chunk := source.read(1 << 24):
-                        out.write(chunk)
-                offsets = old_offsets.tolist()
-            at = offsets[-1]
-            for text in texts:
-                data = text.replace("\x00", " ").encode("utf-8") + _SEPARATOR
-                out.write(data)
-                at += len(data)
-                offsets.append(at)
-        np.save(self._file(g, f"{part}.off.npy"), np.array(offsets, dtype=np.int64), allow_pickle=False)
+        ids = [np.load(self._file(old_g, "ids.npy"))] if old_g is not None else []
+        days = [np.load(self._file(old_g, "days.npy"))] if old_g is not None else []
+        indexes = {name: _IndexBuilder(self, old_g, name) for name in INDEXES}
+        blobs = {part: _BlobWriter(self, g, old_g, part) for part in ("docs", "titles", "texts")}
+        data, indices, lengths = [], [], []
+        row = old_n
+        try:
+            for bound in bounds:
+                docs = load_docs(conn, id_range=bound)
+                ids.append(np.array([d.id for d in docs], dtype=np.int64))
+                days.append(np.array([d.day.toordinal() if d.day else _NO_DAY for d in docs], dtype=np.int64))
+                for i, d in enumerate(docs, start=row):
+                    indexes["author"].add((i, key) for key in d.author_keys)
+                    indexes["category"].add((i, code) for code in d.categories)
+                    if d.categories:
+                        indexes["primary"].add(((i, d.categories[0]),))
+                    if d.venue:
+                        indexes["venue"].add(((i, fold(d.venue)),))
+                blobs["docs"].write(json.dumps(
+                    [d.title, d.abstract, list(d.author_keys), list(d.author_names), list(d.categories), d.venue],
+                    ensure_ascii=False) for d in docs)
+                blobs["titles"].write(fold(d.title) for d in docs)
+                blobs["texts"].write(fold(d.text) for d in docs)
+                for builder in indexes.values():
+                    builder.flush()
+                chunk_data, chunk_indices, chunk_lengths = _counts(lexical, [d.text for d in docs])
+                data.append(chunk_data)
+                indices.append(chunk_indices)
+                lengths.append(chunk_lengths)
+                row += len(docs)
+                del docs
+            for blob in blobs.values():
+                blob.save()
+        finally:
+            for blob in blobs.values():
+                blob.close()
+        for builder in indexes.values():
+            builder.save(g)
+        np.save(self._file(g, "days.npy"), np.concatenate(days) if days else np.zeros(0, dtype=np.int64), allow_pickle=False)
+        indptr = np.zeros(row - old_n + 1, dtype=np.int64)
+        if lengths:
+            np.cumsum(np.concatenate(lengths), out=indptr[1:])
+        counts = sparse.csr_matrix((np.concatenate(data) if data else np.zeros(0, dtype=np.float32),
+                                    np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32), indptr),
+                                   shape=(row - old_n, self.n_features))
+        return (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)), counts
 
     def _write_vectors(self, conn: "Connection", g: int, manifest: dict | None, ids: np.ndarray, old_n: int,
                        model: str | None) -> dict:
@@ -534,6 +572,86 @@ class CandidateFiles:
             np.save(self._file(g, f"unit-{slug}.npy"), emb, allow_pickle=False)
         kept[model] = {"count": count, "dim": dim}
         return kept
+
+
+def _counts(lexical, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's term counts as CSR parts (float32 counts, int32 columns, row lengths)."""
+    if not texts:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    counts = lexical.counts(texts).tocsr()
+    return counts.data.astype(np.float32), counts.indices.astype(np.int32), np.diff(counts.indptr).astype(np.int64)
+
+
+class _IndexBuilder:
+    """One index (author, category, primary, venue) grown chunk by chunk: the old generation's
+    keys and rows, then the new (row, key) pairs, sorted once at the end (`_row_index`)."""
+
+    def __init__(self, files: CandidateFiles, old_g: int | None, name: str) -> None:
+        self._files, self._name = files, name
+        self._slots: dict[str, int] = {}
+        self._kids: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+        if old_g is not None:
+            keys = json.loads(files._file(old_g, f"{name}.keys.json").read_text(encoding="utf-8"))
+            starts = np.load(files._file(old_g, f"{name}.starts.npy"))
+            self._slots = {k: i for i, k in enumerate(keys)}
+            self._kids.append(np.repeat(np.arange(len(starts) - 1), np.diff(starts)))
+            self._rows.append(np.load(files._file(old_g, f"{name}.rows.npy")))
+        self._new_kids: list[int] = []
+        self._new_rows: list[int] = []
+
+    def add(self, pairs) -> None:
+        slots = self._slots
+        for row, key in pairs:
+            self._new_rows.append(row)
+            self._new_kids.append(slots.setdefault(key, len(slots)))
+
+    def flush(self) -> None:
+        """The chunk's pairs as arrays (a Python int is 28 bytes, an int64 8)."""
+        self._kids.append(np.array(self._new_kids, dtype=np.int64))
+        self._rows.append(np.array(self._new_rows, dtype=np.int64))
+        self._new_kids, self._new_rows = [], []
+
+    def save(self, g: int) -> None:
+        self.flush()
+        keys, starts, rows = _row_index(keys=list(self._slots), kids=np.concatenate(self._kids),
+                                        rows=np.concatenate(self._rows))
+        files, name = self._files, self._name
+        files._file(g, f"{name}.keys.json").write_text(json.dumps(keys, ensure_ascii=False), encoding="utf-8")
+        np.save(files._file(g, f"{name}.starts.npy"), starts, allow_pickle=False)
+        np.save(files._file(g, f"{name}.rows.npy"), rows, allow_pickle=False)
+
+
+class _BlobWriter:
+    """One NUL-separated blob (docs, titles, texts) written chunk by chunk after the old
+    generation's bytes, and its offsets saved at the end."""
+
+    def __init__(self, files: CandidateFiles, g: int, old_g: int | None, part: str) -> None:
+        self._offsets_path = files._file(g, f"{part}.off.npy")
+        self._out = open(files._file(g, f"{part}.bin"), "wb")
+        self._offsets = [np.zeros(1, dtype=np.int64)]
+        if old_g is not None:
+            self._offsets = [np.load(files._file(old_g, f"{part}.off.npy")).astype(np.int64)]
+            with open(files._file(old_g, f"{part}.bin"), "rb") as source:
+                while chunk := source.read(1 << 24):
+                    self._out.write(chunk)
+        self._at = int(self._offsets[0][-1])
+
+    def write(self, texts) -> None:
+        ends = []
+        for text in texts:
+            data = text.replace("\x00", " ").encode("utf-8") + _SEPARATOR
+            self._out.write(data)
+            self._at += len(data)
+            ends.append(self._at)
+        self._offsets.append(np.array(ends, dtype=np.int64))
+
+    def close(self) -> None:
+        self._out.close()
+
+    def save(self) -> None:
+        self.close()
+        np.save(self._offsets_path, np.concatenate(self._offsets), allow_pickle=False)
 
 
 def _index_dtype(indptr: np.ndarray) -> np.ndarray:
