@@ -59,6 +59,10 @@ def _marker(paramstyle: str) -> str:
 def _driver_in(conn: Connection, sql: str, fixed: tuple, values: list) -> list[tuple]:
     """`sql` with `{in}` filled by one marker per value, straight to the driver: on bulk imports
     SQLAlchemy's compilation of an expanding IN list per chunk costs more than the query."""
+    if conn.dialect.name == "postgresql":
+        # one array parameter: no statement of 900 markers to build, send and parse per chunk
+        statement = sql.replace("IN ({markers})", "= ANY({m})").format(m="%s")
+        return conn.exec_driver_sql(statement, (*fixed, list(values))).fetchall() if values else []
     marker = _marker(conn.dialect.paramstyle)
     rows: list[tuple] = []
     for chunk in _chunks(values):
@@ -358,7 +362,11 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
             continue
         before = _max_id(conn) if dialect == "sqlite" else None
         if dialect == "postgresql" and len(positions) >= COPY_MIN_ROWS:
-            _pg_copy_insert(conn, "papers", filled, [params[i] for i in positions], "")
+            ids = _pg_next_ids(conn, len(positions))
+            _pg_copy_insert(conn, "papers", ("id", *filled), [(pid, *params[i]) for pid, i in zip(ids, positions)], "")
+            for i, new_id in zip(positions, ids):
+                new_ids[i] = new_id
+            continue
         else:
             sql, _ = _bulk_plan("papers", filled, dialect, conn.dialect.paramstyle, "")
             conn.exec_driver_sql(sql, [params[i] for i in positions])
@@ -375,6 +383,16 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
     result = [i for i in new_ids if i is not None]
     _fts_add(conn, result)
     return result
+
+
+def _pg_next_ids(conn: Connection, count: int) -> list[int]:
+    """`count` new paper ids from the table's own sequence, ascending as the column default would
+    give them row by row: COPY cannot return the ids it assigns, and looking them up afterwards
+    by identifier cost a query per 900 rows."""
+    rows = conn.exec_driver_sql(
+        "SELECT nextval(pg_get_serial_sequence('papers', 'id')) FROM generate_series(1, %s)", (count,)
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def _max_id(conn: Connection) -> int:
@@ -609,9 +627,13 @@ def any_vectors(conn: Connection) -> bool:
 def refresh_statistics(conn: Connection) -> None:
     """PostgreSQL: ANALYZE the tables a merge looks up by identifier, inside the caller's
     transaction (its own uncommitted rows count). SQLite needs none: its planner takes the
-    unique index for an IN list whatever the table's size."""
+    unique index for an IN list whatever the table's size. Only the looked-up columns: statistics
+    of the `tsvector` and the long texts cost most of a whole-table ANALYZE and plan no look-up."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE papers, paper_identifiers, paper_relations, source_records")
+        conn.exec_driver_sql(
+            f"ANALYZE papers ({', '.join(_KEY_COLUMNS)}, title_key), paper_identifiers, paper_relations, "
+            "source_records (source, source_id, paper_id)"
+        )
 
 
 def count_papers(conn: Connection) -> int:
