@@ -269,7 +269,9 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
     """Rows into a PostgreSQL table through COPY, inside the caller's transaction. A plain insert
     copies straight into the table; one with an ON CONFLICT suffix copies into a temporary staging
     table (dropped at commit) and then runs one INSERT ... SELECT with that suffix, so the merge
-    semantics stay those of the row-by-row statements."""
+    semantics stay those of the row-by-row statements; an upsert none of whose keys is stored yet
+    copies straight into the table. The caller holds the store's write lock (`lock_for_writing`):
+    a second writer of the same keys would make that COPY fail on the unique key."""
     cursor = conn.connection.dbapi_connection.cursor()
     names = ", ".join(columns)
     try:
@@ -282,6 +284,13 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
             key = [columns.index(c) for c in _CONFLICT_KEYS[table_name]]
             last = {tuple(row[i] for i in key): row for row in params}
             params = list(last.values())
+            if not _pg_any_stored(cursor, table_name, list(last)):
+                # nothing to update: the rows go straight in (the staging table and the upsert
+                # cost a third more than the COPY); the caller's write lock keeps it so
+                with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+                    for row in params:
+                        copy.write_row(row)
+                return
         stage = f"_stage_{table_name}"
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {names} FROM {table_name} WITH NO DATA")
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
@@ -291,6 +300,18 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
         cursor.execute(f"TRUNCATE {stage}")
     finally:
         cursor.close()
+
+
+def _pg_any_stored(cursor, table_name: str, keys: list[tuple]) -> bool:
+    """Whether any of these conflict keys is already in the table: one probe of its unique index
+    per key, in one statement."""
+    names = _CONFLICT_KEYS[table_name]
+    arrays = ", ".join(["%s::text[]"] * len(names))
+    cursor.execute(
+        f"SELECT 1 FROM {table_name} JOIN unnest({arrays}) AS k({', '.join(names)}) USING ({', '.join(names)}) LIMIT 1",
+        [list(column) for column in zip(*keys)],
+    )
+    return cursor.fetchone() is not None
 
 
 @lru_cache(maxsize=512)
