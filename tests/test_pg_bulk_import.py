@@ -53,6 +53,12 @@ def test_look_ups_by_identifier_and_title_over_more_than_one_chunk(shared_data, 
         titles = dict(conn.execute(select(papers.c.id, papers.c.title_key)).all())
         assert paper_store.find_by_identifiers(conn, stored + absent) == {key: ids[key[1]] for key in stored}
         assert paper_store.find_by_identifiers(conn, []) == {}
+        first = ("arxiv", day[0].arxiv_id)
+        assert paper_store.find_by_identifiers(conn, [first]) == {first: ids[first[1]]}
+        # values the joined-string array must not split wrongly: a separator inside, an empty one
+        odd = [first, ("arxiv", f"{day[1].arxiv_id}\x1f{day[2].arxiv_id}"), ("arxiv", "")]
+        assert paper_store.find_by_identifiers(conn, odd) == {first: ids[first[1]]}
+        assert paper_store.find_by_identifiers(conn, [("arxiv", ""), ("arxiv", "")]) == {}
         assert paper_store.ids_by_identifier(conn, "arxiv_id", [p.arxiv_id for p in day] + ["9999.00000"]) == ids
         found = paper_store.find_by_title_keys(conn, list(titles.values()) + ["no such title key"])
         assert {pid for pids in found.values() for pid in pids} == set(titles)

@@ -62,14 +62,33 @@ def _driver_in(conn: Connection, sql: str, fixed: tuple, values: list) -> list[t
     PostgreSQL gets one array parameter instead: no statement of 900 markers to build, send and
     parse per chunk."""
     if conn.dialect.name == "postgresql":
-        statement = sql.replace("IN ({markers})", "= ANY({m})").format(m="%s")
-        return conn.exec_driver_sql(statement, (*fixed, list(values))).fetchall() if values else []
+        if not values:
+            return []
+        array, param = _pg_text_array(values)
+        statement = sql.replace("IN ({markers})", f"= ANY({array})").format(m="%s")
+        return conn.exec_driver_sql(statement, (*fixed, param)).fetchall()
     marker = _marker(conn.dialect.paramstyle)
     rows: list[tuple] = []
     for chunk in _chunks(values):
         statement = sql.format(m=marker, markers=", ".join([marker] * len(chunk)))
         rows.extend(conn.exec_driver_sql(statement, (*fixed, *chunk)).fetchall())
     return rows
+
+
+_UNIT_SEPARATOR = "\x1f"
+
+
+def _pg_text_array(values: list) -> tuple[str, str | list]:
+    """(SQL for a text[] parameter, the parameter) for these values. psycopg dumps a list element
+    by element in Python (a regular expression each: 4 µs a value, more than the look-up it
+    feeds), so strings go as one joined string that the server splits; values that could not
+    survive the split (one containing the separator, a lone empty string, a non-string) go as
+    psycopg's own array."""
+    if all(type(v) is str for v in values):
+        joined = _UNIT_SEPARATOR.join(values)
+        if joined.count(_UNIT_SEPARATOR) == len(values) - 1 and joined:
+            return "string_to_array(%s, chr(31))", joined
+    return "%s::text[]", list(values)
 
 
 def find_by_identifiers(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -306,10 +325,11 @@ def _pg_any_stored(cursor, table_name: str, keys: list[tuple]) -> bool:
     """Whether any of these conflict keys is already in the table: one probe of its unique index
     per key, in one statement."""
     names = _CONFLICT_KEYS[table_name]
-    arrays = ", ".join(["%s::text[]"] * len(names))
+    arrays = [_pg_text_array(list(column)) for column in zip(*keys)]
     cursor.execute(
-        f"SELECT 1 FROM {table_name} JOIN unnest({arrays}) AS k({', '.join(names)}) USING ({', '.join(names)}) LIMIT 1",
-        [list(column) for column in zip(*keys)],
+        f"SELECT 1 FROM {table_name} JOIN unnest({', '.join(sql for sql, _ in arrays)}) AS k({', '.join(names)}) "
+        f"USING ({', '.join(names)}) LIMIT 1",
+        [param for _, param in arrays],
     )
     return cursor.fetchone() is not None
 
