@@ -80,10 +80,10 @@ _UNIT_SEPARATOR = "\x1f"
 
 def _pg_text_array(values: list) -> tuple[str, str | list]:
     """(SQL for a text[] parameter, the parameter) for these values. psycopg dumps a list element
-    by element in Python (a regular expression each: 4 µs a value, more than the look-up it
-    feeds), so strings go as one joined string that the server splits; values that could not
-    survive the split (one containing the separator, a lone empty string, a non-string) go as
-    psycopg's own array."""
+    by element in Python, a regular expression each (more client time than the look-up it feeds),
+    so strings go as one joined string that the server splits; values that could not survive the
+    split (one containing the separator, a lone empty string, a non-string) go as psycopg's own
+    array."""
     if all(type(v) is str for v in values):
         joined = _UNIT_SEPARATOR.join(values)
         if joined.count(_UNIT_SEPARATOR) == len(values) - 1 and joined:
@@ -304,8 +304,8 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
             last = {tuple(row[i] for i in key): row for row in params}
             params = list(last.values())
             if not _pg_any_stored(cursor, table_name, list(last)):
-                # nothing to update: the rows go straight in (the staging table and the upsert
-                # cost a third more than the COPY); the caller's write lock keeps it so
+                # nothing to update: the rows go straight in, without the staging table's second
+                # write and the upsert's conflict checks; the caller's write lock keeps it so
                 with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
                     for row in params:
                         copy.write_row(row)
