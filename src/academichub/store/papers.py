@@ -58,13 +58,37 @@ def _marker(paramstyle: str) -> str:
 
 def _driver_in(conn: Connection, sql: str, fixed: tuple, values: list) -> list[tuple]:
     """`sql` with `{in}` filled by one marker per value, straight to the driver: on bulk imports
-    SQLAlchemy's compilation of an expanding IN list per chunk costs more than the query."""
+    SQLAlchemy's compilation of an expanding IN list per chunk costs more than the query.
+    PostgreSQL gets one array parameter instead: no statement of 900 markers to build, send and
+    parse per chunk."""
+    if conn.dialect.name == "postgresql":
+        if not values:
+            return []
+        array, param = _pg_text_array(values)
+        statement = sql.replace("IN ({markers})", f"= ANY({array})").format(m="%s")
+        return conn.exec_driver_sql(statement, (*fixed, param)).fetchall()
     marker = _marker(conn.dialect.paramstyle)
     rows: list[tuple] = []
     for chunk in _chunks(values):
         statement = sql.format(m=marker, markers=", ".join([marker] * len(chunk)))
         rows.extend(conn.exec_driver_sql(statement, (*fixed, *chunk)).fetchall())
     return rows
+
+
+_UNIT_SEPARATOR = "\x1f"
+
+
+def _pg_text_array(values: list) -> tuple[str, str | list]:
+    """(SQL for a text[] parameter, the parameter) for these values. psycopg dumps a list element
+    by element in Python, a regular expression each (more client time than the look-up it feeds),
+    so strings go as one joined string that the server splits; values that could not survive the
+    split (one containing the separator, a lone empty string, a non-string) go as psycopg's own
+    array."""
+    if all(type(v) is str for v in values):
+        joined = _UNIT_SEPARATOR.join(values)
+        if joined.count(_UNIT_SEPARATOR) == len(values) - 1 and joined:
+            return "string_to_array(%s, chr(31))", joined
+    return "%s::text[]", list(values)
 
 
 def find_by_identifiers(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -264,7 +288,9 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
     """Rows into a PostgreSQL table through COPY, inside the caller's transaction. A plain insert
     copies straight into the table; one with an ON CONFLICT suffix copies into a temporary staging
     table (dropped at commit) and then runs one INSERT ... SELECT with that suffix, so the merge
-    semantics stay those of the row-by-row statements."""
+    semantics stay those of the row-by-row statements; an upsert none of whose keys is stored yet
+    copies straight into the table. The caller holds the store's write lock (`lock_for_writing`):
+    a second writer of the same keys would make that COPY fail on the unique key."""
     cursor = conn.connection.dbapi_connection.cursor()
     names = ", ".join(columns)
     try:
@@ -277,6 +303,13 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
             key = [columns.index(c) for c in _CONFLICT_KEYS[table_name]]
             last = {tuple(row[i] for i in key): row for row in params}
             params = list(last.values())
+            if not _pg_any_stored(cursor, table_name, list(last)):
+                # nothing to update: the rows go straight in, without the staging table's second
+                # write and the upsert's conflict checks; the caller's write lock keeps it so
+                with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+                    for row in params:
+                        copy.write_row(row)
+                return
         stage = f"_stage_{table_name}"
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS SELECT {names} FROM {table_name} WITH NO DATA")
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
@@ -286,6 +319,19 @@ def _pg_copy_insert(conn: Connection, table_name: str, columns: tuple[str, ...],
         cursor.execute(f"TRUNCATE {stage}")
     finally:
         cursor.close()
+
+
+def _pg_any_stored(cursor, table_name: str, keys: list[tuple]) -> bool:
+    """Whether any of these conflict keys is already in the table: one probe of its unique index
+    per key, in one statement."""
+    names = _CONFLICT_KEYS[table_name]
+    arrays = [_pg_text_array(list(column)) for column in zip(*keys)]
+    cursor.execute(
+        f"SELECT 1 FROM {table_name} JOIN unnest({', '.join(sql for sql, _ in arrays)}) AS k({', '.join(names)}) "
+        f"USING ({', '.join(names)}) LIMIT 1",
+        [param for _, param in arrays],
+    )
+    return cursor.fetchone() is not None
 
 
 @lru_cache(maxsize=512)
@@ -358,7 +404,11 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
             continue
         before = _max_id(conn) if dialect == "sqlite" else None
         if dialect == "postgresql" and len(positions) >= COPY_MIN_ROWS:
-            _pg_copy_insert(conn, "papers", filled, [params[i] for i in positions], "")
+            ids = _pg_next_ids(conn, len(positions))
+            _pg_copy_insert(conn, "papers", ("id", *filled), [(pid, *params[i]) for pid, i in zip(ids, positions)], "")
+            for i, new_id in zip(positions, ids):
+                new_ids[i] = new_id
+            continue
         else:
             sql, _ = _bulk_plan("papers", filled, dialect, conn.dialect.paramstyle, "")
             conn.exec_driver_sql(sql, [params[i] for i in positions])
@@ -375,6 +425,16 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
     result = [i for i in new_ids if i is not None]
     _fts_add(conn, result)
     return result
+
+
+def _pg_next_ids(conn: Connection, count: int) -> list[int]:
+    """`count` new paper ids from the table's own sequence, ascending as the column default would
+    give them row by row: COPY cannot return the ids it assigns, and looking them up afterwards
+    by identifier cost a query per 900 rows."""
+    rows = conn.exec_driver_sql(
+        "SELECT nextval(pg_get_serial_sequence('papers', 'id')) FROM generate_series(1, %s)", (count,)
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def _max_id(conn: Connection) -> int:
@@ -609,9 +669,13 @@ def any_vectors(conn: Connection) -> bool:
 def refresh_statistics(conn: Connection) -> None:
     """PostgreSQL: ANALYZE the tables a merge looks up by identifier, inside the caller's
     transaction (its own uncommitted rows count). SQLite needs none: its planner takes the
-    unique index for an IN list whatever the table's size."""
+    unique index for an IN list whatever the table's size. Only the looked-up columns: statistics
+    of the `tsvector` and the long texts cost most of a whole-table ANALYZE and plan no look-up."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE papers, paper_identifiers, paper_relations, source_records")
+        conn.exec_driver_sql(
+            f"ANALYZE papers ({', '.join(_KEY_COLUMNS)}, title_key), paper_identifiers, paper_relations, "
+            "source_records (source, source_id, paper_id)"
+        )
 
 
 def count_papers(conn: Connection) -> int:
