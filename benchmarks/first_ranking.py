@@ -12,27 +12,12 @@ after `serve` starts (no stored ranking, no candidate files unless `ingest` wrot
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from start_ranking import CLI, _env, _first_page, _rank  # benchmarks/start_ranking.py
-
-
-def _timed(src: Path, folder: Path, *args: str) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stderr) of one `academichub ARGS` process."""
-    run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", CLI, *args], env=_env(src, folder),
-                         capture_output=True, text=True)
-    if run.returncode:
-        raise SystemExit(f"{args[0]} failed:\n{run.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", run.stderr)
-    seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) / 1024
-    return seconds, rss, run.stderr
+from start_ranking import _first_page, _rank, timed_command  # benchmarks/start_ranking.py
 
 
 def main() -> None:
@@ -50,10 +35,10 @@ def main() -> None:
         for label, src in (("baseline", args.baseline_src), ("this", args.src)):
             ranked = work / label / "rank" / "data"
             ranked.mkdir(parents=True)
-            seconds, rss, err = _timed(src, ranked, "ingest", *map(str, args.files))
+            seconds, rss, _, err = timed_command(src, ranked, "ingest", *map(str, args.files))
             line = next((x for x in err.splitlines() if x.startswith("candidate files:")), "no candidate files written")
             print(f"{label}: ingest {seconds:.1f} s, {rss:.0f} MB peak ({line})", flush=True)
-            _timed(src, ranked, "radar", "create", args.radar, *shlex.split(args.radar_args))
+            timed_command(src, ranked, "radar", "create", args.radar, *shlex.split(args.radar_args))
             # the brand-new store kept aside and put back at the same path for the page (the
             # candidate files name the store's URL: a copy elsewhere would rebuild them)
             shutil.copytree(work / label / "rank", work / label / "kept")

@@ -39,17 +39,22 @@ def _env(src: Path, folder: Path) -> dict[str, str]:
     return env
 
 
-def _rank(src: Path, folder: Path, radar: str) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of one `academichub rank RADAR --limit 20` process."""
-    run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", CLI, "rank", radar, "--limit", "20"],
-                         env=_env(src, folder), capture_output=True, text=True)
+def timed_command(src: Path, folder: Path, *args: str) -> tuple[float, float, str, str]:
+    """(wall s, peak RSS MB, stdout, stderr) of one `academichub ARGS` process under /usr/bin/time."""
+    run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", CLI, *args], env=_env(src, folder),
+                         capture_output=True, text=True)
     if run.returncode:
-        raise SystemExit(f"rank failed:\n{run.stderr[-3000:]}")
+        raise SystemExit(f"{args[0]} failed:\n{run.stderr[-3000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", run.stderr)
     seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) / 1024
-    return seconds, rss, run.stdout
+    return seconds, rss, run.stdout, run.stderr
 
+
+def _rank(src: Path, folder: Path, radar: str) -> tuple[float, float, str]:
+    """(wall s, peak RSS MB, stdout) of one `academichub rank RADAR --limit 20` process."""
+    seconds, rss, out, _ = timed_command(src, folder, "rank", radar, "--limit", "20")
+    return seconds, rss, out
 
 
 def _first_page(src: Path, folder: Path, radar: str) -> float:

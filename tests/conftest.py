@@ -145,6 +145,16 @@ def engine(database_url):
 
 
 @pytest.fixture
+def sample_engine(engine):
+    """The test's store holding the bundled real day (2024-11-28, 1,504 papers)."""
+    from academichub.ingest.pipeline import load_sample_if_empty
+
+    summary = load_sample_if_empty(engine)
+    assert summary is not None and summary.added == 1504
+    return engine
+
+
+@pytest.fixture
 def local_server():
     """A real HTTP server on 127.0.0.1 (see tests/localserver.py)."""
     from localserver import LocalServer

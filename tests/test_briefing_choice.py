@@ -26,7 +26,7 @@ from academichub.app.hub import Hub
 from academichub.brief.inputs import period_papers
 from academichub.brief.sample import covering_sample, seats
 from academichub.brief.theme_titles import localise_phrase, theme_title, title_parts
-from academichub.ingest.pipeline import SAMPLE_FILE, ingest_bytes, load_sample_if_empty
+from academichub.ingest.pipeline import SAMPLE_FILE, ingest_bytes
 from academichub.settings import Settings
 from academichub.store.radars import add_rule, create_radar, default_user
 from academichub.store.schema import papers
@@ -98,12 +98,6 @@ def assert_citations_resolve(client, html: str) -> int:
             assert re.fullmatch(r"/papers/\d+", href), href
             assert client.get(href).status_code == 200, href
     return len(page.cites)
-
-
-@pytest.fixture
-def sample_engine(engine):
-    assert load_sample_if_empty(engine).added == 1504
-    return engine
 
 
 def make_radar(engine) -> int:

@@ -126,15 +126,8 @@ def test_papers_ingested_later_are_appended_and_vectors_added(engine, shared_dat
     folder = tmp_path / "index"
     with engine.connect() as conn:
         _from_files(conn, folder)
-    read: list[int] = []
     real = service.load_docs
-
-    def counting(*args, **kwargs):
-        docs = real(*args, **kwargs)
-        read.append(len(docs))
-        return docs
-
-    monkeypatch.setattr(service, "load_docs", counting)
+    read = _counting_load_docs(monkeypatch)
     ingest_file(engine, shared_data / RSS_DAY)
     with engine.connect() as conn:
         total = conn.execute(select(papers.c.id)).all()

@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 from academichub.app.hub import Hub
-from academichub.ingest.pipeline import load_sample_if_empty
 from academichub.settings import Settings
 from academichub.store import jobs as ledger
 from academichub.store.radars import add_feedback, add_rule, create_radar, default_user
@@ -37,12 +36,6 @@ with warnings.catch_warnings():
 DAY = "2024-11-28"
 NAME = "spin qubits"
 FEED = "/?radar=spin+qubits"
-
-
-@pytest.fixture
-def sample_engine(engine):
-    assert load_sample_if_empty(engine).added == 1504
-    return engine
 
 
 @pytest.fixture

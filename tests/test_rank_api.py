@@ -18,7 +18,7 @@ import pytest
 
 from academichub.app.hub import Hub
 from academichub.app.radar_feed import EXPLAINED_ALL
-from academichub.ingest.pipeline import load_sample_if_empty, store_records
+from academichub.ingest.pipeline import store_records
 from academichub.model import AuthorData, PaperData
 from academichub.rank.service import rank_all
 from academichub.settings import Settings
@@ -30,12 +30,6 @@ pytestmark = pytest.mark.postgres
 
 DAY = date(2024, 11, 28)
 NAME = "spin qubits"
-
-
-@pytest.fixture
-def sample_engine(engine):
-    assert load_sample_if_empty(engine).added == 1504
-    return engine
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from sqlalchemy import select
 
-from academichub.ingest.pipeline import load_sample_if_empty, store_records
+from academichub.ingest.pipeline import store_records
 from academichub.model import AuthorData, PaperData
 from academichub.settings import Settings
 from academichub.store.feed import shuffle_key_py
@@ -151,13 +151,6 @@ def make_settings(**overrides) -> Settings:
     values = {"load_sample": False, "default_language": "zh", "batch_size": 10}
     values.update(overrides)
     return Settings(**values)
-
-
-@pytest.fixture
-def sample_engine(engine):
-    summary = load_sample_if_empty(engine)
-    assert summary is not None and summary.added == 1504
-    return engine
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from sqlalchemy import select
 
-from academichub.ingest.pipeline import load_sample_if_empty, store_records
+from academichub.ingest.pipeline import store_records
 from academichub.model import AuthorData, PaperData
 from academichub.settings import Settings
 from academichub.store.radars import add_feedback, add_rule, create_radar, default_user, get_radar
@@ -30,13 +30,6 @@ BRUNNER = "libraries/7brunner--SysRiskWelfare.bib"
 EVIL = {"origin": "https://evil.example"}
 NAME = "spin qubits"
 PATH = "/radars/" + quote(NAME)
-
-
-@pytest.fixture
-def sample_engine(engine):
-    summary = load_sample_if_empty(engine)
-    assert summary is not None and summary.added == 1504
-    return engine
 
 
 @pytest.fixture
