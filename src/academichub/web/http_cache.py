@@ -31,6 +31,20 @@ def etag_matches(header: str, etag: str) -> bool:
     return "*" in wanted or etag in wanted
 
 
+async def send_tagged(scope: Scope, send: Send, start: Message, body: bytes, etag: str) -> None:
+    """The answer `start` + `body` with `etag`; a bodiless 304 when the request's If-None-Match
+    names it (here and for kept pages, web/page_cache.py)."""
+    wanted = dict(scope.get("headers", [])).get(b"if-none-match", b"").decode("latin-1")
+    headers = [(k, v) for k, v in start.get("headers", []) if k != b"etag"] + [(b"etag", etag.encode())]
+    if wanted and etag_matches(wanted, etag):
+        headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class ETagMiddleware:
     """ETag on GET/HEAD 200 responses of HTML or JSON; 304 when If-None-Match names it."""
 
@@ -64,17 +78,7 @@ class ETagMiddleware:
                 if message.get("more_body"):
                     return
                 body = b"".join(chunks)
-                etag = etag_of(body)
-                request_headers = dict(scope.get("headers", []))
-                wanted = request_headers.get(b"if-none-match", b"").decode("latin-1")
-                headers = [(k, v) for k, v in start["headers"] if k != b"etag"] + [(b"etag", etag.encode())]
-                if wanted and etag_matches(wanted, etag):
-                    headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
-                    await send({"type": "http.response.start", "status": 304, "headers": headers})
-                    await send({"type": "http.response.body", "body": b""})
-                    return
-                await send({**start, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await send_tagged(scope, send, start, body, etag_of(body))
                 return
             await send(message)
 
@@ -87,4 +91,4 @@ def cached_math(text: str | None, links: bool = False) -> Markup:
     return mathtext.render_math(text, links=links)
 
 
-__all__ = ["ETagMiddleware", "cached_math", "etag_matches", "etag_of"]
+__all__ = ["ETagMiddleware", "cached_math", "etag_matches", "etag_of", "send_tagged"]

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.state import as_utc
 from . import i18n
-from .http_cache import etag_matches, etag_of
+from .http_cache import etag_of, send_tagged
 
 PAGES_KEPT = 512  # rendered pages per process (a page is 30-100 KB)
 SHUFFLES = 16  # kept shuffles of a seedless feed view per store state
@@ -245,15 +245,8 @@ async def _discard(_message: Message) -> None:
 
 async def _replay(kept: Kept, scope: Scope, send: Send) -> None:
     """The kept answer with its ETag; 304 (no body) when the request's If-None-Match names it."""
-    wanted = next((value for name, value in scope.get("headers", ()) if name == b"if-none-match"), b"")
-    headers = [*kept.headers, (b"etag", kept.etag)]
-    if wanted and etag_matches(wanted.decode("latin-1"), kept.etag.decode()):
-        headers = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
-        await send({"type": "http.response.start", "status": 304, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await send({"type": "http.response.start", "status": kept.status, "headers": headers})
-    await send({"type": "http.response.body", "body": kept.body})
+    start = {"type": "http.response.start", "status": kept.status, "headers": kept.headers}
+    await send_tagged(scope, send, start, kept.body, kept.etag.decode())
 
 
 __all__ = ["PageCache", "PAGES_KEPT", "SHUFFLES", "kept_json"]
