@@ -65,7 +65,7 @@ def make_engine(url: str) -> Engine:
 # The newest migration (tests/test_cli.py checks it against Alembic's head). Knowing it,
 # `open_store` skips importing Alembic — a fifth of every command's start-up — when the database
 # is already current.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 
 def _alembic_config(connection):
@@ -185,6 +185,8 @@ def schema_differences(engine: Engine) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from .data_version import unwatched_tables
+
     def include(obj, name, type_, reflected, compare_to):
         if type_ == "table" and name in UNMODELLED_TABLES | {"alembic_version"}:
             return False
@@ -197,6 +199,8 @@ def schema_differences(engine: Engine) -> list:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"include_object": include})
-            return compare_metadata(context, metadata)
+            # and a watched table without the data version's trigger (PostgreSQL; store/data_version.py)
+            return compare_metadata(context, metadata) + [("missing_data_version_trigger", name)
+                                                          for name in unwatched_tables(connection)]
     except SQLAlchemyError as exc:
         raise StoreError(str(exc)) from exc

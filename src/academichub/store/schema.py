@@ -272,7 +272,8 @@ paper_embeddings = Table(
 )
 
 # Objects the migrations add per dialect and the metadata does not describe.
-UNMODELLED_TABLES = frozenset({"papers_fts", "papers_fts_data", "papers_fts_idx", "papers_fts_docsize", "papers_fts_config", "papers_fts_content"})
+UNMODELLED_TABLES = frozenset({"papers_fts", "papers_fts_data", "papers_fts_idx", "papers_fts_docsize", "papers_fts_config", "papers_fts_content",
+                               "data_version_base", "data_version_xacts"})  # the last two: PostgreSQL's data version (0014)
 UNMODELLED_COLUMNS = frozenset({("papers", "search_vector")})
 
 # ----------------------------------------------------------------------------- briefings
@@ -483,3 +484,12 @@ login_attempts = Table(
     Column("address", String(64), index=True),
     Column("succeeded", Boolean, nullable=False),
 )
+
+# ----------------------------------------------------------------------------- the data version
+
+# Tables whose writes leave the store's data version (store/data_version.py) alone on PostgreSQL:
+# no kept page reads them, and they are written all the time (the job ledger by every job, the
+# sign-in records as sessions and tokens are used), so watching them would make every page a miss.
+# Every other table carries the `data_version` trigger (migration 0014; a new table's migration
+# adds it: tests/test_data_version.py and `academichub db check` tell when one is missing).
+UNWATCHED_TABLES = frozenset({"jobs", "sessions", "api_tokens", "login_attempts", "audit_log"})

@@ -6,7 +6,8 @@ A kept page is served only to the same request: the same path and query string, 
 (the `lang` cookie, Accept-Language), and only while the store is unchanged, on the same day,
 and before the moment the page names as coming (the loop's next fetch, which then reads "due
 now": request.state.page_valid_until). The store's state is `hub.data_version`
-(store/data_version.py): anything committed by any connection or process changes it, so a
+(store/data_version.py): anything committed by any connection or process changes it (on
+PostgreSQL, to a table a page reads: not the job ledger or sign-in records), so a
 feedback, a save, a new batch, a stored ranking or an import is seen by the next view. One
 viewer's page is never another's: the viewer is part of the key.
 
