@@ -379,7 +379,8 @@ def synthetic_vectors(n: int, rng, dim: int = 384):
 
 
 def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21, day: int = 2_000,
-                   exact_limit: int = 50_000, work_dir: Path | None = None, overlaps: int = 5,
+                   exact_limit: int = 50_000, work_dir: Path | None = None, two_stage_min: int | None = None,
+                   overlaps: int = 5,
                    console: Console | None = None) -> dict:
     """Ranking n stored candidates for one radar once embeddings exist (the candidate columns are
     built once, as the server keeps them), and the nearest-neighbour structure behind its
@@ -390,9 +391,9 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     synthetic (`synthetic_vectors`: the cost does not depend on their values, but unstructured
     ones would be the HNSW index's worst case, unlike any embedding). `work_dir`: the index (and
     its build times) kept there for the next run of the same size, which opens it instead of
-    building it again (1,000,000 vectors take many minutes to index). Above the ranker's
-    two-stage threshold, the top 100 of `overlaps` rankings is compared with the full ranking's
-    (every candidate scored)."""
+    building it again (1,000,000 vectors take many minutes to index). `two_stage_min`: the
+    ranker's two stages above that many candidates (off by default); then the top 100 of
+    `overlaps` rankings is compared with the full ranking's (every candidate scored)."""
     import statistics
     import tempfile
     from datetime import date as _date
@@ -421,7 +422,7 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
             texts[i % len(texts)][3], texts[i % len(texts)][2], None, _date(2024, 11, 28), vectors[i])
         for i in range(n)
     ]
-    ranker = Ranker()
+    ranker = Ranker(two_stage_min=two_stage_min)
     start = time.perf_counter()
     cs = ranker.candidates(docs)
     build = time.perf_counter() - start
@@ -554,10 +555,10 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
         figures.update(exact_median_s=statistics.median(base), exact_min_s=min(base), exact_max_s=max(base))
         table_out.add_row("baseline: rank the radar again over the exact graph: min / median / max",
                           " / ".join(f"{figures[k] * 1000:.1f}" for k in ("exact_min_s", "exact_median_s", "exact_max_s")) + " ms")
-    if n > ranker.two_stage_min and overlaps:
+    if two_stage_min is not None and n > two_stage_min and overlaps:
         # what the first stage loses: the two-stage top 100 against the full ranking's (every
         # candidate scored by a ranker without the threshold), the radar and a few likes
-        full_ranker = Ranker(two_stage_min=n + 1)
+        full_ranker = Ranker()
         shares = []
         for i in [None, *liked[: max(0, overlaps - 1)]]:
             asked = profile if i is None else RadarProfile(**{**{f: getattr(profile, f) for f in profile.__dataclass_fields__},

@@ -4,6 +4,7 @@ papers is then a few matrix products and index look-ups instead of a loop over p
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -432,6 +433,7 @@ class HeadView(CandidateSet):
     def __init__(self, parent: CandidateSet, rows: np.ndarray, reference: np.ndarray) -> None:
         self.parent = parent
         self.rows = rows = _read_only(np.asarray(rows, dtype=np.int64))
+        self.digest = hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
         inverse = np.full(len(parent), -1, dtype=np.int32)
         inverse[rows] = np.arange(len(rows), dtype=np.int32)
         self._inverse = inverse

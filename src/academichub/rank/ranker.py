@@ -104,7 +104,10 @@ PROPAGATION_STEPS = 20
 TIER_GAP = 1e6  # between tiers: larger than any fused score
 KTH_TOLERANCE = 1e-5  # float32 cosines of one pair computed two ways (the graph, the positives' product) differ by ~1e-7
 PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
-TWO_STAGE_MIN = 200_000  # candidates above which a first stage picks the head (the relevance libraries hold < 20,000)
+# candidates above which a first stage picks the head: off (None) until a like's head holds 95% of
+# the full ranking's top 100 (0.88-0.92 at 250,000: docs/design.md, Ranking at scale); the relevance
+# libraries hold < 20,000 candidates, so any threshold above that leaves the relevance benchmark as it is
+TWO_STAGE_MIN: int | None = None
 HEAD_SIZE = 5_000  # the head's rows led by the statement and the rules (plus each positive's nearest, the rule matches, the reference)
 POSITIVE_HEAD = 1_000  # each positive's nearest candidates in the head
 ENTRY_NEAREST = 16  # of them, from the nearest-neighbour index; the rest, their neighbours in the graph, hop by hop
@@ -185,7 +188,7 @@ class Ranker:
                  two_stage_min: int | None = None, head_size: int | None = None, positive_head: int | None = None,
                  reference_rows: int | None = None):
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
-        # above this many candidates a first stage picks the head that is scored (`_head_view`)
+        # above this many candidates a first stage picks the head that is scored (`_head_view`); None: never
         self.two_stage_min = TWO_STAGE_MIN if two_stage_min is None else two_stage_min
         self.head_size = HEAD_SIZE if head_size is None else head_size
         self.positive_head = POSITIVE_HEAD if positive_head is None else positive_head
@@ -363,7 +366,12 @@ class Ranker:
                 1.0 / np.sqrt(np.maximum(1.0 - 2.0 * (cs.emb @ centre) + float(centre @ centre), 1e-12)))
         for name, rows, intercept, key in missing:
             if name == "positives":
-                columns = [self._positive_column(cs, kept, row, centre, inverse_norm) for row in rows]
+                if isinstance(cs, HeadView):  # a head is made for one ranking's positives: one product for all
+                    block = (cs.emb @ rows.T - (centre @ rows.T)[None, :]) * inverse_norm[:, None]
+                    k = min(PROPAGATION_K, len(cs))
+                    columns = [(block[:, j], np.argpartition(-block[:, j], k - 1)[:k]) for j in range(len(rows))]
+                else:
+                    columns = [self._positive_column(cs, kept, row, centre, inverse_norm) for row in rows]
                 sims = np.column_stack([c[0] for c in columns])
                 centroid_norm = np.linalg.norm(rows.mean(axis=0)) or 1.0
                 k = min(NEAREST, sims.shape[1])
@@ -452,7 +460,8 @@ class Ranker:
         the scores, fitted on another thread (liblinear and the sparse product release the GIL)
         while this one computes the dense signals and the propagation: the second core's share."""
         pos_vectors = self._tfidf_rows(cs, [d.text for d in positives])
-        key = ("lexical-scores", id(cs), cs.matrix.shape, pos_vectors.shape, float(pos_vectors.sum()))
+        # (a head by its rows, not its matrix: the head's matrix is sliced on the fitting thread)
+        key = ("lexical-scores", getattr(cs, "digest", id(cs)), len(cs), pos_vectors.shape, float(pos_vectors.sum()))
         cached = self._models.get(key)
         if cached is not None:
             return cached
@@ -467,6 +476,7 @@ class Ranker:
         normalised on its own), each kept per candidate set: a like vectorises its own text only."""
         from scipy import sparse
 
+        cs = getattr(cs, "parent", cs)  # (a head's are the whole set's: the same idf)
         kept = self._per_candidates.get(cs)
         if kept is None:
             kept = self._per_candidates[cs] = {}
@@ -831,7 +841,8 @@ class Ranker:
         cs = candidates if isinstance(candidates, CandidateSet) else self.candidates(candidates)
         if not len(cs):
             return Ranking(np.array([], dtype=np.int64), np.array([]), {}, {})
-        if len(cs) > self.two_stage_min and cs.emb is not None and not isinstance(cs, HeadView):
+        if (self.two_stage_min is not None and len(cs) > self.two_stage_min and cs.emb is not None
+                and not isinstance(cs, HeadView)):
             # two stages: the head a first stage picks is ranked as a candidate set of its own
             # (`signals` of a head: one entry per head row)
             return self.rank(profile, self._head_view(profile, cs), today=today, explain=explain, exclude=exclude, top=top)
