@@ -266,7 +266,8 @@ class Ranker:
             if kept is not None and kept[0] is graph:  # the same positives over the same graph
                 propagation = kept[1]
             elif isinstance(cs, HeadView):
-                propagation = self._head_propagation(profile, cs)
+                propagation = self._head_propagation(profile, cs, graph, out["_pos_sims"],
+                                                     None if block is None else block["nearest_rows"])
             else:
                 propagation = propagate(graph, out["_pos_sims"], None if block is None else block["nearest_rows"])
                 if propagation is not None:
@@ -663,20 +664,19 @@ class Ranker:
 
     def _head_view(self, profile: RadarProfile, cs: CandidateSet) -> HeadView:
         """The rows of a large candidate set that the second stage scores: the union of the
-        `head_size` candidates the statement and the rules lead (their full columns, kept per
-        statement and rules: a like does not change them), each positive's `positive_head` nearest
-        candidates (the store's nearest-neighbour index, kept per positive), every paper a rule
-        puts in the first tier or lifts by itself (followed authors, a keyword in the title,
-        venues), and a fixed random sample of every candidate (`reference_rows`: the z-scores'
-        means and deviations, the propagation's cap). A paper outside it would need high
-        positive-led signals while being none of any positive's nearest: docs/design.md
-        (Ranking at scale) measures what that loses. The same rows give the same view back, so a
-        radar ranked again reads everything kept."""
+        `head_size` candidates the statement and the rules lead, tiers first (their full columns,
+        kept per statement and rules: a like does not change them), each positive's
+        `positive_head` nearest candidates (its nearest in the store's index, then theirs in the
+        graph: where its propagation flows), every paper of a followed author or venue, and a
+        fixed random sample of every candidate (`reference_rows`: the z-scores' means and
+        deviations, the propagation's cap). A paper outside it would need high positive-led
+        signals while being in no positive's neighbourhood: docs/design.md (Ranking at scale)
+        measures what that loses. The same rows give the same view back, so a radar ranked again
+        reads everything kept."""
         heads = cs._heads
-        parts = [self._reference(cs), self._led_rows(profile, cs)]
+        parts = [self._reference(cs), self._led_rows(profile, cs)]  # (a keyword in a title: through the tiers there)
         parts.extend(self._nearest_rows(cs, d) for d in profile.positives if d.embedding is not None)
         parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
-        parts.extend(cs.rows_with_phrase(_folded(keyword), title=True) for keyword in profile.keywords)
         parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
         rows = np.unique(np.concatenate(parts))
         key = ("view", hashlib.blake2b(rows.tobytes(), digest_size=16).digest())
@@ -696,26 +696,24 @@ class Ranker:
             rows = cs._heads[key] = _read_only_array(np.sort(rng.choice(len(cs), min(len(cs), self.reference_rows), replace=False)))
         return rows
 
-    def _head_propagation(self, profile: RadarProfile, view: HeadView) -> np.ndarray:
-        """The propagation signal at a head's rows, the whole set's walk: the seeds' walk over every
-        candidate (one per seed set, kept: `_seed_walk`), and each like's walk around it
-        (`_local_walk`, kept per like) added as the walk's linearity in its restart allows (a like
-        is one more source among the positives); the log, and the cap at the reference sample's
-        quantile. With seeds only it is the full ranking's signal; a like's share differs from the
-        full walk's only by the few links a positive adds to the graph and by what flows beyond
-        its neighbourhood."""
-        parent = view.parent
-        seeds = [d for d in profile.seeds if d.embedding is not None]
-        likes = [d for d in profile.liked if d.embedding is not None]
+    def _head_propagation(self, profile: RadarProfile, view: HeadView, graph, pos_sims: np.ndarray,
+                          nearest: np.ndarray | None) -> np.ndarray:
+        """The propagation signal at a head's rows: the seeds' walk over every candidate (one per
+        seed set, kept: `_seed_walk`), and the likes' walk over the head's part of the graph, added
+        as the walk's linearity in its restart allows (a like is one more source among the
+        positives); the log, and the cap at the reference sample's quantile. With seeds only it is
+        the full ranking's signal; the likes' share differs from the full walk's by the few links a
+        positive adds to the graph and by what flows beyond the head (each like's neighbourhood
+        is in it: `_nearest_rows`)."""
+        n_seeds, n_likes = len(profile.seeds), len(profile.liked)
         total = np.zeros(len(view))
-        if seeds:
-            total += len(seeds) * self._seed_walk(parent, seeds)[view.rows]
-        for like in likes:
-            rows, mass = self._local_walk(parent, like)
-            at = view._inverse[rows]
-            inside = at >= 0
-            np.add.at(total, at[inside], mass[inside])
-        total /= max(1, len(seeds) + len(likes))
+        if n_seeds:
+            total += n_seeds * self._seed_walk(view.parent, profile.seeds)[view.rows]
+        if n_likes:
+            likes = np.arange(n_seeds, n_seeds + n_likes)
+            total += n_likes * walk(graph, np.ascontiguousarray(pos_sims[:, likes]),
+                                    None if nearest is None else nearest[likes])
+        total /= max(1, n_seeds + n_likes)
         values = np.log(total + 1e-7)
         sample = values if view.reference is None else values[view.reference]
         return _read_only_array(np.minimum(values, np.quantile(sample, PROPAGATION_CAP)))
@@ -732,22 +730,6 @@ class Ranker:
             mass = cs._heads[key] = _read_only_array(walk(graph, block["sims"], block["nearest_rows"]))
         return mass
 
-    def _local_walk(self, cs: CandidateSet, doc: Doc) -> tuple[np.ndarray, np.ndarray]:
-        """A like's walk (one source) over its neighbourhood in the graph (`_nearest_rows`):
-        (rows, mass), kept per like."""
-        rows = np.sort(self._nearest_rows(cs, doc))
-        key = ("like-walk", len(rows), _digest(np.asarray(doc.embedding, dtype=np.float32)[None, :], 0.0))
-        found = cs._heads.get(key)
-        if found is None:
-            region = HeadView(cs, rows, _EMPTY)
-            row = _centred(_embedding_matrix([doc]), cs.centre)[0]
-            sims = ((region.emb @ row - float(row @ cs.centre)) / np.sqrt(np.maximum(
-                1.0 - 2.0 * (region.emb @ cs.centre) + float(cs.centre @ cs.centre), 1e-12)))[:, None].astype(np.float32)
-            for old in [k for k in cs._heads if k[0] == "like-walk"][: -(NEAREST_KEPT - 1)]:
-                del cs._heads[old]
-            found = cs._heads[key] = (rows, walk(region.neighbour_graph(PROPAGATION_K), sims))
-        return found
-
     def _kept_rules(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """The rules' bonus of every candidate of a whole set, kept per rule set (a head reads its rows)."""
         key = ("rules", tuple(sorted(profile.authors)), tuple(profile.muted_authors), tuple(profile.less_authors),
@@ -762,7 +744,9 @@ class Ranker:
 
     def _led_rows(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """The `head_size` candidates that the statement's signals (dense and lexical, over every
-        candidate: one product each, kept per statement) and the rules rank first."""
+        candidate: one product each, kept per statement) and the rules rank first, within the
+        tiers: a paper with a followed keyword in its title before the others (there may be tens
+        of thousands in a million: those the statement leads to, and those near a positive)."""
         weights = self.weights_for(profile)
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
         embedding = profile.interest_embedding
@@ -782,6 +766,7 @@ class Ranker:
             score += weights["dense_statement"] * self._z_of(column, kept)
         if statement_text and weights.get("lexical_statement"):
             score += weights["lexical_statement"] * self._z_of(self._lexical_column(cs, statement_text), kept)
+        score += self._tiers(profile, cs) * TIER_GAP
         size = min(self.head_size, len(cs))
         rows = np.argpartition(-score, size - 1)[:size] if size < len(cs) else np.arange(len(cs))
         for old in [k for k in cs._heads if k[0] == "led"][:-15]:
