@@ -567,8 +567,10 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
             full = full_ranker.rank(asked, cs, today=today, explain=0, top=100).ids
             shares.append(len(set(two_stage.tolist()) & set(full.tolist())) / max(1, len(full)))
         figures["top100_overlap"] = shares
-        table_out.add_row(f"two-stage top 100 shared with the full ranking's ({len(shares)} rankings): min / mean",
-                          f"{min(shares):.3f} / {statistics.mean(shares):.3f}")
+        heads = [len(view) for key, view in cs._heads.items() if key[0] == "view"]
+        table_out.add_row("the head the second stage scored (rows, the last rankings')", ", ".join(f"{h:,}" for h in heads))
+        table_out.add_row(f"two-stage top 100 shared with the full ranking's (the radar, then {len(shares) - 1} likes)",
+                          ", ".join(f"{x:.2f}" for x in shares))
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table_out.add_row("peak RSS of the process", f"{figures['peak_rss_mb']:,.0f} MB")
     folders.close()
