@@ -379,7 +379,9 @@ def synthetic_vectors(n: int, rng, dim: int = 384):
 
 
 def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21, day: int = 2_000,
-                   exact_limit: int = 50_000, console: Console | None = None) -> dict:
+                   exact_limit: int = 50_000, work_dir: Path | None = None, two_stage_min: int | None = None,
+                   overlaps: int = 5,
+                   console: Console | None = None) -> dict:
     """Ranking n stored candidates for one radar once embeddings exist (the candidate columns are
     built once, as the server keeps them), and the nearest-neighbour structure behind its
     propagation signal: the persisted index (rank/neighbours.py) made once for the store less a
@@ -387,7 +389,11 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     read off its table; against the old exact graph (every pair compared) in the same run, up to
     `exact_limit` candidates. Texts are the recorded arXiv papers, repeated to reach n; vectors are
     synthetic (`synthetic_vectors`: the cost does not depend on their values, but unstructured
-    ones would be the HNSW index's worst case, unlike any embedding)."""
+    ones would be the HNSW index's worst case, unlike any embedding). `work_dir`: the index (and
+    its build times) kept there for the next run of the same size, which opens it instead of
+    building it again (1,000,000 vectors take many minutes to index). `two_stage_min`: the
+    ranker's two stages above that many candidates (off by default); then the top 100 of
+    `overlaps` rankings is compared with the full ranking's (every candidate scored)."""
     import statistics
     import tempfile
     from datetime import date as _date
@@ -416,7 +422,7 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
             texts[i % len(texts)][3], texts[i % len(texts)][2], None, _date(2024, 11, 28), vectors[i])
         for i in range(n)
     ]
-    ranker = Ranker()
+    ranker = Ranker(two_stage_min=two_stage_min)
     start = time.perf_counter()
     cs = ranker.candidates(docs)
     build = time.perf_counter() - start
@@ -428,14 +434,39 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
         exact = _neighbour_graph(cs.emb, cs.centre, PROPAGATION_K)
         figures["exact_graph_s"], cpu["exact_graph_s"] = time.perf_counter() - start, time.process_time() - cpu_start
     day = min(day, n // 2)
-    with tempfile.TemporaryDirectory(prefix="academichub-bench-index-") as folder:
+    import json
+    from contextlib import nullcontext
+
+    if work_dir is None:
+        folder_context = tempfile.TemporaryDirectory(prefix="academichub-bench-index-")
+    else:
+        (Path(work_dir) / f"rank-index-{n}").mkdir(parents=True, exist_ok=True)
+        folder_context = nullcontext(str(Path(work_dir) / f"rank-index-{n}"))
+    reused = False
+    from contextlib import ExitStack
+
+    folders = ExitStack()  # open until the rankings are done: the first stage reads the index
+    if True:
+        folder = folders.enter_context(folder_context)
         index = VectorIndex(Path(folder), "bench")
-        start, cpu_start = time.perf_counter(), time.process_time()
-        index.update(cs.ids[: n - day], cs.emb[: n - day])
-        figures["index_build_s"], cpu["index_build_s"] = time.perf_counter() - start, time.process_time() - cpu_start
-        start, cpu_start = time.perf_counter(), time.process_time()
-        index.update(cs.ids[n - day :], cs.emb[n - day :])
-        figures["day_update_s"], cpu["day_update_s"] = time.perf_counter() - start, time.process_time() - cpu_start
+        timings = Path(folder) / "bench-build.json"  # the build's figures, for a run that reuses the index
+        if work_dir is not None and index.count == n and timings.exists():
+            kept = json.loads(timings.read_text(encoding="utf-8"))
+            figures.update(kept["figures"])
+            cpu.update(kept["cpu"])
+            reused = True
+        else:
+            index.forget()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            index.update(cs.ids[: n - day], cs.emb[: n - day])
+            figures["index_build_s"], cpu["index_build_s"] = time.perf_counter() - start, time.process_time() - cpu_start
+            start, cpu_start = time.perf_counter(), time.process_time()
+            index.update(cs.ids[n - day :], cs.emb[n - day :])
+            figures["day_update_s"], cpu["day_update_s"] = time.perf_counter() - start, time.process_time() - cpu_start
+            if work_dir is not None:
+                timings.write_text(json.dumps({"figures": {k: figures[k] for k in ("index_build_s", "day_update_s")},
+                                               "cpu": {k: cpu[k] for k in ("index_build_s", "day_update_s")}}), encoding="utf-8")
+            console.print(f"nearest-neighbour index of {n:,} vectors built in {figures['index_build_s'] + figures['day_update_s']:,.1f} s")
         fresh = VectorIndex(Path(folder), "bench")  # as a process after a restart: the files mapped, nothing rebuilt
         start = time.perf_counter()
         table = fresh.table()
@@ -449,9 +480,11 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
             exact_links = set(zip(a.row.tolist(), a.col.tolist()))
             figures["graph_recall"] = len(exact_links & set(zip(b.row.tolist(), b.col.tolist()))) / max(1, len(exact_links))
         probes = rng.choice(n, 100, replace=False)
-        exact_top = np.argsort(-(cs.emb[probes] @ cs.emb.T), axis=1)[:, :100]
+        exact_top = np.argpartition(-(cs.emb[probes] @ cs.emb.T), 99, axis=1)[:, :100]
         found, _ = fresh.nearest(cs.emb[probes], 100)
         figures["recall_at_100"] = float(np.mean([len(set(e.tolist()) & set(f.tolist())) / 100 for e, f in zip(exact_top, found)]))
+        # the ranker's first stage asks the index for each positive's nearest papers (ids = rows here)
+        cs.nearest_source = fresh.nearest
     seeds = [docs[i] for i in rng.choice(n, 10, replace=False)]
     profile = RadarProfile(
         authors={name_key("Jun Cui"): "Jun Cui"}, keywords=["quantum error correction"], excludes=["review"],
@@ -502,8 +535,9 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     table_out.add_row("build candidate columns (once per corpus state)", f"{build * 1000:,.0f} ms")
     if exact is not None:
         table_out.add_row("baseline: exact neighbour graph, every pair (once per corpus state)", f"{figures['exact_graph_s'] * 1000:,.0f} ms", cpu_of("exact_graph_s"))
-    table_out.add_row(f"nearest-neighbour index of {n - day:,} papers (once per store, kept)", f"{figures['index_build_s'] * 1000:,.0f} ms", cpu_of("index_build_s"))
-    table_out.add_row(f"a new day of {day:,} papers added to the index and table", f"{figures['day_update_s'] * 1000:,.0f} ms", cpu_of("day_update_s"))
+    built = " (an earlier run's, reused from --work-dir)" if reused else ""
+    table_out.add_row(f"nearest-neighbour index of {n - day:,} papers (once per store, kept){built}", f"{figures['index_build_s'] * 1000:,.0f} ms", cpu_of("index_build_s"))
+    table_out.add_row(f"a new day of {day:,} papers added to the index and table{built}", f"{figures['day_update_s'] * 1000:,.0f} ms", cpu_of("day_update_s"))
     table_out.add_row("index opened after a restart (memory-mapped)", f"{figures['index_load_s'] * 1000:,.1f} ms")
     table_out.add_row("neighbour graph read off the table (once per corpus state)", f"{figures['graph_s'] * 1000:,.0f} ms", cpu_of("graph_s"))
     if exact is not None:
@@ -521,6 +555,25 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
         figures.update(exact_median_s=statistics.median(base), exact_min_s=min(base), exact_max_s=max(base))
         table_out.add_row("baseline: rank the radar again over the exact graph: min / median / max",
                           " / ".join(f"{figures[k] * 1000:.1f}" for k in ("exact_min_s", "exact_median_s", "exact_max_s")) + " ms")
+    if two_stage_min is not None and n > two_stage_min and overlaps:
+        # what the first stage loses: the two-stage top 100 against the full ranking's (every
+        # candidate scored by a ranker without the threshold), the radar and a few likes
+        full_ranker = Ranker()
+        shares = []
+        for i in [None, *liked[: max(0, overlaps - 1)]]:
+            asked = profile if i is None else RadarProfile(**{**{f: getattr(profile, f) for f in profile.__dataclass_fields__},
+                                                               "liked": [docs[int(i)]]})
+            two_stage = ranker.rank(asked, cs, today=today, explain=0, top=100).ids
+            full = full_ranker.rank(asked, cs, today=today, explain=0, top=100).ids
+            shares.append(len(set(two_stage.tolist()) & set(full.tolist())) / max(1, len(full)))
+        figures["top100_overlap"] = shares
+        heads = [len(view) for key, view in cs._heads.items() if key[0] == "view"]
+        table_out.add_row("the head the second stage scored (rows, the last rankings')", ", ".join(f"{h:,}" for h in heads))
+        table_out.add_row(f"two-stage top 100 shared with the full ranking's (the radar, then {len(shares) - 1} likes)",
+                          ", ".join(f"{x:.2f}" for x in shares))
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    table_out.add_row("peak RSS of the process", f"{figures['peak_rss_mb']:,.0f} MB")
+    folders.close()
     figures["load_average"] = os.getloadavg()
     console.print(table_out)
     console.print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in figures['load_average'])}")

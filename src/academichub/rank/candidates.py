@@ -4,6 +4,7 @@ papers is then a few matrix products and index look-ups instead of a loop over p
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -81,7 +82,11 @@ class CandidateSet:
         self._graphs: dict[int, NeighbourGraph] = {}
         # () -> the store's persisted neighbour table (rank/neighbours.py), set by the candidate cache
         self.neighbour_source = None
+        # (queries, count) -> (paper ids, cosines) of the store's nearest-neighbour index, set by
+        # the candidate cache: the ranker's first stage over a large set (`Ranker._head_view`)
+        self.nearest_source = None
         self._day_groups: tuple[np.ndarray, np.ndarray] | None = None
+        self._heads: dict = {}  # the ranker's first stage over this set: kept head parts and views
         # folded texts: from the candidate files (every row, scanned at once), else folded when read
         self._texts, self._titles = texts, titles
         self._folded: list[str | None] = [None] * len(docs) if texts is None else []
@@ -353,3 +358,150 @@ def _unit_rows(docs: list[Doc]) -> np.ndarray | None:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return matrix / norms
+
+
+class _RowsOf:
+    """parent[rows[i]] for i, as a read-only sequence (a head's papers, not copied)."""
+
+    def __init__(self, items, rows: np.ndarray) -> None:
+        self._items, self._rows = items, rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int):
+        return self._items[int(self._rows[i])]
+
+    def __iter__(self):
+        return (self._items[int(r)] for r in self._rows)
+
+
+class _PostingsOf:
+    """A parent's postings (key -> sorted rows) as the head's rows: looked up when asked, kept."""
+
+    def __init__(self, postings, inverse: np.ndarray) -> None:
+        self._postings, self._inverse = postings, inverse
+        self._kept: dict = {}
+
+    def get(self, key, default=None):
+        found = self._kept.get(key)
+        if found is None:
+            rows = self._postings.get(key)
+            if rows is None:
+                return default
+            found = self._kept[key] = _read_only(_head_rows_of(rows, self._inverse))
+        return found
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+
+class _PositionsOf:
+    def __init__(self, position, inverse: np.ndarray) -> None:
+        self._position, self._inverse = position, inverse
+
+    def get(self, pid, default=None):
+        row = self._position.get(pid)
+        at = -1 if row is None else int(self._inverse[row])
+        return default if at < 0 else at
+
+    def __getitem__(self, pid) -> int:
+        at = self.get(pid)
+        if at is None:
+            raise KeyError(pid)
+        return at
+
+    def __contains__(self, pid) -> bool:
+        return self.get(pid) is not None
+
+
+def _head_rows_of(rows: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """The parent's rows that are in the head, as the head's rows (in order: the head is sorted)."""
+    at = inverse[np.asarray(rows, dtype=np.int64)]
+    return at[at >= 0].astype(np.int64)
+
+
+class HeadView(CandidateSet):
+    """The head of a large candidate set that the ranker's second stage scores (`Ranker._head_view`):
+    the parent's rows `rows` (sorted) as a candidate set of their own. Everything a score reads
+    is the parent's, restricted: the embeddings' centre and the idf are the parent's (so a
+    paper's cosines and TF-IDF are the full ranking's), postings and phrase scans are the
+    parent's kept ones mapped to the head, and the propagation graph is the parent's graph
+    between head rows with the parent's degrees. `reference`: the head's rows that are a fixed
+    random sample of the parent, whose values stand for every candidate's in the z-scores."""
+
+    def __init__(self, parent: CandidateSet, rows: np.ndarray, reference: np.ndarray) -> None:
+        self.parent = parent
+        self.rows = rows = _read_only(np.asarray(rows, dtype=np.int64))
+        self.digest = hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
+        inverse = np.full(len(parent), -1, dtype=np.int32)
+        inverse[rows] = np.arange(len(rows), dtype=np.int32)
+        self._inverse = inverse
+        self.reference = _read_only(_head_rows_of(reference, inverse))
+        self.docs = _RowsOf(parent.docs, rows)
+        self.ids = parent.ids[rows]
+        self.position = _PositionsOf(parent.position, inverse)
+        self.emb = None if parent.emb is None else parent.emb[rows]
+        self.days = parent.days[rows]
+        self.author_rows = _PostingsOf(parent.author_rows, inverse)
+        self.category_rows = _PostingsOf(parent.category_rows, inverse)
+        self.primary_rows = _PostingsOf(parent.primary_rows, inverse)
+        self.venue_rows = _PostingsOf(parent.venue_rows, inverse)
+        self.lexical = parent.lexical
+        self.idf = parent.idf
+        self._matrix = None
+        self._phrases: dict = {}
+        self._graphs: dict = {}
+        self._centre = parent.centre if parent.emb is not None else None
+        self._day_groups = None
+        self._heads = {}
+        self.neighbour_source = self.nearest_source = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def matrix(self):
+        if self._matrix is None:
+            self._matrix = self.parent.matrix[self.rows]
+        return self._matrix
+
+    def neighbour_graph(self, k: int) -> "NeighbourGraph | None":
+        graph = self._graphs.get(k)
+        if graph is None:
+            full = self.parent.neighbour_graph(k)
+            if full is None:
+                return None
+            from scipy import sparse
+
+            # the parent's links between head rows (its rows, then their columns mapped to the head's)
+            block = full.links[self.rows]
+            columns = self._inverse[block.indices]
+            inside = columns >= 0
+            entry_rows = np.repeat(np.arange(len(self.rows)), np.diff(block.indptr))[inside]
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(entry_rows, minlength=len(self.rows)))])
+            links = sparse.csr_matrix((block.data[inside], columns[inside], indptr), shape=(len(self.rows),) * 2)
+            # the parent's degrees and k-th cosines: the walk's scaling is the full graph's
+            graph = self._graphs[k] = NeighbourGraph(links, full.degree[self.rows], full.kth[self.rows], entry_rows)
+        return graph
+
+    def vectors(self, texts: list[str]):
+        return self.parent.vectors(texts)
+
+    def rows_with_terms(self, phrase: str) -> np.ndarray:
+        return _kept(self._phrases, PHRASES_KEPT, ("terms", phrase),
+                     lambda: _read_only(_head_rows_of(self.parent.rows_with_terms(phrase), self._inverse)))
+
+    def rows_with_title_phrase(self, phrase: str, folded_phrase: str) -> np.ndarray:
+        return _kept(self._phrases, PHRASES_KEPT, ("title", phrase), lambda: _read_only(
+            _head_rows_of(self.parent.rows_with_title_phrase(phrase, folded_phrase), self._inverse)))
+
+    def rows_with_phrase(self, folded_phrase: str, *, title: bool = False) -> np.ndarray:
+        return _kept(self._phrases, PHRASES_KEPT, ("title" if title else "text", "exact", folded_phrase), lambda: _read_only(
+            _head_rows_of(self.parent.rows_with_phrase(folded_phrase, title=title), self._inverse)))
+
+    def folded_title(self, i: int) -> str:
+        return self.parent.folded_title(int(self.rows[i]))
+
+    def folded_text(self, i: int) -> str:
+        return self.parent.folded_text(int(self.rows[i]))

@@ -34,7 +34,7 @@ import numpy as np
 from ..names import fold
 from .ranker_types import Doc, RadarProfile, Reason
 
-from .candidates import CandidateSet
+from .candidates import CandidateSet, HeadView
 
 _EMPTY = np.array([], dtype=np.int64)
 
@@ -104,6 +104,16 @@ PROPAGATION_STEPS = 20
 TIER_GAP = 1e6  # between tiers: larger than any fused score
 KTH_TOLERANCE = 1e-5  # float32 cosines of one pair computed two ways (the graph, the positives' product) differ by ~1e-7
 PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
+# candidates above which a first stage picks the head: off (None) until a like's head holds 95% of
+# the full ranking's top 100 (0.88-0.92 at 250,000: docs/design.md, Ranking at scale); the relevance
+# libraries hold < 20,000 candidates, so any threshold above that leaves the relevance benchmark as it is
+TWO_STAGE_MIN: int | None = None
+HEAD_SIZE = 5_000  # the head's rows led by the statement and the rules (plus each positive's nearest, the rule matches, the reference)
+POSITIVE_HEAD = 1_000  # each positive's nearest candidates in the head
+ENTRY_NEAREST = 16  # of them, from the nearest-neighbour index; the rest, their neighbours in the graph, hop by hop
+HEAD_VIEWS_KEPT = 4  # heads kept per candidate set (a radar ranked again reads its own back)
+NEAREST_KEPT = 4096  # positives whose nearest candidates are kept per candidate set
+REFERENCE_ROWS = 10_000  # a fixed random sample of the candidates, always in the head: the z-scores' means and deviations
 
 
 @dataclass(slots=True)
@@ -154,11 +164,14 @@ class LexicalIndex:
         return normalize(weighted)
 
 
-def _zscore(values: np.ndarray) -> np.ndarray:
-    std = values.std()
+def _zscore(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Standardised values; `reference`: the rows whose mean and deviation stand for every
+    candidate's (a head's random sample of the whole set, `HeadView.reference`)."""
+    sample = values if reference is None else values[reference]
+    std = sample.std()
     if not np.isfinite(std) or std < 1e-12:
         return np.zeros_like(values)
-    return (values - values.mean()) / std
+    return (values - sample.mean()) / std
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -171,8 +184,15 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 
 class Ranker:
-    def __init__(self, weights: dict[str, float] | None = None, *, seed: int = 0, lexical: LexicalIndex | None = None):
+    def __init__(self, weights: dict[str, float] | None = None, *, seed: int = 0, lexical: LexicalIndex | None = None,
+                 two_stage_min: int | None = None, head_size: int | None = None, positive_head: int | None = None,
+                 reference_rows: int | None = None):
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+        # above this many candidates a first stage picks the head that is scored (`_head_view`); None: never
+        self.two_stage_min = TWO_STAGE_MIN if two_stage_min is None else two_stage_min
+        self.head_size = HEAD_SIZE if head_size is None else head_size
+        self.positive_head = POSITIVE_HEAD if positive_head is None else positive_head
+        self.reference_rows = REFERENCE_ROWS if reference_rows is None else reference_rows
         self._overrides = set(weights or {})  # explicit weights win over the statement-only mix
         self.seed = seed
         self.lexical = lexical or LexicalIndex()
@@ -191,6 +211,8 @@ class Ranker:
         out: dict[str, np.ndarray] = {}
         positives = profile.positives
         weights = self.weights_for(profile, embeddings=cs.emb is not None)
+        reference = cs.reference if isinstance(cs, HeadView) else None
+        out["_reference"] = reference
         pos_emb = _embedding_matrix(positives) if positives else None
         # the lexical model first: new positives fit it on another thread meanwhile
         lexical_learned = self._lexical_scores(cs, positives) if positives and n and weights.get("lexical_learned") else None
@@ -212,7 +234,8 @@ class Ranker:
             if pos_emb is not None and len(pos_emb):
                 blocks.append(("positives", pos_emb, 0.0))
                 if weights.get("learned"):
-                    coef, intercept = self._learned_direction(cs.emb, pos_emb, _embedding_matrix(profile.dismissed), centre)
+                    coef, intercept = self._learned_direction(getattr(cs, "parent", cs).emb, pos_emb,
+                                                              _embedding_matrix(profile.dismissed), centre)
                     blocks.append(("learned", coef[None, :], intercept))
             if profile.interest_embedding is not None:
                 statement_q = _centred(_unit(profile.interest_embedding.astype(np.float32))[None, :], centre)[0]
@@ -242,6 +265,9 @@ class Ranker:
             kept = block.get("propagation") if block is not None else None
             if kept is not None and kept[0] is graph:  # the same positives over the same graph
                 propagation = kept[1]
+            elif isinstance(cs, HeadView):
+                propagation = self._head_propagation(profile, cs, graph, out["_pos_sims"],
+                                                     None if block is None else block["nearest_rows"])
             else:
                 propagation = propagate(graph, out["_pos_sims"], None if block is None else block["nearest_rows"])
                 if propagation is not None:
@@ -290,7 +316,8 @@ class Ranker:
             # a statement-led radar's likes reach the graph through the first score only (weighed
             # as above), not as sources of their own
             graph_sources = None if _statement_led(profile) else out.get("_pos_centred")
-            out.update(head_signals(weights, self.score(out), cs.emb, cs.matrix, rows, centre, graph_sources,
+            matrix = cs.matrix if weights.get("lexical_feedback") else None  # (a head's is sliced on first use)
+            out.update(head_signals(weights, self.score(out), cs.emb, matrix, rows, centre, graph_sources,
                                     out.get("_inverse_norm")))
         for key in list(out):
             if not key.startswith("_") and np.shape(out[key]) != (n,):
@@ -340,7 +367,12 @@ class Ranker:
                 1.0 / np.sqrt(np.maximum(1.0 - 2.0 * (cs.emb @ centre) + float(centre @ centre), 1e-12)))
         for name, rows, intercept, key in missing:
             if name == "positives":
-                columns = [self._positive_column(cs, kept, row, centre, inverse_norm) for row in rows]
+                if isinstance(cs, HeadView):  # a head is made for one ranking's positives: one product for all
+                    block = (cs.emb @ rows.T - (centre @ rows.T)[None, :]) * inverse_norm[:, None]
+                    k = min(PROPAGATION_K, len(cs))
+                    columns = [(block[:, j], np.argpartition(-block[:, j], k - 1)[:k]) for j in range(len(rows))]
+                else:
+                    columns = [self._positive_column(cs, kept, row, centre, inverse_norm) for row in rows]
                 sims = np.column_stack([c[0] for c in columns])
                 centroid_norm = np.linalg.norm(rows.mean(axis=0)) or 1.0
                 k = min(NEAREST, sims.shape[1])
@@ -402,8 +434,11 @@ class Ranker:
         key = ("lexical-column", text)
         column = kept.get(key)
         if column is None:
-            query = np.asarray(cs.vectors([text]).toarray(), dtype=np.float64).ravel()
-            column = kept[key] = _read_only_array(np.asarray(cs.matrix @ query).ravel())
+            if isinstance(cs, HeadView):  # the whole set's column (kept there), read at the head's rows
+                column = kept[key] = _read_only_array(self._lexical_column(cs.parent, text)[cs.rows])
+            else:
+                query = np.asarray(cs.vectors([text]).toarray(), dtype=np.float64).ravel()
+                column = kept[key] = _read_only_array(np.asarray(cs.matrix @ query).ravel())
             _bound_kept(kept, DENSE_KEPT_BYTES)
         return column
 
@@ -426,7 +461,8 @@ class Ranker:
         the scores, fitted on another thread (liblinear and the sparse product release the GIL)
         while this one computes the dense signals and the propagation: the second core's share."""
         pos_vectors = self._tfidf_rows(cs, [d.text for d in positives])
-        key = ("lexical-scores", id(cs), cs.matrix.shape, pos_vectors.shape, float(pos_vectors.sum()))
+        # (a head by its rows, not its matrix: the head's matrix is sliced on the fitting thread)
+        key = ("lexical-scores", getattr(cs, "digest", id(cs)), len(cs), pos_vectors.shape, float(pos_vectors.sum()))
         cached = self._models.get(key)
         if cached is not None:
             return cached
@@ -441,6 +477,7 @@ class Ranker:
         normalised on its own), each kept per candidate set: a like vectorises its own text only."""
         from scipy import sparse
 
+        cs = getattr(cs, "parent", cs)  # (a head's are the whole set's: the same idf)
         kept = self._per_candidates.get(cs)
         if kept is None:
             kept = self._per_candidates[cs] = {}
@@ -459,6 +496,7 @@ class Ranker:
         from scipy import sparse
         from sklearn.svm import LinearSVC
 
+        cs = getattr(cs, "parent", cs)  # a head's model is the whole set's (its negatives drawn from every candidate)
         key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), cs.matrix.shape, float(cs.matrix[:50].sum()))
         cached = self._models.get(key)
         if cached is None:
@@ -545,6 +583,8 @@ class Ranker:
     def _rules(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """Rule bonuses by index look-up; keyword rules use the hashed terms here and are checked
         against the exact phrase for the papers that end up near the top (see `rank`)."""
+        if isinstance(cs, HeadView):
+            return self._kept_rules(profile, cs.parent)[cs.rows]
         w = self.weights
         bonus = np.zeros(len(cs))
         for key in profile.authors:
@@ -599,26 +639,180 @@ class Ranker:
             if weight:
                 cached = memo.get(name) if memo is not None else None
                 if cached is None or cached[0] is not values:
-                    cached = (values, self._z_of(values, signals.get("_kept")))
+                    cached = (values, self._z_of(values, signals.get("_kept"), signals.get("_reference")))
                     if memo is not None:
                         memo[name] = cached
                 total += weight * cached[1]
         return total + signals["_rules"]
 
     @staticmethod
-    def _z_of(values: np.ndarray, kept: dict | None) -> np.ndarray:
+    def _z_of(values: np.ndarray, kept: dict | None, reference: np.ndarray | None = None) -> np.ndarray:
         """A signal's z-scores; a read-only signal's (a kept one: the radar ranked again reads the
         same array back) are kept beside it per candidate set, so a ranking of the same radar does
         not standardise a million rows again (bounded with the blocks, when the next one is made)."""
         if kept is None or values.flags.writeable:
-            return _zscore(values.astype(float))
+            return _zscore(values.astype(float), reference)
         key = ("z", id(values))
         cached = kept.get(key)
         if cached is not None and cached[0] is values:
             kept[key] = kept.pop(key)
             return cached[1]
-        z = kept[key] = (values, _read_only_array(_zscore(values.astype(float))))
+        z = kept[key] = (values, _read_only_array(_zscore(values.astype(float), reference)))
         return z[1]
+
+    # -- the first stage over a large candidate set ------------------------
+
+    def _head_view(self, profile: RadarProfile, cs: CandidateSet) -> HeadView:
+        """The rows of a large candidate set that the second stage scores: the union of the
+        `head_size` candidates the statement and the rules lead, tiers first (their full columns,
+        kept per statement and rules: a like does not change them), each positive's
+        `positive_head` nearest candidates (its nearest in the store's index, then theirs in the
+        graph: where its propagation flows), every paper of a followed author or venue, and a
+        fixed random sample of every candidate (`reference_rows`: the z-scores' means and
+        deviations, the propagation's cap). A paper outside it would need high positive-led
+        signals while being in no positive's neighbourhood: docs/design.md (Ranking at scale)
+        measures what that loses. The same rows give the same view back, so a radar ranked again
+        reads everything kept."""
+        heads = cs._heads
+        parts = [self._reference(cs), self._led_rows(profile, cs)]  # (a keyword in a title: through the tiers there)
+        parts.extend(self._nearest_rows(cs, d) for d in profile.positives if d.embedding is not None)
+        parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
+        parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
+        rows = np.unique(np.concatenate(parts))
+        key = ("view", hashlib.blake2b(rows.tobytes(), digest_size=16).digest())
+        view = heads.get(key)
+        if view is None:
+            view = HeadView(cs, rows, self._reference(cs))
+            for old in [k for k in heads if k[0] == "view"][: -(HEAD_VIEWS_KEPT - 1) or None]:
+                del heads[old]
+            heads[key] = view
+        return view
+
+    def _reference(self, cs: CandidateSet) -> np.ndarray:
+        key = ("reference", self.reference_rows, self.seed)
+        rows = cs._heads.get(key)
+        if rows is None:
+            rng = np.random.default_rng(self.seed)
+            rows = cs._heads[key] = _read_only_array(np.sort(rng.choice(len(cs), min(len(cs), self.reference_rows), replace=False)))
+        return rows
+
+    def _head_propagation(self, profile: RadarProfile, view: HeadView, graph, pos_sims: np.ndarray,
+                          nearest: np.ndarray | None) -> np.ndarray:
+        """The propagation signal at a head's rows: the seeds' walk over every candidate (one per
+        seed set, kept: `_seed_walk`), and the likes' walk over the head's part of the graph, added
+        as the walk's linearity in its restart allows (a like is one more source among the
+        positives); the log, and the cap at the reference sample's quantile. With seeds only it is
+        the full ranking's signal; the likes' share differs from the full walk's by the few links a
+        positive adds to the graph and by what flows beyond the head (each like's neighbourhood
+        is in it: `_nearest_rows`)."""
+        n_seeds, n_likes = len(profile.seeds), len(profile.liked)
+        total = np.zeros(len(view))
+        if n_seeds:
+            total += n_seeds * self._seed_walk(view.parent, profile.seeds)[view.rows]
+        if n_likes:
+            likes = np.arange(n_seeds, n_seeds + n_likes)
+            total += n_likes * walk(graph, np.ascontiguousarray(pos_sims[:, likes]),
+                                    None if nearest is None else nearest[likes])
+        total /= max(1, n_seeds + n_likes)
+        values = np.log(total + 1e-7)
+        sample = values if view.reference is None else values[view.reference]
+        return _read_only_array(np.minimum(values, np.quantile(sample, PROPAGATION_CAP)))
+
+    def _seed_walk(self, cs: CandidateSet, seeds: list[Doc]) -> np.ndarray:
+        rows = _centred(_embedding_matrix(seeds), cs.centre)
+        graph = cs.neighbour_graph(PROPAGATION_K)
+        key = ("seed-walk", rows.shape, _digest(rows, 0.0), id(graph))
+        mass = cs._heads.get(key)
+        if mass is None:
+            block = self._dense_blocks(cs, cs.centre, [("positives", rows, 0.0)])["positives"]
+            for old in [k for k in cs._heads if k[0] == "seed-walk"][:-7]:
+                del cs._heads[old]
+            mass = cs._heads[key] = _read_only_array(walk(graph, block["sims"], block["nearest_rows"]))
+        return mass
+
+    def _kept_rules(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
+        """The rules' bonus of every candidate of a whole set, kept per rule set (a head reads its rows)."""
+        key = ("rules", tuple(sorted(profile.authors)), tuple(profile.muted_authors), tuple(profile.less_authors),
+               tuple(profile.categories), tuple(profile.venues), tuple(profile.keywords), tuple(profile.excludes),
+               tuple(profile.less_topics))
+        bonus = cs._heads.get(key)
+        if bonus is None:
+            for old in [k for k in cs._heads if k[0] == "rules"][:-15]:
+                del cs._heads[old]
+            bonus = cs._heads[key] = _read_only_array(self._rules(profile, cs))
+        return bonus
+
+    def _led_rows(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
+        """The `head_size` candidates that the statement's signals (dense and lexical, over every
+        candidate: one product each, kept per statement) and the rules rank first, within the
+        tiers: a paper with a followed keyword in its title before the others (there may be tens
+        of thousands in a million: those the statement leads to, and those near a positive)."""
+        weights = self.weights_for(profile)
+        statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
+        embedding = profile.interest_embedding
+        key = ("led", self.head_size, statement_text, None if embedding is None else _digest(embedding[None, :], 0.0),
+               weights.get("dense_statement"), weights.get("lexical_statement"), id(self._kept_rules(profile, cs)))
+        rows = cs._heads.get(key)
+        if rows is not None:
+            return rows
+        kept = self._per_candidates.get(cs)
+        if kept is None:
+            kept = self._per_candidates[cs] = {}
+        score = np.array(self._kept_rules(profile, cs), dtype=float)
+        if embedding is not None and weights.get("dense_statement"):
+            centre = cs.centre
+            q = _centred(_unit(embedding.astype(np.float32))[None, :], centre)
+            column = self._dense_blocks(cs, centre, [("statement", q, 0.0)])["statement"]
+            score += weights["dense_statement"] * self._z_of(column, kept)
+        if statement_text and weights.get("lexical_statement"):
+            score += weights["lexical_statement"] * self._z_of(self._lexical_column(cs, statement_text), kept)
+        score += self._tiers(profile, cs) * TIER_GAP
+        size = min(self.head_size, len(cs))
+        rows = np.argpartition(-score, size - 1)[:size] if size < len(cs) else np.arange(len(cs))
+        for old in [k for k in cs._heads if k[0] == "led"][:-15]:
+            del cs._heads[old]
+        rows = cs._heads[key] = _read_only_array(np.sort(rows))
+        return rows
+
+    def _nearest_rows(self, cs: CandidateSet, doc: Doc) -> np.ndarray:
+        """A positive's `positive_head` nearest candidates by cosine: from the store's index when the
+        set has one (`CandidateSet.nearest_source`), else one product over every candidate; kept
+        per positive."""
+        vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
+        key = ("nearest", self.positive_head, _digest(vector, 0.0))
+        rows = cs._heads.get(key)
+        if rows is not None:
+            return rows
+        count = min(self.positive_head, len(cs))
+        entry = min(ENTRY_NEAREST, count)
+        if cs.nearest_source is not None:
+            ids, _ = cs.nearest_source(vector, entry)
+            found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
+            rows = np.array([r for r in found if r is not None], dtype=np.int64)
+        else:
+            column = cs.emb @ vector[0]
+            rows = np.argpartition(-column, entry - 1)[:entry] if entry < len(cs) else np.arange(len(cs))
+        # then the papers around them in the neighbour graph, hop by hop: where the propagation
+        # from this positive flows
+        graph = cs.neighbour_graph(PROPAGATION_K)
+        if graph is not None and len(rows):
+            seen = np.zeros(len(cs), dtype=bool)
+            seen[rows] = True
+            found, frontier = [rows], rows
+            total = len(rows)
+            while total < count and len(frontier):
+                starts, ends = graph.links.indptr[frontier], graph.links.indptr[frontier + 1]
+                step = np.unique(graph.links.indices[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])]
+                                 if len(frontier) < 64 else graph.links[frontier].indices)
+                frontier = step[~seen[step]]
+                seen[frontier] = True
+                found.append(frontier[: count - total])
+                total += len(found[-1])
+            rows = np.concatenate(found)
+        for old in [k for k in cs._heads if k[0] == "nearest"][: -(NEAREST_KEPT - 1)]:
+            del cs._heads[old]
+        rows = cs._heads[key] = _read_only_array(rows)
+        return rows
 
     # -- the public face ---------------------------------------------------
 
@@ -632,6 +826,11 @@ class Ranker:
         cs = candidates if isinstance(candidates, CandidateSet) else self.candidates(candidates)
         if not len(cs):
             return Ranking(np.array([], dtype=np.int64), np.array([]), {}, {})
+        if (self.two_stage_min is not None and len(cs) > self.two_stage_min and cs.emb is not None
+                and not isinstance(cs, HeadView)):
+            # two stages: the head a first stage picks is ranked as a candidate set of its own
+            # (`signals` of a head: one entry per head row)
+            return self.rank(profile, self._head_view(profile, cs), today=today, explain=explain, exclude=exclude, top=top)
         kept_before = len(self._per_candidates.get(cs) or ())
         signals = self.signals(profile, cs, today=today)
         scores = self.score(signals)
@@ -651,7 +850,8 @@ class Ranker:
         ids = cs.ids[order]
         statement = signals.get("dense_statement", signals.get("lexical_statement"))
         if profile.interest and statement is not None and explain:
-            signals["_statement_cut"] = float(np.partition(statement, int(len(statement) * 0.9))[int(len(statement) * 0.9)])
+            sample = statement if signals.get("_reference") is None else statement[signals["_reference"]]
+            signals["_statement_cut"] = float(np.partition(sample, int(len(sample) * 0.9))[int(len(sample) * 0.9)])
         reasons = {int(cs.ids[i]): self._reasons(profile, cs, int(i), signals) for i in order[:explain]}
         kept = self._per_candidates.get(cs)
         if kept is not None and len(kept) != kept_before:  # (z-scores kept since the last block)
@@ -799,6 +999,12 @@ def propagate(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) ->
     rows, when known (kept with its column, `Ranker._positive_column`)."""
     if graph is None:
         return None
+    values = np.log(walk(graph, pos_sims, nearest).astype(np.float64) + 1e-7)
+    return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
+
+
+def walk(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray:
+    """The mass of the personalised PageRank from the positives at every candidate (`propagate`)."""
     n, n_pos = pos_sims.shape
     k = min(PROPAGATION_K, n)
     link = pos_sims >= graph.kth[:, None] - KTH_TOLERANCE  # (a positive that is a candidate's k-th neighbour ties)
@@ -825,8 +1031,7 @@ def propagate(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) ->
         spread[linked] += np.bincount(at, link_weights * f_p[cols], minlength=len(linked)).astype(np.float32)
         spread *= alpha
         f_c, f_p = spread, (PROPAGATION_ALPHA * to_pos + restart).astype(np.float32)
-    values = np.log(f_c.astype(np.float64) + 1e-7)
-    return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
+    return f_c
 
 
 def _kept_bytes(value) -> int:

@@ -219,7 +219,9 @@ class CandidateCache:
             if built is None:
                 built = ranker.candidates(load_docs(conn, since=since, model=model))
             if model and self.index_folder is not None and built.emb is not None:
-                built.neighbour_source = self._neighbour_source(conn, model)
+                index = self._neighbour_index(conn, model)
+                if index is not None:
+                    built.neighbour_source, built.nearest_source = index.table, index.nearest
             with self._lock:
                 self.builds += 1
                 self._sets[key] = (signature, built)
@@ -244,10 +246,11 @@ class CandidateCache:
             return None
         return CandidateSet.from_columns(columns, ranker.lexical)
 
-    def _neighbour_source(self, conn: Connection, model: str):
-        """The store's neighbour table for `model`, caught up first with vectors the index lacks
-        (another process embedded them); None when the index cannot be made (logged: the graph
-        is then built for the candidates alone)."""
+    def _neighbour_index(self, conn: Connection, model: str):
+        """The store's nearest-neighbour index for `model` (its table: the propagation graph; its
+        search: the first stage of a large set's ranking), caught up first with vectors the index
+        lacks (another process embedded them); None when the index cannot be made (logged: the
+        graph is then built for the candidates alone)."""
         from .neighbours import store_key, vector_index
 
         index = vector_index(self.index_folder, model, store=store_key(conn))
@@ -256,7 +259,7 @@ class CandidateCache:
         except (OSError, ValueError, RuntimeError) as exc:
             log.warning("nearest-neighbour index in %s: cannot be brought up to date (%s)", self.index_folder, exc)
             return None
-        return index.table
+        return index
 
     def _current(self, key: tuple, signature: tuple) -> CandidateSet | None:
         cached = self._sets.get(key)
