@@ -6,50 +6,23 @@ day and a real library (its entries as seeds and candidates), vectors seeded by 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import numpy as np
 import pytest
 
-from academichub.ingest.library_import import read_library
-from academichub.names import name_key
 from academichub.rank import ranker as ranker_module
 from academichub.rank.ranker import Doc, RadarProfile, Ranker
-from academichub.sources.arxiv_oai import iter_oai
-from academichub.sources.arxiv_rss import parse_rss
 
-DIM = 384
-_SHARED = np.random.default_rng(7)
-TOPICS = _SHARED.standard_normal((40, DIM)).astype(np.float32)
-FACTORS = (0.5 * _SHARED.standard_normal((32, DIM))).astype(np.float32)
+from ranking_support import TextVectors, library_and_day
 
-
-def _vector(text: str) -> np.ndarray:
-    """The same text, the same vector (as with a model); shaped like abstracts' embeddings."""
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little"))
-    row = TOPICS[rng.integers(0, len(TOPICS))] + rng.standard_normal(32).astype(np.float32) @ FACTORS
-    row += 0.5 * rng.standard_normal(DIM).astype(np.float32)
-    return row / np.linalg.norm(row)
+_vector = TextVectors(7)
 
 
 @pytest.fixture(scope="module")
 def records(shared_data):
     """(library docs, the others): grackles' entries with an abstract, the 2024-11-28 day and the
     quant-ph records of 2000 (fewer than 5,000 in all: the exact neighbour graph)."""
-    library = read_library(shared_data / "libraries/corinalogan--grackles.bib")
-    rss = shared_data / "arxiv/rss/2024-11-28-all-archives.xml"
-    day = parse_rss(rss.read_bytes(), str(rss)).papers
-    oai = shared_data / "arxiv/oai-quant-ph/arXiv-meta-2000.xml"
-    with open(oai, "rb") as handle:
-        day += list(iter_oai(handle, str(oai)))
-    docs = []
-    for p in [*(p for p in library.papers if len(p.abstract or "") > 80), *day]:
-        docs.append(Doc(len(docs), p.title, p.abstract or "", tuple(name_key(a.name) for a in p.authors),
-                        tuple(a.name for a in p.authors), tuple(p.categories), p.venue, p.published,
-                        _vector(f"{p.title}. {p.abstract}")))
-    n_library = sum(1 for p in library.papers if len(p.abstract or "") > 80)
-    assert n_library > 300 and 3000 < len(docs) < 5000
-    return docs[:n_library], docs[n_library:]
+    return library_and_day(shared_data, _vector)
 
 
 def _profile(library: list[Doc], liked: list[Doc] = ()) -> RadarProfile:

@@ -7,53 +7,28 @@ scores too when the reference is every candidate, and no paper a rule puts first
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import numpy as np
 import pytest
 
-from academichub.ingest.library_import import read_library
-from academichub.names import name_key
 from academichub.rank.candidates import HeadView
 from academichub.rank.ranker import TWO_STAGE_MIN, Doc, RadarProfile, Ranker
-from academichub.sources.arxiv_oai import iter_oai
-from academichub.sources.arxiv_rss import parse_rss
 
-DIM = 384
-_SHARED = np.random.default_rng(11)
-TOPICS = _SHARED.standard_normal((40, DIM)).astype(np.float32)
-FACTORS = (0.5 * _SHARED.standard_normal((32, DIM))).astype(np.float32)
+from ranking_support import DIM, TextVectors, library_and_day
+
+_vector = TextVectors(11)
+
 # signals computed row by row from the whole set's model, centre and idf: a head's rows must equal
 # the full ranking's (the propagation walks the head's part of the graph only: not among them)
 ROW_SIGNALS = ("dense_centroid", "dense_nearest", "dense_statement", "lexical_learned", "lexical_statement")
 
 
-def _vector(text: str) -> np.ndarray:
-    """The same text, the same vector (as with a model); shaped like abstracts' embeddings."""
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little"))
-    row = TOPICS[rng.integers(0, len(TOPICS))] + rng.standard_normal(32).astype(np.float32) @ FACTORS
-    row += 0.5 * rng.standard_normal(DIM).astype(np.float32)
-    return row / np.linalg.norm(row)
-
-
 @pytest.fixture(scope="module")
 def records(shared_data):
-    """(library docs, the others): grackles' entries with an abstract as seeds, the 2024-11-28
+    """(library docs, every doc): grackles' entries with an abstract as seeds, the 2024-11-28
     arXiv day and the quant-ph records of 2000 as candidates (about 4,000 in all)."""
-    library = read_library(shared_data / "libraries/corinalogan--grackles.bib")
-    rss = shared_data / "arxiv/rss/2024-11-28-all-archives.xml"
-    day = parse_rss(rss.read_bytes(), str(rss)).papers
-    oai = shared_data / "arxiv/oai-quant-ph/arXiv-meta-2000.xml"
-    with open(oai, "rb") as handle:
-        day += list(iter_oai(handle, str(oai)))
-    docs = []
-    for p in [*(p for p in library.papers if len(p.abstract or "") > 80), *day]:
-        docs.append(Doc(len(docs), p.title, p.abstract or "", tuple(name_key(a.name) for a in p.authors),
-                        tuple(a.name for a in p.authors), tuple(p.categories), p.venue, p.published,
-                        _vector(f"{p.title}. {p.abstract}")))
-    n_library = sum(1 for p in library.papers if len(p.abstract or "") > 80)
-    assert 3000 < len(docs) < 5000
-    return docs[:n_library], docs
+    library, others = library_and_day(shared_data, _vector)
+    return library, library + others
 
 
 def _profile(library: list[Doc], **changes) -> RadarProfile:

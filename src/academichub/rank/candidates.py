@@ -223,15 +223,11 @@ class CandidateSet:
         return values
 
 
-class _Positions:
-    """paper id -> row over sorted ids, by binary search: no dict of every id at start-up."""
+class _RowOfId:
+    """paper id -> row, read as a mapping; a subclass says how (`get`)."""
 
-    def __init__(self, ids: np.ndarray) -> None:
-        self._ids = ids
-
-    def get(self, pid, default=None):
-        at = int(np.searchsorted(self._ids, pid))
-        return at if at < len(self._ids) and int(self._ids[at]) == int(pid) else default
+    def get(self, pid, default=None):  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
 
     def __getitem__(self, pid) -> int:
         at = self.get(pid)
@@ -241,6 +237,17 @@ class _Positions:
 
     def __contains__(self, pid) -> bool:
         return self.get(pid) is not None
+
+
+class _Positions(_RowOfId):
+    """paper id -> row over sorted ids, by binary search: no dict of every id at start-up."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._ids = ids
+
+    def get(self, pid, default=None):
+        at = int(np.searchsorted(self._ids, pid))
+        return at if at < len(self._ids) and int(self._ids[at]) == int(pid) else default
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -396,7 +403,9 @@ class _PostingsOf:
         return self.get(key) is not None
 
 
-class _PositionsOf:
+class _PositionsOf(_RowOfId):
+    """A parent's paper id -> row, as the head's row (absent when the paper is not in the head)."""
+
     def __init__(self, position, inverse: np.ndarray) -> None:
         self._position, self._inverse = position, inverse
 
@@ -404,15 +413,6 @@ class _PositionsOf:
         row = self._position.get(pid)
         at = -1 if row is None else int(self._inverse[row])
         return default if at < 0 else at
-
-    def __getitem__(self, pid) -> int:
-        at = self.get(pid)
-        if at is None:
-            raise KeyError(pid)
-        return at
-
-    def __contains__(self, pid) -> bool:
-        return self.get(pid) is not None
 
 
 def _head_rows_of(rows: np.ndarray, inverse: np.ndarray) -> np.ndarray:
