@@ -70,14 +70,14 @@ def cache_of(client: TestClient):
     return client.app.state.page_cache
 
 
-def kept(fetch, cache, rendered):
-    """(the page kept, `fetch()` answered from it), `rendered` being the answer that kept it: in an
-    unchanged store the very next request is a hit, on PostgreSQL too (its data version counts this
-    database's commits only: tests/test_data_version.py)."""
+def kept(fetch, cache):
+    """`fetch()`, answered from the kept pages: in an unchanged store the very next request is a
+    hit, on PostgreSQL too (its data version counts this database's commits only:
+    tests/test_data_version.py)."""
     hits = cache.hits
     response = fetch()
     assert cache.hits == hits + 1, "the same request in the same store state was not a kept answer"
-    return rendered, response
+    return response
 
 
 def kept_304(fetch, cache, rendered):
@@ -104,7 +104,8 @@ def test_a_kept_page_is_never_served_to_another_user(engine):
     save_paper(hub, ada_id, paper_id)
 
     url = "/?seed=5"
-    first, again = kept(lambda: ada.get(url), cache_of(ada), ada.get(url))  # ada's second view is her kept page
+    first = ada.get(url)
+    again = kept(lambda: ada.get(url), cache_of(ada))  # ada's second view is her kept page
     assert again.text == first.text and ON_LIST in first.text and "ada@lab.example" in first.text
 
     # bob asks for the very same URL, same store state: his own page, none of ada's state
@@ -137,8 +138,7 @@ def test_a_kept_page_follows_the_store_and_the_language(engine, database_url):
     url = "/?date=2024-11-28&seed=9"
     before = local.get(url)
     assert before.status_code == 200 and "Spin qubits in silicon" in before.text
-    rendered, again = kept(lambda: local.get(url), cache_of(local), before)
-    assert again.text == rendered.text
+    assert kept(lambda: local.get(url), cache_of(local)).text == before.text
     # another connection, as `academichub ingest` in another process would, adds a paper
     other = create_engine(database_url)
     try:
@@ -185,7 +185,8 @@ def test_a_kept_ranking_json_is_per_token_and_follows_the_store(engine):
     ada = get(ada_read)
     assert ada.status_code == 200 and ada.json()[0]["title"] == "Spin qubits in silicon"
     cache = api.app.state.page_cache  # made with the app's middleware, on its first request
-    rendered, again = kept(lambda: get(ada_read), cache, get(ada_read))
+    rendered = get(ada_read)
+    again = kept(lambda: get(ada_read), cache)
     assert again.content == rendered.content and again.json() == ada.json()
     renders = cache.renders
     assert get(ada_write).json() == ada.json() and cache.renders == renders + 1  # another token: its own answer
@@ -215,8 +216,8 @@ def test_a_kept_page_answers_304_to_its_etag(engine):
     hub = make_hub(engine)
     local = client_for(hub, LOCAL)
     url = "/?date=2024-11-28&seed=9"
-    first = local.get(url)
-    rendered, again = kept(lambda: local.get(url), cache_of(local), first)
+    rendered = local.get(url)
+    again = kept(lambda: local.get(url), cache_of(local))
     assert again.status_code == 200 and again.headers["etag"] == rendered.headers["etag"]
     unchanged = kept_304(lambda etag: local.get(url, headers={"if-none-match": f"W/{etag}"}), cache_of(local), again)
     assert unchanged.status_code == 304 and unchanged.content == b""
@@ -291,7 +292,7 @@ def test_pages_are_kept_beside_a_busy_database_and_another_process_commit_is_see
         assert rendered.status_code == 200 and "Concepts in Information Theory" not in rendered.text
         for _ in range(10):
             neighbour.wait_for_commits(2)  # the server moved on (its snapshot too) between two views
-            rendered, again = kept(lambda: local.get(url), cache_of(local), rendered)
+            again = kept(lambda: local.get(url), cache_of(local))
             assert again.text == rendered.text
         record = shared_data / "arxiv/api/id_1707.08567_s0_m100_6a1afebfc6a3.xml"
         done = subprocess.run([academichub_script(), "ingest", str(record)], capture_output=True, text=True, timeout=300,
@@ -300,4 +301,4 @@ def test_pages_are_kept_beside_a_busy_database_and_another_process_commit_is_see
         after = local.get(url)  # the very next request: never the kept page from before the import
         assert "Concepts in Information Theory" in after.text
         neighbour.wait_for_commits(2)
-        kept(lambda: local.get(url), cache_of(local), after)
+        kept(lambda: local.get(url), cache_of(local))

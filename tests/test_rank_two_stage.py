@@ -57,7 +57,7 @@ def test_below_the_threshold_every_candidate_is_scored(records):
     ranker = Ranker()
     cs = ranker.candidates(docs)
     ranking = ranker.rank(_profile(library), cs, explain=5, top=50)
-    assert not any(key[0] == "view" for key in cs._heads)
+    assert not cs.head_views()
     assert len(ranking.signals["dense_statement"]) == len(cs)
 
 
@@ -72,7 +72,7 @@ def test_a_head_holding_every_candidate_ranks_as_the_full_ranking(records):
     ranker = Ranker(two_stage_min=1000, reference_rows=len(docs), head_size=200)
     cs = ranker.candidates(docs)
     two = ranker.rank(profile, cs, explain=20, top=100)
-    assert any(key[0] == "view" for key in cs._heads)
+    assert cs.head_views()
     assert two.ids.tolist() == full.ids.tolist()
     assert np.allclose(two.scores, full.scores, rtol=1e-5, atol=1e-5)
     assert {pid: [(r.kind, r.text) for r in rs] for pid, rs in two.reasons.items()} == \
@@ -90,7 +90,7 @@ def test_a_heads_signals_are_the_full_rankings_for_the_same_papers(records):
     ranker = Ranker(two_stage_min=1000, reference_rows=500, head_size=300, positive_head=100)
     cs = ranker.candidates(docs)
     two = ranker.rank(profile, cs, explain=0)
-    view = next(v for k, v in cs._heads.items() if k[0] == "view")
+    view = cs.head_views()[0]
     assert isinstance(view, HeadView) and len(view) < len(cs) / 2
     for name in ROW_SIGNALS:
         assert np.allclose(two.signals[name], full.signals[name][view.rows], rtol=1e-5, atol=1e-6), name

@@ -394,6 +394,7 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     building it again (1,000,000 vectors take many minutes to index). `two_stage_min`: the
     ranker's two stages above that many candidates (off by default); then the top 100 of
     `overlaps` rankings is compared with the full ranking's (every candidate scored)."""
+    import json
     import statistics
     import tempfile
     from datetime import date as _date
@@ -434,57 +435,51 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
         exact = _neighbour_graph(cs.emb, cs.centre, PROPAGATION_K)
         figures["exact_graph_s"], cpu["exact_graph_s"] = time.perf_counter() - start, time.process_time() - cpu_start
     day = min(day, n // 2)
-    import json
-    from contextlib import nullcontext
-
+    scratch = None  # without work_dir, a folder of its own until the rankings are done (the first stage reads the index)
     if work_dir is None:
-        folder_context = tempfile.TemporaryDirectory(prefix="academichub-bench-index-")
+        scratch = tempfile.TemporaryDirectory(prefix="academichub-bench-index-")
+        folder = Path(scratch.name)
     else:
-        (Path(work_dir) / f"rank-index-{n}").mkdir(parents=True, exist_ok=True)
-        folder_context = nullcontext(str(Path(work_dir) / f"rank-index-{n}"))
+        folder = Path(work_dir) / f"rank-index-{n}"
+        folder.mkdir(parents=True, exist_ok=True)
     reused = False
-    from contextlib import ExitStack
-
-    folders = ExitStack()  # open until the rankings are done: the first stage reads the index
-    if True:
-        folder = folders.enter_context(folder_context)
-        index = VectorIndex(Path(folder), "bench")
-        timings = Path(folder) / "bench-build.json"  # the build's figures, for a run that reuses the index
-        if work_dir is not None and index.count == n and timings.exists():
-            kept = json.loads(timings.read_text(encoding="utf-8"))
-            figures.update(kept["figures"])
-            cpu.update(kept["cpu"])
-            reused = True
-        else:
-            index.forget()
-            start, cpu_start = time.perf_counter(), time.process_time()
-            index.update(cs.ids[: n - day], cs.emb[: n - day])
-            figures["index_build_s"], cpu["index_build_s"] = time.perf_counter() - start, time.process_time() - cpu_start
-            start, cpu_start = time.perf_counter(), time.process_time()
-            index.update(cs.ids[n - day :], cs.emb[n - day :])
-            figures["day_update_s"], cpu["day_update_s"] = time.perf_counter() - start, time.process_time() - cpu_start
-            if work_dir is not None:
-                timings.write_text(json.dumps({"figures": {k: figures[k] for k in ("index_build_s", "day_update_s")},
-                                               "cpu": {k: cpu[k] for k in ("index_build_s", "day_update_s")}}), encoding="utf-8")
-            console.print(f"nearest-neighbour index of {n:,} vectors built in {figures['index_build_s'] + figures['day_update_s']:,.1f} s")
-        fresh = VectorIndex(Path(folder), "bench")  # as a process after a restart: the files mapped, nothing rebuilt
-        start = time.perf_counter()
-        table = fresh.table()
-        figures["index_load_s"] = time.perf_counter() - start
+    index = VectorIndex(folder, "bench")
+    timings = folder / "bench-build.json"  # the build's figures, for a run that reuses the index
+    if work_dir is not None and index.count == n and timings.exists():
+        kept = json.loads(timings.read_text(encoding="utf-8"))
+        figures.update(kept["figures"])
+        cpu.update(kept["cpu"])
+        reused = True
+    else:
+        index.forget()
         start, cpu_start = time.perf_counter(), time.process_time()
-        graph = _graph_from_table(cs.emb, cs.centre, cs.ids, table, PROPAGATION_K)
-        figures["graph_s"], cpu["graph_s"] = time.perf_counter() - start, time.process_time() - cpu_start
-        cs._graphs[PROPAGATION_K] = graph
-        if exact is not None:
-            a, b = exact.links.tocoo(), graph.links.tocoo()
-            exact_links = set(zip(a.row.tolist(), a.col.tolist()))
-            figures["graph_recall"] = len(exact_links & set(zip(b.row.tolist(), b.col.tolist()))) / max(1, len(exact_links))
-        probes = rng.choice(n, 100, replace=False)
-        exact_top = np.argpartition(-(cs.emb[probes] @ cs.emb.T), 99, axis=1)[:, :100]
-        found, _ = fresh.nearest(cs.emb[probes], 100)
-        figures["recall_at_100"] = float(np.mean([len(set(e.tolist()) & set(f.tolist())) / 100 for e, f in zip(exact_top, found)]))
-        # the ranker's first stage asks the index for each positive's nearest papers (ids = rows here)
-        cs.nearest_source = fresh.nearest
+        index.update(cs.ids[: n - day], cs.emb[: n - day])
+        figures["index_build_s"], cpu["index_build_s"] = time.perf_counter() - start, time.process_time() - cpu_start
+        start, cpu_start = time.perf_counter(), time.process_time()
+        index.update(cs.ids[n - day :], cs.emb[n - day :])
+        figures["day_update_s"], cpu["day_update_s"] = time.perf_counter() - start, time.process_time() - cpu_start
+        if work_dir is not None:
+            timings.write_text(json.dumps({"figures": {k: figures[k] for k in ("index_build_s", "day_update_s")},
+                                           "cpu": {k: cpu[k] for k in ("index_build_s", "day_update_s")}}), encoding="utf-8")
+        console.print(f"nearest-neighbour index of {n:,} vectors built in {figures['index_build_s'] + figures['day_update_s']:,.1f} s")
+    fresh = VectorIndex(folder, "bench")  # as a process after a restart: the files mapped, nothing rebuilt
+    start = time.perf_counter()
+    table = fresh.table()
+    figures["index_load_s"] = time.perf_counter() - start
+    start, cpu_start = time.perf_counter(), time.process_time()
+    graph = _graph_from_table(cs.emb, cs.centre, cs.ids, table, PROPAGATION_K)
+    figures["graph_s"], cpu["graph_s"] = time.perf_counter() - start, time.process_time() - cpu_start
+    cs._graphs[PROPAGATION_K] = graph
+    if exact is not None:
+        a, b = exact.links.tocoo(), graph.links.tocoo()
+        exact_links = set(zip(a.row.tolist(), a.col.tolist()))
+        figures["graph_recall"] = len(exact_links & set(zip(b.row.tolist(), b.col.tolist()))) / max(1, len(exact_links))
+    probes = rng.choice(n, 100, replace=False)
+    exact_top = np.argpartition(-(cs.emb[probes] @ cs.emb.T), 99, axis=1)[:, :100]
+    found, _ = fresh.nearest(cs.emb[probes], 100)
+    figures["recall_at_100"] = float(np.mean([len(set(e.tolist()) & set(f.tolist())) / 100 for e, f in zip(exact_top, found)]))
+    # the ranker's first stage asks the index for each positive's nearest papers (ids = rows here)
+    cs.nearest_source = fresh.nearest
     seeds = [docs[i] for i in rng.choice(n, 10, replace=False)]
     profile = RadarProfile(
         authors={name_key("Jun Cui"): "Jun Cui"}, keywords=["quantum error correction"], excludes=["review"],
@@ -567,13 +562,14 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
             full = full_ranker.rank(asked, cs, today=today, explain=0, top=100).ids
             shares.append(len(set(two_stage.tolist()) & set(full.tolist())) / max(1, len(full)))
         figures["top100_overlap"] = shares
-        heads = [len(view) for key, view in cs._heads.items() if key[0] == "view"]
+        heads = [len(view) for view in cs.head_views()]
         table_out.add_row("the head the second stage scored (rows, the last rankings')", ", ".join(f"{h:,}" for h in heads))
         table_out.add_row(f"two-stage top 100 shared with the full ranking's (the radar, then {len(shares) - 1} likes)",
                           ", ".join(f"{x:.2f}" for x in shares))
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table_out.add_row("peak RSS of the process", f"{figures['peak_rss_mb']:,.0f} MB")
-    folders.close()
+    if scratch is not None:
+        scratch.cleanup()
     figures["load_average"] = os.getloadavg()
     console.print(table_out)
     console.print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in figures['load_average'])}")

@@ -86,7 +86,7 @@ class CandidateSet:
         # the candidate cache: the ranker's first stage over a large set (`Ranker._head_view`)
         self.nearest_source = None
         self._day_groups: tuple[np.ndarray, np.ndarray] | None = None
-        self._heads: dict = {}  # the ranker's first stage over this set: kept head parts and views
+        self._heads: dict[str, dict] = {}  # kind -> key -> what the ranker's first stage kept (`kept_for_ranking`)
         # folded texts: from the candidate files (every row, scanned at once), else folded when read
         self._texts, self._titles = texts, titles
         self._folded: list[str | None] = [None] * len(docs) if texts is None else []
@@ -104,6 +104,20 @@ class CandidateSet:
         if self._centre is None:
             self._centre = self.emb.mean(axis=0, dtype=np.float64).astype(np.float32)
         return self._centre
+
+    @property
+    def whole(self) -> "CandidateSet":
+        """The set this one's models, idf and vectors' centre come from: itself (a head: its parent)."""
+        return self
+
+    def kept_for_ranking(self, kind: str, limit: int, key, make):
+        """What the ranker's first stage computed over this set (`kind`: its heads, walks, rows),
+        made on first use and kept; past `limit` of a kind its oldest goes."""
+        return _kept(self._heads.setdefault(kind, {}), limit, key, make)
+
+    def head_views(self) -> list:
+        """The heads kept for this set, oldest first (`Ranker._head_view`)."""
+        return list(self._heads.get("view", {}).values())
 
     def neighbour_graph(self, k: int) -> "NeighbourGraph | None":
         """Every candidate linked to its k nearest candidates by centred cosine (symmetric), made
@@ -459,6 +473,10 @@ class HeadView(CandidateSet):
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def whole(self) -> CandidateSet:
+        return self.parent
 
     @property
     def matrix(self):

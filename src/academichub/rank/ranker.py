@@ -234,7 +234,7 @@ class Ranker:
             if pos_emb is not None and len(pos_emb):
                 blocks.append(("positives", pos_emb, 0.0))
                 if weights.get("learned"):
-                    coef, intercept = self._learned_direction(getattr(cs, "parent", cs).emb, pos_emb,
+                    coef, intercept = self._learned_direction(cs.whole.emb, pos_emb,
                                                               _embedding_matrix(profile.dismissed), centre)
                     blocks.append(("learned", coef[None, :], intercept))
             if profile.interest_embedding is not None:
@@ -477,7 +477,7 @@ class Ranker:
         normalised on its own), each kept per candidate set: a like vectorises its own text only."""
         from scipy import sparse
 
-        cs = getattr(cs, "parent", cs)  # (a head's are the whole set's: the same idf)
+        cs = cs.whole  # (a head's are the whole set's: the same idf)
         kept = self._per_candidates.get(cs)
         if kept is None:
             kept = self._per_candidates[cs] = {}
@@ -496,7 +496,7 @@ class Ranker:
         from scipy import sparse
         from sklearn.svm import LinearSVC
 
-        cs = getattr(cs, "parent", cs)  # a head's model is the whole set's (its negatives drawn from every candidate)
+        cs = cs.whole  # a head's model is the whole set's (its negatives drawn from every candidate)
         key = ("lexical", pos_vectors.shape, float(pos_vectors.sum()), cs.matrix.shape, float(cs.matrix[:50].sum()))
         cached = self._models.get(key)
         if cached is None:
@@ -673,28 +673,20 @@ class Ranker:
         signals while being in no positive's neighbourhood: docs/design.md (Ranking at scale)
         measures what that loses. The same rows give the same view back, so a radar ranked again
         reads everything kept."""
-        heads = cs._heads
         parts = [self._reference(cs), self._led_rows(profile, cs)]  # (a keyword in a title: through the tiers there)
         parts.extend(self._nearest_rows(cs, d) for d in profile.positives if d.embedding is not None)
         parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
         parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
         rows = np.unique(np.concatenate(parts))
-        key = ("view", hashlib.blake2b(rows.tobytes(), digest_size=16).digest())
-        view = heads.get(key)
-        if view is None:
-            view = HeadView(cs, rows, self._reference(cs))
-            for old in [k for k in heads if k[0] == "view"][: -(HEAD_VIEWS_KEPT - 1) or None]:
-                del heads[old]
-            heads[key] = view
-        return view
+        return cs.kept_for_ranking("view", HEAD_VIEWS_KEPT, hashlib.blake2b(rows.tobytes(), digest_size=16).digest(),
+                                   lambda: HeadView(cs, rows, self._reference(cs)))
 
     def _reference(self, cs: CandidateSet) -> np.ndarray:
-        key = ("reference", self.reference_rows, self.seed)
-        rows = cs._heads.get(key)
-        if rows is None:
+        def sample() -> np.ndarray:
             rng = np.random.default_rng(self.seed)
-            rows = cs._heads[key] = _read_only_array(np.sort(rng.choice(len(cs), min(len(cs), self.reference_rows), replace=False)))
-        return rows
+            return _read_only_array(np.sort(rng.choice(len(cs), min(len(cs), self.reference_rows), replace=False)))
+
+        return cs.kept_for_ranking("reference", 4, (self.reference_rows, self.seed), sample)
 
     def _head_propagation(self, profile: RadarProfile, view: HeadView, graph, pos_sims: np.ndarray,
                           nearest: np.ndarray | None) -> np.ndarray:
@@ -721,26 +713,18 @@ class Ranker:
     def _seed_walk(self, cs: CandidateSet, seeds: list[Doc]) -> np.ndarray:
         rows = _centred(_embedding_matrix(seeds), cs.centre)
         graph = cs.neighbour_graph(PROPAGATION_K)
-        key = ("seed-walk", rows.shape, _digest(rows, 0.0), id(graph))
-        mass = cs._heads.get(key)
-        if mass is None:
+        def seeds_walk() -> np.ndarray:
             block = self._dense_blocks(cs, cs.centre, [("positives", rows, 0.0)])["positives"]
-            for old in [k for k in cs._heads if k[0] == "seed-walk"][:-7]:
-                del cs._heads[old]
-            mass = cs._heads[key] = _read_only_array(walk(graph, block["sims"], block["nearest_rows"]))
-        return mass
+            return _read_only_array(walk(graph, block["sims"], block["nearest_rows"]))
+
+        return cs.kept_for_ranking("seed-walk", 8, (rows.shape, _digest(rows, 0.0), id(graph)), seeds_walk)
 
     def _kept_rules(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """The rules' bonus of every candidate of a whole set, kept per rule set (a head reads its rows)."""
-        key = ("rules", tuple(sorted(profile.authors)), tuple(profile.muted_authors), tuple(profile.less_authors),
+        key = (tuple(sorted(profile.authors)), tuple(profile.muted_authors), tuple(profile.less_authors),
                tuple(profile.categories), tuple(profile.venues), tuple(profile.keywords), tuple(profile.excludes),
                tuple(profile.less_topics))
-        bonus = cs._heads.get(key)
-        if bonus is None:
-            for old in [k for k in cs._heads if k[0] == "rules"][:-15]:
-                del cs._heads[old]
-            bonus = cs._heads[key] = _read_only_array(self._rules(profile, cs))
-        return bonus
+        return cs.kept_for_ranking("rules", 16, key, lambda: _read_only_array(self._rules(profile, cs)))
 
     def _led_rows(self, profile: RadarProfile, cs: CandidateSet) -> np.ndarray:
         """The `head_size` candidates that the statement's signals (dense and lexical, over every
@@ -750,69 +734,65 @@ class Ranker:
         weights = self.weights_for(profile)
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
         embedding = profile.interest_embedding
-        key = ("led", self.head_size, statement_text, None if embedding is None else _digest(embedding[None, :], 0.0),
-               weights.get("dense_statement"), weights.get("lexical_statement"), id(self._kept_rules(profile, cs)))
-        rows = cs._heads.get(key)
-        if rows is not None:
-            return rows
-        kept = self._per_candidates.get(cs)
-        if kept is None:
-            kept = self._per_candidates[cs] = {}
-        score = np.array(self._kept_rules(profile, cs), dtype=float)
-        if embedding is not None and weights.get("dense_statement"):
-            centre = cs.centre
-            q = _centred(_unit(embedding.astype(np.float32))[None, :], centre)
-            column = self._dense_blocks(cs, centre, [("statement", q, 0.0)])["statement"]
-            score += weights["dense_statement"] * self._z_of(column, kept)
-        if statement_text and weights.get("lexical_statement"):
-            score += weights["lexical_statement"] * self._z_of(self._lexical_column(cs, statement_text), kept)
-        score += self._tiers(profile, cs) * TIER_GAP
-        size = min(self.head_size, len(cs))
-        rows = np.argpartition(-score, size - 1)[:size] if size < len(cs) else np.arange(len(cs))
-        for old in [k for k in cs._heads if k[0] == "led"][:-15]:
-            del cs._heads[old]
-        rows = cs._heads[key] = _read_only_array(np.sort(rows))
-        return rows
+        rules = self._kept_rules(profile, cs)
+
+        def led() -> np.ndarray:
+            kept = self._per_candidates.get(cs)
+            if kept is None:
+                kept = self._per_candidates[cs] = {}
+            score = np.array(rules, dtype=float)
+            if embedding is not None and weights.get("dense_statement"):
+                centre = cs.centre
+                q = _centred(_unit(embedding.astype(np.float32))[None, :], centre)
+                column = self._dense_blocks(cs, centre, [("statement", q, 0.0)])["statement"]
+                score += weights["dense_statement"] * self._z_of(column, kept)
+            if statement_text and weights.get("lexical_statement"):
+                score += weights["lexical_statement"] * self._z_of(self._lexical_column(cs, statement_text), kept)
+            score += self._tiers(profile, cs) * TIER_GAP
+            size = min(self.head_size, len(cs))
+            rows = np.argpartition(-score, size - 1)[:size] if size < len(cs) else np.arange(len(cs))
+            return _read_only_array(np.sort(rows))
+
+        key = (self.head_size, statement_text, None if embedding is None else _digest(embedding[None, :], 0.0),
+               weights.get("dense_statement"), weights.get("lexical_statement"), id(rules))
+        return cs.kept_for_ranking("led", 16, key, led)
 
     def _nearest_rows(self, cs: CandidateSet, doc: Doc) -> np.ndarray:
         """A positive's `positive_head` nearest candidates by cosine: from the store's index when the
         set has one (`CandidateSet.nearest_source`), else one product over every candidate; kept
         per positive."""
         vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
-        key = ("nearest", self.positive_head, _digest(vector, 0.0))
-        rows = cs._heads.get(key)
-        if rows is not None:
-            return rows
-        count = min(self.positive_head, len(cs))
-        entry = min(ENTRY_NEAREST, count)
-        if cs.nearest_source is not None:
-            ids, _ = cs.nearest_source(vector, entry)
-            found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
-            rows = np.array([r for r in found if r is not None], dtype=np.int64)
-        else:
-            column = cs.emb @ vector[0]
-            rows = np.argpartition(-column, entry - 1)[:entry] if entry < len(cs) else np.arange(len(cs))
-        # then the papers around them in the neighbour graph, hop by hop: where the propagation
-        # from this positive flows
-        graph = cs.neighbour_graph(PROPAGATION_K)
-        if graph is not None and len(rows):
-            seen = np.zeros(len(cs), dtype=bool)
-            seen[rows] = True
-            found, frontier = [rows], rows
-            total = len(rows)
-            while total < count and len(frontier):
-                starts, ends = graph.links.indptr[frontier], graph.links.indptr[frontier + 1]
-                step = np.unique(graph.links.indices[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])]
-                                 if len(frontier) < 64 else graph.links[frontier].indices)
-                frontier = step[~seen[step]]
-                seen[frontier] = True
-                found.append(frontier[: count - total])
-                total += len(found[-1])
-            rows = np.concatenate(found)
-        for old in [k for k in cs._heads if k[0] == "nearest"][: -(NEAREST_KEPT - 1)]:
-            del cs._heads[old]
-        rows = cs._heads[key] = _read_only_array(rows)
-        return rows
+
+        def nearest() -> np.ndarray:
+            count = min(self.positive_head, len(cs))
+            entry = min(ENTRY_NEAREST, count)
+            if cs.nearest_source is not None:
+                ids, _ = cs.nearest_source(vector, entry)
+                found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
+                rows = np.array([r for r in found if r is not None], dtype=np.int64)
+            else:
+                column = cs.emb @ vector[0]
+                rows = np.argpartition(-column, entry - 1)[:entry] if entry < len(cs) else np.arange(len(cs))
+            # then the papers around them in the neighbour graph, hop by hop: where the propagation
+            # from this positive flows
+            graph = cs.neighbour_graph(PROPAGATION_K)
+            if graph is not None and len(rows):
+                seen = np.zeros(len(cs), dtype=bool)
+                seen[rows] = True
+                found, frontier = [rows], rows
+                total = len(rows)
+                while total < count and len(frontier):
+                    starts, ends = graph.links.indptr[frontier], graph.links.indptr[frontier + 1]
+                    step = np.unique(graph.links.indices[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])]
+                                     if len(frontier) < 64 else graph.links[frontier].indices)
+                    frontier = step[~seen[step]]
+                    seen[frontier] = True
+                    found.append(frontier[: count - total])
+                    total += len(found[-1])
+                rows = np.concatenate(found)
+            return _read_only_array(rows)
+
+        return cs.kept_for_ranking("nearest", NEAREST_KEPT, (self.positive_head, _digest(vector, 0.0)), nearest)
 
     # -- the public face ---------------------------------------------------
 
