@@ -86,6 +86,11 @@ def test_statistics_cover_the_looked_up_columns_only(shared_data, engine):
                     "AND tablename IN ('papers', 'source_records')"
                 ))
             }
+            # a small sample (statistics target 10): at most 11 histogram bounds, not 101
+            bounds = conn.exec_driver_sql(
+                "SELECT cardinality(histogram_bounds::text::text[]) FROM pg_stats WHERE schemaname = current_schema() "
+                "AND tablename = 'papers' AND attname = 'title_key'"
+            ).scalar_one()
     finally:
         with engine.begin() as conn:
             for table in tables:
@@ -94,3 +99,4 @@ def test_statistics_cover_the_looked_up_columns_only(shared_data, engine):
         *(("papers", c) for c in ("arxiv_id", "doi", "pmid", "pmcid", "openalex_id", "s2_id", "title_key")),
         ("source_records", "source"), ("source_records", "source_id"), ("source_records", "paper_id"),
     }
+    assert 2 < bounds <= 11

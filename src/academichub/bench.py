@@ -78,20 +78,12 @@ _BARE_FIELDS = {"identifier": 0, "title": 1, "description": 2, "abstract": 2, "d
 _BARE_BATCH = 10_000
 
 
-def bare_loader(files: list[Path], path: Path) -> int:
-    """The floor of bulk import, the baseline of `bench ingest` and `bench scale`: lxml iterparse
-    of the OAI-PMH records (any metadata format), sqlite3 executemany into one table with one
-    unique index, and an FTS5 index built once at the end; nothing else. Returns the rows stored."""
+def _bare_rows(files: list[Path]) -> Iterator[list[list]]:
+    """The bare loaders' parsing: lxml iterparse of the OAI-PMH records (any metadata format),
+    the four fields by local name, in batches of `_BARE_BATCH` rows."""
     from lxml import etree
 
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, ident TEXT UNIQUE, title TEXT, abstract TEXT, day TEXT)")
-    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, abstract, content='p', content_rowid='id')")
-    insert = "INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)"
     wanted = [f"{{*}}{name}" for name in _BARE_FIELDS]
-    count = 0
     for file in files:
         rows = []
         for _, el in etree.iterparse(str(file), tag="{*}record", resolve_entities=False, no_network=True):
@@ -103,14 +95,57 @@ def bare_loader(files: list[Path], path: Path) -> int:
             rows.append(row)
             el.clear()
             if len(rows) >= _BARE_BATCH:
-                conn.executemany(insert, rows)
-                count += len(rows)
+                yield rows
                 rows = []
+        yield rows
+
+
+def bare_loader(files: list[Path], path: Path) -> int:
+    """The floor of bulk import, the baseline of `bench ingest` and `bench scale`: the records
+    parsed by `_bare_rows`, sqlite3 executemany into one table with one unique index, and an
+    FTS5 index built once at the end; nothing else. Returns the rows stored."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE p(id INTEGER PRIMARY KEY, ident TEXT UNIQUE, title TEXT, abstract TEXT, day TEXT)")
+    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, abstract, content='p', content_rowid='id')")
+    insert = "INSERT INTO p(ident, title, abstract, day) VALUES (?,?,?,?)"
+    count = 0
+    for rows in _bare_rows(files):
         conn.executemany(insert, rows)
         count += len(rows)
     conn.execute("INSERT INTO f(rowid, title, abstract) SELECT id, title, abstract FROM p")
     conn.commit()
     conn.close()
+    return count
+
+
+def bare_pg_loader(files: list[Path], conninfo: str) -> int:
+    """The PostgreSQL floor of `bench scale`: the same four fields COPYed into one table of an
+    empty database, with the papers table's generated `tsvector` (its title and abstract parts:
+    the bare rows have no authors) and a GIN index on it, both there before the COPY as in the
+    product's store, one transaction per file. What this server can do at all with the work the
+    store's search needs. Returns the rows stored."""
+    import psycopg
+
+    count = 0
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            "CREATE TABLE p (id bigserial PRIMARY KEY, ident text UNIQUE, title text, abstract text, day text, "
+            "search_vector tsvector GENERATED ALWAYS AS ("
+            "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('english', coalesce(abstract, '')), 'B')) STORED)"
+        )
+        conn.execute("CREATE INDEX p_search_vector ON p USING gin (search_vector)")
+        conn.commit()
+        with conn.cursor() as cursor:
+            for file in files:
+                with cursor.copy("COPY p (ident, title, abstract, day) FROM STDIN") as copy:
+                    for rows in _bare_rows([file]):
+                        for row in rows:
+                            copy.write_row(row)
+                        count += len(rows)
+                conn.commit()
     return count
 
 

@@ -19,7 +19,8 @@ realistic words and distributions.
 an httpx load generator in a separate process) next to a bare FastAPI page served by the same
 uvicorn setup in the same run. `bench scale` imports the synthetic sets into SQLite and
 PostgreSQL through the real CLI and measures rates, peak memory and one-client search latency,
-with the bare lxml + sqlite3 + FTS5 loader as the same-run baseline."""
+with the bare lxml + sqlite3 + FTS5 loader as the same-run baseline (and, for PostgreSQL, its
+twin that COPYs the same fields into one table with the papers table's `tsvector` and GIN index)."""
 
 from __future__ import annotations
 
@@ -568,7 +569,7 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
     if "postgresql" in stores and not pg_url:
         stores = tuple(s for s in stores if s != "postgresql")
         console.print("no --pg-url: PostgreSQL left out")
-    results: dict = {"imports": [], "floor": {}, "search": {}}
+    results: dict = {"imports": [], "floor": {}, "pg_floor": {}, "search": {}}
     databases: list[str] = []
     with ExitStack() as cleanup:
         # the databases go whatever happens (a failed run used to leave academichub_scale_* behind)
@@ -576,14 +577,17 @@ def run_scale_bench(shared_data: Path | None, *, serve, sizes=SCALE_SIZES, pg_ur
         latency = _import_and_measure(data, serve, sizes, stores, pg_url, rounds, work_dir, console, results,
                                        databases)
 
-    line = "{:<10} {:>10} {:>9} {:>12} {:>13} {:>10} {:>12} {:>13}"
+    line = "{:<10} {:>10} {:>9} {:>12} {:>13} {:>10} {:>13} {:>11} {:>12} {:>13}"
     console.print(f"academichub bench scale ({os.cpu_count()} CPUs; `academichub ingest` as a whole process, "
-                  "rates net of its start-up)")
-    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "peak RSS", "searchable"))
+                  "rates net of its start-up; bare PG: the same fields COPYed with the papers table's tsvector and GIN index)")
+    console.print(line.format("store", "papers", "seconds", "rec/s", "bare loader", "vs bare", "bare PG", "vs bare PG",
+                              "peak RSS", "searchable"))
     for imp in results["imports"]:
         floor = results["floor"][imp.papers]
+        pg_floor = results["pg_floor"].get(imp.papers) if imp.store == "postgresql" else None
         console.print(line.format(imp.store, f"{imp.papers:,}", f"{imp.seconds:,.0f}", f"{imp.rate:,.0f}", f"{floor:,.0f}",
-                                  f"{imp.rate / floor:.0%}", f"{imp.peak_rss_mb:,.0f} MiB",
+                                  f"{imp.rate / floor:.0%}", f"{pg_floor:,.0f}" if pg_floor else "",
+                                  f"{imp.rate / pg_floor:.0%}" if pg_floor else "", f"{imp.peak_rss_mb:,.0f} MiB",
                                   f"{imp.seconds + imp.first_search_s:,.0f} s"))
     from .bench_search import QUERIES
 
@@ -604,7 +608,9 @@ def _import_and_measure(data: Path, serve, sizes, stores, pg_url, rounds: int, w
     `databases` as soon as it exists, for the caller to drop."""
     from contextlib import ExitStack
 
-    from .bench import bare_loader
+    from sqlalchemy.engine import make_url
+
+    from .bench import bare_loader, bare_pg_loader
     from .bench_search import measure
     from .store.database import open_store
 
@@ -619,6 +625,15 @@ def _import_and_measure(data: Path, serve, sizes, stores, pg_url, rounds: int, w
             floor_s = time.perf_counter() - start
             results["floor"][size] = floor_n / floor_s
             (folder / f"floor-{size}.db").unlink()
+            if "postgresql" in stores:
+                databases.append("academichub_scale_bare")
+                bare_url = _pg_database(pg_url, "academichub_scale_bare")
+                start = time.perf_counter()
+                floor_n = bare_pg_loader(made.files, make_url(bare_url).set(drivername="postgresql")
+                                         .render_as_string(hide_password=False))
+                results["pg_floor"][size] = floor_n / (time.perf_counter() - start)
+                _pg_database(pg_url, "academichub_scale_bare", drop=True)
+                console.print(f"{size:,}: bare PostgreSQL loader {results['pg_floor'][size]:,.0f} rec/s")
             for store in stores:
                 data_dir = folder / f"{store}-{size}"
                 data_dir.mkdir()
@@ -649,8 +664,9 @@ def _import_and_measure(data: Path, serve, sizes, stores, pg_url, rounds: int, w
                 results["search"][(store, size)] = stack.enter_context(serve(engine))
                 imported = Imported(store, size, measured.seconds, startup.seconds, measured.peak_rss_mb, first, url)
                 results["imports"].append(imported)
+                pg_floor = f"; bare PG {results['pg_floor'][size]:,.0f} rec/s" if store == "postgresql" else ""
                 console.print(f"{size:,} into {store}: {measured.seconds:.0f} s ({imported.rate:,.0f} rec/s net of "
-                              f"{startup.seconds:.1f} s start-up; bare loader {results['floor'][size]:,.0f} rec/s), "
+                              f"{startup.seconds:.1f} s start-up; bare loader {results['floor'][size]:,.0f} rec/s{pg_floor}), "
                               f"peak RSS {measured.peak_rss_mb:,.0f} MiB, searchable after "
                               f"{measured.seconds + first:.0f} s")
             shutil.rmtree(folder / "gen")

@@ -670,8 +670,13 @@ def refresh_statistics(conn: Connection) -> None:
     """PostgreSQL: ANALYZE the tables a merge looks up by identifier, inside the caller's
     transaction (its own uncommitted rows count). SQLite needs none: its planner takes the
     unique index for an IN list whatever the table's size. Only the looked-up columns: statistics
-    of the `tsvector` and the long texts cost most of a whole-table ANALYZE and plan no look-up."""
+    of the `tsvector` and the long texts cost most of a whole-table ANALYZE and plan no look-up.
+    A sample of 3,000 rows (statistics target 10, for this transaction) rather than 30,000: the
+    look-ups' plans need the tables' sizes and that the keys are distinct, not fine histograms,
+    and the larger sample made each refresh ten times dearer (docs/design.md, "PostgreSQL at a
+    million"); autovacuum's ANALYZE after the commit takes the full sample again."""
     if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
         conn.exec_driver_sql(
             f"ANALYZE papers ({', '.join(_KEY_COLUMNS)}, title_key), paper_identifiers, paper_relations, "
             "source_records (source, source_id, paper_id)"
