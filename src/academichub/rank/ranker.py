@@ -104,13 +104,14 @@ PROPAGATION_STEPS = 20
 TIER_GAP = 1e6  # between tiers: larger than any fused score
 KTH_TOLERANCE = 1e-5  # float32 cosines of one pair computed two ways (the graph, the positives' product) differ by ~1e-7
 PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
-# candidates above which a first stage picks the head: off (None) until a like's head holds 95% of
-# the full ranking's top 100 (0.88-0.92 at 250,000: docs/design.md, Ranking at scale); the relevance
-# libraries hold < 20,000 candidates, so any threshold above that leaves the relevance benchmark as it is
-TWO_STAGE_MIN: int | None = None
+# candidates above which a first stage picks the head (docs/design.md, Ranking at scale: at a
+# million a like's head holds 95% of the full ranking's top 100); the relevance libraries hold
+# < 20,000 candidates, so the relevance benchmark's rankings are the full ones by construction
+TWO_STAGE_MIN: int | None = 200_000
 HEAD_SIZE = 5_000  # the head's rows led by the statement and the rules (plus each positive's nearest, the rule matches, the reference)
 POSITIVE_HEAD = 1_000  # each positive's nearest candidates in the head
-ENTRY_NEAREST = 256  # of them, from the nearest-neighbour index (where a like joins the graph: a candidate links to it up to its ~250th nearest); the rest, their neighbours in the graph, hop by hop
+ENTRY_NEAREST = 16  # of them, from the nearest-neighbour index; the rest, their neighbours in the graph, hop by hop
+LIKE_LINK_ROWS = 256  # a like's nearest candidates in the head: where it joins the graph (a candidate links to it up to its ~250th nearest at 200,000)
 HEAD_VIEWS_KEPT = 4  # heads kept per candidate set (a radar ranked again reads its own back)
 NEAREST_KEPT = 4096  # positives whose nearest candidates are kept per candidate set
 LIKE_WALK_ROWS = 50_000  # the region around the likes over which their walk is computed (`local_walk`)
@@ -677,6 +678,7 @@ class Ranker:
         reads everything kept."""
         parts = [self._reference(cs), self._led_rows(profile, cs)]  # (a keyword in a title: through the tiers there)
         parts.extend(self._nearest_rows(cs, d) for d in profile.positives if d.embedding is not None)
+        parts.extend(self._link_rows(cs, d) for d in profile.liked if d.embedding is not None)
         parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
         parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
         rows = np.unique(np.concatenate(parts))
@@ -713,12 +715,7 @@ class Ranker:
             # neighbourhood, `_nearest_rows`), as the parent's rows
             rows, cols, weights = _positive_links(graph.kth[view.rows], np.ascontiguousarray(pos_sims[:, likes]),
                                                    None if nearest is None else nearest[likes])
-            region, mass, exterior = local_walk(graph, view.rows[rows], cols, weights, n_likes, self.like_walk_rows)
-            liked = exterior * np.sqrt(graph.degree[view.rows].astype(np.float64))
-            at = np.minimum(np.searchsorted(region, view.rows), len(region) - 1)
-            inside = region[at] == view.rows
-            liked[inside] = mass[at[inside]]
-            total += n_likes * liked
+            total += n_likes * local_walk(graph, view.rows[rows], cols, weights, n_likes, self.like_walk_rows, view.rows)
         total /= max(1, n_seeds + n_likes)
         values = np.log(total + 1e-7)
         sample = values if view.reference is None else values[view.reference]
@@ -779,14 +776,7 @@ class Ranker:
 
         def nearest() -> np.ndarray:
             count = min(self.positive_head, len(cs))
-            entry = min(ENTRY_NEAREST, count)
-            if cs.nearest_source is not None:
-                ids, _ = cs.nearest_source(vector, entry)
-                found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
-                rows = np.array([r for r in found if r is not None], dtype=np.int64)
-            else:
-                column = cs.emb @ vector[0]
-                rows = np.argpartition(-column, entry - 1)[:entry] if entry < len(cs) else np.arange(len(cs))
+            rows = _index_rows(cs, vector, min(ENTRY_NEAREST, count))
             # then the papers around them in the neighbour graph, hop by hop: where the propagation
             # from this positive flows
             graph = cs.neighbour_graph(PROPAGATION_K)
@@ -807,6 +797,15 @@ class Ranker:
             return _read_only_array(rows)
 
         return cs.kept_for_ranking("nearest", NEAREST_KEPT, (self.positive_head, _digest(vector, 0.0)), nearest)
+
+    @staticmethod
+    def _link_rows(cs: CandidateSet, doc: Doc) -> np.ndarray:
+        """Where a like joins the graph: its LIKE_LINK_ROWS nearest candidates (a candidate links
+        to a positive nearer than its own k-th neighbour, `_positive_links`, which a sparse
+        corner of the graph reaches from far down the like's list), kept per like."""
+        vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
+        return cs.kept_for_ranking("links", NEAREST_KEPT, _digest(vector, 0.0),
+                                   lambda: _read_only_array(_index_rows(cs, vector, min(LIKE_LINK_ROWS, len(cs)))))
 
     # -- the public face ---------------------------------------------------
 
@@ -1037,45 +1036,48 @@ def walk(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.n
     return f_c
 
 
-def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_pos: int,
-               budget: int) -> tuple[np.ndarray, np.ndarray, float]:
+def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_pos: int, budget: int,
+               targets: np.ndarray) -> np.ndarray:
     """`walk` from `n_pos` positives linked to the candidates `rows` (columns `cols`, `weights`:
     `_positive_links`), over the candidates around those links only: their graph neighbours hop
-    by hop up to `budget` rows (the region). The rest of the graph is one node held at the
-    walk's stationary shape (every outside candidate's mass kappa * sqrt(degree), the principal
-    eigenvector of D^-1/2 W D^-1/2): mass leaves the region through its boundary's outside
-    links and comes back through them, and that vector's share of the walk is kept exactly (it
-    is the region's loss that the outside holds). On a connected set within the budget this is
-    `walk` itself. Returns (region rows, sorted; their mass; kappa)."""
+    by hop up to `budget` rows (the region), read at the candidates `targets`. The rest of the
+    graph is one node held at the walk's stationary shape (every outside candidate's mass
+    kappa * sqrt(degree): the principal eigenvector of D^-1/2 W D^-1/2): mass leaves the region
+    through its boundary's outside links and comes back through them, and the walk's share
+    along that vector is kept exactly. On a connected set within the budget this is `walk`."""
     from scipy import sparse
 
     n = len(graph.degree)
     seen = np.zeros(n, dtype=bool)
+    inverse = np.full(n, -1, dtype=np.int32)  # (first a scratch to drop repeats, then row -> region index)
     frontier = np.unique(rows)
     seen[frontier] = True
     layers, total = [frontier], len(frontier)
     while total < budget and len(frontier):
         step = graph.links[frontier].indices
-        step = np.unique(step[~seen[step]])[: budget - total]
+        step = step[~seen[step]]
+        order = np.arange(len(step), dtype=np.int32)
+        inverse[step] = order
+        step = step[inverse[step] == order][: budget - total]  # each row once (its last entry)
         seen[step] = True
         layers.append(step)
         total += len(step)
         frontier = step
-    region = np.sort(np.concatenate(layers))
+    region = np.concatenate(layers)
     m = len(region)
-    inverse = np.full(n, -1, dtype=np.int64)
+    # the links of the region's rows, every outside column made one (the last): the outside node,
+    # whose entry in the product is its mass per sqrt(degree) (each outside candidate's mass
+    # kappa * sqrt(d_j) times its scaling 1 / sqrt(d_j))
+    inverse.fill(m)
     inverse[region] = np.arange(m)
     block = graph.links[region]
-    columns = inverse[block.indices]
-    inside = columns >= 0
-    entry_rows = np.repeat(np.arange(m), np.diff(block.indptr))[inside]
-    links = sparse.csr_matrix((block.data[inside], columns[inside],
-                               np.concatenate([[0], np.cumsum(np.bincount(entry_rows, minlength=m))])), shape=(m, m))
+    links = sparse.csr_matrix((block.data, inverse[block.indices], block.indptr), shape=(m, m + 1))
     degree = graph.degree[region]
-    # each region row's link weight to the outside, and the outside's own (its degrees less those)
-    outward = np.maximum(degree - np.bincount(entry_rows, links.data, minlength=m), 0).astype(np.float32)
+    to_outside = np.zeros(m + 1, dtype=np.float32)
+    to_outside[m] = 1.0
+    outward = links @ to_outside  # each region row's link weight to the outside
     outside = max(float(graph.degree.sum(dtype=np.float64)) - float(degree.sum(dtype=np.float64)), 1e-12)
-    within_outside = max(outside - float(outward.sum(dtype=np.float64)), 0.0)
+    within_outside = max(outside - float(outward.sum(dtype=np.float64)), 0.0)  # the outside's links among itself
     at = inverse[rows]
     scale_c = (1.0 / np.sqrt(np.maximum(degree + np.bincount(at, weights, minlength=m), 1e-12))).astype(np.float32)
     scale_p = 1.0 / np.sqrt(np.maximum(np.bincount(cols, weights, minlength=n_pos), 1e-12))
@@ -1086,17 +1088,35 @@ def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n
     alpha = np.float32(PROPAGATION_ALPHA)
     f_c = np.zeros(m, dtype=np.float32)
     f_p = restart / (1 - PROPAGATION_ALPHA)
+    scaled = np.zeros(m + 1, dtype=np.float32)  # the product's input: scale_c * f_c, then the outside's kappa
     kappa = 0.0
     for _ in range(PROPAGATION_STEPS):
         to_pos = np.bincount(cols, link_weights * f_c[at], minlength=n_pos)
-        spread = links @ (scale_c * f_c)
+        np.multiply(scale_c, f_c, out=scaled[:m])
+        scaled[m] = kappa
+        spread = links @ scaled
         spread *= scale_c
-        spread += np.float32(kappa) * leak
         spread[linked] += np.bincount(linked_at, link_weights * f_p[cols], minlength=len(linked)).astype(np.float32)
         spread *= alpha
-        kappa = PROPAGATION_ALPHA * (float(leak @ f_c) + kappa * within_outside) / outside
+        kappa = PROPAGATION_ALPHA * (float(outward @ scaled[:m]) + kappa * within_outside) / outside
         f_c, f_p = spread, (PROPAGATION_ALPHA * to_pos + restart).astype(np.float32)
-    return region, f_c, kappa
+    inverse.fill(-1)
+    inverse[region] = np.arange(m)
+    at = inverse[targets]
+    mass = kappa * np.sqrt(graph.degree[targets].astype(np.float64))
+    mass[at >= 0] = f_c[at[at >= 0]]
+    return mass
+
+
+def _index_rows(cs: CandidateSet, vector: np.ndarray, count: int) -> np.ndarray:
+    """A unit vector's `count` nearest candidates by cosine: from the store's index when the set
+    has one (`CandidateSet.nearest_source`), else one product over every candidate."""
+    if cs.nearest_source is not None:
+        ids, _ = cs.nearest_source(vector, count)
+        found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
+        return np.array([r for r in found if r is not None], dtype=np.int64)
+    column = cs.emb @ vector[0]
+    return np.argpartition(-column, count - 1)[:count] if count < len(cs) else np.arange(len(cs))
 
 
 def _kept_bytes(value) -> int:
