@@ -2,7 +2,8 @@
 head (what the statement and the rules lead, each positive's nearest, every rule match, a random
 reference sample) and only the head is scored. Checked here on real records with the threshold
 lowered to a few thousand: the head's signals are the full ranking's for the same papers, its
-scores too when the reference is every candidate, and no paper a rule puts first is lost."""
+scores too when the reference is every candidate, a like's propagation too (its walk over the
+whole graph around it, `local_walk`), and no paper a rule puts first is lost."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ranking_support import DIM, TextVectors, library_and_day
 _vector = TextVectors(11)
 
 # signals computed row by row from the whole set's model, centre and idf: a head's rows must equal
-# the full ranking's (the propagation walks the head's part of the graph only: not among them)
+# the full ranking's (the propagation is a walk, capped at the head's sample's quantile: below)
 ROW_SIGNALS = ("dense_centroid", "dense_nearest", "dense_statement", "lexical_learned", "lexical_statement")
 
 
@@ -65,8 +66,9 @@ def test_below_the_threshold_every_candidate_is_scored(records):
 def test_a_head_holding_every_candidate_ranks_as_the_full_ranking(records):
     """With the reference sample every candidate, the second stage is the full ranking: the same
     papers in the same order with the same scores and reasons (only the first stage's bookkeeping
-    is exercised: postings, phrases, positions and the graph read through the head). Seeds only:
-    a like's propagation is standardised with the seeds' walk (`Ranker._propagation_stats`)."""
+    is exercised: postings, phrases and positions read through the head). Seeds only: a like's
+    walk is added to the seeds' kept one, which leaves out the degrees its links change (within
+    0.05 in log: `test_a_likes_propagation_in_a_head_is_the_full_rankings`)."""
     library, docs = records
     profile = _profile(library)
     full = Ranker().rank(profile, docs, explain=20, top=100)
