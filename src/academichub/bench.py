@@ -10,7 +10,6 @@ import os
 import resource
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -393,9 +392,8 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     ones would be the HNSW index's worst case, unlike any embedding). `work_dir`: the index (and
     its build times) kept there for the next run of the same size, which opens it instead of
     building it again (1,000,000 vectors take many minutes to index). `two_stage_min`: the
-    ranker's two stages above that many candidates (None: the ranker's default); where they
-    apply, the top 100 of `overlaps` rankings is compared with the full ranking's (every
-    candidate scored)."""
+    ranker's two stages above that many candidates (off by default); then the top 100 of
+    `overlaps` rankings is compared with the full ranking's (every candidate scored)."""
     import json
     import statistics
     import tempfile
@@ -552,10 +550,10 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
         figures.update(exact_median_s=statistics.median(base), exact_min_s=min(base), exact_max_s=max(base))
         table_out.add_row("baseline: rank the radar again over the exact graph: min / median / max",
                           " / ".join(f"{figures[k] * 1000:.1f}" for k in ("exact_min_s", "exact_median_s", "exact_max_s")) + " ms")
-    if ranker.two_stage_min is not None and n > ranker.two_stage_min and overlaps:
+    if two_stage_min is not None and n > two_stage_min and overlaps:
         # what the first stage loses: the two-stage top 100 against the full ranking's (every
-        # candidate scored by a ranker whose threshold no set reaches), the radar and a few likes
-        full_ranker = Ranker(two_stage_min=sys.maxsize)
+        # candidate scored by a ranker without the threshold), the radar and a few likes
+        full_ranker = Ranker()
         shares = []
         for i in [None, *liked[: max(0, overlaps - 1)]]:
             asked = profile if i is None else RadarProfile(**{**{f: getattr(profile, f) for f in profile.__dataclass_fields__},

@@ -868,7 +868,7 @@ def bench_rank(
     day: Annotated[int, typer.Option(help="Papers of the new day added to the nearest-neighbour index.")] = 2_000,
     exact: Annotated[bool, typer.Option(help="Also the exact graph (every pair) as the baseline: minutes at 50,000.")] = True,
     work_dir: Annotated[Optional[Path], typer.Option(help="Keep the nearest-neighbour index here and reuse it in the next run of the same size.")] = None,
-    two_stage_min: Annotated[Optional[int], typer.Option(help="Rank in two stages above this many candidates (default: the ranker's, 200,000), and compare the top 100 with the full ranking's.")] = None,
+    two_stage_min: Annotated[Optional[int], typer.Option(help="Rank in two stages above this many candidates (off by default), and compare the top 100 with the full ranking's.")] = None,
 ) -> None:
     """Time to rank N candidates for one radar once embeddings exist (min / median / max), and the
     nearest-neighbour index behind it: built, a new day added, its graph against the exact one."""
