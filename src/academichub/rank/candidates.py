@@ -440,8 +440,8 @@ class HeadView(CandidateSet):
     the parent's rows `rows` (sorted) as a candidate set of their own. Everything a score reads
     is the parent's, restricted: the embeddings' centre and the idf are the parent's (so a
     paper's cosines and TF-IDF are the full ranking's), postings and phrase scans are the
-    parent's kept ones mapped to the head, and the propagation graph is the parent's graph
-    between head rows with the parent's degrees. `reference`: the head's rows that are a fixed
+    parent's kept ones mapped to the head, and the propagation walks the parent's graph
+    (`Ranker._head_propagation`). `reference`: the head's rows that are a fixed
     random sample of the parent, whose values stand for every candidate's in the z-scores."""
 
     def __init__(self, parent: CandidateSet, rows: np.ndarray, reference: np.ndarray) -> None:
@@ -465,7 +465,6 @@ class HeadView(CandidateSet):
         self.idf = parent.idf
         self._matrix = None
         self._phrases: dict = {}
-        self._graphs: dict = {}
         self._centre = parent.centre if parent.emb is not None else None
         self._day_groups = None
         self._heads = {}
@@ -483,25 +482,6 @@ class HeadView(CandidateSet):
         if self._matrix is None:
             self._matrix = self.parent.matrix[self.rows]
         return self._matrix
-
-    def neighbour_graph(self, k: int) -> "NeighbourGraph | None":
-        graph = self._graphs.get(k)
-        if graph is None:
-            full = self.parent.neighbour_graph(k)
-            if full is None:
-                return None
-            from scipy import sparse
-
-            # the parent's links between head rows (its rows, then their columns mapped to the head's)
-            block = full.links[self.rows]
-            columns = self._inverse[block.indices]
-            inside = columns >= 0
-            entry_rows = np.repeat(np.arange(len(self.rows)), np.diff(block.indptr))[inside]
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(entry_rows, minlength=len(self.rows)))])
-            links = sparse.csr_matrix((block.data[inside], columns[inside], indptr), shape=(len(self.rows),) * 2)
-            # the parent's degrees and k-th cosines: the walk's scaling is the full graph's
-            graph = self._graphs[k] = NeighbourGraph(links, full.degree[self.rows], full.kth[self.rows], entry_rows)
-        return graph
 
     def vectors(self, texts: list[str]):
         return self.parent.vectors(texts)

@@ -105,14 +105,17 @@ TIER_GAP = 1e6  # between tiers: larger than any fused score
 KTH_TOLERANCE = 1e-5  # float32 cosines of one pair computed two ways (the graph, the positives' product) differ by ~1e-7
 PROPAGATION_CAP = 0.95  # the signal is capped at this quantile: it sorts the depth, not the top
 # candidates above which a first stage picks the head: off (None) until a like's head holds 95% of
-# the full ranking's top 100 (0.88-0.92 at 250,000: docs/design.md, Ranking at scale); the relevance
-# libraries hold < 20,000 candidates, so any threshold above that leaves the relevance benchmark as it is
+# the full ranking's top 100 (0.92-0.96 at 1,000,000 with the likes' walk over the whole graph:
+# docs/design.md, A like at a million); the relevance libraries hold < 20,000 candidates, so any
+# threshold above that leaves the relevance benchmark as it is
 TWO_STAGE_MIN: int | None = None
 HEAD_SIZE = 5_000  # the head's rows led by the statement and the rules (plus each positive's nearest, the rule matches, the reference)
 POSITIVE_HEAD = 1_000  # each positive's nearest candidates in the head
 ENTRY_NEAREST = 16  # of them, from the nearest-neighbour index; the rest, their neighbours in the graph, hop by hop
+LIKE_LINK_ROWS = 256  # a like's nearest candidates in the head: where it joins the graph (a candidate links to it up to its ~250th nearest at 200,000)
 HEAD_VIEWS_KEPT = 4  # heads kept per candidate set (a radar ranked again reads its own back)
 NEAREST_KEPT = 4096  # positives whose nearest candidates are kept per candidate set
+LIKE_WALK_ROWS = 50_000  # the region around the likes over which their walk is computed (`local_walk`)
 REFERENCE_ROWS = 10_000  # a fixed random sample of the candidates, always in the head: the z-scores' means and deviations
 
 
@@ -186,13 +189,14 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 class Ranker:
     def __init__(self, weights: dict[str, float] | None = None, *, seed: int = 0, lexical: LexicalIndex | None = None,
                  two_stage_min: int | None = None, head_size: int | None = None, positive_head: int | None = None,
-                 reference_rows: int | None = None):
+                 reference_rows: int | None = None, like_walk_rows: int | None = None):
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
         # above this many candidates a first stage picks the head that is scored (`_head_view`); None: never
         self.two_stage_min = TWO_STAGE_MIN if two_stage_min is None else two_stage_min
         self.head_size = HEAD_SIZE if head_size is None else head_size
         self.positive_head = POSITIVE_HEAD if positive_head is None else positive_head
         self.reference_rows = REFERENCE_ROWS if reference_rows is None else reference_rows
+        self.like_walk_rows = LIKE_WALK_ROWS if like_walk_rows is None else like_walk_rows
         self._overrides = set(weights or {})  # explicit weights win over the statement-only mix
         self.seed = seed
         self.lexical = lexical or LexicalIndex()
@@ -260,7 +264,7 @@ class Ranker:
         statement_text = " ".join(filter(None, [profile.interest or "", *profile.keywords]))
         out["_weights"] = weights
         if "_pos_sims" in out and weights.get("dense_propagation"):
-            graph = cs.neighbour_graph(PROPAGATION_K)
+            graph = cs.whole.neighbour_graph(PROPAGATION_K)  # (a head's propagation walks its parent's graph)
             block = out.get("_positives_block")
             kept = block.get("propagation") if block is not None else None
             if kept is not None and kept[0] is graph:  # the same positives over the same graph
@@ -272,8 +276,8 @@ class Ranker:
                 propagation = propagate(graph, out["_pos_sims"], None if block is None else block["nearest_rows"])
                 if propagation is not None:
                     propagation = _read_only_array(propagation)
-                    if block is not None:
-                        block["propagation"] = (graph, propagation)
+            if propagation is not None and block is not None:
+                block["propagation"] = (graph, propagation)
             if propagation is not None:
                 out["dense_propagation"] = propagation
         out["_z"] = {}
@@ -675,6 +679,7 @@ class Ranker:
         reads everything kept."""
         parts = [self._reference(cs), self._led_rows(profile, cs)]  # (a keyword in a title: through the tiers there)
         parts.extend(self._nearest_rows(cs, d) for d in profile.positives if d.embedding is not None)
+        parts.extend(self._link_rows(cs, d) for d in profile.liked if d.embedding is not None)
         parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
         parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
         rows = np.unique(np.concatenate(parts))
@@ -689,22 +694,29 @@ class Ranker:
         return cs.kept_for_ranking("reference", 4, (self.reference_rows, self.seed), sample)
 
     def _head_propagation(self, profile: RadarProfile, view: HeadView, graph, pos_sims: np.ndarray,
-                          nearest: np.ndarray | None) -> np.ndarray:
+                          nearest: np.ndarray | None) -> np.ndarray | None:
         """The propagation signal at a head's rows: the seeds' walk over every candidate (one per
-        seed set, kept: `_seed_walk`), and the likes' walk over the head's part of the graph, added
-        as the walk's linearity in its restart allows (a like is one more source among the
-        positives); the log, and the cap at the reference sample's quantile. With seeds only it is
-        the full ranking's signal; the likes' share differs from the full walk's by the few links a
-        positive adds to the graph and by what flows beyond the head (each like's neighbourhood
-        is in it: `_nearest_rows`)."""
+        seed set, kept: `_seed_walk`), and the likes' walk over the parent's graph around them
+        (`local_walk`), added as the walk's linearity in its restart allows (a like is one more
+        source among the positives); the log, and the cap at the reference sample's quantile.
+        With seeds only it is the full ranking's signal; with likes it differs from it by the few
+        links a like adds to the degrees the seeds' mass flows through (measured: no change to
+        the top 100) and by the likes' walk beyond their region, held at its stationary shape.
+        A like's walk reaches most of a million candidates within seven hops: confined to the
+        head, it lost 5-12 of the full top 100 (docs/design.md, A like at a million)."""
+        if graph is None:
+            return None
         n_seeds, n_likes = len(profile.seeds), len(profile.liked)
         total = np.zeros(len(view))
         if n_seeds:
             total += n_seeds * self._seed_walk(view.parent, profile.seeds)[view.rows]
         if n_likes:
             likes = np.arange(n_seeds, n_seeds + n_likes)
-            total += n_likes * walk(graph, np.ascontiguousarray(pos_sims[:, likes]),
-                                    None if nearest is None else nearest[likes])
+            # where the likes join the graph: read at the head's rows (it holds each like's
+            # neighbourhood, `_nearest_rows`), as the parent's rows
+            rows, cols, weights = _positive_links(graph.kth[view.rows], np.ascontiguousarray(pos_sims[:, likes]),
+                                                   None if nearest is None else nearest[likes])
+            total += n_likes * local_walk(graph, view.rows[rows], cols, weights, n_likes, self.like_walk_rows, view.rows)
         total /= max(1, n_seeds + n_likes)
         values = np.log(total + 1e-7)
         sample = values if view.reference is None else values[view.reference]
@@ -765,14 +777,7 @@ class Ranker:
 
         def nearest() -> np.ndarray:
             count = min(self.positive_head, len(cs))
-            entry = min(ENTRY_NEAREST, count)
-            if cs.nearest_source is not None:
-                ids, _ = cs.nearest_source(vector, entry)
-                found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
-                rows = np.array([r for r in found if r is not None], dtype=np.int64)
-            else:
-                column = cs.emb @ vector[0]
-                rows = np.argpartition(-column, entry - 1)[:entry] if entry < len(cs) else np.arange(len(cs))
+            rows = _index_rows(cs, vector, min(ENTRY_NEAREST, count))
             # then the papers around them in the neighbour graph, hop by hop: where the propagation
             # from this positive flows
             graph = cs.neighbour_graph(PROPAGATION_K)
@@ -793,6 +798,15 @@ class Ranker:
             return _read_only_array(rows)
 
         return cs.kept_for_ranking("nearest", NEAREST_KEPT, (self.positive_head, _digest(vector, 0.0)), nearest)
+
+    @staticmethod
+    def _link_rows(cs: CandidateSet, doc: Doc) -> np.ndarray:
+        """Where a like joins the graph: its LIKE_LINK_ROWS nearest candidates (a candidate links
+        to a positive nearer than its own k-th neighbour, `_positive_links`, which a sparse
+        corner of the graph reaches from far down the like's list), kept per like."""
+        vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
+        return cs.kept_for_ranking("links", NEAREST_KEPT, _digest(vector, 0.0),
+                                   lambda: _read_only_array(_index_rows(cs, vector, min(LIKE_LINK_ROWS, len(cs)))))
 
     # -- the public face ---------------------------------------------------
 
@@ -983,16 +997,25 @@ def propagate(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) ->
     return np.minimum(values, np.quantile(values, PROPAGATION_CAP))
 
 
-def walk(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray:
-    """The mass of the personalised PageRank from the positives at every candidate (`propagate`)."""
+def _positive_links(kth: np.ndarray, pos_sims: np.ndarray,
+                    nearest: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the positives join the graph (`propagate`): (candidate rows, positive columns,
+    weights) of each link, a positive to its k nearest candidates and a candidate to each positive
+    nearer than its own k-th neighbour (`kth`)."""
     n, n_pos = pos_sims.shape
     k = min(PROPAGATION_K, n)
-    link = pos_sims >= graph.kth[:, None] - KTH_TOLERANCE  # (a positive that is a candidate's k-th neighbour ties)
+    link = pos_sims >= kth[:, None] - KTH_TOLERANCE  # (a positive that is a candidate's k-th neighbour ties)
     if nearest is None or nearest.shape != (n_pos, k):
         nearest = np.argpartition(-np.ascontiguousarray(pos_sims.T), k - 1, axis=1)[:, :k]  # each positive's k nearest
     link[nearest, np.arange(n_pos)[:, None]] = True
     rows, cols = np.nonzero(link)
-    weights = np.maximum(pos_sims[rows, cols], 0).astype(np.float32)
+    return rows, cols, np.maximum(pos_sims[rows, cols], 0).astype(np.float32)
+
+
+def walk(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray:
+    """The mass of the personalised PageRank from the positives at every candidate (`propagate`)."""
+    n, n_pos = pos_sims.shape
+    rows, cols, weights = _positive_links(graph.kth, pos_sims, nearest)
     scale_c = (1.0 / np.sqrt(np.maximum(graph.degree + np.bincount(rows, weights, minlength=n), 1e-12))).astype(np.float32)
     scale_p = 1.0 / np.sqrt(np.maximum(np.bincount(cols, weights, minlength=n_pos), 1e-12))
     # D^-1/2 W D^-1/2 applied as scalings around the stored links (W is never copied or rebuilt:
@@ -1012,6 +1035,89 @@ def walk(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.n
         spread *= alpha
         f_c, f_p = spread, (PROPAGATION_ALPHA * to_pos + restart).astype(np.float32)
     return f_c
+
+
+def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_pos: int, budget: int,
+               targets: np.ndarray) -> np.ndarray:
+    """`walk` from `n_pos` positives linked to the candidates `rows` (columns `cols`, `weights`:
+    `_positive_links`), over the candidates around those links only: their graph neighbours hop
+    by hop up to `budget` rows (the region), read at the candidates `targets`. The rest of the
+    graph is one node held at the walk's stationary shape (every outside candidate's mass
+    kappa * sqrt(degree): the principal eigenvector of D^-1/2 W D^-1/2): mass leaves the region
+    through its boundary's outside links and comes back through them, and the walk's share
+    along that vector is kept exactly. On a connected set within the budget this is `walk`."""
+    from scipy import sparse
+
+    n = len(graph.degree)
+    seen = np.zeros(n, dtype=bool)
+    inverse = np.full(n, -1, dtype=np.int32)  # (first a scratch to drop repeats, then row -> region index)
+    frontier = np.unique(rows)
+    seen[frontier] = True
+    layers, total = [frontier], len(frontier)
+    while total < budget and len(frontier):
+        step = graph.links[frontier].indices
+        step = step[~seen[step]]
+        order = np.arange(len(step), dtype=np.int32)
+        inverse[step] = order
+        step = step[inverse[step] == order][: budget - total]  # each row once (its last entry)
+        seen[step] = True
+        layers.append(step)
+        total += len(step)
+        frontier = step
+    region = np.concatenate(layers)
+    m = len(region)
+    # the links of the region's rows, every outside column made one (the last): the outside node,
+    # whose entry in the product is its mass per sqrt(degree) (each outside candidate's mass
+    # kappa * sqrt(d_j) times its scaling 1 / sqrt(d_j))
+    inverse.fill(m)
+    inverse[region] = np.arange(m)
+    block = graph.links[region]
+    links = sparse.csr_matrix((block.data, inverse[block.indices], block.indptr), shape=(m, m + 1))
+    degree = graph.degree[region]
+    to_outside = np.zeros(m + 1, dtype=np.float32)
+    to_outside[m] = 1.0
+    outward = links @ to_outside  # each region row's link weight to the outside
+    outside = max(float(graph.degree.sum(dtype=np.float64)) - float(degree.sum(dtype=np.float64)), 1e-12)
+    within_outside = max(outside - float(outward.sum(dtype=np.float64)), 0.0)  # the outside's links among itself
+    at = inverse[rows]
+    scale_c = (1.0 / np.sqrt(np.maximum(degree + np.bincount(at, weights, minlength=m), 1e-12))).astype(np.float32)
+    scale_p = 1.0 / np.sqrt(np.maximum(np.bincount(cols, weights, minlength=n_pos), 1e-12))
+    link_weights = (weights * scale_c[at] * scale_p[cols]).astype(np.float32)
+    linked, linked_at = np.unique(at, return_inverse=True)
+    leak = scale_c * outward  # a region row's exchange with the outside, per unit of mass
+    restart = np.full(n_pos, (1 - PROPAGATION_ALPHA) / n_pos, dtype=np.float32)
+    alpha = np.float32(PROPAGATION_ALPHA)
+    f_c = np.zeros(m, dtype=np.float32)
+    f_p = restart / (1 - PROPAGATION_ALPHA)
+    scaled = np.zeros(m + 1, dtype=np.float32)  # the product's input: scale_c * f_c, then the outside's kappa
+    kappa = 0.0
+    for _ in range(PROPAGATION_STEPS):
+        to_pos = np.bincount(cols, link_weights * f_c[at], minlength=n_pos)
+        np.multiply(scale_c, f_c, out=scaled[:m])
+        scaled[m] = kappa
+        spread = links @ scaled
+        spread *= scale_c
+        spread[linked] += np.bincount(linked_at, link_weights * f_p[cols], minlength=len(linked)).astype(np.float32)
+        spread *= alpha
+        kappa = PROPAGATION_ALPHA * (float(outward @ scaled[:m]) + kappa * within_outside) / outside
+        f_c, f_p = spread, (PROPAGATION_ALPHA * to_pos + restart).astype(np.float32)
+    inverse.fill(-1)
+    inverse[region] = np.arange(m)
+    at = inverse[targets]
+    mass = kappa * np.sqrt(graph.degree[targets].astype(np.float64))
+    mass[at >= 0] = f_c[at[at >= 0]]
+    return mass
+
+
+def _index_rows(cs: CandidateSet, vector: np.ndarray, count: int) -> np.ndarray:
+    """A unit vector's `count` nearest candidates by cosine: from the store's index when the set
+    has one (`CandidateSet.nearest_source`), else one product over every candidate."""
+    if cs.nearest_source is not None:
+        ids, _ = cs.nearest_source(vector, count)
+        found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
+        return np.array([r for r in found if r is not None], dtype=np.int64)
+    column = cs.emb @ vector[0]
+    return np.argpartition(-column, count - 1)[:count] if count < len(cs) else np.arange(len(cs))
 
 
 def _kept_bytes(value) -> int:
