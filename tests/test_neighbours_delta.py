@@ -135,3 +135,19 @@ def test_papers_gone_from_the_base_and_the_delta_are_dropped(tmp_path):
     assert not np.isin(found, gone).any()
     table = reader.table()
     assert not np.isin(np.asarray(table.ids), gone).any() and not np.isin(np.asarray(table.nbr), gone).any()
+
+
+def test_a_merge_asked_for_writes_the_whole_index_once(tmp_path):
+    vectors = _vectors(1_100, seed=9)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    index = VectorIndex(tmp_path, MODEL)
+    index.update(ids[:1_000], vectors[:1_000])
+    index.update(ids[1_000:], vectors[1_000:])
+    assert _manifest(tmp_path)["delta"] == 100
+    index.update(np.empty(0, np.int64), np.empty((0, 384), np.float32), merge=True)
+    manifest = _manifest(tmp_path)
+    assert manifest["delta"] == 0 and manifest["base"] == manifest["generation"] == 3 and manifest["count"] == 1_100
+    assert index.update(np.empty(0, np.int64), np.empty((0, 384), np.float32), merge=True) == 0
+    assert _manifest(tmp_path)["generation"] == 3  # nothing to merge: nothing written
+    found, _ = VectorIndex(tmp_path, MODEL).nearest(vectors, 1)
+    assert (found[:, 0] == ids).mean() > 0.99

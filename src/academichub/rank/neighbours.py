@@ -178,14 +178,14 @@ class VectorIndex:
         self._refresh()
         return self._table
 
-    def nearest(self, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, queries: np.ndarray, count: int, *, width: int | None = None, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The `count` nearest indexed papers of each query row: (ids, cosines), each (q, count),
-        best first; -1 / -inf where the index holds fewer."""
+        best first; -1 / -inf where the index holds fewer. `width`: the search's (the benchmark's)."""
         self._refresh()
         with self._reading:
             index, delta = self._index, self._delta
-        return _search((index, delta), np.atleast_2d(np.asarray(queries, dtype=np.float32)), count,
-                       max(EXPANSION_SEARCH, 3 * count))  # recall@100: 0.93 at 128, see tests
+        width = width or max(EXPANSION_SEARCH, 3 * count)  # recall@100: 0.93 at 128, see tests
+        return _search((index, delta), np.atleast_2d(np.asarray(queries, dtype=np.float32)), count, width, threads=threads)
 
     # -- writing ---------------------------------------------------------
 
@@ -211,22 +211,24 @@ class VectorIndex:
             raise ValueError("an index without vectors to add has no dimension")
         return _Written(None, _new_index(dim), None, NeighbourTable.empty(), kept=False)
 
-    def update(self, ids: np.ndarray, vectors: np.ndarray, *, gone: Iterable[int] = ()) -> int:
+    def update(self, ids: np.ndarray, vectors: np.ndarray, *, gone: Iterable[int] = (), merge: bool = False) -> int:
         """Add these papers' unit vectors (ids not yet indexed), drop `gone`, and update the
         neighbour table: the new papers' nearest, and each new paper entered into the rows of the
-        papers it is nearer to than their TABLE_K-th. Written as the next generation; how many added."""
+        papers it is nearer to than their TABLE_K-th. Written as the next generation; how many added.
+        `merge`: the delta and these papers merged into the base, the whole index written again."""
         ids = np.asarray(ids, dtype=np.int64)
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._writer():
             written = self._load_for_writing(vectors.shape[1] if vectors.ndim == 2 and len(vectors) else None)
-            return self._apply(written, ids, vectors, np.asarray(list(gone), dtype=np.int64))
+            return self._apply(written, ids, vectors, np.asarray(list(gone), dtype=np.int64), merge=merge)
 
-    def _apply(self, written: "_Written", ids, vectors, gone) -> int:
+    def _apply(self, written: "_Written", ids, vectors, gone, *, merge: bool = False) -> int:
         table = written.table
         if len(gone):
             gone = np.intersect1d(gone, table.ids)
-        if len(gone):
+        if len(gone) or (merge and (len(ids) or written.delta is not None)):
             written.merge_delta()
+        if len(gone):
             for key in gone.tolist():
                 written.base.remove(int(key))
             keep = ~np.isin(table.ids, gone)
@@ -241,8 +243,8 @@ class VectorIndex:
             nbr, sim = _search((written.base, written.delta), vectors, TABLE_K + 1, EXPANSION_SEARCH)
             nbr, sim = _without_self(ids, nbr, sim)
             table = _merged(table, ids, nbr, sim)
-        if not len(ids) and not len(gone) and written.manifest is not None:
-            return 0
+        if not len(ids) and not len(gone) and written.kept and written.manifest is not None:
+            return 0  # nothing changed
         written.manifest = self._write(written, table)
         if written.delta is not None and len(written.delta) > max(DELTA_MIN, len(written.base) // DELTA_SHARE):
             written.merge_delta()
@@ -334,6 +336,7 @@ class _Written:
         """The base read into memory (to be written again) with the delta's vectors added to it."""
         if self.kept:
             self.base, self.kept = self.base.copy(), False  # out of its memory-mapped file
+            self.base.expansion_add = EXPANSION_ADD  # a file does not keep it (usearch's default, 128, costs twice as much)
         if self.delta is not None and len(self.delta):
             keys = np.asarray(self.delta.keys, dtype=np.int64)
             self.base.add(keys, np.asarray(self.delta.get(keys), dtype=np.float32))
@@ -371,14 +374,14 @@ def _restore(path: Path, *, view: bool):
     return index
 
 
-def _search(indexes, queries: np.ndarray, count: int, expansion: int) -> tuple[np.ndarray, np.ndarray]:
+def _search(indexes, queries: np.ndarray, count: int, expansion: int, *, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The `count` nearest of each query row over these indexes (None or empty ones skipped):
     (ids, cosines), each (q, count), best first; -1 / -inf where they hold fewer."""
     found = []
     for index in indexes:
         if index is not None and len(index):
             index.expansion_search = expansion
-            found.append(_matches(index.search(queries, count), count, np.full((len(queries), count), -1, np.int64),
+            found.append(_matches(index.search(queries, count, threads=threads), count, np.full((len(queries), count), -1, np.int64),
                                   np.full((len(queries), count), -np.inf, np.float32)))
     if len(found) == 1:
         return found[0]
