@@ -151,3 +151,20 @@ def test_a_merge_asked_for_writes_the_whole_index_once(tmp_path):
     assert _manifest(tmp_path)["generation"] == 3  # nothing to merge: nothing written
     found, _ = VectorIndex(tmp_path, MODEL).nearest(vectors, 1)
     assert (found[:, 0] == ids).mean() > 0.99
+
+
+def test_a_day_whose_ids_fall_between_the_tables_keeps_its_rows_aligned(tmp_path):
+    vectors = _vectors(1_000, seed=10)
+    ids = np.arange(len(vectors), dtype=np.int64) * 2
+    index = VectorIndex(tmp_path, MODEL)
+    index.update(ids[::2], vectors[::2])  # 0, 4, 8, ...
+    index.update(ids[1::2], vectors[1::2])  # 2, 6, 10, ...: each between two of the table's
+    table = VectorIndex(tmp_path, MODEL).table()
+    assert np.array_equal(np.asarray(table.ids), ids)
+    # each row's first neighbour and cosine are its own paper's (the rows moved with their ids)
+    row_of = {int(i): r for r, i in enumerate(ids)}
+    first = np.array([row_of[int(j)] for j in np.asarray(table.nbr)[:, 0]])
+    cosines = np.einsum("ij,ij->i", vectors, vectors[first])
+    assert np.allclose(cosines, np.asarray(table.sim)[:, 0], atol=2e-3)
+    exact = _exact_table(ids, vectors)
+    assert (np.asarray(table.nbr)[:, 0] == exact[:, 0]).mean() > 0.95

@@ -419,10 +419,11 @@ def _merged(table: NeighbourTable, ids: np.ndarray, nbr: np.ndarray, sim: np.nda
     day's papers become neighbours of the old ones they resemble)."""
     old = len(table)
     all_ids = np.concatenate([table.ids, ids])
-    order = np.argsort(all_ids, kind="stable")
-    all_nbr = np.concatenate([table.nbr, nbr])[order]
-    all_sim = np.concatenate([table.sim, sim])[order]
-    all_ids = all_ids[order]
+    all_nbr = np.concatenate([table.nbr, nbr])
+    all_sim = np.concatenate([table.sim, sim])
+    if not (np.diff(all_ids) > 0).all():  # a day's ids usually follow the table's: no reordering then
+        order = np.argsort(all_ids, kind="stable")
+        all_ids, all_nbr, all_sim = all_ids[order], all_nbr[order], all_sim[order]
     if old:
         # (row of an old paper, new paper, cosine) for every new paper's old neighbours
         rows_new = np.repeat(ids, nbr.shape[1])
