@@ -14,12 +14,13 @@ Files, per model (`<slug>` from the model's name, `<g>` a generation number):
 
 A writer makes the next generation's files and then replaces the manifest (atomically), so a
 reader sees the old files or the new ones, never half of either; a process reopens its
-memory-mapped view when the manifest changes. A day's papers go into the small delta index, and
-the base (a million vectors: ~1 GB to load and to write again) is left as it is until the delta
-outgrows a share of it; then the two are merged into a new base (after the day's generation is
-written, so the day is searchable first). Searches ask both and keep the best. A store that holds vectors the index lacks (another
-process embedded them, the files were copied from elsewhere) is caught up by adding just those; a
-file that cannot be read is rebuilt from the store's vectors, saying so in the log."""
+memory-mapped view when the manifest changes. A day's papers go into the small delta index; the
+base (a million vectors: ~1 GB to load and to write again) is left as it is until the delta
+outgrows a share of it, then the two are merged into a new base (after the day's generation is
+written, so the day is searchable first). Searches ask both and keep the best. A store that holds
+vectors the index lacks (another process embedded them, the files were copied from elsewhere) is
+caught up by adding just those; a file that cannot be read is rebuilt from the store's vectors,
+saying so in the log."""
 
 from __future__ import annotations
 
