@@ -396,14 +396,17 @@ def run_sources_bench(shared_data: Path | None, *, repeat: int = 3, console: Con
     return figures
 
 
-def synthetic_vectors(n: int, rng, dim: int = 384):
+def synthetic_vectors(n: int, rng, dim: int = 384, *, rows_rng=None):
     """Unit vectors shaped like abstracts' embeddings: one of 200 topic directions, a mix of 32
     shared factors, a little noise of every dimension (nearest cosine ~0.6, mean ~0, as the
-    packaged model's on the libraries: 0.67 and 0.07), made in blocks (1,000,000 fit in 1.5 GB)."""
+    packaged model's on the libraries: 0.67 and 0.07), made in blocks (1,000,000 fit in 1.5 GB).
+    The topics and factors come from `rng`, the rows from `rows_rng` when given (more papers of
+    the same topics: a new day of a seeded corpus)."""
     import numpy as np
 
     topics = rng.standard_normal((200, dim)).astype(np.float32)
     factors = (0.5 * rng.standard_normal((32, dim))).astype(np.float32)
+    rng = rows_rng or rng
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 65_536):
         m = min(65_536, n - start)
@@ -413,9 +416,39 @@ def synthetic_vectors(n: int, rng, dim: int = 384):
     return out
 
 
+SEARCH_WIDTHS = (300, 600, 1_000, 2_000)  # the index's recall@100 measured at these search widths
+
+
+def _day_into_copies(folder: Path, ids, vectors, repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """A new day added to copies of the kept index, `repeats` times each way, interleaved: into
+    the delta (the product's way) and merged into the base, the whole index written again (the way
+    before the delta, and a large delta's merge). (wall, CPU) seconds each. The copies are hard
+    links: a writer never changes a file, it writes the next generation's."""
+    import re
+    import shutil
+
+    from .rank.neighbours import VectorIndex
+
+    times: dict[str, list[tuple[float, float]]] = {"delta": [], "whole": []}
+    copy = folder / "day-copy"
+    for repeat in range(repeats):
+        for way in ("delta", "whole") if repeat % 2 == 0 else ("whole", "delta"):
+            shutil.rmtree(copy, ignore_errors=True)
+            copy.mkdir()
+            for file in folder.iterdir():
+                if file.name == "bench.json" or re.fullmatch(r"bench-\d+\..+", file.name):
+                    os.link(file, copy / file.name)
+            gc.collect()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            VectorIndex(copy, "bench").update(ids, vectors, merge=way == "whole")
+            times[way].append((time.perf_counter() - start, time.process_time() - cpu_start))
+    shutil.rmtree(copy, ignore_errors=True)
+    return times
+
+
 def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21, day: int = 2_000,
                    exact_limit: int = 50_000, work_dir: Path | None = None, two_stage_min: int | None = None,
-                   overlaps: int = 5,
+                   overlaps: int = 5, day_runs: int = 3,
                    console: Console | None = None) -> dict:
     """Ranking n stored candidates for one radar once embeddings exist (the candidate columns are
     built once, as the server keeps them), and the nearest-neighbour structure behind its
@@ -426,7 +459,8 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     synthetic (`synthetic_vectors`: the cost does not depend on their values, but unstructured
     ones would be the HNSW index's worst case, unlike any embedding). `work_dir`: the index (and
     its build times) kept there for the next run of the same size, which opens it instead of
-    building it again (1,000,000 vectors take many minutes to index). `two_stage_min`: the
+    building it again (1,000,000 vectors take many minutes to index); every run then adds another
+    day to copies of it, `day_runs` times, into the delta and the whole index written again. `two_stage_min`: the
     ranker's two stages above that many candidates (off by default); then the top 100 of
     `overlaps` rankings is compared with the full ranking's (every candidate scored)."""
     import json
@@ -497,6 +531,14 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
             timings.write_text(json.dumps({"figures": {k: figures[k] for k in ("index_build_s", "day_update_s")},
                                            "cpu": {k: cpu[k] for k in ("index_build_s", "day_update_s")}}), encoding="utf-8")
         console.print(f"nearest-neighbour index of {n:,} vectors built in {figures['index_build_s'] + figures['day_update_s']:,.1f} s")
+    if day_runs:
+        # another day of the same topics (ids past the candidates') into copies of the kept index
+        more = synthetic_vectors(day, np.random.default_rng(0), rows_rng=np.random.default_rng(1))
+        days = _day_into_copies(folder, np.arange(n, n + day, dtype=np.int64), more, day_runs)
+        for way, times in days.items():
+            wall = [t[0] for t in times]
+            figures[f"day_{way}_s"] = (min(wall), statistics.median(wall), max(wall))
+            cpu[f"day_{way}_s"] = statistics.median(t[1] for t in times)
     fresh = VectorIndex(folder, "bench")  # as a process after a restart: the files mapped, nothing rebuilt
     start = time.perf_counter()
     table = fresh.table()
@@ -511,8 +553,19 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
         figures["graph_recall"] = len(exact_links & set(zip(b.row.tolist(), b.col.tolist()))) / max(1, len(exact_links))
     probes = rng.choice(n, 100, replace=False)
     exact_top = np.argpartition(-(cs.emb[probes] @ cs.emb.T), 99, axis=1)[:, :100]
+
+    def recall(found) -> float:
+        return float(np.mean([len(set(e.tolist()) & set(f.tolist())) / 100 for e, f in zip(exact_top, found)]))
+
+    start = time.perf_counter()
     found, _ = fresh.nearest(cs.emb[probes], 100)
-    figures["recall_at_100"] = float(np.mean([len(set(e.tolist()) & set(f.tolist())) / 100 for e, f in zip(exact_top, found)]))
+    figures["recall_at_100"], figures["nearest_100_ms"] = recall(found), (time.perf_counter() - start) * 10
+    widths = {}
+    for width in SEARCH_WIDTHS:  # what a wider search buys: recall@100 and a query's time, one thread
+        start = time.perf_counter()
+        found, _ = fresh.nearest(cs.emb[probes], 100, width=width, threads=1)
+        widths[width] = (recall(found), (time.perf_counter() - start) * 10)
+    figures["recall_at_100_by_width"] = widths
     # the ranker's first stage asks the index for each positive's nearest papers (ids = rows here)
     cs.nearest_source = fresh.nearest
     seeds = [docs[i] for i in rng.choice(n, 10, replace=False)]
@@ -568,11 +621,17 @@ def run_rank_bench(shared_data: Path | None, *, n: int = 50_000, runs: int = 21,
     built = " (an earlier run's, reused from --work-dir)" if reused else ""
     table_out.add_row(f"nearest-neighbour index of {n - day:,} papers (once per store, kept){built}", f"{figures['index_build_s'] * 1000:,.0f} ms", cpu_of("index_build_s"))
     table_out.add_row(f"a new day of {day:,} papers added to the index and table{built}", f"{figures['day_update_s'] * 1000:,.0f} ms", cpu_of("day_update_s"))
+    for way, what in (("delta", "into the delta"), ("whole", "baseline: the whole index written again")):
+        if f"day_{way}_s" in figures:
+            table_out.add_row(f"another day of {day:,} into the index of {n:,} ({day_runs} copies), {what}: min / median / max",
+                              " / ".join(f"{x * 1000:,.0f}" for x in figures[f"day_{way}_s"]) + " ms", cpu_of(f"day_{way}_s"))
     table_out.add_row("index opened after a restart (memory-mapped)", f"{figures['index_load_s'] * 1000:,.1f} ms")
     table_out.add_row("neighbour graph read off the table (once per corpus state)", f"{figures['graph_s'] * 1000:,.0f} ms", cpu_of("graph_s"))
     if exact is not None:
         table_out.add_row("graph links shared with the exact graph", f"{figures['graph_recall']:.4f}")
-    table_out.add_row("recall@100 of the index against exact search (100 queries)", f"{figures['recall_at_100']:.4f}")
+    table_out.add_row("recall@100 of the index against exact search (100 queries); a query's time", f"{figures['recall_at_100']:.4f}; {figures['nearest_100_ms']:.2f} ms")
+    table_out.add_row("recall@100 at search widths " + ", ".join(f"{w:,}" for w in widths) + " (a query's time, one thread)",
+                      ", ".join(f"{r:.4f} ({ms:.2f} ms)" for r, ms in widths.values()))
     table_out.add_row("first ranking of the candidate set (its phrase scans, the radar's models)", f"{figures['first_s'] * 1000:,.0f} ms")
     table_out.add_row("rank + explain top 20, a like added before each (nothing of the radar kept): min / median / max",
                       " / ".join(f"{figures[k] * 1000:.1f}" for k in ("cold_min_s", "cold_median_s", "cold_max_s")) + " ms",

@@ -869,6 +869,7 @@ def bench_rank(
     exact: Annotated[bool, typer.Option(help="Also the exact graph (every pair) as the baseline: minutes at 50,000.")] = True,
     work_dir: Annotated[Optional[Path], typer.Option(help="Keep the nearest-neighbour index here and reuse it in the next run of the same size.")] = None,
     two_stage_min: Annotated[Optional[int], typer.Option(help="Rank in two stages above this many candidates (off by default), and compare the top 100 with the full ranking's.")] = None,
+    day_runs: Annotated[int, typer.Option(help="Times another day is added to copies of the index, each way (into the delta; the whole index written again).")] = 3,
 ) -> None:
     """Time to rank N candidates for one radar once embeddings exist (min / median / max), and the
     nearest-neighbour index behind it: built, a new day added, its graph against the exact one."""
@@ -876,7 +877,7 @@ def bench_rank(
 
     try:
         run_rank_bench(shared_data, n=candidates, runs=runs, day=day, exact_limit=50_000 if exact else 0,
-                       work_dir=work_dir, two_stage_min=two_stage_min, console=out)
+                       work_dir=work_dir, two_stage_min=two_stage_min, day_runs=day_runs, console=out)
     except AcademicHubError as exc:
         _fail(exc)
 

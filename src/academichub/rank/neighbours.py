@@ -4,17 +4,23 @@ graph is read from), both kept in files under data_dir/index and grown by the em
 papers arrive, never rebuilt.
 
 Files, per model (`<slug>` from the model's name, `<g>` a generation number):
-  <slug>.json                  the manifest: model, dim, count, highest paper id, generation
-  <slug>-<g>.usearch           the HNSW index (cosine; keys are paper ids)
+  <slug>.json                  the manifest: model, dim, count, highest paper id, generation, the
+                               base index's generation, the delta's vector count
+  <slug>-<b>.usearch           the base HNSW index (cosine; keys are paper ids), of generation b <= g
+  <slug>-<g>.delta.usearch     the papers added since the base was written, an HNSW index of their own
   <slug>-<g>.ids.npy / .nbr.npy / .sim.npy
                                the indexed ids (sorted), each one's TABLE_K nearest ids and cosines
   <slug>.lock                  one writer at a time (flock); readers never wait for it
 
 A writer makes the next generation's files and then replaces the manifest (atomically), so a
 reader sees the old files or the new ones, never half of either; a process reopens its
-memory-mapped view when the manifest changes. A store that holds vectors the index lacks (another
-process embedded them, the files were copied from elsewhere) is caught up by adding just those; a
-file that cannot be read is rebuilt from the store's vectors, saying so in the log."""
+memory-mapped view when the manifest changes. A day's papers go into the small delta index; the
+base (a million vectors: ~1 GB to load and to write again) is left as it is until the delta
+outgrows a share of it, then the two are merged into a new base (after the day's generation is
+written, so the day is searchable first). Searches ask both and keep the best. A store that holds
+vectors the index lacks (another process embedded them, the files were copied from elsewhere) is
+caught up by adding just those; a file that cannot be read is rebuilt from the store's vectors,
+saying so in the log."""
 
 from __future__ import annotations
 
@@ -40,6 +46,8 @@ TABLE_K = 16  # neighbours kept per paper (the propagation graph keeps the best 
 CONNECTIVITY = 16  # HNSW links per node
 EXPANSION_ADD = 64  # HNSW's search width while adding (usearch's default, 128, doubles the build time)
 EXPANSION_SEARCH = 128  # and while searching: recall@100 vs exact 0.99 on the libraries' vectors
+WIDEN_FROM = 50_000  # past this many papers a search widens with the square root of the count (recall, design.md)
+DELTA_MIN, DELTA_SHARE = 20_000, 20  # the delta is merged into the base past max(DELTA_MIN, base / DELTA_SHARE)
 DTYPE = "f16"  # the vectors as the store keeps them
 _CHUNK = 900  # ids per IN (...) query (SQLite's bound-parameter limit)
 
@@ -101,6 +109,7 @@ class VectorIndex:
         self.lock_path = self.folder / f"{self.slug}.lock"
         self._stamp: tuple | None = None
         self._index = None
+        self._delta = None
         self._table: NeighbourTable | None = None
         self.manifest: dict | None = None
         self._reading = threading.Lock()
@@ -122,21 +131,20 @@ class VectorIndex:
             return None
         return manifest
 
-    def _open(self, manifest: dict, *, view: bool):
-        """(index, table) of the manifest's generation; raises OSError/ValueError on a bad file."""
-        from usearch.index import Index
-
+    def _open(self, manifest: dict):
+        """(base index, delta index or None, table) of the manifest's generation, memory-mapped;
+        raises OSError/ValueError on a bad file."""
         generation = int(manifest["generation"])
-        path = self._file(generation, ".usearch")
-        index = Index.restore(str(path), view=view)
-        if index is None:
-            raise ValueError(f"{path}: not a usearch index")
-        mode = "r" if view else None
-        table = NeighbourTable(*(np.load(self._file(generation, f".{part}.npy"), mmap_mode=mode, allow_pickle=False)
+        path = self._file(int(manifest.get("base", generation)), ".usearch")
+        index = _restore(path, view=True)
+        delta = _restore(self._file(generation, ".delta.usearch"), view=True) if manifest.get("delta") else None
+        table = NeighbourTable(*(np.load(self._file(generation, f".{part}.npy"), mmap_mode="r", allow_pickle=False)
                                  for part in ("ids", "nbr", "sim")))
-        if len(index) != int(manifest["count"]) or len(table) != int(manifest["count"]) or index.ndim != int(manifest["dim"]):
-            raise ValueError(f"{path}: holds {len(index)} vectors and {len(table)} rows, the manifest says {manifest['count']}")
-        return index, table
+        held = len(index) + (len(delta) if delta is not None else 0)
+        if (held != int(manifest["count"]) or len(table) != held or index.ndim != int(manifest["dim"])
+                or (delta is not None and (len(delta) != int(manifest["delta"]) or delta.ndim != index.ndim))):
+            raise ValueError(f"{path}: holds {held} vectors and {len(table)} rows, the manifest says {manifest['count']}")
+        return index, delta, table
 
     def _current_stamp(self) -> tuple | None:
         try:
@@ -152,14 +160,14 @@ class VectorIndex:
             return
         with self._reading:
             manifest = self._read_manifest() if stamp is not None else None
-            index = table = None
+            index = delta = table = None
             if manifest is not None:
                 try:
-                    index, table = self._open(manifest, view=True)
+                    index, delta, table = self._open(manifest)
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("nearest-neighbour index %s: cannot be read (%s); it will be rebuilt", self.manifest_path, exc)
                     manifest = None
-            self._stamp, self.manifest, self._index, self._table = stamp, manifest, index, table
+            self._stamp, self.manifest, self._index, self._delta, self._table = stamp, manifest, index, delta, table
 
     # -- reading ---------------------------------------------------------
 
@@ -172,34 +180,34 @@ class VectorIndex:
         self._refresh()
         return self._table
 
-    def nearest(self, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, queries: np.ndarray, count: int, *, width: int | None = None, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The `count` nearest indexed papers of each query row: (ids, cosines), each (q, count),
-        best first; -1 / -inf where the index holds fewer."""
+        best first; -1 / -inf where the index holds fewer. `width`: the search's (the benchmark's);
+        by default 3 x count, at least EXPANSION_SEARCH, widened with the index's size: HNSW's
+        recall at a fixed width falls as the index grows (recall@100 at 300: 0.97 at 48,000, 0.82 at
+        1,000,000 synthetic vectors)."""
         self._refresh()
-        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        ids = np.full((len(queries), count), -1, dtype=np.int64)
-        sims = np.full((len(queries), count), -np.inf, dtype=np.float32)
-        if self._index is None or not len(self._index):
-            return ids, sims
-        self._index.expansion_search = max(EXPANSION_SEARCH, 3 * count)  # recall@100: 0.93 at 128, see tests
-        return _matches(self._index.search(queries, count), count, ids, sims)
+        with self._reading:
+            index, delta = self._index, self._delta
+        size = (len(index) if index is not None else 0) + (len(delta) if delta is not None else 0)
+        width = width or int(max(EXPANSION_SEARCH, 3 * count) * max(1.0, size / WIDEN_FROM) ** 0.5)
+        return _search((index, delta), np.atleast_2d(np.asarray(queries, dtype=np.float32)), count, width, threads=threads)
 
     # -- writing ---------------------------------------------------------
 
     def _writer(self):
         return folder_writer(self.folder, self.lock_path)
 
-    def _load_for_writing(self, dim: int | None):
-        """(manifest, index, table) to extend: the files in memory, or an empty index when there is
-        none or it cannot be read (the caller then adds every stored vector: a rebuild)."""
-        from usearch.index import Index
-
+    def _load_for_writing(self, dim: int | None) -> "_Written":
+        """What the files hold, to extend: the base memory-mapped (left as it is unless merged
+        with the delta), the delta and the table; or an empty index when there is none or it cannot
+        be read (the caller then adds every stored vector: a rebuild)."""
         manifest = self._read_manifest()
         if manifest is not None:
             try:
-                index, table = self._open(manifest, view=False)
+                index, delta, table = self._open(manifest)
                 if dim is None or index.ndim == dim:
-                    return manifest, index, NeighbourTable(np.array(table.ids), np.array(table.nbr), np.array(table.sim))
+                    return _Written(manifest, index, None if delta is None else delta.copy(), table, kept=True)
                 log.warning("nearest-neighbour index %s: vectors of %d dimensions, the store's have %d; rebuilding",
                             self.manifest_path, index.ndim, dim)
             except (OSError, ValueError, KeyError) as exc:
@@ -207,59 +215,73 @@ class VectorIndex:
                             self.manifest_path, exc)
         if dim is None:
             raise ValueError("an index without vectors to add has no dimension")
-        index = Index(ndim=dim, metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
-                      expansion_search=EXPANSION_SEARCH)
-        return None, index, NeighbourTable.empty()
+        return _Written(None, _new_index(dim), None, NeighbourTable.empty(), kept=False)
 
-    def update(self, ids: np.ndarray, vectors: np.ndarray, *, gone: Iterable[int] = ()) -> int:
+    def update(self, ids: np.ndarray, vectors: np.ndarray, *, gone: Iterable[int] = (), merge: bool = False) -> int:
         """Add these papers' unit vectors (ids not yet indexed), drop `gone`, and update the
         neighbour table: the new papers' nearest, and each new paper entered into the rows of the
-        papers it is nearer to than their TABLE_K-th. Written as the next generation; how many added."""
+        papers it is nearer to than their TABLE_K-th. Written as the next generation; how many added.
+        `merge`: the delta and these papers merged into the base, the whole index written again."""
         ids = np.asarray(ids, dtype=np.int64)
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._writer():
-            manifest, index, table = self._load_for_writing(vectors.shape[1] if vectors.ndim == 2 and len(vectors) else None)
-            return self._apply(manifest, index, table, ids, vectors, np.asarray(list(gone), dtype=np.int64))
+            written = self._load_for_writing(vectors.shape[1] if vectors.ndim == 2 and len(vectors) else None)
+            return self._apply(written, ids, vectors, np.asarray(list(gone), dtype=np.int64), merge=merge)
 
-    def _apply(self, manifest, index, table: NeighbourTable, ids, vectors, gone) -> int:
+    def _apply(self, written: "_Written", ids, vectors, gone, *, merge: bool = False) -> int:
+        table = written.table
         if len(gone):
             gone = np.intersect1d(gone, table.ids)
+        if len(gone) or (merge and (len(ids) or written.delta is not None)):
+            written.merge_delta()
+        if len(gone):
             for key in gone.tolist():
-                index.remove(int(key))
+                written.base.remove(int(key))
             keep = ~np.isin(table.ids, gone)
-            table = NeighbourTable(table.ids[keep], table.nbr[keep], table.sim[keep])
+            table = NeighbourTable(table.ids[keep], np.array(table.nbr[keep]), np.array(table.sim[keep]))
             stale = np.isin(table.nbr, gone)
             table.nbr[stale], table.sim[stale] = -1, -np.inf
         fresh = ~np.isin(ids, table.ids)
         ids, vectors = ids[fresh], vectors[fresh]
         if len(ids):
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            index.add(ids, vectors)
-            index.expansion_search = EXPANSION_SEARCH
-            nbr, sim = _matches(index.search(vectors, TABLE_K + 1), TABLE_K + 1,
-                                np.full((len(ids), TABLE_K + 1), -1, np.int64),
-                                np.full((len(ids), TABLE_K + 1), -np.inf, np.float32))
+            written.add(ids, vectors)
+            nbr, sim = _search((written.base, written.delta), vectors, TABLE_K + 1, EXPANSION_SEARCH)
             nbr, sim = _without_self(ids, nbr, sim)
             table = _merged(table, ids, nbr, sim)
-        if not len(ids) and not len(gone) and manifest is not None:
-            return 0
-        self._write(manifest, index, table)
+        if not len(ids) and not len(gone) and written.kept and written.manifest is not None:
+            return 0  # nothing changed
+        written.manifest = self._write(written, table)
+        if written.delta is not None and len(written.delta) > max(DELTA_MIN, len(written.base) // DELTA_SHARE):
+            written.merge_delta()
+            written.manifest = self._write(written, table)
         return len(ids)
 
-    def _write(self, manifest: dict | None, index, table: NeighbourTable) -> None:
+    def _write(self, written: "_Written", table: NeighbourTable) -> dict:
+        """The next generation's files, then the manifest naming them; the files no generation
+        names any more removed. The base index is written only when it changed."""
+        manifest = written.manifest
         generation = (int(manifest["generation"]) + 1) if manifest else 1
-        index.save(str(self._file(generation, ".usearch")))
+        if not written.kept:
+            written.base.save(str(self._file(generation, ".usearch")))
+            written.base_generation, written.kept = generation, True
+        delta = written.delta if written.delta is not None and len(written.delta) else None
+        if delta is not None:
+            delta.save(str(self._file(generation, ".delta.usearch")))
         for part, values in (("ids", table.ids), ("nbr", table.nbr), ("sim", table.sim)):
             np.save(self._file(generation, f".{part}.npy"), values, allow_pickle=False)
-        new = {"format": FORMAT, "model": self.model, "dim": int(index.ndim), "count": len(table),
+        new = {"format": FORMAT, "model": self.model, "dim": int(written.base.ndim), "count": len(table),
                "highest_id": int(table.ids[-1]) if len(table) else None, "generation": generation,
+               "base": written.base_generation, "delta": len(delta) if delta is not None else 0,
                "table_k": TABLE_K, "dtype": DTYPE, "store": self.store}
         temporary = self.manifest_path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(new), encoding="utf-8")
         os.replace(temporary, self.manifest_path)
+        named = {self._file(written.base_generation, ".usearch").name}
         for old in self.folder.glob(f"{self.slug}-*"):  # readers that mapped them keep them until they reopen
-            if not old.name.startswith(f"{self.slug}-{generation}."):
+            if old.name not in named and not old.name.startswith(f"{self.slug}-{generation}."):
                 old.unlink(missing_ok=True)
+        return new
 
     def forget(self) -> None:
         """Remove the files (every vector of the model is about to be made again)."""
@@ -290,13 +312,41 @@ class VectorIndex:
                     log.info("nearest-neighbour index %s: the store holds no vectors of %s; removing it", self.manifest_path, self.model)
                     self.manifest_path.unlink(missing_ok=True)
                 return 0
-            manifest, index, table = self._load_for_writing(int(dim))
-            if manifest is None and len(stored):
+            written = self._load_for_writing(int(dim))
+            if written.manifest is None and len(stored):
                 log.info("nearest-neighbour index %s: building it from %d stored vectors", self.manifest_path, len(stored))
-            new = np.setdiff1d(stored, table.ids, assume_unique=True)
-            gone = np.setdiff1d(table.ids, stored, assume_unique=True)
+            new = np.setdiff1d(stored, written.table.ids, assume_unique=True)
+            gone = np.setdiff1d(written.table.ids, stored, assume_unique=True)
             vectors = _read_vectors(conn, self.model, new, int(dim))
-            return self._apply(manifest, index, table, new, vectors, gone)
+            return self._apply(written, new, vectors, gone)
+
+
+class _Written:
+    """A writer's state: the manifest it read, the base index (`kept`: unchanged since it was
+    written as the file of `base_generation`; mapped read-only then), the delta index and the table."""
+
+    def __init__(self, manifest: dict | None, base, delta, table: NeighbourTable, *, kept: bool) -> None:
+        self.manifest, self.base, self.delta, self.table, self.kept = manifest, base, delta, table, kept
+        self.base_generation = int(manifest.get("base", manifest["generation"])) if manifest else 0
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Into the base while it is being written anyway (a build, a merge), else into the delta."""
+        if not self.kept:
+            self.base.add(ids, vectors)
+            return
+        if self.delta is None:
+            self.delta = _new_index(self.base.ndim)
+        self.delta.add(ids, vectors)
+
+    def merge_delta(self) -> None:
+        """The base read into memory (to be written again) with the delta's vectors added to it."""
+        if self.kept:
+            self.base, self.kept = self.base.copy(), False  # out of its memory-mapped file
+            self.base.expansion_add = EXPANSION_ADD  # a file does not keep it (usearch's default, 128, costs twice as much)
+        if self.delta is not None and len(self.delta):
+            keys = np.asarray(self.delta.keys, dtype=np.int64)
+            self.base.add(keys, np.asarray(self.delta.get(keys), dtype=np.float32))
+        self.delta = None
 
 
 def _read_vectors(conn: "Connection", model: str, ids: np.ndarray, dim: int) -> np.ndarray:
@@ -312,6 +362,40 @@ def _read_vectors(conn: "Connection", model: str, ids: np.ndarray, dim: int) -> 
                                       .where(paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(chunk))):
             out[position[pid]] = np.frombuffer(blob, dtype="<f2")
     return out
+
+
+def _new_index(dim: int):
+    from usearch.index import Index
+
+    return Index(ndim=dim, metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
+                 expansion_search=EXPANSION_SEARCH)
+
+
+def _restore(path: Path, *, view: bool):
+    from usearch.index import Index
+
+    index = Index.restore(str(path), view=view)
+    if index is None:
+        raise ValueError(f"{path}: not a usearch index")
+    return index
+
+
+def _search(indexes, queries: np.ndarray, count: int, expansion: int, *, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The `count` nearest of each query row over these indexes (None or empty ones skipped):
+    (ids, cosines), each (q, count), best first; -1 / -inf where they hold fewer."""
+    found = []
+    for index in indexes:
+        if index is not None and len(index):
+            index.expansion_search = expansion
+            found.append(_matches(index.search(queries, count, threads=threads), count, np.full((len(queries), count), -1, np.int64),
+                                  np.full((len(queries), count), -np.inf, np.float32)))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        return np.full((len(queries), count), -1, np.int64), np.full((len(queries), count), -np.inf, np.float32)
+    ids, sims = np.hstack([f[0] for f in found]), np.hstack([f[1] for f in found])
+    best = np.argsort(-sims, axis=1, kind="stable")[:, :count]
+    return np.take_along_axis(ids, best, axis=1), np.take_along_axis(sims, best, axis=1)
 
 
 def _matches(found, count: int, ids: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -341,10 +425,11 @@ def _merged(table: NeighbourTable, ids: np.ndarray, nbr: np.ndarray, sim: np.nda
     day's papers become neighbours of the old ones they resemble)."""
     old = len(table)
     all_ids = np.concatenate([table.ids, ids])
-    order = np.argsort(all_ids, kind="stable")
-    all_nbr = np.concatenate([table.nbr, nbr])[order]
-    all_sim = np.concatenate([table.sim, sim])[order]
-    all_ids = all_ids[order]
+    all_nbr = np.concatenate([table.nbr, nbr])
+    all_sim = np.concatenate([table.sim, sim])
+    if not (np.diff(all_ids) > 0).all():  # a day's ids usually follow the table's: no reordering then
+        order = np.argsort(all_ids, kind="stable")
+        all_ids, all_nbr, all_sim = all_ids[order], all_nbr[order], all_sim[order]
     if old:
         # (row of an old paper, new paper, cosine) for every new paper's old neighbours
         rows_new = np.repeat(ids, nbr.shape[1])
@@ -374,10 +459,7 @@ def _merged(table: NeighbourTable, ids: np.ndarray, nbr: np.ndarray, sim: np.nda
 def transient_table(ids: np.ndarray, rows: np.ndarray) -> NeighbourTable:
     """A neighbour table of these rows through an HNSW index made for them and not kept (a
     candidate set without a store's table: the benchmark's, a store without a data folder)."""
-    from usearch.index import Index
-
-    index = Index(ndim=rows.shape[1], metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
-                  expansion_search=EXPANSION_SEARCH)
+    index = _new_index(rows.shape[1])
     index.add(np.asarray(ids, dtype=np.int64), rows)
     nbr, sim = _matches(index.search(rows, TABLE_K + 1), TABLE_K + 1, np.full((len(ids), TABLE_K + 1), -1, np.int64),
                         np.full((len(ids), TABLE_K + 1), -np.inf, np.float32))
