@@ -33,6 +33,16 @@ def _manifest(folder) -> dict:
     return reader.manifest
 
 
+def _base_and_delta(folder, n: int, seed: int) -> tuple[VectorIndex, np.ndarray]:
+    """An index of n papers: the first 1,000 written as its base, the rest a day in its delta."""
+    vectors = _vectors(n, seed=seed)
+    ids = np.arange(n, dtype=np.int64)
+    index = VectorIndex(folder, MODEL)
+    index.update(ids[:1_000], vectors[:1_000])
+    index.update(ids[1_000:], vectors[1_000:])
+    return index, vectors
+
+
 def _exact_table(ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
@@ -122,11 +132,7 @@ def test_a_writer_that_fails_half_way_leaves_the_previous_generation(tmp_path, m
 
 
 def test_papers_gone_from_the_base_and_the_delta_are_dropped(tmp_path):
-    vectors = _vectors(1_200, seed=8)
-    ids = np.arange(len(vectors), dtype=np.int64)
-    index = VectorIndex(tmp_path, MODEL)
-    index.update(ids[:1_000], vectors[:1_000])
-    index.update(ids[1_000:], vectors[1_000:])
+    index, vectors = _base_and_delta(tmp_path, 1_200, seed=8)
     gone = np.array([3, 500, 1_001, 1_150])
     index.update(np.empty(0, np.int64), np.empty((0, 384), np.float32), gone=gone)
     reader = VectorIndex(tmp_path, MODEL)
@@ -138,11 +144,7 @@ def test_papers_gone_from_the_base_and_the_delta_are_dropped(tmp_path):
 
 
 def test_a_merge_asked_for_writes_the_whole_index_once(tmp_path):
-    vectors = _vectors(1_100, seed=9)
-    ids = np.arange(len(vectors), dtype=np.int64)
-    index = VectorIndex(tmp_path, MODEL)
-    index.update(ids[:1_000], vectors[:1_000])
-    index.update(ids[1_000:], vectors[1_000:])
+    index, vectors = _base_and_delta(tmp_path, 1_100, seed=9)
     assert _manifest(tmp_path)["delta"] == 100
     index.update(np.empty(0, np.int64), np.empty((0, 384), np.float32), merge=True)
     manifest = _manifest(tmp_path)
@@ -150,7 +152,7 @@ def test_a_merge_asked_for_writes_the_whole_index_once(tmp_path):
     assert index.update(np.empty(0, np.int64), np.empty((0, 384), np.float32), merge=True) == 0
     assert _manifest(tmp_path)["generation"] == 3  # nothing to merge: nothing written
     found, _ = VectorIndex(tmp_path, MODEL).nearest(vectors, 1)
-    assert (found[:, 0] == ids).mean() > 0.99
+    assert (found[:, 0] == np.arange(1_100)).mean() > 0.99
 
 
 def test_a_day_whose_ids_fall_between_the_tables_keeps_its_rows_aligned(tmp_path):
