@@ -387,22 +387,26 @@ def _search(indexes, queries: np.ndarray, count: int, expansion: int, *, threads
     for index in indexes:
         if index is not None and len(index):
             index.expansion_search = expansion
-            found.append(_matches(index.search(queries, count, threads=threads), count, np.full((len(queries), count), -1, np.int64),
-                                  np.full((len(queries), count), -np.inf, np.float32)))
+            found.append(_matches(index.search(queries, count, threads=threads), len(queries), count))
     if len(found) == 1:
         return found[0]
     if not found:
-        return np.full((len(queries), count), -1, np.int64), np.full((len(queries), count), -np.inf, np.float32)
+        return _no_matches(len(queries), count)
     ids, sims = np.hstack([f[0] for f in found]), np.hstack([f[1] for f in found])
     best = np.argsort(-sims, axis=1, kind="stable")[:, :count]
     return np.take_along_axis(ids, best, axis=1), np.take_along_axis(sims, best, axis=1)
 
 
-def _matches(found, count: int, ids: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """usearch's BatchMatches as (ids, cosines) arrays, -1 / -inf past each row's matches."""
-    keys = np.asarray(found.keys).reshape(len(ids), -1)[:, :count]
-    distances = np.asarray(found.distances, dtype=np.float32).reshape(len(ids), -1)[:, :count]
-    counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(len(ids))
+def _no_matches(queries: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((queries, count), -1, np.int64), np.full((queries, count), -np.inf, np.float32)
+
+
+def _matches(found, queries: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """usearch's BatchMatches of `queries` rows as (ids, cosines) arrays, -1 / -inf past each row's matches."""
+    ids, sims = _no_matches(queries, count)
+    keys = np.asarray(found.keys).reshape(queries, -1)[:, :count]
+    distances = np.asarray(found.distances, dtype=np.float32).reshape(queries, -1)[:, :count]
+    counts = np.asarray(getattr(found, "counts", [keys.shape[1]])).reshape(queries)
     valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
     ids[:, : keys.shape[1]] = np.where(valid, keys.astype(np.int64), -1)
     cosines = np.full(distances.shape, -np.inf, dtype=np.float32)
@@ -461,8 +465,7 @@ def transient_table(ids: np.ndarray, rows: np.ndarray) -> NeighbourTable:
     candidate set without a store's table: the benchmark's, a store without a data folder)."""
     index = _new_index(rows.shape[1])
     index.add(np.asarray(ids, dtype=np.int64), rows)
-    nbr, sim = _matches(index.search(rows, TABLE_K + 1), TABLE_K + 1, np.full((len(ids), TABLE_K + 1), -1, np.int64),
-                        np.full((len(ids), TABLE_K + 1), -np.inf, np.float32))
+    nbr, sim = _search((index,), rows, TABLE_K + 1, EXPANSION_SEARCH)
     return NeighbourTable(np.asarray(ids, dtype=np.int64), *_without_self(np.asarray(ids, dtype=np.int64), nbr, sim))
 
 
