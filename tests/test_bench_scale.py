@@ -157,3 +157,35 @@ Transfer/sec:      4.44MB
 """
     load = parse_wrk(out)
     assert (load.requests, load.rps, load.p50_ms, load.p99_ms, load.errors) == (17734, 1180.73, 24.37, 1040.0, 12)
+
+
+def test_the_bare_loaders_store_every_recorded_oai_record(shared_data, tmp_path, engine):
+    """The floors `bench ingest` and `bench scale` compare the import with: the SQLite loader and
+    (on PostgreSQL) its twin with the papers table's tsvector, over the recorded quant-ph files."""
+    import sqlite3
+
+    from academichub.bench import bare_loader, bare_pg_loader
+
+    files = sorted((shared_data / "arxiv/oai-quant-ph").glob("*.xml"))
+    assert bare_loader(files, tmp_path / "bare.db") == 13_453
+    with sqlite3.connect(tmp_path / "bare.db") as conn:
+        idents = {row[0] for row in conn.execute("SELECT ident FROM p")}
+        assert len(idents) == 13_453 and "oai:arXiv.org:quant-ph/9501002" in idents
+        assert conn.execute("SELECT count(*) FROM f WHERE f MATCH 'entanglement'").fetchone()[0] > 0
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy.engine import make_url
+
+    schema = "bare_loader_test"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        conninfo = make_url(engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        assert bare_pg_loader(files, f"{conninfo}?options=-csearch_path%3D{schema}") == 13_453
+        with engine.connect() as conn:
+            stored = {row[0] for row in conn.exec_driver_sql(f"SELECT ident FROM {schema}.p WHERE search_vector IS NOT NULL")}
+        assert stored == idents
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")

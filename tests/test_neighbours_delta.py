@@ -170,3 +170,16 @@ def test_a_day_whose_ids_fall_between_the_tables_keeps_its_rows_aligned(tmp_path
     assert np.allclose(cosines, np.asarray(table.sim)[:, 0], atol=2e-3)
     exact = _exact_table(ids, vectors)
     assert (np.asarray(table.nbr)[:, 0] == exact[:, 0]).mean() > 0.95
+
+
+def test_bench_rank_adds_its_days_to_copies_and_leaves_the_kept_index_as_it_was(tmp_path):
+    from academichub.bench import _day_into_copies
+
+    vectors = _vectors(1_100, seed=11)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    VectorIndex(tmp_path, "bench").update(ids[:1_000], vectors[:1_000])
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    times = _day_into_copies(tmp_path, ids[1_000:], vectors[1_000:], 3)
+    assert {way: len(t) for way, t in times.items()} == {"delta": 3, "whole": 3}
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before  # the copies are gone, the index untouched
+    assert VectorIndex(tmp_path, "bench").count == 1_000
