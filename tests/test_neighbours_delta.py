@@ -80,7 +80,13 @@ def test_a_day_goes_into_a_delta_and_the_base_file_is_not_written_again(tmp_path
     assert reader._table is not None and np.array_equal(np.array(reader._table.nbr), before_table)
     held_ids, held_sims = N._search((reader._index, reader._delta), vectors[:50], 10, N.EXPANSION_SEARCH)
     assert np.array_equal(held_ids, before_ids) and np.allclose(held_sims, before_sims)
-    assert reader.count == 3_000 and np.isin(ids[2_500:], reader.nearest(vectors[2_500:], 1)[0]).mean() > 0.99
+    # (an HNSW graph is built by several threads, so which few papers miss themselves varies from one
+    # build to the next: the reader is held to the same answers as a fresh reader of the same files)
+    assert reader.count == 3_000
+    found_new, sims_new = reader.nearest(vectors[2_500:], 1)
+    fresh_ids, fresh_sims = VectorIndex(tmp_path, MODEL).nearest(vectors[2_500:], 1)
+    assert np.array_equal(found_new, fresh_ids) and np.allclose(sims_new, fresh_sims)
+    assert np.isin(ids[2_500:], found_new).mean() > 0.97
 
 
 def test_the_delta_is_merged_into_the_base_past_its_share(tmp_path, monkeypatch):
