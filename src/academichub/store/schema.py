@@ -51,7 +51,7 @@ papers = Table(
     Column("url_abs", Text),
     Column("url_pdf", Text),
     Column("submitted_at", DateTime),
-    Column("announced_on", Date, index=True),
+    Column("announced_on", Date),
     Column("updated_at", DateTime),
     Column("published_on", Date),
     Column("versions", JSON, nullable=False, default=list),
@@ -415,7 +415,11 @@ zotero_links = Table(
 
 # the corpus signature a stored ranking's version reads on every view: max(modified_at) by index
 Index("ix_papers_modified_at", papers.c.modified_at)
-Index("ix_papers_published_on", papers.c.published_on)  # a day's window: announced or published since
+# A day's window (announced or published since) reads these by range, which implies IS NOT NULL:
+# only the papers that have the date are indexed (migration 0015), as an OAI-PMH record has neither.
+for _name in ("announced_on", "published_on"):
+    Index(f"ix_papers_{_name}", papers.c[_name],
+          sqlite_where=papers.c[_name].isnot(None), postgresql_where=papers.c[_name].isnot(None))
 
 radar_rankings = Table(
     "radar_rankings",

@@ -1,8 +1,10 @@
-"""The papers' identifier columns but arxiv_id become unique where set: a partial unique index
-(`WHERE col IS NOT NULL`) in place of each UNIQUE constraint, same name, same uniqueness (NULLs
-never conflicted). A paper lacks most of these identifiers (an arXiv record has no PMID, PMCID,
-OpenAlex or Semantic Scholar id), and a full index holds an entry for every NULL, which a bulk
-import writes for every paper. arxiv_id keeps its constraint: `arxiv_id IS NULL` is looked up.
+"""Indexes of the papers' mostly-NULL columns hold only the rows that are set (partial indexes,
+`WHERE col IS NOT NULL`, same names): the identifier columns but arxiv_id, whose UNIQUE
+constraints become partial unique indexes (same uniqueness: NULLs never conflicted), and the
+announcement and publication days. A paper lacks most identifiers (an arXiv record has no PMID,
+PMCID, OpenAlex or Semantic Scholar id; an OAI-PMH record has neither day), and a full index holds
+an entry for every NULL, which a bulk import writes for every paper. The store's look-ups and
+ranges imply IS NOT NULL; arxiv_id keeps its constraint: `arxiv_id IS NULL` is looked up.
 
 PostgreSQL: the constraint dropped, the index built, in place. SQLite keeps a UNIQUE constraint
 in the table's definition, so the table is rebuilt (Alembic's batch mode: copy, drop, rename;
@@ -23,6 +25,7 @@ branch_labels = None
 depends_on = None
 
 COLUMNS = ("doi", "pmid", "pmcid", "openalex_id", "s2_id")
+DAYS = ("announced_on", "published_on")
 
 _FTS_DELETE_TRIGGER = (
     "CREATE TRIGGER papers_fts_ad AFTER DELETE ON papers BEGIN "
@@ -51,9 +54,16 @@ def upgrade() -> None:
     for col in COLUMNS:
         where = sa.text(f"{col} IS NOT NULL")
         op.create_index(f"uq_papers_{col}", "papers", [col], unique=True, sqlite_where=where, postgresql_where=where)
+    for col in DAYS:
+        where = sa.text(f"{col} IS NOT NULL")
+        op.drop_index(f"ix_papers_{col}", "papers")
+        op.create_index(f"ix_papers_{col}", "papers", [col], sqlite_where=where, postgresql_where=where)
 
 
 def downgrade() -> None:
+    for col in DAYS:
+        op.drop_index(f"ix_papers_{col}", "papers")
+        op.create_index(f"ix_papers_{col}", "papers", [col])
     for col in COLUMNS:
         op.drop_index(f"uq_papers_{col}", "papers")
     if op.get_bind().dialect.name == "sqlite":
