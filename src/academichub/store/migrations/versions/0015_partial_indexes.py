@@ -10,7 +10,8 @@ PostgreSQL: the constraint dropped, the index built, in place. SQLite keeps a UN
 in the table's definition, so the table is rebuilt (Alembic's batch mode: copy, drop, rename;
 `migrate` runs SQLite migrations with foreign keys off so the drop cascades to nothing), and the
 FTS5 delete trigger, dropped with the old table, is made again. The full-text index itself is
-keyed by the paper ids, which the copy keeps.
+keyed by the paper ids, which the copy keeps. The downgrade rebuilds it too: on a store with
+papers, run it with foreign keys off as `migrate` does.
 
 Revision ID: 0015
 Revises: 0014
