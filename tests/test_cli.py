@@ -149,6 +149,24 @@ def test_open_store_knows_the_head_and_still_upgrades_an_older_database(engine):
     reopened.dispose()
 
 
+def test_upgrading_past_a_table_rebuild_keeps_the_rows_that_reference_it(engine):
+    """0007 rebuilds `users` on SQLite (copy, DROP, rename): with foreign keys enforced the DROP
+    cascaded and every radar was gone after the upgrade."""
+    from alembic import command
+
+    from academichub.store.database import _alembic_config, open_store
+
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0006")
+        connection.exec_driver_sql("INSERT INTO users (name, created_at) VALUES ('alice', '2024-11-28 09:00:00')")
+        connection.exec_driver_sql("INSERT INTO radars (user_id, name, settings, created_at, updated_at) "
+                                   "SELECT id, 'r', '{}', created_at, created_at FROM users")
+    reopened = open_store(engine.url.render_as_string(hide_password=False))
+    with reopened.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM radars").scalar_one() == 1
+    reopened.dispose()
+
+
 def test_bad_database_url_is_one_line(run, monkeypatch):
     monkeypatch.setenv("ACADEMICHUB_DATABASE_URL", "mysql://nobody@localhost/x")
     result = run("db", "check")

@@ -65,7 +65,7 @@ def make_engine(url: str) -> Engine:
 # The newest migration (tests/test_cli.py checks it against Alembic's head). Knowing it,
 # `open_store` skips importing Alembic — a fifth of every command's start-up — when the database
 # is already current.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 
 
 def _alembic_config(connection):
@@ -116,16 +116,35 @@ def migrate(engine: Engine) -> str | None:
     Two processes opening a new store at once must not both create it: the migration runs
     under the store's lock (SQLite's write lock, taken before Alembic reads the version, so the
     DDL is one transaction too; on PostgreSQL an advisory lock of its own), and the second
-    process, once it has the lock, finds the store at head and does nothing."""
+    process, once it has the lock, finds the store at head and does nothing.
+
+    SQLite migrates with foreign keys off: a migration that rebuilds a table (Alembic's batch
+    mode copies it, drops it and renames the copy) would otherwise empty every table that
+    references it, as SQLite's DROP TABLE deletes the rows first and ON DELETE CASCADE follows.
+    The pragma is a no-op inside a transaction, so it is set before; the keys are checked before
+    the commit and enforced again after."""
     from alembic import command
     from alembic.migration import MigrationContext
 
     try:
-        with engine.begin() as connection:
-            lock_for_writing(connection, key=MIGRATION_LOCK_KEY)
-            before = MigrationContext.configure(connection).get_current_revision()
-            command.upgrade(_alembic_config(connection), "head")
-            return before
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    lock_for_writing(connection, key=MIGRATION_LOCK_KEY)
+                    before = MigrationContext.configure(connection).get_current_revision()
+                    command.upgrade(_alembic_config(connection), "head")
+                    if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                        raise StoreError(f"cannot open database {_safe(engine)}: the migration left a row of "
+                                         f"{broken[0]} without its {broken[2]} row")
+                return before
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
     except SQLAlchemyError as exc:  # one clear line, not the driver's traceback
         raise StoreError(f"cannot open database {_safe(engine)}: {getattr(exc, 'orig', None) or exc}") from exc
 

@@ -239,7 +239,8 @@ def latest_announcement(conn: Connection) -> date | None:
         select(func.max(announcements.c.announced_on)).where(announcements.c.status == "announced")
     ).scalar()
     if day is None:
-        day = conn.execute(select(func.max(papers.c.announced_on))).scalar()
+        announced = papers.c.announced_on.is_not(None)  # implied by max(); said, so the partial index answers
+        day = conn.execute(select(func.max(papers.c.announced_on)).where(announced)).scalar()
     return _as_date(day)
 
 
@@ -300,7 +301,9 @@ def store_stats(conn: Connection) -> dict:
         "categories": conn.execute(
             select(func.count(func.distinct(paper_subjects.c.code))).where(paper_subjects.c.scheme == "arxiv")
         ).scalar_one(),
-        "days": conn.execute(select(func.count(func.distinct(papers.c.announced_on)))).scalar_one(),
+        "days": conn.execute(  # NULL is not counted anyway; said, so the partial index answers
+            select(func.count(func.distinct(papers.c.announced_on))).where(papers.c.announced_on.is_not(None))
+        ).scalar_one(),
         "latest_announcement": latest_announcement(conn),
     }
 

@@ -35,11 +35,11 @@ papers = Table(
     Column("id", Integer, primary_key=True),
     Column("arxiv_id", String(40), unique=True),
     Column("arxiv_version", Integer),
-    Column("doi", String(255), unique=True),
-    Column("pmid", String(20), unique=True),
-    Column("pmcid", String(20), unique=True),
-    Column("openalex_id", String(40), unique=True),
-    Column("s2_id", String(64), unique=True),
+    Column("doi", String(255)),
+    Column("pmid", String(20)),
+    Column("pmcid", String(20)),
+    Column("openalex_id", String(40)),
+    Column("s2_id", String(64)),
     Column("title", Text, nullable=False),
     Column("abstract", Text, nullable=False, default=""),
     Column("authors_text", Text, nullable=False, default=""),
@@ -51,7 +51,7 @@ papers = Table(
     Column("url_abs", Text),
     Column("url_pdf", Text),
     Column("submitted_at", DateTime),
-    Column("announced_on", Date, index=True),
+    Column("announced_on", Date),
     Column("updated_at", DateTime),
     Column("published_on", Date),
     Column("versions", JSON, nullable=False, default=list),
@@ -73,6 +73,15 @@ papers = Table(
     Column("tldr", Text),
     Column("citation_count", Integer),
 )
+
+# The identifier columns but arxiv_id are unique where set (migration 0015): a paper lacks most
+# of them (an arXiv record has no PMID, PMCID, OpenAlex or S2 id), and a plain unique index holds
+# an entry for each NULL, which every insert writes. A look-up `col = ...` implies IS NOT NULL, so
+# it still reads the index. arxiv_id keeps a full one: `arxiv_id IS NULL` is looked up.
+PARTIALLY_UNIQUE_COLUMNS = ("doi", "pmid", "pmcid", "openalex_id", "s2_id")
+for _name in PARTIALLY_UNIQUE_COLUMNS:
+    Index(f"uq_papers_{_name}", papers.c[_name], unique=True,
+          sqlite_where=papers.c[_name].isnot(None), postgresql_where=papers.c[_name].isnot(None))
 
 paper_identifiers = Table(
     "paper_identifiers",
@@ -406,7 +415,11 @@ zotero_links = Table(
 
 # the corpus signature a stored ranking's version reads on every view: max(modified_at) by index
 Index("ix_papers_modified_at", papers.c.modified_at)
-Index("ix_papers_published_on", papers.c.published_on)  # a day's window: announced or published since
+# A day's window (announced or published since) reads these by range, which implies IS NOT NULL:
+# only the papers that have the date are indexed (migration 0015), as an OAI-PMH record has neither.
+for _name in ("announced_on", "published_on"):
+    Index(f"ix_papers_{_name}", papers.c[_name],
+          sqlite_where=papers.c[_name].isnot(None), postgresql_where=papers.c[_name].isnot(None))
 
 radar_rankings = Table(
     "radar_rankings",
