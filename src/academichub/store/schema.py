@@ -79,9 +79,17 @@ papers = Table(
 # an entry for each NULL, which every insert writes. A look-up `col = ...` implies IS NOT NULL, so
 # it still reads the index. arxiv_id keeps a full one: `arxiv_id IS NULL` is looked up.
 PARTIALLY_UNIQUE_COLUMNS = ("doi", "pmid", "pmcid", "openalex_id", "s2_id")
+
+
+def _index_where_set(name: str, *, unique: bool = False) -> Index:
+    """An index of the papers whose column `name` is set (a partial index, migration 0015)."""
+    column = papers.c[name]
+    return Index(f"{'uq' if unique else 'ix'}_papers_{name}", column, unique=unique,
+                 sqlite_where=column.isnot(None), postgresql_where=column.isnot(None))
+
+
 for _name in PARTIALLY_UNIQUE_COLUMNS:
-    Index(f"uq_papers_{_name}", papers.c[_name], unique=True,
-          sqlite_where=papers.c[_name].isnot(None), postgresql_where=papers.c[_name].isnot(None))
+    _index_where_set(_name, unique=True)
 
 paper_identifiers = Table(
     "paper_identifiers",
@@ -418,8 +426,7 @@ Index("ix_papers_modified_at", papers.c.modified_at)
 # A day's window (announced or published since) reads these by range, which implies IS NOT NULL:
 # only the papers that have the date are indexed (migration 0015), as an OAI-PMH record has neither.
 for _name in ("announced_on", "published_on"):
-    Index(f"ix_papers_{_name}", papers.c[_name],
-          sqlite_where=papers.c[_name].isnot(None), postgresql_where=papers.c[_name].isnot(None))
+    _index_where_set(_name)
 
 radar_rankings = Table(
     "radar_rankings",
