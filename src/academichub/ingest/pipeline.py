@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import multiprocessing
 import os
 import pickle
@@ -16,8 +17,9 @@ import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlparse
 
 import orjson
@@ -332,25 +334,33 @@ def _chunked(items: Iterable[PaperData], size: int) -> Iterator[list[PaperData]]
 
 
 _END = object()
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _prepared_chunks(records: Iterable[PaperData], batch_size: int) -> Iterator[PreparedBatch]:
     """Parse and prepare in a second thread while the caller writes: parsing, row building and
-    SQLite's own work (which releases the GIL) overlap. Errors arrive in order, in the caller's thread."""
+    SQLite's own work (which releases the GIL) overlap."""
+    return _ahead(_chunked(records, batch_size), prepare_records, name="academichub-prepare")
+
+
+def _ahead(items: Iterable[T], work: Callable[[T], U], *, name: str) -> Iterator[U]:
+    """`work` done on each item in a second thread, a batch or two ahead of the caller. Errors
+    arrive in order, in the caller's thread."""
     handoff: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for chunk in _chunked(records, batch_size):
+            for item in items:
                 if stop.is_set():
                     return
-                handoff.put(prepare_records(chunk))
+                handoff.put(work(item))
             handoff.put(_END)
         except BaseException as exc:  # handed to the consuming thread
             handoff.put(exc)
 
-    thread = threading.Thread(target=produce, name="academichub-prepare", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:
@@ -398,10 +408,52 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _search_vectors_ahead(engine: Engine, batches: Iterator[PreparedBatch]) -> Iterator[PreparedBatch]:
+    """PostgreSQL: a second connection has its backend compute the search vectors of a batch's new
+    papers while the import's own backend writes the batch before (the vector is most of a
+    paper's insert: docs/design.md, "PostgreSQL: the search vector from a second backend"). Only
+    rows the worker prepared for a fresh insert, none of whose identifiers is stored, get one; a
+    row without (merged, found stored after all, a short batch) is left to the trigger, so no
+    vector is ever wrong, at worst computed twice. A shortcut only: if the second connection
+    fails, the import goes on without it."""
+    if engine.dialect.name != "postgresql":
+        yield from batches
+        return
+    broken: list[str] = []
+
+    def attach(conn: Connection, prepared: PreparedBatch) -> PreparedBatch:
+        fresh = [row for row in prepared.rows if row.driver is not None and row.driver[0] == "postgresql"]
+        if broken or len(fresh) < paper_store.COPY_MIN_ROWS:
+            return prepared
+        try:
+            stored = paper_store.find_by_identifiers(conn, [key for row in fresh for key in row.identifiers])
+            fresh = [row for row in fresh if not any(key in stored for key in row.identifiers)]
+            texts = [(row.values["title"], row.values.get("abstract"), row.values.get("authors_text")) for row in fresh]
+            vectors = paper_store.search_vectors(conn, texts)
+        except SQLAlchemyError as exc:
+            broken.append(_db_reason(exc))
+            return prepared
+        for row, vector in zip(fresh, vectors):
+            row.driver = (*row.driver[:3], vector)
+        return prepared
+
+    try:
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    except SQLAlchemyError as exc:
+        broken.append(_db_reason(exc))
+        yield from batches
+    else:
+        with conn:
+            yield from _ahead(batches, partial(attach, conn), name="academichub-search-vectors")
+    if broken:
+        logging.getLogger(__name__).warning("search vectors left to the row trigger: %s", broken[0])
+
+
 def _store_prepared(
     engine: Engine, batches: Iterator[PreparedBatch], *, progress: Progress | None, commit_each_batch: bool
 ) -> IngestSummary:
     summary = IngestSummary()
+    batches = _search_vectors_ahead(engine, batches)
     next_statistics = STATISTICS_FIRST
 
     def statistics(conn: Connection) -> None:

@@ -371,6 +371,22 @@ def driver_row(values: dict, dialect: str) -> tuple[str, tuple[str, ...], tuple]
 _FILLED: dict[tuple, tuple] = {}
 
 
+def search_vectors(conn: Connection, texts: list[tuple[str | None, str | None, str | None]]) -> list[str]:
+    """PostgreSQL: the search vectors, as text, of these (title, abstract, authors_text), in order,
+    by the store's one definition (`papers_search_vector`, migration 0016). A bulk import asks for
+    them on a second connection, so another backend computes the next batch's vectors while the
+    import's own writes this batch; a vector given to `insert_papers` spares the row trigger."""
+    if not texts:
+        return []
+    arrays = [_pg_text_array([value or "" for value in column]) for column in zip(*texts)]
+    rows = conn.exec_driver_sql(
+        "SELECT papers_search_vector(t, a, au)::text FROM unnest("
+        f"{', '.join(sql for sql, _ in arrays)}) WITH ORDINALITY AS u(t, a, au, n) ORDER BY n",
+        tuple(param for _, param in arrays),
+    ).all()
+    return [row[0] for row in rows]
+
+
 def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None] | None = None) -> list[int]:
     """Insert paper rows; returns their new ids in the same order.
 
@@ -379,13 +395,15 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
     most of them NULL, cost more than SQLite's own work). RETURNING over many rows makes SQLite's
     driver go row by row, so ids come from SQLite's rowid order (checked) or one look-up per
     group. Rows with no identifier column (a feed entry known only by its link) are few and go
-    one by one with RETURNING."""
+    one by one with RETURNING. A driver row may carry a fourth item, the row's search vector
+    (`search_vectors`), which PostgreSQL's COPY then writes instead of the trigger computing it."""
     if not rows:
         return []
     new_ids: list[int | None] = [None] * len(rows)
     groups: dict[tuple[str | None, tuple[str, ...]], list[int]] = defaultdict(list)
     dialect = conn.dialect.name
     params: list[tuple | None] = [None] * len(rows)
+    vectors: list[str | None] = [None] * len(rows)
     for i, row in enumerate(rows):
         column = next((c for c in _KEY_COLUMNS if row.get(c)), None)
         if column is None:
@@ -395,6 +413,8 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
         if driver is None or driver[0] != dialect:  # not computed ahead (or for another store)
             driver = driver_row(row, dialect)
         params[i] = driver[2]
+        if len(driver) > 3:
+            vectors[i] = driver[3]
         groups[(column, driver[1])].append(i)
     for (column, filled), positions in groups.items():
         batch = [rows[i] for i in positions]
@@ -405,7 +425,11 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
         before = _max_id(conn) if dialect == "sqlite" else None
         if dialect == "postgresql" and len(positions) >= COPY_MIN_ROWS:
             ids = _pg_next_ids(conn, len(positions))
-            _pg_copy_insert(conn, "papers", ("id", *filled), [(pid, *params[i]) for pid, i in zip(ids, positions)], "")
+            if any(vectors[i] for i in positions):  # NULL where none was given: the trigger's
+                copied = [(pid, *params[i], vectors[i]) for pid, i in zip(ids, positions)]
+                _pg_copy_insert(conn, "papers", ("id", *filled, "search_vector"), copied, "")
+            else:
+                _pg_copy_insert(conn, "papers", ("id", *filled), [(pid, *params[i]) for pid, i in zip(ids, positions)], "")
             for i, new_id in zip(positions, ids):
                 new_ids[i] = new_id
             continue
