@@ -6,12 +6,13 @@ column again. SQLite keeps FTS5 and has none of this."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, update
 
 from academichub.ingest import pipeline
 from academichub.ingest.pipeline import ingest_file, prepare_records, write_records
@@ -144,3 +145,18 @@ def test_migration_0016_keeps_the_vectors_and_its_downgrade_makes_the_generated_
             assert ranked_matches(conn, FeedFilters(q="entanglement")).ids == found
     finally:
         upgraded.dispose()
+
+
+def test_without_a_second_connection_the_import_goes_on_and_the_trigger_computes(pg, shared_data, caplog):
+    # a pool of one, already taken by the import's own transaction: the second connection times out
+    single = create_engine(pg.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="academichub.ingest.pipeline"):
+            summary = ingest_file(single, shared_data / OAI, batch_size=100, worker=True)
+    finally:
+        single.dispose()
+    assert (summary.added, summary.failed) == (436, 0)
+    assert "search vectors left to the row trigger" in caplog.text
+    with pg.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(search_vector) FROM papers").scalar_one() == 436
+        assert _stale(conn) == 0

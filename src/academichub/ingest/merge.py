@@ -61,7 +61,8 @@ class PaperRow:
     relations: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (relation, scheme, value) -> source
     id: int | None = None
     # (dialect, filled columns, driver values) for a fresh insert, computed by the parsing worker
-    # (`store.papers.driver_row`); any merge makes a new row without it
+    # (`store.papers.driver_row`), on PostgreSQL maybe with the search vector as a fourth item
+    # (pipeline's `_search_vectors_ahead`); any merge makes a new row without it
     driver: tuple | None = None
 
     def __reduce__(self):

@@ -32,26 +32,18 @@ _SEARCHED_CHANGED = (
 )
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    if op.get_bind().dialect.name != "postgresql":
         return
-    # the trigger names the function with the schema it was made in: a writer's search_path does not matter
-    schema = _quoted(bind.exec_driver_sql("SELECT current_schema()").scalar_one())
     op.execute(
         "CREATE FUNCTION papers_search_vector(title text, abstract text, authors_text text) RETURNS tsvector "
         f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT {_VECTOR} $$"
     )
-    op.execute(f"""
-CREATE FUNCTION papers_search_vector_fill() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.search_vector := {schema}.papers_search_vector(NEW.title, NEW.abstract, NEW.authors_text);
-    RETURN NEW;
-END $$""")
+    # the trigger finds the function in the schema both were made in, whatever a writer's search_path
+    op.execute("CREATE FUNCTION papers_search_vector_fill() RETURNS trigger LANGUAGE plpgsql "
+               "SET search_path FROM CURRENT AS $$ BEGIN "
+               "NEW.search_vector := papers_search_vector(NEW.title, NEW.abstract, NEW.authors_text); "
+               "RETURN NEW; END $$")
     op.execute("ALTER TABLE papers ALTER COLUMN search_vector DROP EXPRESSION")
     op.execute("CREATE TRIGGER papers_search_vector_insert BEFORE INSERT ON papers FOR EACH ROW "
                "WHEN (NEW.search_vector IS NULL) EXECUTE FUNCTION papers_search_vector_fill()")
