@@ -425,11 +425,10 @@ def insert_papers(conn: Connection, rows: list[dict], drivers: list[tuple | None
         before = _max_id(conn) if dialect == "sqlite" else None
         if dialect == "postgresql" and len(positions) >= COPY_MIN_ROWS:
             ids = _pg_next_ids(conn, len(positions))
-            if any(vectors[i] for i in positions):  # NULL where none was given: the trigger's
-                copied = [(pid, *params[i], vectors[i]) for pid, i in zip(ids, positions)]
-                _pg_copy_insert(conn, "papers", ("id", *filled, "search_vector"), copied, "")
-            else:
-                _pg_copy_insert(conn, "papers", ("id", *filled), [(pid, *params[i]) for pid, i in zip(ids, positions)], "")
+            given = any(vectors[i] for i in positions)  # then NULL where none was: the trigger's
+            columns = ("id", *filled, "search_vector") if given else ("id", *filled)
+            copied = [(pid, *params[i], vectors[i]) if given else (pid, *params[i]) for pid, i in zip(ids, positions)]
+            _pg_copy_insert(conn, "papers", columns, copied, "")
             for i, new_id in zip(positions, ids):
                 new_ids[i] = new_id
             continue
