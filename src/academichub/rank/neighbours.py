@@ -180,17 +180,18 @@ class VectorIndex:
         self._refresh()
         return self._table
 
-    def nearest(self, queries: np.ndarray, count: int, *, width: int | None = None, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, queries: np.ndarray, count: int, *, width: int | None = None, breadth: float = 3.0,
+                threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The `count` nearest indexed papers of each query row: (ids, cosines), each (q, count),
         best first; -1 / -inf where the index holds fewer. `width`: the search's (the benchmark's);
-        by default 3 x count, at least EXPANSION_SEARCH, widened with the index's size: HNSW's
-        recall at a fixed width falls as the index grows (recall@100 at 300: 0.97 at 48,000, 0.82 at
-        1,000,000 synthetic vectors)."""
+        by default `breadth` x count, at least EXPANSION_SEARCH, widened with the index's size:
+        HNSW's recall at a fixed width falls as the index grows (recall@100 at 300: 0.97 at 48,000,
+        0.82 at 1,000,000 synthetic vectors)."""
         self._refresh()
         with self._reading:
             index, delta = self._index, self._delta
         size = (len(index) if index is not None else 0) + (len(delta) if delta is not None else 0)
-        width = width or int(max(EXPANSION_SEARCH, 3 * count) * max(1.0, size / WIDEN_FROM) ** 0.5)
+        width = width or int(max(EXPANSION_SEARCH, breadth * count) * max(1.0, size / WIDEN_FROM) ** 0.5)
         return _search((index, delta), np.atleast_2d(np.asarray(queries, dtype=np.float32)), count, width, threads=threads)
 
     # -- writing ---------------------------------------------------------

@@ -113,6 +113,7 @@ HEAD_SIZE = 5_000  # the head's rows led by the statement and the rules (plus ea
 POSITIVE_HEAD = 1_000  # each positive's nearest candidates in the head
 ENTRY_NEAREST = 16  # of them, from the nearest-neighbour index; the rest, their neighbours in the graph, hop by hop
 LIKE_LINK_ROWS = 256  # a like's nearest candidates in the head: where it joins the graph (a candidate links to it up to its ~250th nearest at 200,000)
+LIKE_LINK_BREADTH = 1.0  # their index search's width per row asked (the default 3 cost a like 20% more and moved no top 100 paper at 1,000,000)
 HEAD_VIEWS_KEPT = 4  # heads kept per candidate set (a radar ranked again reads its own back)
 NEAREST_KEPT = 4096  # positives whose nearest candidates are kept per candidate set
 LIKE_WALK_ROWS = 50_000  # the region around the likes over which their walk is computed (`local_walk`)
@@ -678,8 +679,11 @@ class Ranker:
         measures what that loses. The same rows give the same view back, so a radar ranked again
         reads everything kept."""
         parts = [self._reference(cs), self._led_rows(profile, cs)]  # (a keyword in a title: through the tiers there)
-        parts.extend(self._nearest_rows(cs, d) for d in profile.positives if d.embedding is not None)
-        parts.extend(self._link_rows(cs, d) for d in profile.liked if d.embedding is not None)
+        parts.extend(self._nearest_rows(cs, d) for d in profile.seeds if d.embedding is not None)
+        for d in profile.liked:
+            if d.embedding is not None:  # a like's one index search gives both its links and its entry rows
+                links = self._link_rows(cs, d)
+                parts.extend((links, self._nearest_rows(cs, d, links[:ENTRY_NEAREST])))
         parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
         parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
         rows = np.unique(np.concatenate(parts))
@@ -769,35 +773,24 @@ class Ranker:
                weights.get("dense_statement"), weights.get("lexical_statement"), id(rules))
         return cs.kept_for_ranking("led", 16, key, led)
 
-    def _nearest_rows(self, cs: CandidateSet, doc: Doc) -> np.ndarray:
-        """A positive's `positive_head` nearest candidates by cosine: from the store's index when the
-        set has one (`CandidateSet.nearest_source`), else one product over every candidate; kept
-        per positive."""
+    def _nearest_rows(self, cs: CandidateSet, doc: Doc, entry: np.ndarray | None = None) -> np.ndarray:
+        """A positive's `positive_head` nearest candidates: its ENTRY_NEAREST nearest by cosine
+        (`entry` when the caller has them, best first; else from the store's index when the set
+        has one, `CandidateSet.nearest_source`, or one product over every candidate), then the
+        rows around them in the graph; kept per positive."""
         vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
 
         def nearest() -> np.ndarray:
             count = min(self.positive_head, len(cs))
-            rows = _index_rows(cs, vector, min(ENTRY_NEAREST, count))
+            rows = _index_rows(cs, vector, min(ENTRY_NEAREST, count)) if entry is None else entry[:count]
             # then the papers around them in the neighbour graph, hop by hop: where the propagation
             # from this positive flows
             graph = cs.neighbour_graph(PROPAGATION_K)
             if graph is not None and len(rows):
-                seen = np.zeros(len(cs), dtype=bool)
-                seen[rows] = True
-                found, frontier = [rows], rows
-                total = len(rows)
-                while total < count and len(frontier):
-                    starts, ends = graph.links.indptr[frontier], graph.links.indptr[frontier + 1]
-                    step = np.unique(graph.links.indices[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])]
-                                     if len(frontier) < 64 else graph.links[frontier].indices)
-                    frontier = step[~seen[step]]
-                    seen[frontier] = True
-                    found.append(frontier[: count - total])
-                    total += len(found[-1])
-                rows = np.concatenate(found)
+                rows = np.concatenate(hops(graph.links, rows, count))
             return _read_only_array(rows)
 
-        return cs.kept_for_ranking("nearest", NEAREST_KEPT, (self.positive_head, _digest(vector, 0.0)), nearest)
+        return cs.kept_for_ranking("nearest", NEAREST_KEPT, (self.positive_head, _digest(vector, 0.0), entry is None), nearest)
 
     @staticmethod
     def _link_rows(cs: CandidateSet, doc: Doc) -> np.ndarray:
@@ -805,8 +798,8 @@ class Ranker:
         to a positive nearer than its own k-th neighbour, `_positive_links`, which a sparse
         corner of the graph reaches from far down the like's list), kept per like."""
         vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
-        return cs.kept_for_ranking("links", NEAREST_KEPT, _digest(vector, 0.0),
-                                   lambda: _read_only_array(_index_rows(cs, vector, min(LIKE_LINK_ROWS, len(cs)))))
+        return cs.kept_for_ranking("links", NEAREST_KEPT, _digest(vector, 0.0), lambda: _read_only_array(
+            _index_rows(cs, vector, min(LIKE_LINK_ROWS, len(cs)), breadth=LIKE_LINK_BREADTH)))
 
     # -- the public face ---------------------------------------------------
 
@@ -1037,6 +1030,29 @@ def walk(graph, pos_sims: np.ndarray, nearest: np.ndarray | None = None) -> np.n
     return f_c
 
 
+def hops(links, start: np.ndarray, budget: int) -> list[np.ndarray]:
+    """The rows around `start` (distinct rows) in the graph `links` (CSR), hop by hop, up to
+    `budget` rows in all: `start`, then each hop's rows not reached before, each once (the last
+    hop cut at the budget). Where a positive's propagation flows (`Ranker._nearest_rows`) and the
+    region a like's walk covers (`local_walk`)."""
+    n = links.shape[0]
+    seen = np.zeros(n, dtype=bool)
+    last = np.empty(n, dtype=np.int32)  # a scratch: the position of each row's last entry in a hop
+    seen[start] = True
+    layers, total, frontier = [start], len(start), start
+    while total < budget and len(frontier):
+        step = links[frontier].indices
+        step = step[~seen[step]]
+        order = np.arange(len(step), dtype=np.int32)
+        last[step] = order
+        step = step[last[step] == order][: budget - total]
+        seen[step] = True
+        layers.append(step)
+        total += len(step)
+        frontier = step
+    return layers
+
+
 def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_pos: int, budget: int,
                targets: np.ndarray) -> np.ndarray:
     """`walk` from `n_pos` positives linked to the candidates `rows` (columns `cols`, `weights`:
@@ -1049,27 +1065,12 @@ def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n
     from scipy import sparse
 
     n = len(graph.degree)
-    seen = np.zeros(n, dtype=bool)
-    inverse = np.full(n, -1, dtype=np.int32)  # (first a scratch to drop repeats, then row -> region index)
-    frontier = np.unique(rows)
-    seen[frontier] = True
-    layers, total = [frontier], len(frontier)
-    while total < budget and len(frontier):
-        step = graph.links[frontier].indices
-        step = step[~seen[step]]
-        order = np.arange(len(step), dtype=np.int32)
-        inverse[step] = order
-        step = step[inverse[step] == order][: budget - total]  # each row once (its last entry)
-        seen[step] = True
-        layers.append(step)
-        total += len(step)
-        frontier = step
-    region = np.concatenate(layers)
+    region = np.concatenate(hops(graph.links, np.unique(rows), budget))
     m = len(region)
     # the links of the region's rows, every outside column made one (the last): the outside node,
     # whose entry in the product is its mass per sqrt(degree) (each outside candidate's mass
     # kappa * sqrt(d_j) times its scaling 1 / sqrt(d_j))
-    inverse.fill(m)
+    inverse = np.full(n, m, dtype=np.int32)
     inverse[region] = np.arange(m)
     block = graph.links[region]
     links = sparse.csr_matrix((block.data, inverse[block.indices], block.indptr), shape=(m, m + 1))
@@ -1109,15 +1110,17 @@ def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n
     return mass
 
 
-def _index_rows(cs: CandidateSet, vector: np.ndarray, count: int) -> np.ndarray:
-    """A unit vector's `count` nearest candidates by cosine: from the store's index when the set
-    has one (`CandidateSet.nearest_source`), else one product over every candidate."""
+def _index_rows(cs: CandidateSet, vector: np.ndarray, count: int, *, breadth: float | None = None) -> np.ndarray:
+    """A unit vector's `count` nearest candidates by cosine, best first: from the store's index
+    when the set has one (`CandidateSet.nearest_source`; `breadth`: its search's width per row
+    asked), else one product over every candidate."""
     if cs.nearest_source is not None:
-        ids, _ = cs.nearest_source(vector, count)
+        ids, _ = cs.nearest_source(vector, count) if breadth is None else cs.nearest_source(vector, count, breadth=breadth)
         found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
         return np.array([r for r in found if r is not None], dtype=np.int64)
     column = cs.emb @ vector[0]
-    return np.argpartition(-column, count - 1)[:count] if count < len(cs) else np.arange(len(cs))
+    rows = np.argpartition(-column, count - 1)[:count] if count < len(cs) else np.arange(len(cs))
+    return rows[np.argsort(-column[rows], kind="stable")]
 
 
 def _kept_bytes(value) -> int:
