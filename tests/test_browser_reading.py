@@ -121,6 +121,25 @@ def test_no_page_scrolls_sideways_on_a_phone(radars, browser, width):
         page.context.close()
 
 
+def test_a_formula_wider_than_a_phone_scrolls_and_takes_the_focus(radars, browser):
+    """2410.21931's abstract holds a formula wider than a phone's line: it scrolls in its own box,
+    so that box must be reachable by the keyboard (axe's scrollable-region-focusable); the
+    formulas that fit are no tab stops."""
+    page = new_page(browser, "phone", width=360)
+    try:
+        page.goto(radars.url("/papers/2410.21931"))
+        formulas = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.paper math')).map(m => ({
+                 scrolls: m.scrollWidth > m.clientWidth + 1, tabindex: m.getAttribute('tabindex')}))"""
+        )
+        assert any(f["scrolls"] for f in formulas) and any(not f["scrolls"] for f in formulas), formulas
+        for formula in formulas:
+            assert formula["tabindex"] == ("0" if formula["scrolls"] else None), formulas
+        assert_axe_clean(page, "a paper with a wide formula at 360 px")
+    finally:
+        page.context.close()
+
+
 def test_the_sources_page_fits_a_phone_with_sources_configured(radars, browser):
     """The issue's /sources at 595 px: a table of sources, one failing with a long error."""
     from datetime import datetime, timezone

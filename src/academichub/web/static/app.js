@@ -15,10 +15,27 @@
     }
   }
 
+  // A formula wider than its line scrolls in its own box (app.css): such a box takes the
+  // keyboard's focus, so it can be scrolled without a pointer; one that fits is no tab stop.
+  function markScrollingMath() {
+    var formulas = document.querySelectorAll("math");
+    for (var i = 0; i < formulas.length; i++) {
+      var formula = formulas[i];
+      if (formula.scrollWidth > formula.clientWidth + 1) {
+        if (!formula.hasAttribute("tabindex")) formula.setAttribute("tabindex", "0");
+      } else if (formula.getAttribute("tabindex") === "0") {
+        formula.removeAttribute("tabindex");
+      }
+    }
+  }
+
   var resizeTimer = null;
   function onResize() {
     if (resizeTimer) window.clearTimeout(resizeTimer);
-    resizeTimer = window.setTimeout(markShortAbstracts, 150);
+    resizeTimer = window.setTimeout(function () {
+      markShortAbstracts();
+      markScrollingMath();
+    }, 150);
   }
 
   // "/" focuses the search box, as on many sites; Escape leaves it.
@@ -65,6 +82,7 @@
     rememberPanels();
     focusTarget();
     markShortAbstracts();
+    markScrollingMath();
     window.addEventListener("resize", onResize);
     document.addEventListener("keydown", onKey);
     document.documentElement.classList.add("js");
