@@ -46,6 +46,7 @@ TABLE_K = 16  # neighbours kept per paper (the propagation graph keeps the best 
 CONNECTIVITY = 16  # HNSW links per node
 EXPANSION_ADD = 64  # HNSW's search width while adding (usearch's default, 128, doubles the build time)
 EXPANSION_SEARCH = 128  # and while searching: recall@100 vs exact 0.99 on the libraries' vectors
+SEARCH_BREADTH = 3.0  # a search's width per row asked (at least EXPANSION_SEARCH, widened past WIDEN_FROM)
 WIDEN_FROM = 50_000  # past this many papers a search widens with the square root of the count (recall, design.md)
 DELTA_MIN, DELTA_SHARE = 20_000, 20  # the delta is merged into the base past max(DELTA_MIN, base / DELTA_SHARE)
 DTYPE = "f16"  # the vectors as the store keeps them
@@ -181,7 +182,7 @@ class VectorIndex:
         self._refresh()
         return self._table
 
-    def nearest(self, queries: np.ndarray, count: int, *, width: int | None = None, breadth: float = 3.0,
+    def nearest(self, queries: np.ndarray, count: int, *, width: int | None = None, breadth: float = SEARCH_BREADTH,
                 threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The `count` nearest indexed papers of each query row: (ids, cosines), each (q, count),
         best first; -1 / -inf where the index holds fewer. `width`: the search's (the benchmark's);

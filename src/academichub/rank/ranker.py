@@ -35,6 +35,7 @@ from ..names import fold
 from .ranker_types import Doc, RadarProfile, Reason
 
 from .candidates import CandidateSet, HeadView
+from .neighbours import SEARCH_BREADTH
 
 _EMPTY = np.array([], dtype=np.int64)
 
@@ -683,7 +684,7 @@ class Ranker:
         for d in profile.liked:
             if d.embedding is not None:  # a like's one index search gives both its links and its entry rows
                 links = self._link_rows(cs, d)
-                parts.extend((links, self._nearest_rows(cs, d, links[:ENTRY_NEAREST])))
+                parts.extend((links, self._nearest_rows(cs, d, links)))
         parts.extend(cs.author_rows.get(key, _EMPTY) for key in profile.authors)
         parts.extend(cs.venue_rows.get(_folded(venue), _EMPTY) for venue in profile.venues)
         rows = np.unique(np.concatenate(parts))
@@ -775,14 +776,15 @@ class Ranker:
 
     def _nearest_rows(self, cs: CandidateSet, doc: Doc, entry: np.ndarray | None = None) -> np.ndarray:
         """A positive's `positive_head` nearest candidates: its ENTRY_NEAREST nearest by cosine
-        (`entry` when the caller has them, best first; else from the store's index when the set
-        has one, `CandidateSet.nearest_source`, or one product over every candidate), then the
-        rows around them in the graph; kept per positive."""
+        (the first of `entry`, its nearest best first, when the caller has them; else from the
+        store's index when the set has one, `CandidateSet.nearest_source`, or one product over
+        every candidate), then the rows around them in the graph; kept per positive."""
         vector = _unit(np.asarray(doc.embedding, dtype=np.float32)[None, :])
 
         def nearest() -> np.ndarray:
             count = min(self.positive_head, len(cs))
-            rows = _index_rows(cs, vector, min(ENTRY_NEAREST, count)) if entry is None else entry[:count]
+            first = min(ENTRY_NEAREST, count)
+            rows = _index_rows(cs, vector, first) if entry is None else entry[:first]
             # then the papers around them in the neighbour graph, hop by hop: where the propagation
             # from this positive flows
             graph = cs.neighbour_graph(PROPAGATION_K)
@@ -1110,12 +1112,12 @@ def local_walk(graph, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n
     return mass
 
 
-def _index_rows(cs: CandidateSet, vector: np.ndarray, count: int, *, breadth: float | None = None) -> np.ndarray:
+def _index_rows(cs: CandidateSet, vector: np.ndarray, count: int, *, breadth: float = SEARCH_BREADTH) -> np.ndarray:
     """A unit vector's `count` nearest candidates by cosine, best first: from the store's index
     when the set has one (`CandidateSet.nearest_source`; `breadth`: its search's width per row
     asked), else one product over every candidate."""
     if cs.nearest_source is not None:
-        ids, _ = cs.nearest_source(vector, count) if breadth is None else cs.nearest_source(vector, count, breadth=breadth)
+        ids, _ = cs.nearest_source(vector, count, breadth=breadth)
         found = [cs.position.get(int(pid)) for pid in ids[0].tolist() if pid >= 0]
         return np.array([r for r in found if r is not None], dtype=np.int64)
     column = cs.emb @ vector[0]
