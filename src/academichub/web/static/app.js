@@ -54,6 +54,8 @@
   }
 
   // Panels marked data-remember (the feed's briefing) open or closed as the reader last left them.
+  // "toggle" is dispatched as a later task, so a reader who folds the panel and reloads at once can
+  // leave before it runs: leaving the page writes down a state that differs from the one last kept.
   function rememberPanels() {
     var panels = document.querySelectorAll("details[data-remember]");
     for (var i = 0; i < panels.length; i++) {
@@ -64,9 +66,14 @@
           if (stored === "open") panel.open = true;
           else if (stored === "closed") panel.open = false;
         } catch (e) { /* storage refused: the default stands */ }
-        panel.addEventListener("toggle", function () {
-          try { window.localStorage.setItem(key, panel.open ? "open" : "closed"); } catch (e) { /* ignore */ }
-        });
+        var kept = panel.open;
+        function keep() {
+          if (panel.open === kept) return;
+          kept = panel.open;
+          try { window.localStorage.setItem(key, kept ? "open" : "closed"); } catch (e) { /* ignore */ }
+        }
+        panel.addEventListener("toggle", keep);
+        window.addEventListener("pagehide", keep);
       })(panels[i]);
     }
   }
