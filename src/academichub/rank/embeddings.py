@@ -803,6 +803,11 @@ def cpu_workers() -> int:
     env = os.environ.get("ACADEMICHUB_EMBED_THREADS")
     if env and env.strip().isdigit() and int(env) > 0:
         return int(env)
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS says, else every core)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from .embeddings import usable_cores
+
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Connection
 
@@ -378,8 +380,7 @@ def _add(index, ids: np.ndarray, vectors: np.ndarray) -> None:
     """Into an HNSW graph with one thread per ADD_PER_THREAD papers it will hold, at most one per
     core: threads inserting into a small graph at once leave some papers unreachable (1,500 papers
     added by two threads: up to 1.7 % of them do not find themselves; by one: none)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, min(cores, (len(index) + len(ids)) // ADD_PER_THREAD))
+    threads = max(1, min(usable_cores(), (len(index) + len(ids)) // ADD_PER_THREAD))
     index.add(ids, vectors, threads=threads)
 
 
