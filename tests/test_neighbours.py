@@ -8,8 +8,11 @@ and recall do not depend on the model), written the way the embedding job writes
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -237,3 +240,16 @@ def test_the_graph_of_a_large_candidate_set_without_a_store_index_matches_the_ex
     same = np.abs(graph.kth - exact.kth) < 1e-4  # each row's k-th nearest cosine, where the propagation links positives
     print(f"rows whose k-th nearest cosine is the exact one: {same.mean():.4f}")
     assert same.mean() >= 0.95
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the embeddings extra's onnxruntime")
+def test_a_process_that_opened_the_index_can_load_the_onnx_embedder_after_it(tmp_path):
+    """A worker may build or read the index (an ingest's neighbours, a ranking) before its next job
+    loads the ONNX embedder: usearch's wheel, loaded first, made that import kill the process."""
+    code = ("import pathlib, sys; import numpy as np; from academichub.rank.neighbours import VectorIndex\n"
+            "vectors = np.random.default_rng(1).standard_normal((50, 16)).astype(np.float32)\n"
+            "VectorIndex(pathlib.Path(sys.argv[1]), 'm').update(np.arange(50), vectors)\n"
+            "import onnxruntime\n"
+            "print(len(VectorIndex(pathlib.Path(sys.argv[1]), 'm').nearest(vectors[:1], 1)[0][0]), onnxruntime.get_device())")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.split()) == (0, ["1", "CPU"]), done.stderr[-2000:]

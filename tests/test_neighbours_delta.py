@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from usearch.index import Index
 
 from academichub.bench import synthetic_vectors
 from academichub.rank import neighbours as N
@@ -199,6 +198,7 @@ def test_a_small_graph_is_built_by_one_thread_and_every_paper_finds_itself(tmp_p
     papers by two threads: up to 1.7 % did not find themselves); an add runs one thread per
     ADD_PER_THREAD papers of the graph, so a day's delta or a laptop's library is built by one."""
     threads = []
+    Index = N._usearch_index()
     real_index_add = Index.add
 
     def seen(self, keys, vectors, **kwargs):

@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -369,11 +369,20 @@ def _read_vectors(conn: "Connection", model: str, ids: np.ndarray, dim: int) -> 
     return out
 
 
-def _new_index(dim: int):
+def _usearch_index():
+    """usearch's `Index` class, with onnxruntime (the CPU embedder) loaded first where installed:
+    usearch's wheel links its own libstdc++ and makes its locale facet ids the process's (GNU
+    unique symbols), so onnxruntime loaded after it crashes the process on import."""
+    with suppress(ImportError):
+        import onnxruntime  # noqa: F401
     from usearch.index import Index
 
-    return Index(ndim=dim, metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
-                 expansion_search=EXPANSION_SEARCH)
+    return Index
+
+
+def _new_index(dim: int):
+    return _usearch_index()(ndim=dim, metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY,
+                            expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
 
 
 def _add(index, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -385,9 +394,7 @@ def _add(index, ids: np.ndarray, vectors: np.ndarray) -> None:
 
 
 def _restore(path: Path, *, view: bool):
-    from usearch.index import Index
-
-    index = Index.restore(str(path), view=view)
+    index = _usearch_index().restore(str(path), view=view)
     if index is None:
         raise ValueError(f"{path}: not a usearch index")
     return index
