@@ -71,13 +71,15 @@ def _kill_mid_import(
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_during_oai_ingest_then_rerun(shared_data, new_stores, sig):
     url = new_stores.url()  # a new store: the ingest creates it
-    counts = dict(list(OAI_COUNTS.items())[:2])
+    counts = OAI_COUNTS
     files = [str(shared_data / OAI_DIR / name) for name in counts]
     args = ["ingest", *files, "--ingest-batch-size", "100"]
     # Each OAI file is one transaction: killed once the first file committed, with the worker
-    # parsing the second (or blocked sending it: it is 19 batches, more than the pipe holds).
+    # parsing a later one (or blocked sending it: more batches than the pipe holds). Three files:
+    # with two the worker was done 0.1-0.2 s after the first commit, a window a loaded CI missed.
     kept, _workers = _kill_mid_import(url, args, committed=lambda n: n > 0, sig=sig)
-    assert kept == counts["arXiv-meta-1995.xml"]  # the whole first file, nothing of the second
+    sizes = list(counts.values())
+    assert kept in (sizes[0], sizes[0] + sizes[1])  # the first file whole, or the first two: never part of one
     assert store_state(url) == expected_state(kept)
 
     code, output = finish(start_cli(url, *args))
