@@ -34,7 +34,6 @@ class MailServer:
         self.data_delay = data_delay  # after keeping the message, before answering: a kill then loses the answer
         self.transactions = 0
         self.in_rcpt = threading.Event()
-        self.in_data = threading.Event()
         owner = self
 
         class Handler:
@@ -58,7 +57,6 @@ class MailServer:
                 owner.messages.append(email.message_from_bytes(envelope.original_content or envelope.content,
                                                                policy=email.policy.default))
                 owner.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-                owner.in_data.set()
                 if owner.data_delay:
                     await asyncio.sleep(owner.data_delay)
                 return "250 2.0.0 accepted"
